@@ -10,6 +10,7 @@ are fast and need no GGUF code at all.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.metadata as metadata
 import json
@@ -300,17 +301,16 @@ def _quiet_transformers() -> contextlib.ExitStack:
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    # The GGUF de-quantiser uses a bare tqdm bar; tqdm reads this variable at each bar.
-    tqdm_disable = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
+    # The GGUF de-quantiser uses a bare tqdm bar that ignores the switch above.
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    bare_tqdm = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(bare_tqdm, disable=True)
 
     def restore() -> None:
         transformers.logging.set_verbosity(verbosity)
         transformers.logging.enable_progress_bar()
-        if tqdm_disable is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = tqdm_disable
+        gguf_utils.tqdm = bare_tqdm
 
     stack.callback(restore)
     return stack
