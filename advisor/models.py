@@ -14,7 +14,6 @@ import functools
 import hashlib
 import importlib.metadata as metadata
 import json
-import os
 import re
 import shutil
 import subprocess
