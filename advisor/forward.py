@@ -1,0 +1,465 @@
+"""The one place that runs models: batched forwards, continuation scores, greedy decoding.
+
+Every function takes a Hugging Face causal LM and its tokenizer and returns plain tensors or
+small dataclasses. Conventions shared by all of them:
+
+* **Left padding with real position ids.** Sequences of a batch are left-padded; each
+  token's position id is its index among the *real* tokens of its row, so a padded row
+  computes exactly what it would alone (to float rounding). Padded positions are masked.
+* **The residual stream.** ``streams`` index 0 is the input to the first decoder block
+  (the token embedding, scaled where the architecture scales it), index ``k`` is the output
+  of the ``k``-th decoder block that the model *has*. For a block-dropped model that is
+  fewer streams than the dense model; :mod:`advisor.measure` aligns them.
+* **Logits from the last stream.** Final logits are ``lm_head(final_norm(h))`` of the
+  pre-norm last stream ``h`` (plus the final soft-cap where the architecture has one),
+  computed only at the positions asked for. :func:`head_logits` does it, so anyone holding
+  a pre-norm state (e.g. a cached one) can rebuild exact logits without a forward pass and
+  without keeping full-vocabulary tensors around.
+* ``torch.inference_mode`` everywhere; inputs go to the device of the model's embeddings.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+Prompt = str | Sequence[int]
+
+
+# --------------------------------------------------------------------------- model parts
+
+
+def decoder_of(model: Any) -> Any:
+    """The base decoder (embeddings, blocks, final norm) of a causal LM."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    if decoder is None or decoder is model:
+        decoder = getattr(model, "model", None)
+    if decoder is None or not hasattr(decoder, "layers"):
+        raise TypeError(f"{type(model).__name__} has no decoder with a `layers` list.")
+    return decoder
+
+
+def decoder_layers(model: Any) -> Any:
+    """The decoder blocks the model actually runs, in order."""
+    decoder = decoder_of(model)
+    n = getattr(model.config, "num_hidden_layers", None)
+    # transformers runs layers[:num_hidden_layers]; mirror that so streams match what runs.
+    return decoder.layers[:n] if n is not None else decoder.layers
+
+
+def final_norm(model: Any) -> Any:
+    """The normalisation applied to the last stream before the output head."""
+    decoder = decoder_of(model)
+    for name in ("norm", "final_layernorm", "ln_f"):
+        if hasattr(decoder, name):
+            return getattr(decoder, name)
+    raise TypeError(f"Cannot find the final norm of {type(model).__name__}.")
+
+
+def head_logits(model: Any, hidden: torch.Tensor) -> torch.Tensor:
+    """Logits from pre-norm residual-stream states: ``lm_head(final_norm(hidden))``.
+
+    Works on any leading shape ``[..., d]``. Applied to the last stream this *is* the model's
+    output; applied to an intermediate stream it is the logit lens with the final norm
+    applied (the convention of the paper and of ``advisor.measure``).
+    """
+    with torch.inference_mode():
+        head = model.get_output_embeddings()
+        hidden = hidden.to(head.weight.device, head.weight.dtype)
+        logits = head(final_norm(model)(hidden)).float()
+        cap = getattr(model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+
+def eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Token ids that end a generation (generation config and tokenizer)."""
+    ids: set[int] = set()
+    gen = getattr(model, "generation_config", None)
+    for source in (getattr(gen, "eos_token_id", None), getattr(tokenizer, "eos_token_id", None)):
+        if isinstance(source, int):
+            ids.add(source)
+        elif source is not None:
+            ids.update(int(i) for i in source)
+    return ids
+
+
+def _device(model: Any) -> torch.device:
+    return (
+        decoder_of(model).embed_tokens.weight.device
+        if hasattr(decoder_of(model), "embed_tokens")
+        else next(model.parameters()).device
+    )
+
+
+def _pad_id(tokenizer: Any) -> int:
+    pad = tokenizer.pad_token_id
+    return int(pad if pad is not None else tokenizer.eos_token_id)
+
+
+# --------------------------------------------------------------------------- tokenising
+
+
+def encode(tokenizer: Any, prompt: Prompt) -> list[int]:
+    """Token ids of a prompt: text is tokenised with the tokenizer's special tokens (e.g. a
+    BOS where the model expects one); a sequence of ints is taken as already tokenised."""
+    if isinstance(prompt, str):
+        return list(tokenizer(prompt).input_ids)
+    return [int(t) for t in prompt]
+
+
+def left_pad(
+    sequences: Sequence[Sequence[int]], pad_id: int, device: Any = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-pad token id lists into ``(input_ids, attention_mask, position_ids)``.
+
+    Position ids count real tokens only (0 at each row's first real token), which is what
+    makes a padded row compute the same numbers as the row alone.
+    """
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if len(seq) == 0:
+            raise ValueError(f"Cannot run an empty sequence (row {row}).")
+        ids[row, width - len(seq) :] = torch.as_tensor(list(seq), dtype=torch.long)
+        mask[row, width - len(seq) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+def _batches(order: list[int], size: int) -> list[list[int]]:
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def _by_length(seqs: Sequence[Sequence[int]]) -> list[int]:
+    # Batching neighbours of similar length wastes less compute on padding.
+    return sorted(range(len(seqs)), key=lambda i: (len(seqs[i]), i))
+
+
+# --------------------------------------------------------------------------- core forward
+
+
+class _StreamRecorder:
+    """Forward hooks that collect the residual stream entering block 0 and leaving each block."""
+
+    def __init__(self, model: Any) -> None:
+        self.layers = list(decoder_layers(model))
+        self.states: list[torch.Tensor] = []
+        self.handles: list[Any] = []
+
+    def __enter__(self) -> _StreamRecorder:
+        def grab_input(_module: Any, args: tuple, kwargs: dict) -> None:
+            hidden = args[0] if args else kwargs["hidden_states"]
+            self.states.append(hidden)
+
+        def grab_output(_module: Any, _args: Any, output: Any) -> None:
+            self.states.append(output[0] if isinstance(output, tuple) else output)
+
+        self.handles.append(self.layers[0].register_forward_pre_hook(grab_input, with_kwargs=True))
+        self.handles.extend(layer.register_forward_hook(grab_output) for layer in self.layers)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def _decoder_call(
+    model: Any, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, **kw: Any
+) -> Any:
+    return decoder_of(model)(input_ids=ids, attention_mask=mask, position_ids=positions, **kw)
+
+
+@dataclass
+class PromptStates:
+    """Per-prompt residual-stream summaries and final logits at the last prompt token.
+
+    ``last``/``mean``: ``[B, n_streams, d]`` float32 — the stream at the last real token and
+    mean-pooled over real tokens (stream 0 = block-0 input, stream k = after k-th block run).
+    ``logits``: ``[B, V]`` final logits at the last token. ``lens``: ``[B, n_streams, V]``
+    logit lens (final norm applied) at the last token, only when asked for.
+    """
+
+    last: torch.Tensor
+    mean: torch.Tensor
+    logits: torch.Tensor
+    lens: torch.Tensor | None = None
+
+
+def prompt_states(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    *,
+    batch_size: int = 8,
+    logit_lens: bool = False,
+) -> PromptStates:
+    """Run each prompt once and return its stream summaries and next-token logits.
+
+    Rows come back in the order of ``prompts`` whatever the batching. ``logit_lens=True``
+    adds a ``[B, n_streams, V]`` tensor — large for real vocabularies; prefer calling
+    :func:`head_logits` on ``last`` one item at a time.
+    """
+    seqs = [encode(tokenizer, p) for p in prompts]
+    device = _device(model)
+    last: list[torch.Tensor | None] = [None] * len(seqs)
+    mean: list[torch.Tensor | None] = [None] * len(seqs)
+    with torch.inference_mode():
+        for batch in _batches(_by_length(seqs), batch_size):
+            ids, mask, pos = left_pad([seqs[i] for i in batch], _pad_id(tokenizer), device)
+            with _StreamRecorder(model) as rec:
+                _decoder_call(model, ids, mask, pos, use_cache=False)
+            stack = torch.stack(rec.states, dim=1).float()  # [b, n, S, d]
+            weights = mask[:, None, :, None].float()
+            pooled = (stack * weights).sum(2) / weights.sum(2)
+            for row, i in enumerate(batch):
+                last[i] = stack[row, :, -1].cpu()
+                mean[i] = pooled[row].cpu()
+        last_t = torch.stack(last)  # type: ignore[arg-type]
+        mean_t = torch.stack(mean)  # type: ignore[arg-type]
+        logits = head_logits(model, last_t[:, -1]).cpu()
+        lens = head_logits(model, last_t).cpu() if logit_lens else None
+    return PromptStates(last=last_t, mean=mean_t, logits=logits, lens=lens)
+
+
+def final_states_at(
+    model: Any,
+    tokenizer: Any,
+    sequences: Sequence[Sequence[int]],
+    starts: Sequence[int],
+    *,
+    batch_size: int = 8,
+) -> list[torch.Tensor]:
+    """Pre-norm last-stream states that predict ``sequence[starts[i]:]``, one ``[n_i, d]`` each.
+
+    Row ``t`` of item ``i`` is the state at position ``starts[i] - 1 + t``, i.e. the one
+    whose :func:`head_logits` give the distribution of token ``sequence[starts[i] + t]``.
+    This is teacher forcing: one forward over the whole sequence, no sampling.
+    """
+    device = _device(model)
+    out: list[torch.Tensor | None] = [None] * len(sequences)
+    with torch.inference_mode():
+        for batch in _batches(_by_length(sequences), batch_size):
+            ids, mask, pos = left_pad([sequences[i] for i in batch], _pad_id(tokenizer), device)
+            with _StreamRecorder(model) as rec:
+                # Only the last stream is kept; the recorder is the exact pre-norm state.
+                _decoder_call(model, ids, mask, pos, use_cache=False)
+            final = rec.states[-1].float()
+            width = ids.shape[1]
+            for row, i in enumerate(batch):
+                n = len(sequences[i]) - starts[i]
+                if starts[i] < 1 or n < 1:
+                    raise ValueError("starts must leave at least one context and one target.")
+                begin = width - len(sequences[i]) + starts[i] - 1
+                out[i] = final[row, begin : begin + n].cpu()
+    return out  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- choice scoring
+
+
+@dataclass(frozen=True)
+class OptionScore:
+    """Log-likelihood of one option text as a continuation of its prompt (lm-eval style).
+
+    ``logprob`` is the sum over the option's tokens, ``mean_logprob`` the per-token mean
+    (length-normalised), ``is_greedy`` whether greedy decoding would produce exactly it.
+    """
+
+    logprob: float
+    n_tokens: int
+    is_greedy: bool
+
+    @property
+    def mean_logprob(self) -> float:
+        """Per-token (length-normalised) log-likelihood."""
+        return self.logprob / self.n_tokens
+
+
+def split_continuation(tokenizer: Any, prompt: str, option: str) -> tuple[list[int], list[int]]:
+    """Token ids of ``prompt`` and of ``option`` continuing it, the lm-eval way.
+
+    Trailing spaces of the prompt move to the option, the pair is tokenised together and
+    the option's tokens are what follows the prompt's own tokens — so a word boundary is
+    tokenised as it would be in running text.
+    """
+    stripped = prompt.rstrip(" ")
+    option = prompt[len(stripped) :] + option
+    context = encode(tokenizer, stripped)
+    whole = encode(tokenizer, stripped + option)
+    if whole[: len(context)] != context or len(whole) == len(context):
+        # Tokenisation merged across the boundary (or the option is empty): fall back to
+        # tokenising the option on its own, which is what the model would see appended.
+        return context, list(tokenizer(option, add_special_tokens=False).input_ids)
+    return context, whole[len(context) :]
+
+
+def continuation_logprobs(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    options: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 8,
+) -> list[list[OptionScore]]:
+    """Score every option text of every prompt as a continuation (lm-eval ``loglikelihood``).
+
+    Returns ``scores[i][j]`` for option ``j`` of prompt ``i``. Only the log-probabilities
+    of the option tokens are gathered; no full-vocabulary tensor outlives its batch.
+    """
+    if len(prompts) != len(options):
+        raise ValueError("prompts and options must have the same length.")
+    flat: list[tuple[int, int, list[int], int]] = []
+    for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True)):
+        for j, opt in enumerate(opts):
+            context, cont = split_continuation(tokenizer, prompt, opt)
+            if not cont:
+                raise ValueError(f"Option {j} of prompt {i} tokenises to nothing.")
+            flat.append((i, j, context + cont, len(context)))
+    states = final_states_at(
+        model, tokenizer, [f[2] for f in flat], [f[3] for f in flat], batch_size=batch_size
+    )
+    scores: list[list[OptionScore | None]] = [[None] * len(o) for o in options]
+    with torch.inference_mode():
+        for (i, j, seq, start), hidden in zip(flat, states, strict=True):
+            logprobs = torch.log_softmax(head_logits(model, hidden), dim=-1)
+            targets = torch.as_tensor(seq[start:])
+            picked = logprobs.gather(-1, targets[:, None]).squeeze(-1)
+            greedy = bool((logprobs.argmax(-1) == targets).all())
+            scores[i][j] = OptionScore(float(picked.sum()), len(targets), greedy)
+    return scores  # type: ignore[return-value]
+
+
+def candidate_token_ids(tokenizer: Any, candidates: Sequence[str]) -> list[int]:
+    """The token id of each candidate label/option (``candidate_mode="tokens"``).
+
+    Each candidate must be a single token of this tokenizer (e.g. ``" A"``); otherwise the
+    next-token distribution cannot represent it and the item should use continuation mode.
+    """
+    ids = []
+    for cand in candidates:
+        toks = tokenizer(cand, add_special_tokens=False).input_ids
+        if len(toks) != 1:
+            raise ValueError(
+                f"Candidate {cand!r} is {len(toks)} tokens for this tokenizer; token-mode "
+                f"candidates must be single tokens. Score it as a continuation instead."
+            )
+        ids.append(int(toks[0]))
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"Candidates {list(candidates)!r} map to repeated token ids {ids}.")
+    return ids
+
+
+def candidate_logprobs(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    candidates: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 8,
+) -> list[list[float]]:
+    """Next-token log-probabilities (full softmax) of each prompt's candidate tokens.
+
+    Not renormalised: ``advisor.measure`` renormalises over the candidates.
+    """
+    states = prompt_states(model, tokenizer, prompts, batch_size=batch_size)
+    out = []
+    for logits, cands in zip(states.logits, candidates, strict=True):
+        ids = torch.as_tensor(candidate_token_ids(tokenizer, cands))
+        out.append(torch.log_softmax(logits, -1)[ids].tolist())
+    return out
+
+
+# --------------------------------------------------------------------------- generation
+
+
+@dataclass
+class Generation:
+    """Greedy continuations of a batch of prompts.
+
+    ``tokens[i]``: generated ids, cut after the first end-of-sequence token (kept) or at the
+    horizon. ``hidden[i]``: ``[len(tokens[i]), d]`` pre-norm last-stream states, row ``t``
+    being the state whose :func:`head_logits` gave the distribution token ``t`` was picked
+    from — so per-step distributions can be rebuilt without storing ``[H, V]`` logits.
+    ``prompt_ids[i]``: the prompt's token ids. ``texts[i]``: decoded continuation.
+    """
+
+    prompt_ids: list[list[int]]
+    tokens: list[list[int]]
+    hidden: list[torch.Tensor]
+    texts: list[str]
+    ended: list[bool]
+
+
+def _cache_kwarg(model: Any) -> str:
+    # transformers renamed `past_key_values` to `cache` during 5.x; accept both.
+    params = inspect.signature(decoder_of(model).forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def greedy_generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    max_new_tokens: int,
+    *,
+    batch_size: int = 8,
+    stop_at_eos: bool = True,
+) -> Generation:
+    """Greedy decoding with a KV cache, batched with left padding.
+
+    Each step feeds one token per row; the attention mask grows by one real column and the
+    position id is the row's own real length, so every row decodes as it would alone. A
+    row that emitted an end-of-sequence token stops contributing (its later tokens are
+    discarded); the batch stops when all rows are done or at ``max_new_tokens``.
+    """
+    from transformers import DynamicCache
+
+    seqs = [encode(tokenizer, p) for p in prompts]
+    device = _device(model)
+    stop = eos_ids(model, tokenizer) if stop_at_eos else set()
+    cache_kw = _cache_kwarg(model)
+    tokens: list[list[int]] = [[] for _ in seqs]
+    hidden: list[torch.Tensor | None] = [None] * len(seqs)
+    ended = [False] * len(seqs)
+    with torch.inference_mode():
+        for batch in _batches(_by_length(seqs), batch_size):
+            ids, mask, pos = left_pad([seqs[i] for i in batch], _pad_id(tokenizer), device)
+            cache = DynamicCache(config=model.config)
+            done = torch.zeros(len(batch), dtype=torch.bool)
+            steps: list[torch.Tensor] = []
+            picked: list[torch.Tensor] = []
+            for _ in range(max_new_tokens):
+                with _StreamRecorder(model) as rec:
+                    out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
+                cache = getattr(out, cache_kw, None) or out.past_key_values
+                state = rec.states[-1][:, -1].float()
+                nxt = head_logits(model, state).argmax(-1)
+                steps.append(state.cpu())
+                picked.append(nxt.cpu())
+                done |= torch.as_tensor([int(t) in stop for t in nxt.tolist()])
+                if bool(done.all()):
+                    break
+                ids = nxt[:, None].to(device)
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+                pos = pos[:, -1:] + 1
+            states = torch.stack(steps, dim=1)  # [b, steps, d]
+            chosen = torch.stack(picked, dim=1)  # [b, steps]
+            for row, i in enumerate(batch):
+                row_tokens = chosen[row].tolist()
+                n = len(row_tokens)
+                for t, tok in enumerate(row_tokens):
+                    if tok in stop:
+                        n = t + 1
+                        ended[i] = True
+                        break
+                tokens[i] = row_tokens[:n]
+                hidden[i] = states[row, :n].clone()
+    texts = [tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
+    return Generation(prompt_ids=seqs, tokens=tokens, hidden=hidden, texts=texts, ended=ended)  # type: ignore[arg-type]
