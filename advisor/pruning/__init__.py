@@ -1,0 +1,226 @@
+"""Pruning methods: the pruned side of every dense-vs-pruned comparison.
+
+    from advisor.models import load_model
+    from advisor.pruning import prune_model, save_pruned, load_pruned
+
+    dense = load_model("smollm2-135m")
+    pruned = prune_model(dense, "wanda", sparsity=0.5, pattern="2:4")
+    pruned.loaded            # a LoadedModel view: pruned model + the dense tokenizer
+    pruned.manifest          # how it was made
+    save_pruned(pruned, "out/")
+    again = load_pruned("out/", dense)
+
+The dense model is never modified: every method works on a deep copy. After pruning,
+``model.config.prune_advisor`` holds ``method``, ``dropped_layers``, ``dropped_attn``,
+``dropped_mlp`` (original block indices) and ``sparsity`` (achieved, overall).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from advisor.models import LoadedModel, parameter_count
+from advisor.pruning import layer_drop
+from advisor.pruning.blocks import block_linears, decoder_layers, sublayer_parts
+from advisor.pruning.calibration import (
+    DEFAULT_CALIB_LEN,
+    DEFAULT_CALIB_SAMPLES,
+    Calibration,
+    token_batches,
+)
+from advisor.pruning.checkpoint import load_pruned, save_pruned
+from advisor.pruning.masks import PATTERNS, target_zeros
+from advisor.pruning.pruned import (
+    RECORD_KEY,
+    PrunedModel,
+    config_record,
+    fingerprint,
+    measure_sparsity,
+    progress,
+)
+from advisor.pruning.registry import METHODS, Amount, PruningMethod, get_method, resolve_amount
+
+__all__ = [
+    "DEFAULT_CALIB_LEN",
+    "DEFAULT_CALIB_SAMPLES",
+    "METHODS",
+    "PATTERNS",
+    "Amount",
+    "Calibration",
+    "PrunedModel",
+    "PruningMethod",
+    "get_method",
+    "load_pruned",
+    "plan",
+    "prune_model",
+    "save_pruned",
+    "token_batches",
+]
+
+_DROP_KIND = {"block-drop": "block", "attn-drop": "attn", "mlp-drop": "mlp"}
+
+
+def _resolve(loaded: LoadedModel, method: str, **amounts: Any) -> tuple[PruningMethod, Amount]:
+    spec = get_method(method)
+    n_layers = len(decoder_layers(loaded.model))
+    return spec, resolve_amount(spec, n_layers, **amounts)
+
+
+def _calibration(loaded, spec, seed, samples, length) -> Calibration | None:
+    if not spec.needs_calibration:
+        return None
+    return token_batches(loaded.tokenizer, samples, length, seed, split="calibration")
+
+
+def _dropped(method: str, details: dict[str, Any]) -> dict[str, list[int]]:
+    kind = _DROP_KIND.get(method)
+    dropped = details.get("dropped", [])
+    return {
+        "dropped_layers": dropped if kind == "block" else [],
+        "dropped_attn": dropped if kind == "attn" else [],
+        "dropped_mlp": dropped if kind == "mlp" else [],
+    }
+
+
+def _manifest(loaded, spec, amount, seed, calib, details, model) -> dict[str, Any]:
+    overall, per_layer = measure_sparsity(model)
+    return {
+        "method": spec.name,
+        "kind": spec.kind,
+        "amount": amount.describe(),
+        "pattern": amount.pattern,
+        "seed": seed,
+        "calibration": calib.describe() if calib is not None else None,
+        "importance": details.get("importance"),
+        "ranking": details.get("ranking"),
+        **_dropped(spec.name, details),
+        "sparsity": {"requested": amount.sparsity, "achieved": overall, "per_layer": per_layer},
+        "parameters": {"before": parameter_count(loaded.model), "after": parameter_count(model)},
+        "dense": {
+            "name": loaded.name,
+            "fingerprint": loaded.fingerprint,
+            "layers": len(decoder_layers(loaded.model)),
+        },
+    }
+
+
+def prune_model(
+    loaded: LoadedModel,
+    method: str,
+    *,
+    ratio: float | None = None,
+    layers: int | None = None,
+    sparsity: float | None = None,
+    pattern: str = "unstructured",
+    seed: int = 0,
+    calib_samples: int = DEFAULT_CALIB_SAMPLES,
+    calib_len: int = DEFAULT_CALIB_LEN,
+    console: Any = None,
+) -> PrunedModel:
+    """Prune a copy of ``loaded.model`` with ``method``; the dense model stays untouched.
+
+    Structural methods take ``ratio`` (of the layers) or ``layers``; sparsity methods take
+    ``sparsity`` and ``pattern`` ('unstructured', '2:4', '4:8'). Deterministic for a given
+    seed, calibration size and model.
+    """
+    spec, amount = _resolve(
+        loaded, method, ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern
+    )
+    calib = _calibration(loaded, spec, seed, calib_samples, calib_len)
+    model = copy.deepcopy(loaded.model)
+    n_layers = len(decoder_layers(model))
+    with progress(console, f"{spec.name} {amount.label()}", n_layers) as advance:
+        details = spec.run(model, amount, calib, seed, advance)
+    manifest = _manifest(loaded, spec, amount, seed, calib, details, model)
+    record = config_record(
+        spec.name,
+        n_layers,
+        manifest["dropped_layers"],
+        manifest["dropped_attn"],
+        manifest["dropped_mlp"],
+        manifest["sparsity"]["achieved"],
+        pattern=amount.pattern,
+        amount=amount.describe(),
+        seed=seed,
+        calibration_hash=calib.hash if calib is not None else None,
+    )
+    setattr(model.config, RECORD_KEY, record)
+    view = LoadedModel(
+        name=f"{loaded.name} ({spec.name} {amount.label()})",
+        path=loaded.path,
+        model=model,
+        tokenizer=loaded.tokenizer,
+        fingerprint=fingerprint(model),
+        note=loaded.note,
+        extra={RECORD_KEY: record},
+    )
+    return PrunedModel(loaded=view, manifest=manifest)
+
+
+def _removed_parameters(model: Any, kind: str, dropped: list[int]) -> int:
+    """How many parameters dropping ``dropped`` would remove (for the dry-run plan)."""
+    layers = decoder_layers(model)
+    total = 0
+    for index in dropped:
+        block = layers[index]
+        if kind == "block":
+            total += sum(p.numel() for p in block.parameters())
+            continue
+        name, norms = sublayer_parts(block, kind)
+        for part in [name, *norms]:
+            total += sum(p.numel() for p in getattr(block, part).parameters())
+    return total
+
+
+def plan(
+    loaded: LoadedModel,
+    method: str,
+    *,
+    ratio: float | None = None,
+    layers: int | None = None,
+    sparsity: float | None = None,
+    pattern: str = "unstructured",
+    seed: int = 0,
+    calib_samples: int = DEFAULT_CALIB_SAMPLES,
+    calib_len: int = DEFAULT_CALIB_LEN,
+    console: Any = None,
+) -> dict[str, Any]:
+    """What ``prune_model`` would do, without pruning (``--dry-run``).
+
+    Structural methods score every layer on the calibration text (one forward pass) and
+    list the layers that would go; sparsity methods list how many weights each linear
+    layer would lose. The dense model is left as it was.
+    """
+    spec, amount = _resolve(
+        loaded, method, ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern
+    )
+    before = parameter_count(loaded.model)
+    result: dict[str, Any] = {
+        "model": loaded.name,
+        "method": spec.name,
+        "kind": spec.kind,
+        "amount": amount.describe(),
+        "seed": seed,
+        "parameters_before": before,
+    }
+    calib = _calibration(loaded, spec, seed, calib_samples, calib_len)
+    if calib is not None:
+        result["calibration"] = calib.describe()
+    if spec.kind == "structural":
+        kind = _DROP_KIND[spec.name]
+        n_layers = len(decoder_layers(loaded.model))
+        with progress(console, f"scoring {n_layers} layers", n_layers) as advance:
+            scores = layer_drop.importance(loaded.model, calib, kind, advance)
+        order = layer_drop.ranking(scores)
+        dropped = sorted(order[: amount.layers])
+        result.update(importance=scores, ranking=order, would_drop=dropped)
+        result["parameters_after"] = before - _removed_parameters(loaded.model, kind, dropped)
+        return result
+    targets = {}
+    for index, block in enumerate(decoder_layers(loaded.model)):
+        for name, lin in block_linears(block).items():
+            targets[f"layers.{index}.{name}"] = target_zeros(lin.weight.numel(), amount.sparsity)
+    result.update(pattern=amount.pattern, zeros_per_layer=targets)
+    result["zeros_total"] = sum(targets.values())
+    return result

@@ -1,0 +1,136 @@
+"""Walking the decoder blocks of a causal LM one at a time, on calibration tokens.
+
+Pruning methods that need activations (Block Influence, LLM-Drop, Wanda, SparseGPT) run
+the model block by block: every block is called with exactly the arguments the model
+itself would pass (masks, rotary embeddings, per-layer-type variants for Gemma-3), which
+are recorded in one cheap pass that skips the blocks' work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from advisor.errors import AdvisorError
+
+BlockInputs = list[tuple[torch.Tensor, dict[str, Any]]]
+
+
+def decoder_layers(model: Any) -> nn.ModuleList:
+    """The decoder blocks of a Llama / Qwen2 / Mistral / Gemma-3 style causal LM."""
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise AdvisorError(
+            f"{type(model).__name__} does not keep its decoder blocks in model.model.layers; "
+            f"prune-advisor prunes Llama, Qwen2, Mistral and Gemma-3 style models."
+        )
+    return layers
+
+
+def is_sandwich(block: nn.Module) -> bool:
+    """Gemma-style blocks normalise each sublayer's output too (post-norms)."""
+    return hasattr(block, "pre_feedforward_layernorm")
+
+
+def sublayer_parts(block: nn.Module, kind: str) -> tuple[str, list[str]]:
+    """The sublayer module name and the norms that only serve it, for 'attn' or 'mlp'."""
+    if kind == "attn":
+        return "self_attn", ["input_layernorm"] + (
+            ["post_attention_layernorm"] if is_sandwich(block) else []
+        )
+    if is_sandwich(block):
+        return "mlp", ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
+    return "mlp", ["post_attention_layernorm"]
+
+
+def contribution_module(block: nn.Module, kind: str) -> nn.Module:
+    """The module whose output is what the sublayer adds to the residual stream."""
+    if is_sandwich(block):
+        name = "post_attention_layernorm" if kind == "attn" else "post_feedforward_layernorm"
+    else:
+        name = "self_attn" if kind == "attn" else "mlp"
+    return getattr(block, name)
+
+
+def block_linears(block: nn.Module) -> dict[str, nn.Linear]:
+    """Every linear layer inside a block, by its name within the block."""
+    return {name: mod for name, mod in block.named_modules() if isinstance(mod, nn.Linear)}
+
+
+class _Recorder(nn.Module):
+    """Stands in for a block during recording: keeps its inputs, changes nothing."""
+
+    def __init__(self, sink: list[tuple[torch.Tensor, dict[str, Any]]]) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if args:
+            raise AdvisorError("Unexpected positional arguments to a decoder block.")
+        self.sink.append((hidden_states, kwargs))
+        return hidden_states
+
+
+@contextlib.contextmanager
+def _recording(layers: nn.ModuleList) -> Iterator[list[list[tuple[torch.Tensor, dict]]]]:
+    sinks: list[list[tuple[torch.Tensor, dict]]] = [[] for _ in layers]
+    originals = list(layers)
+    try:
+        for i in range(len(layers)):
+            layers[i] = _Recorder(sinks[i])
+        yield sinks
+    finally:
+        for i, block in enumerate(originals):
+            layers[i] = block
+
+
+@torch.inference_mode()
+def record_block_calls(model: Any, batches: list[torch.Tensor]) -> tuple[BlockInputs, list]:
+    """Block 0's input per minibatch, and the keyword arguments of every block per minibatch.
+
+    Returns ``(inputs, kwargs)`` with ``inputs[b] = (hidden, kwargs of block 0)`` and
+    ``kwargs[layer][b]``. The blocks are swapped for recorders, so this costs only the
+    embedding and the mask / rotary set-up.
+    """
+    layers = decoder_layers(model)
+    with _recording(layers) as sinks:
+        for ids in batches:
+            model.model(input_ids=ids, use_cache=False)
+    inputs = [(h, kw) for h, kw in sinks[0]]
+    per_layer = [[kw for _, kw in sink] for sink in sinks]
+    return inputs, per_layer
+
+
+def run_block(block: nn.Module, hidden: torch.Tensor, kwargs: dict[str, Any]) -> torch.Tensor:
+    """Call one decoder block; transformers 5 blocks return the hidden state tensor."""
+    out = block(hidden, **kwargs)
+    return out[0] if isinstance(out, tuple) else out
+
+
+@torch.inference_mode()
+def walk_blocks(
+    model: Any,
+    batches: list[torch.Tensor],
+    visit: Callable[[int, nn.Module, list[torch.Tensor], list[dict]], list[torch.Tensor]],
+    advance: Callable[[], None] = lambda: None,
+) -> None:
+    """Call ``visit(index, block, hidden inputs, kwargs)`` for each block in order.
+
+    ``visit`` returns the block's outputs, which become the next block's inputs; a visitor
+    that prunes the block first therefore feeds the next block the pruned activations
+    (sequential pruning, as in SparseGPT and Wanda).
+    """
+    inputs, per_layer = record_block_calls(model, batches)
+    hidden = [h for h, _ in inputs]
+    for index, block in enumerate(decoder_layers(model)):
+        hidden = visit(index, block, hidden, per_layer[index])
+        advance()
+
+
+def forward_all(block: nn.Module, hidden: list[torch.Tensor], kwargs: list[dict]) -> list:
+    """The block's outputs for every minibatch."""
+    return [run_block(block, h, kw) for h, kw in zip(hidden, kwargs, strict=True)]

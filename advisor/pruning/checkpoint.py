@@ -1,0 +1,194 @@
+"""Saving pruned models as plain Hugging Face folders, and loading pruned folders.
+
+A saved folder loads with plain ``AutoModelForCausalLM.from_pretrained``. Dropped blocks
+are simply absent (``num_hidden_layers`` and ``layer_types`` shrink). Dropped sublayers
+are stored as real modules whose weights are all zero: their output projection is zero,
+so they add exactly nothing (and a Gemma-style post-norm of a zero vector is zero), giving
+the same logits as the structurally pruned model. ``config.json`` records the dropped
+indices under ``prune_advisor``; ``load_pruned`` reads them and removes the zero modules
+again, so they cost no time and no KV cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from advisor.errors import AdvisorError
+from advisor.models import LoadedModel, _quiet_transformers, fingerprint_folder
+from advisor.pruning.blocks import decoder_layers
+from advisor.pruning.layer_drop import drop_sublayers
+from advisor.pruning.pruned import (
+    MANIFEST_NAME,
+    RECORD_KEY,
+    PrunedModel,
+    config_record,
+    measure_sparsity,
+)
+
+_PROBE = "The river Thames flows through London; 1,234 people said: \"Hello, world!\""
+
+
+def _plain_config(model: Any) -> Any:
+    """The config as plain transformers should see it: no cache-skipping marks."""
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "kv_sharing_modes"):
+        del config.kv_sharing_modes
+    return config
+
+
+def _full_state(model: Any, config: Any) -> dict[str, torch.Tensor]:
+    """The pruned weights plus zeros for every dropped sublayer, keyed as transformers expects."""
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config)
+    expected = skeleton.state_dict()
+    have = model.state_dict()
+    unexpected = set(have) - set(expected)
+    if unexpected:
+        raise RuntimeError(f"pruned weights not in the architecture: {sorted(unexpected)[:5]}")
+    return {
+        key: have[key] if key in have else torch.zeros(meta.shape, dtype=meta.dtype)
+        for key, meta in expected.items()
+    }
+
+
+def save_pruned(pruned: PrunedModel, out_dir: str | Path) -> Path:
+    """Write a loadable HF folder (config, safetensors, tokenizer) and prune_manifest.json."""
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    config = _plain_config(pruned.model)
+    state = _full_state(pruned.model, config)
+    with _quiet_transformers():
+        pruned.model.save_pretrained(out, state_dict=state, safe_serialization=True)
+        config.save_pretrained(out)  # replaces the one written above (with cache marks)
+        pruned.tokenizer.save_pretrained(out)
+    (out / MANIFEST_NAME).write_text(json.dumps(pruned.manifest, indent=2, sort_keys=True))
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _tokenizer_matches(folder: Path, dense_tokenizer: Any) -> tuple[bool, str]:
+    from transformers import AutoTokenizer
+
+    try:
+        with _quiet_transformers():
+            theirs = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError, TypeError) as exc:
+        return False, f"it has no loadable tokenizer ({type(exc).__name__})"
+    if theirs.get_vocab() != dense_tokenizer.get_vocab():
+        return False, "its vocabulary differs"
+    if theirs(_PROBE)["input_ids"] != dense_tokenizer(_PROBE)["input_ids"]:
+        return False, "it splits the same text into different tokens"
+    return True, ""
+
+
+def _check_folder(folder: Path, dense: LoadedModel) -> dict[str, Any]:
+    if not (folder / "config.json").is_file():
+        raise AdvisorError(
+            f"--pruned {folder}: no config.json there. Point it at a Hugging Face model "
+            f"folder (config.json, weights, tokenizer files), e.g. one written by "
+            f"`prune-advisor prune --out`."
+        )
+    same, why = _tokenizer_matches(folder, dense.tokenizer)
+    if not same:
+        raise AdvisorError(
+            f"The pruned model in {folder} must share the tokenizer of the dense model "
+            f"{dense.name}, but {why}. Comparing token distributions needs the same "
+            f"tokens: prune from {dense.name}, and save its tokenizer next to the weights "
+            f"(tokenizer.save_pretrained(folder))."
+        )
+    config = json.loads((folder / "config.json").read_text())
+    dense_cfg = dense.model.config
+    for key in ("model_type", "hidden_size", "vocab_size"):
+        if config.get(key) != getattr(dense_cfg, key, None):
+            raise AdvisorError(
+                f"The pruned model in {folder} has {key}={config.get(key)!r} but the dense "
+                f"model {dense.name} has {getattr(dense_cfg, key, None)!r}: it is not a "
+                f"pruned version of it. Pass the dense model it was pruned from as --model."
+            )
+    return config
+
+
+def _external_record(config: dict[str, Any], dense: LoadedModel) -> dict[str, Any]:
+    """A record for a folder pruned elsewhere; only unchanged layer counts can be aligned."""
+    layers = len(decoder_layers(dense.model))
+    if config.get("num_hidden_layers") != layers:
+        raise AdvisorError(
+            f"The pruned model has {config.get('num_hidden_layers')} layers and the dense "
+            f"model {layers}, and its config.json does not say which were removed, so the "
+            f"layers cannot be compared. Add to its config.json "
+            f'"{RECORD_KEY}": {{"method": "...", "dropped_layers": [original indices]}}.'
+        )
+    return config_record("external", layers, [], [], [], 0.0)
+
+
+def _normalise(record: dict[str, Any], layers: int) -> dict[str, Any]:
+    full = config_record(
+        record.get("method", "external"),
+        record.get("original_num_layers", layers + len(record.get("dropped_layers", []))),
+        record.get("dropped_layers", []),
+        record.get("dropped_attn", []),
+        record.get("dropped_mlp", []),
+        record.get("sparsity", 0.0),
+    )
+    return {**record, **full}
+
+
+def _reapply_drops(model: Any, record: dict[str, Any]) -> None:
+    """Remove the zeroed sublayers again; indices are original, positions are current."""
+    gone = set(record["dropped_layers"])
+    kept = [i for i in range(record["original_num_layers"]) if i not in gone]
+    if len(kept) != len(decoder_layers(model)):
+        raise AdvisorError(
+            f"config.json's {RECORD_KEY} says {len(gone)} of {record['original_num_layers']} "
+            f"layers were dropped, but the model has {len(decoder_layers(model))} layers."
+        )
+    position = {original: i for i, original in enumerate(kept)}
+    drop_sublayers(
+        model,
+        [position[i] for i in record["dropped_attn"]],
+        [position[i] for i in record["dropped_mlp"]],
+    )
+
+
+def load_pruned(path: str | Path, dense: LoadedModel) -> PrunedModel:
+    """Load a pruned checkpoint folder to compare against ``dense``.
+
+    The folder must share the dense model's tokenizer (checked). Folders written by
+    ``save_pruned`` get their dropped sublayers removed again; others are taken as they
+    are (sparsity measured from their zero weights).
+    """
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(path).expanduser().resolve()
+    config = _check_folder(folder, dense)
+    with _quiet_transformers():
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    saved = config.get(RECORD_KEY)
+    layers = len(decoder_layers(model))
+    record = _normalise(saved, layers) if saved else _external_record(config, dense)
+    _reapply_drops(model, record)
+    record["sparsity"] = measure_sparsity(model)[0]
+    setattr(model.config, RECORD_KEY, record)
+    manifest_file = folder / MANIFEST_NAME
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
+    manifest.setdefault("method", record["method"])
+    manifest["loaded_from"] = str(folder)
+    view = LoadedModel(
+        name=f"{folder.name} ({record['method']})",
+        path=folder,
+        model=model,
+        tokenizer=dense.tokenizer,
+        fingerprint=fingerprint_folder(folder),
+        note=dense.note,
+        extra={RECORD_KEY: record},
+    )
+    return PrunedModel(loaded=view, manifest=manifest)

@@ -1,0 +1,197 @@
+"""The pruning methods, one declarative entry each, and validation of the amount asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from advisor.errors import AdvisorError
+from advisor.pruning import layer_drop, magnitude, sparsegpt, wanda
+from advisor.pruning.calibration import Calibration
+from advisor.pruning.masks import PATTERNS, parse_pattern
+
+
+@dataclass(frozen=True)
+class Amount:
+    """How much to prune: a number of layers (structural) or a sparsity and pattern."""
+
+    layers: int | None = None
+    ratio: float | None = None
+    sparsity: float | None = None
+    pattern: str = "unstructured"
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready record of the amount, without the fields that do not apply."""
+        if self.layers is not None:
+            return {"layers": self.layers, "ratio": self.ratio}
+        return {"sparsity": self.sparsity, "pattern": self.pattern}
+
+    def label(self) -> str:
+        """A short human label, e.g. '4 layers' or '50% 2:4'."""
+        if self.layers is not None:
+            return f"{self.layers} layer{'s' if self.layers != 1 else ''}"
+        return f"{self.sparsity:.0%} {self.pattern}"
+
+
+Runner = Callable[[Any, Amount, "Calibration | None", int, Callable[[], None]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PruningMethod:
+    """One pruning method: what it removes, how much is asked for, and the function."""
+
+    name: str
+    kind: str  # "structural" (modules removed) or "sparsity" (weights zeroed)
+    help: str
+    run: Runner
+    needs_calibration: bool = True
+    patterns: tuple[str, ...] = ("unstructured",)
+
+
+def _structural(kind: str) -> Runner:
+    def run(model, amount, calib, seed, advance):
+        scores = layer_drop.importance(model, calib, kind, advance)
+        order = layer_drop.ranking(scores)
+        dropped = sorted(order[: amount.layers])
+        layer_drop.drop(model, kind, dropped)
+        return {"importance": scores, "ranking": order, "dropped": dropped}
+
+    return run
+
+
+def _sparsity(module: Any) -> Runner:
+    def run(model, amount, calib, seed, advance):
+        nm = parse_pattern(amount.pattern)
+        if calib is None:
+            module.prune(model, amount.sparsity, nm, seed, advance)
+        else:
+            module.prune(model, calib, amount.sparsity, nm, seed, advance)
+        return {}
+
+    return run
+
+
+METHODS: dict[str, PruningMethod] = {
+    m.name: m
+    for m in (
+        PruningMethod(
+            "block-drop",
+            "structural",
+            "remove whole decoder blocks, least Block Influence 1-cos(h_in,h_out) first "
+            "(ShortGPT)",
+            _structural("block"),
+        ),
+        PruningMethod(
+            "attn-drop",
+            "structural",
+            "remove attention sublayers, least 1-cos(x, x+attn(norm x)) first (LLM-Drop)",
+            _structural("attn"),
+        ),
+        PruningMethod(
+            "mlp-drop",
+            "structural",
+            "remove MLP sublayers, least 1-cos(x, x+mlp(norm x)) first (LLM-Drop)",
+            _structural("mlp"),
+        ),
+        PruningMethod(
+            "magnitude",
+            "sparsity",
+            "zero the smallest |W| of every block linear layer (no calibration)",
+            _sparsity(magnitude),
+            needs_calibration=False,
+            patterns=PATTERNS,
+        ),
+        PruningMethod(
+            "wanda",
+            "sparsity",
+            "zero the lowest |W| x input-activation norm per output row (Wanda)",
+            _sparsity(wanda),
+            patterns=PATTERNS,
+        ),
+        PruningMethod(
+            "sparsegpt",
+            "sparsity",
+            "OBS-style pruning with weight reconstruction from the calibration Hessian "
+            "(SparseGPT)",
+            _sparsity(sparsegpt),
+            patterns=PATTERNS,
+        ),
+    )
+}
+
+
+def get_method(name: str) -> PruningMethod:
+    """The registered method called ``name``, or a clear error listing the others."""
+    if name not in METHODS:
+        raise AdvisorError(
+            f"Unknown pruning method '{name}'. Choose one of: {', '.join(METHODS)}; or pass "
+            f"--pruned PATH for a model you pruned elsewhere."
+        )
+    return METHODS[name]
+
+
+def _structural_amount(spec, n_layers, ratio, layers, sparsity, pattern) -> Amount:
+    if sparsity is not None or pattern != "unstructured":
+        raise AdvisorError(
+            f"{spec.name} removes whole modules, so --sparsity and --pattern do not apply; "
+            f"say how many with --ratio (fraction of the {n_layers} layers) or --layers N."
+        )
+    if (ratio is None) == (layers is None):
+        raise AdvisorError(
+            f"{spec.name} needs exactly one amount: --ratio (fraction of the {n_layers} "
+            f"layers, e.g. 0.25) or --layers N (e.g. 4)"
+            + (", not both." if ratio is not None else ".")
+        )
+    if ratio is not None:
+        if not 0 <= ratio < 1:
+            raise AdvisorError(f"--ratio must be in [0, 1), got {ratio}.")
+        layers = round(ratio * n_layers)
+    if not 0 <= layers < n_layers:
+        raise AdvisorError(
+            f"{spec.name} can drop 0 to {n_layers - 1} of the model's {n_layers} layers; "
+            f"{layers} was asked for."
+        )
+    return Amount(layers=layers, ratio=ratio)
+
+
+def _sparsity_amount(spec, ratio, layers, sparsity, pattern) -> Amount:
+    if ratio is not None or layers is not None:
+        raise AdvisorError(
+            f"{spec.name} zeroes weights; --ratio and --layers are for block-drop, "
+            f"attn-drop and mlp-drop. Give --sparsity (e.g. 0.5) and optionally --pattern."
+        )
+    if pattern not in spec.patterns:
+        raise AdvisorError(
+            f"--pattern {pattern} is not valid for {spec.name}; use one of "
+            f"{', '.join(spec.patterns)}."
+        )
+    nm = parse_pattern(pattern)
+    if nm is not None:
+        implied = 1 - nm[0] / nm[1]
+        if sparsity is not None and abs(sparsity - implied) > 1e-9:
+            raise AdvisorError(
+                f"--pattern {pattern} keeps {nm[0]} of every {nm[1]} weights, i.e. sparsity "
+                f"{implied:g}; --sparsity {sparsity} contradicts it. Omit --sparsity."
+            )
+        return Amount(sparsity=implied, pattern=pattern)
+    if sparsity is None:
+        raise AdvisorError(f"{spec.name} needs --sparsity, the fraction of weights to zero.")
+    if not 0 <= sparsity < 1:
+        raise AdvisorError(f"--sparsity must be in [0, 1), got {sparsity}.")
+    return Amount(sparsity=sparsity, pattern=pattern)
+
+
+def resolve_amount(
+    spec: PruningMethod,
+    n_layers: int,
+    *,
+    ratio: float | None = None,
+    layers: int | None = None,
+    sparsity: float | None = None,
+    pattern: str = "unstructured",
+) -> Amount:
+    """Check the amount options against the method and turn them into an ``Amount``."""
+    if spec.kind == "structural":
+        return _structural_amount(spec, n_layers, ratio, layers, sparsity, pattern)
+    return _sparsity_amount(spec, ratio, layers, sparsity, pattern)
