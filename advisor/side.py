@@ -1,0 +1,104 @@
+"""What one model produces on a list of items: the raw material every comparison reads.
+
+A :class:`SideOutputs` holds, per item, only compact states from which every measured
+quantity is rebuilt exactly: the residual stream at the last prompt token and mean-pooled
+(per stream, fp32), the candidate scores of choice items, and for generative items the
+greedy continuation with its pre-norm last-stream state at each step. Logits are never
+stored — ``head_logits(model, state)`` rebuilds them (``d`` numbers per position instead of
+``V``: 576 vs 49,152 for SmolLM2) — which is what keeps the dense cache small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from advisor import forward
+from advisor.items import Item
+from advisor.tasks import TASK_TYPES
+
+
+@dataclass
+class SideOutputs:
+    """One model's outputs on items ``0..N-1`` (see module docstring).
+
+    ``choice[i]``: candidate log-likelihoods — full-softmax next-token log-probs in token
+    mode, summed continuation log-likelihoods in continuation mode — or ``None``;
+    ``choice_tokens[i]``: tokens per candidate (1 in token mode). ``gen_*[i]``: the greedy
+    continuation (``None`` for items not decoded).
+    """
+
+    last: torch.Tensor
+    mean: torch.Tensor
+    choice: list[list[float] | None] = field(default_factory=list)
+    choice_tokens: list[list[int] | None] = field(default_factory=list)
+    prompt_ids: list[list[int]] = field(default_factory=list)
+    gen_tokens: list[list[int] | None] = field(default_factory=list)
+    gen_hidden: list[torch.Tensor | None] = field(default_factory=list)
+    gen_ended: list[bool | None] = field(default_factory=list)
+
+
+def is_generative(item: Item) -> bool:
+    """Whether an item is decoded for accumulation: its task type is generative, or (for
+    task names outside the registry) it has no candidates to choose from."""
+    task = TASK_TYPES.get(item.task)
+    return task.generative if task is not None else not item.candidates
+
+
+def run_side(
+    model: Any,
+    tokenizer: Any,
+    items: list[Item],
+    *,
+    horizon: int,
+    generate: list[bool],
+    batch_size: int = 8,
+) -> SideOutputs:
+    """Run ``model`` on ``items``: one prompt forward each, candidate scoring, and greedy
+    decoding of ``horizon`` tokens for the items flagged in ``generate``."""
+    prompts = [item.prompt for item in items]
+    states = forward.prompt_states(model, tokenizer, prompts, batch_size=batch_size)
+    side = SideOutputs(last=states.last, mean=states.mean)
+    side.prompt_ids = [forward.encode(tokenizer, p) for p in prompts]
+
+    side.choice = [None] * len(items)
+    side.choice_tokens = [None] * len(items)
+    token_items = [
+        i for i, it in enumerate(items) if it.candidates and it.candidate_mode == "tokens"
+    ]
+    for i in token_items:
+        ids = torch.as_tensor(forward.candidate_token_ids(tokenizer, items[i].candidates))
+        # The prompt's next-token logits are the last stream's head output: no new forward.
+        logp = torch.log_softmax(forward.head_logits(model, states.last[i, -1]), -1)
+        side.choice[i] = logp[ids].tolist()
+        side.choice_tokens[i] = [1] * len(ids)
+    cont_items = [
+        i for i, it in enumerate(items) if it.candidates and it.candidate_mode == "continuation"
+    ]
+    if cont_items:
+        scores = forward.continuation_logprobs(
+            model,
+            tokenizer,
+            [items[i].prompt for i in cont_items],
+            [list(items[i].candidates) for i in cont_items],
+            batch_size=batch_size,
+        )
+        for i, row in zip(cont_items, scores, strict=True):
+            side.choice[i] = [s.logprob for s in row]
+            side.choice_tokens[i] = [s.n_tokens for s in row]
+
+    side.gen_tokens = [None] * len(items)
+    side.gen_hidden = [None] * len(items)
+    side.gen_ended = [None] * len(items)
+    gen_items = [i for i, flag in enumerate(generate) if flag]
+    if gen_items and horizon > 0:
+        gen = forward.greedy_generate(
+            model, tokenizer, [prompts[i] for i in gen_items], horizon, batch_size=batch_size
+        )
+        for k, i in enumerate(gen_items):
+            side.gen_tokens[i] = gen.tokens[k]
+            side.gen_hidden[i] = gen.hidden[k]
+            side.gen_ended[i] = gen.ended[k]
+    return side
