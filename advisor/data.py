@@ -194,6 +194,16 @@ def load_user_file(path: str | Path, required: tuple[str, ...] = ()) -> Dataset:
 
     Errors name the file and line, so a bad row is found without a debugger.
     """
+    return Dataset.from_list([row for _, row in load_user_rows(path, required)])
+
+
+def load_user_rows(
+    path: str | Path, required: tuple[str, ...] = ()
+) -> list[tuple[int, dict[str, Any]]]:
+    """Like :func:`load_user_file`, but ``(line number, row)`` pairs with values untouched.
+
+    For callers that check rows further and must name the line of a bad one.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise AdvisorError(f"No data file at {path}. Pass the path of a .jsonl or .csv file.")
@@ -211,4 +221,4 @@ def load_user_file(path: str | Path, required: tuple[str, ...] = ()) -> Dataset:
                 f"{path}, line {line}: missing {', '.join(missing)}; every row "
                 f"needs {', '.join(required)}."
             )
-    return Dataset.from_list([row for _, row in rows])
+    return rows

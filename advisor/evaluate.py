@@ -1,0 +1,227 @@
+"""Ground-truth task scoring: run one model on a suite's items and score each item.
+
+All model running goes through :mod:`advisor.forward`. Per task type:
+
+* ``classification`` / ``multiple-choice``: the chosen candidate is the one with the
+  highest next-token log-probability (``tokens`` items) or the highest length-normalised
+  (per-token) log-likelihood as a continuation (``continuation`` items); score = accuracy.
+* ``retrieval``: queries and passages are embedded by mean-pooling the model's last
+  residual stream; passages are ranked by cosine similarity; score = recall@1 (recall@k
+  and the ranking's head are kept for top-k overlap with the dense model).
+* ``math``: greedy answer, cut at the item's stop strings; the final number is extracted
+  and compared exactly with the gold number.
+* ``rag``: greedy short answer; score = span match of the gold span (token F1 kept).
+* ``generation`` / ``summarization``: greedy text; score = chrF against the reference.
+  A *success* for the competence gate is a paired win: chrF against its own reference
+  above chrF against the next item's reference.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from advisor import forward, scoring
+from advisor.competence import Competence, competence_gate, paired_wins
+from advisor.items import Item
+
+CHOICE_TASKS = ("classification", "multiple-choice")
+TEXT_TASKS = ("generation", "summarization")
+
+
+@dataclass
+class ItemResult:
+    """One model's answer to one item and its score against gold or reference.
+
+    ``answer`` is what the competence gate counts (chosen index, top passage, extracted
+    number, normalised text); ``score`` is the task's item score (0/1, or chrF in [0, 1]);
+    ``correct`` is a success for the gate (for chrF tasks: a paired win).
+    """
+
+    id: str
+    task: str
+    answer: Any
+    correct: bool
+    score: float
+    output: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
+
+
+def _cut(text: str, stops: Sequence[str]) -> str:
+    """``text`` up to the first of ``stops`` (a stop at the very start is skipped)."""
+    end = len(text)
+    for stop in stops:
+        at = text.find(stop, 1 if text.startswith(stop) else 0)
+        if at != -1:
+            end = min(end, at)
+    return text[:end]
+
+
+def _choices(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResult]:
+    model, tok = loaded.model, loaded.tokenizer
+    results: dict[str, ItemResult] = {}
+    for mode in ("tokens", "continuation"):
+        group = [i for i in items if i.candidate_mode == mode]
+        if not group:
+            continue
+        prompts = [i.prompt for i in group]
+        cands = [list(i.candidates) for i in group]
+        if mode == "tokens":
+            scores = forward.candidate_logprobs(model, tok, prompts, cands, batch_size=batch_size)
+        else:
+            raw = forward.continuation_logprobs(model, tok, prompts, cands, batch_size=batch_size)
+            scores = [[s.mean_logprob for s in row] for row in raw]
+        for item, row in zip(group, scores, strict=True):
+            chosen = max(range(len(row)), key=row.__getitem__)
+            results[item.id] = ItemResult(
+                id=item.id,
+                task=item.task,
+                answer=chosen,
+                correct=chosen == item.gold,
+                score=float(chosen == item.gold),
+                details={"candidate_scores": [float(x) for x in row], "mode": mode},
+            )
+    return [results[i.id] for i in items]
+
+
+def _retrieval(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResult]:
+    texts = sorted({i.prompt for i in items} | {c for i in items for c in i.candidates})
+    states = forward.prompt_states(loaded.model, loaded.tokenizer, texts, batch_size=batch_size)
+    vectors = torch.nn.functional.normalize(states.mean[:, -1], dim=-1)
+    index = {t: n for n, t in enumerate(texts)}
+    results = []
+    for item in items:
+        query = vectors[index[item.prompt]]
+        corpus = vectors[[index[c] for c in item.candidates]]
+        ranking = torch.argsort(corpus @ query, descending=True, stable=True).tolist()
+        ks = item.meta.get("k", [1, 5])
+        recall = {f"recall@{k}": scoring.recall_at_k(ranking, item.gold or 0, k) for k in ks}
+        top = ranking[0]
+        results.append(
+            ItemResult(
+                id=item.id,
+                task=item.task,
+                answer=top,
+                correct=top == item.gold,
+                score=scoring.recall_at_k(ranking, item.gold or 0, 1),
+                details={**recall, "ranking": ranking[: max(ks)]},
+            )
+        )
+    return results
+
+
+def _generate(loaded: Any, items: list[Item], batch_size: int) -> list[str]:
+    by_horizon: dict[int, list[int]] = defaultdict(list)
+    for n, item in enumerate(items):
+        by_horizon[int(item.meta.get("max_new_tokens", 32))].append(n)
+    texts = [""] * len(items)
+    for horizon, members in sorted(by_horizon.items()):
+        gen = forward.greedy_generate(
+            loaded.model,
+            loaded.tokenizer,
+            [items[n].prompt for n in members],
+            horizon,
+            batch_size=batch_size,
+        )
+        for n, text in zip(members, gen.texts, strict=True):
+            texts[n] = _cut(text, items[n].meta.get("stop", []))
+    return texts
+
+
+def _generative(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResult]:
+    outputs = _generate(loaded, items, batch_size)
+    results = []
+    for item, out in zip(items, outputs, strict=True):
+        reference = item.reference or ""
+        if item.task == "math":
+            number = scoring.extract_final_number(out)
+            ok = scoring.numbers_match(number, float(item.meta["answer"]))
+            answer: Any = None if number is None else scoring.format_number(number)
+            details: dict[str, Any] = {}
+        elif item.task == "rag":
+            ok = scoring.span_match(out, reference)
+            answer = scoring.normalise_answer(scoring.first_line(out))
+            details = {"token_f1": scoring.token_f1(out, reference)}
+        else:
+            text = scoring.first_line(out) if item.task == "summarization" else out.strip()
+            ok, answer, details = False, " ".join(text.lower().split()), {}
+            details["chrf"] = scoring.chrf(text, reference)
+        score = details.get("chrf", float(ok))
+        results.append(ItemResult(item.id, item.task, answer, ok, score, out, details))
+    if items and items[0].task in TEXT_TASKS:
+        _mark_paired_wins(items, results)
+    return results
+
+
+def _mark_paired_wins(items: list[Item], results: list[ItemResult]) -> None:
+    """For chrF tasks: success = beats the same output scored against another reference."""
+    n = len(items)
+    texts = [
+        scoring.first_line(r.output or "") if it.task == "summarization" else (r.output or "")
+        for it, r in zip(items, results, strict=True)
+    ]
+    other = [scoring.chrf(texts[i], items[(i + 1) % n].reference or "") for i in range(n)]
+    wins = paired_wins([r.score for r in results], other) if n > 1 else [False] * n
+    for result, win, base in zip(results, wins, other, strict=True):
+        result.correct = win
+        result.details["chrf_mismatched"] = base
+
+
+def score_model(loaded: Any, items: list[Item], *, batch_size: int = 8) -> list[ItemResult]:
+    """Run ``loaded`` (an :class:`advisor.models.LoadedModel`) on ``items``; score each.
+
+    Items of several task types may be mixed; results come back in the order of ``items``.
+    """
+    by_task: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        by_task[item.task].append(item)
+    done: dict[str, ItemResult] = {}
+    for task, group in by_task.items():
+        if task in CHOICE_TASKS:
+            results = _choices(loaded, group, batch_size)
+        elif task == "retrieval":
+            results = _retrieval(loaded, group, batch_size)
+        else:
+            results = _generative(loaded, group, batch_size)
+        done.update((r.id, r) for r in results)
+    return [done[i.id] for i in items]
+
+
+def chance_rates(items: list[Item]) -> list[float]:
+    """Each item's chance rate of a success (see the suite specs and the competence gate)."""
+    rates = []
+    for item in items:
+        if "chance" in item.meta:
+            rates.append(float(item.meta["chance"]))
+        elif item.task in TEXT_TASKS:
+            rates.append(0.5)  # paired win against a mismatched reference
+        elif item.candidates:
+            rates.append(1.0 / len(item.candidates))
+        else:
+            rates.append(0.0)
+    return rates
+
+
+def dense_competence(
+    task: str, items: list[Item], results: list[ItemResult], **gate: Any
+) -> Competence:
+    """The competence gate on a dense model's results for one task type's items."""
+    if len(items) != len(results):
+        raise ValueError("items and results must have the same length")
+    score = sum(r.score for r in results) / len(results) if results else 0.0
+    return competence_gate(
+        task,
+        [r.correct for r in results],
+        [r.answer for r in results],
+        chance_rates(items),
+        score=score,
+        **gate,
+    )

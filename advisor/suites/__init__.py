@@ -1,0 +1,105 @@
+"""Task suites: calibration and evaluation items for each task type.
+
+``build_suite(task, split, seed)`` makes the built-in items from the offline sources and
+the spec in ``data/suites/<task>.json`` (prompt templates, demonstrations, sizes: the
+prompt format is fixed there and recorded with every run). ``data_file`` reads a user's
+own JSONL suite instead (see each suite's ``schema``). Built-in splits are deterministic
+for a seed and disjoint: they never share a source text.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from advisor.data import load_user_rows
+from advisor.errors import AdvisorError
+from advisor.items import Item
+from advisor.suites import (
+    classification,
+    generation,
+    math,
+    multiple_choice,
+    rag,
+    retrieval,
+    summarization,
+)
+from advisor.suites.common import SPLITS, Suite, check_split, load_spec
+
+SUITES: dict[str, Suite] = {
+    s.task: s
+    for s in (
+        retrieval.SUITE,
+        classification.SUITE,
+        multiple_choice.SUITE,
+        rag.SUITE,
+        generation.SUITE,
+        summarization.SUITE,
+        math.SUITE,
+    )
+}
+
+__all__ = ["SPLITS", "SUITES", "Suite", "build_suite", "load_spec", "suite_record"]
+
+
+def _suite(task: str) -> Suite:
+    if task not in SUITES:
+        raise AdvisorError(f"Unknown task type '{task}'; choose one of {', '.join(SUITES)}.")
+    return SUITES[task]
+
+
+def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
+    rows = load_user_rows(path, suite.required)
+    items = []
+    for line, row in rows:
+        try:
+            items.append(suite.from_row(row, line))
+        except AdvisorError as exc:
+            raise AdvisorError(f"{path}, {exc} Expected rows like: {suite.schema}") from exc
+        except (TypeError, ValueError, KeyError) as exc:
+            raise AdvisorError(
+                f"{path}, line {line}: malformed row ({exc}). Expected rows like: {suite.schema}"
+            ) from exc
+    repeated = [i for i, n in Counter(item.id for item in items).items() if n > 1]
+    if repeated:
+        raise AdvisorError(f"{path}: the id '{repeated[0]}' is used by more than one row.")
+    if suite.finish is not None:
+        items = suite.finish(items, load_spec(suite.task))
+    return items
+
+
+def build_suite(
+    task: str,
+    split: str = "calibration",
+    seed: int = 0,
+    data_file: str | Path | None = None,
+    spec: dict[str, Any] | None = None,
+) -> list[Item]:
+    """The items of ``task``'s ``split`` ("calibration" or "evaluation") for ``seed``.
+
+    With ``data_file``, the user's JSONL suite is read instead (``split`` and ``seed`` are
+    then ignored: the file is the suite). ``spec`` overrides the shipped spec file.
+    """
+    suite = _suite(task)
+    check_split(split)
+    if data_file is not None:
+        return _user_suite(suite, data_file)
+    items = suite.build(spec if spec is not None else load_spec(task), split, seed)
+    if not items:
+        raise AdvisorError(f"The {task} suite built no {split} items; check its spec.")
+    return items
+
+
+def suite_record(task: str, split: str, seed: int, items: list[Item]) -> dict[str, Any]:
+    """What a result file records about the suite: its spec, split, seed, size and hash."""
+    from advisor.items import items_hash
+
+    return {
+        "task": task,
+        "split": split,
+        "seed": seed,
+        "items": len(items),
+        "items_hash": items_hash(items),
+        "spec": load_spec(task),
+    }

@@ -1,0 +1,106 @@
+"""Classification: few-shot label words (movie-review polarity; news vs encyclopedia text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advisor import data
+from advisor.errors import AdvisorError
+from advisor.items import Item
+from advisor.suites.common import (
+    Suite,
+    few_shot,
+    fill,
+    leading_sentences,
+    news_articles,
+    sentences,
+    split_units,
+    take_split,
+    wikipedia_passages,
+)
+
+
+def _labelled_texts(name: str, label_set: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(source id, text, source label) for a label set's source."""
+    if name == "sentiment":
+        return [(f"review{r['id']}", r["text"], r["label"]) for r in data.movie_reviews()]
+    if name == "source":
+        limit = label_set["max_words"]
+        rows = []
+        for r in news_articles():
+            lead = " ".join(leading_sentences(sentences(r["text"]), limit))
+            if lead:
+                rows.append((f"news{r['id']}", lead, "news"))
+        seen: set[int] = set()
+        for p in wikipedia_passages():
+            lead = " ".join(leading_sentences(sentences(p["text"]), limit))
+            if lead and p["article_id"] not in seen:  # one passage per article
+                seen.add(p["article_id"])
+                rows.append((f"wiki{p['id']}", lead, "wikipedia"))
+        return rows
+    raise AdvisorError(f"classification: unknown label set '{name}'.")
+
+
+def _item(label_set: dict[str, Any], mode: str, uid: str, text: str, label: str) -> Item:
+    words = list(label_set["labels"].values())
+    answer = label_set["answer"]
+    demos = [{"text": d["text"], "label": d["label"]} for d in label_set["demonstrations"]]
+    demo_block = few_shot(demos, label_set["template"] + answer, label_set["separator"])
+    return Item(
+        id=f"classification:{label_set['name']}:{uid}",
+        task="classification",
+        prompt=demo_block + fill(label_set["template"], text=text),
+        candidates=tuple(fill(answer, label=w) for w in words),
+        candidate_mode=mode,  # type: ignore[arg-type]
+        gold=words.index(label_set["labels"][label]),
+        meta={"label_set": label_set["name"], "source_id": uid},
+    )
+
+
+def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
+    """Balanced items per label set and label; texts never shared between splits."""
+    items: list[Item] = []
+    for label_set in spec["label_sets"]:
+        name = label_set["name"]
+        rows = _labelled_texts(name, label_set)
+        per_label = len(label_set["labels"])
+        for label in label_set["labels"]:
+            pool = [r for r in rows if r[2] == label]
+            sizes = {s: round(n * label_set["share"] / per_label) for s, n in spec["sizes"].items()}
+            order = split_units(pool, seed, f"classification:{name}:{label}")
+            chosen = take_split(([r] for r in order), sizes, split, per_group=1)
+            items += [_item(label_set, spec["candidate_mode"], *row) for row in chosen]
+    return split_units(items, seed, "classification:order")
+
+
+def from_row(row: dict[str, Any], line: int) -> Item:
+    """A user row: prompt, labels (list of label words), gold (index or label word)."""
+    labels = row["labels"]
+    if not isinstance(labels, list) or len(labels) < 2:
+        raise AdvisorError(f"line {line}: 'labels' must be a list of at least two label words.")
+    gold = row["gold"]
+    if isinstance(gold, str):
+        if gold not in labels:
+            raise AdvisorError(f"line {line}: gold '{gold}' is not one of the labels {labels}.")
+        gold = labels.index(gold)
+    if not isinstance(gold, int) or not 0 <= gold < len(labels):
+        raise AdvisorError(f"line {line}: gold must be a label word or an index into labels.")
+    return Item(
+        id=str(row.get("id", f"user:{line}")),
+        task="classification",
+        prompt=row["prompt"],
+        candidates=tuple(str(x) for x in labels),
+        candidate_mode=row.get("candidate_mode", "continuation"),
+        gold=gold,
+        meta={"source": "user", "line": line},
+    )
+
+
+SUITE = Suite(
+    task="classification",
+    build=build,
+    from_row=from_row,
+    required=("prompt", "labels", "gold"),
+    schema='{"prompt": "Review: great film\\nSentiment:", "labels": [" positive", '
+    '" negative"], "gold": " positive"}  (gold: a label or its index)',
+)

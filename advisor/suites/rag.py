@@ -1,0 +1,114 @@
+"""RAG: a passage in context, a fill-in-the-blank question on it, a short gold span."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from typing import Any
+
+from advisor.errors import AdvisorError
+from advisor.items import Item
+from advisor.suites.common import (
+    Suite,
+    few_shot,
+    fill,
+    fill_up,
+    leading_sentences,
+    load_spec,
+    sentences,
+    text_field,
+    units_of_split,
+    wikipedia_passages,
+)
+
+_SPAN = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}\b")
+
+
+def random_span_chance(passage: str, answer: str) -> float:
+    """Chance of the answer when copying a uniformly random span of its length (in words)."""
+    n = max(1, len(answer.split()))
+    spans = max(1, len(passage.split()) - n + 1)
+    return 1.0 / spans
+
+
+def _item(
+    spec: dict[str, Any], item_id: str, passage: str, question: str, answer: str, template: str
+) -> Item:
+    demos = few_shot(spec["demonstrations"], spec["template"] + spec["answer"], spec["separator"])
+    return Item(
+        id=item_id,
+        task="rag",
+        prompt=demos + fill(template, passage=passage, question=question),
+        reference=answer,
+        meta={
+            "passage": passage,
+            "question": question,
+            "chance": random_span_chance(passage, answer),
+            "max_new_tokens": spec["max_new_tokens"],
+            "stop": list(spec["stop"]),
+        },
+    )
+
+
+def _questions(passage: dict[str, Any], spec: dict[str, Any], seed: int) -> list[Item]:
+    parts = leading_sentences(sentences(passage["text"]), spec["max_passage_words"])
+    if len(parts) < spec["min_passage_sentences"]:
+        return []
+    text = " ".join(parts)
+    rng = random.Random(f"rag:{passage['id']}:{seed}")
+    found = []
+    for si, sentence in enumerate(parts[1:], start=1):
+        spans = [
+            m for m in _SPAN.finditer(sentence)
+            if m.start() > 0 and text.count(m.group(0)) == 1
+        ]  # fmt: skip
+        if spans:
+            m = rng.choice(spans)
+            question = sentence[: m.start()] + "___" + sentence[m.end() :]
+            uid = f"rag:p{passage['id']}s{si}"
+            found.append(_item(spec, uid, text, question, m.group(0), spec["template"]))
+    return found[:1]  # one question per passage
+
+
+def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
+    """Questions from Wikipedia passages; articles never shared between splits."""
+    by_article: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for p in wikipedia_passages():
+        by_article[p["article_id"]].append(p)
+    articles = units_of_split(
+        sorted(by_article), seed, "rag:articles", spec["calibration_articles"], split
+    )
+    groups = ([q for p in by_article[a] for q in _questions(p, spec, seed)] for a in articles)
+    return fill_up(groups, spec["sizes"][split], spec["per_article"])
+
+
+def from_row(row: dict[str, Any], line: int) -> Item:
+    """A user row: passage, question, answer (a short span, ideally found in the passage)."""
+    answer = row.get("answer")
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        answer = str(answer)
+    if not isinstance(answer, str) or not answer.strip():
+        raise AdvisorError(f"line {line}: 'answer' must be a non-empty string or a number.")
+    spec = load_spec("rag")
+    item = _item(
+        spec,
+        str(row.get("id", f"user:{line}")),
+        text_field(row, "passage", line),
+        text_field(row, "question", line),
+        answer.strip(),
+        spec["user_template"],
+    )
+    item.meta.update(source="user", line=line)
+    return item
+
+
+SUITE = Suite(
+    task="rag",
+    build=build,
+    from_row=from_row,
+    required=("passage", "question", "answer"),
+    schema='{"passage": "The Eiffel Tower ... completed in 1889 ...", "question": '
+    '"When was the tower completed?", "answer": "1889"}  (prompted with the built-in '
+    "demonstration; scored by span match)",
+)

@@ -1,0 +1,105 @@
+"""Retrieval: a held-out sentence of a Wikipedia paragraph must find the rest of it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from advisor.errors import AdvisorError
+from advisor.items import Item
+from advisor.suites.common import (
+    Suite,
+    fill_up,
+    leading_sentences,
+    sentences,
+    text_field,
+    units_of_split,
+    wikipedia_passages,
+    words,
+)
+
+Pair = tuple[str, str, dict[str, Any]]  # query, document, meta
+
+
+def _pairs(passage: dict[str, Any], spec: dict[str, Any]) -> list[Pair]:
+    parts = sentences(passage["text"])
+    document = leading_sentences(parts, spec["max_document_words"])
+    if len(document) < spec["min_document_sentences"] or len(document) >= len(parts):
+        return []
+    query = parts[len(document)]
+    if not spec["min_query_words"] <= words(query) <= spec["max_query_words"]:
+        return []
+    meta = {"passage_id": passage["id"], "title": passage["title"], "section": passage["section"]}
+    return [(query, " ".join(document), meta)]
+
+
+def corpus_items(pairs: list[Pair], k: list[int], prefix: str) -> list[Item]:
+    """Items over one shared corpus: every query ranks all the documents of ``pairs``."""
+    corpus = tuple(document for _, document, _ in pairs)
+    if len(set(corpus)) != len(corpus):
+        raise AdvisorError("retrieval: two queries share the same document text.")
+    return [
+        Item(
+            id=f"{prefix}{i}",
+            task="retrieval",
+            prompt=query,
+            candidates=corpus,
+            candidate_mode="continuation",
+            gold=i,
+            meta={**meta, "k": list(k), "corpus_size": len(corpus)},
+        )
+        for i, (query, _, meta) in enumerate(pairs)
+    ]
+
+
+def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
+    """Queries and one shared corpus of documents per split."""
+    by_article: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for p in wikipedia_passages():
+        by_article[p["article_id"]].append(p)
+    articles = units_of_split(
+        sorted(by_article), seed, "retrieval:articles", spec["calibration_articles"], split
+    )
+    groups = ([pair for p in by_article[a] for pair in _pairs(p, spec)] for a in articles)
+    pairs = fill_up(groups, spec["sizes"][split], spec["per_article"])
+    return corpus_items(pairs, spec["k"], f"retrieval:{split}:{seed}:")
+
+
+def from_row(row: dict[str, Any], line: int) -> Item:
+    """A user row: query and the passage it should find (the corpus is all rows' passages)."""
+    return Item(
+        id=str(row.get("id", f"user:{line}")),
+        task="retrieval",
+        prompt=text_field(row, "query", line),
+        candidates=(text_field(row, "passage", line),),
+        meta={"source": "user", "line": line},
+    )
+
+
+def link_corpus(items: list[Item], spec: dict[str, Any]) -> list[Item]:
+    """Turn one-passage user items into items that all rank the full corpus of passages."""
+    pairs = [(i.prompt, i.candidates[0], dict(i.meta)) for i in items]
+    linked = corpus_items(pairs, spec["k"], "retrieval:user:")
+    return [
+        Item(
+            id=orig.id,
+            task=new.task,
+            prompt=new.prompt,
+            candidates=new.candidates,
+            candidate_mode=new.candidate_mode,
+            gold=new.gold,
+            meta=new.meta,
+        )
+        for orig, new in zip(items, linked, strict=True)
+    ]
+
+
+SUITE = Suite(
+    task="retrieval",
+    build=build,
+    from_row=from_row,
+    required=("query", "passage"),
+    schema='{"query": "Who wrote Hamlet?", "passage": "Hamlet is a tragedy written by '
+    'William Shakespeare ..."}  (every query ranks the passages of all rows)',
+    finish=link_corpus,
+)
