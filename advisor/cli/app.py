@@ -40,6 +40,53 @@ TrustFlag = Annotated[
 ]
 
 
+# Pruning options, shared by every command that builds a pruned model (prune, assess, ...).
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model", "-m", help="Dense model: a built-in name, local folder or Hugging Face id."
+    ),
+]
+MethodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--method",
+        help="Pruning method: block-drop, attn-drop, mlp-drop (structural; amount by --ratio "
+        "or --layers), magnitude, wanda, sparsegpt (weights zeroed; amount by --sparsity "
+        "and --pattern).",
+    ),
+]
+RatioOpt = Annotated[
+    float | None,
+    typer.Option("--ratio", help="Fraction of the layers to drop (structural methods)."),
+]
+LayersOpt = Annotated[
+    int | None, typer.Option("--layers", help="Number of layers to drop (structural methods).")
+]
+SparsityOpt = Annotated[
+    float | None,
+    typer.Option("--sparsity", help="Fraction of block weights to zero, in [0, 1)."),
+]
+PatternOpt = Annotated[
+    str,
+    typer.Option(
+        "--pattern",
+        help="unstructured, 2:4 or 4:8 (keep N of every M consecutive weights; implies "
+        "sparsity 1-N/M).",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for calibration text and tie-breaks.")]
+CalibSamplesOpt = Annotated[
+    int,
+    typer.Option(
+        "--calib-samples",
+        help="Calibration sequences of Wikipedia text. The default 16 x 128 = 2,048 tokens "
+        "keeps one forward pass of SmolLM2-135M near 10 s on 2 CPU cores.",
+    ),
+]
+CalibLenOpt = Annotated[int, typer.Option("--calib-len", help="Tokens per calibration sequence.")]
+
+
 def print_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 

@@ -30,7 +30,7 @@ from advisor.pruning.pruned import (
     measure_sparsity,
 )
 
-_PROBE = "The river Thames flows through London; 1,234 people said: \"Hello, world!\""
+_PROBE = 'The river Thames flows through London; 1,234 people said: "Hello, world!"'
 
 
 def _plain_config(model: Any) -> Any:

@@ -42,13 +42,20 @@ def tie_keys(shape: tuple[int, ...], seed: int, name: str) -> torch.Tensor:
     return torch.randperm(numel, generator=generator).view(shape)
 
 
+def composite(scores: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """One int64 per weight ordering by (score, key): unique, so any sort is deterministic.
+
+    Scores are non-negative; the bit pattern of a non-negative float32 orders like its
+    value, so it fills the high 32 bits and the key the low ones. Float64 scores are
+    rounded to float32 first, which only merges values within ~1e-7 of each other.
+    """
+    bits = (scores.float() + 0.0).view(torch.int32).long()  # + 0.0 turns -0.0 into 0.0
+    return (bits << 32) | keys
+
+
 def argsort_lex(scores: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     """Indices sorting the last dim ascending by score, ties ordered by key."""
-    # Two stable sorts give a lexicographic order: the later sort (by score) keeps the
-    # earlier one's (by key) order among equal scores.
-    by_key = torch.sort(keys, dim=-1, stable=True).indices
-    by_score = torch.sort(scores.gather(-1, by_key), dim=-1, stable=True).indices
-    return by_key.gather(-1, by_score)
+    return torch.sort(composite(scores, keys), dim=-1).indices
 
 
 def split_count(total: int, parts: int) -> list[int]:
@@ -63,9 +70,10 @@ def target_zeros(numel: int, sparsity: float) -> int:
 
 def lowest_mask(scores: torch.Tensor, count: int, keys: torch.Tensor) -> torch.Tensor:
     """True at exactly ``count`` positions: the lowest scores of the whole tensor."""
-    order = argsort_lex(scores.flatten(), keys.flatten())
     mask = torch.zeros(scores.numel(), dtype=torch.bool)
-    mask[order[:count]] = True
+    if count:
+        lowest = torch.topk(composite(scores.flatten(), keys.flatten()), count, largest=False)
+        mask[lowest.indices] = True
     return mask.view(scores.shape)
 
 

@@ -78,8 +78,7 @@ METHODS: dict[str, PruningMethod] = {
         PruningMethod(
             "block-drop",
             "structural",
-            "remove whole decoder blocks, least Block Influence 1-cos(h_in,h_out) first "
-            "(ShortGPT)",
+            "remove whole decoder blocks, least Block Influence 1-cos(h_in,h_out) first (ShortGPT)",
             _structural("block"),
         ),
         PruningMethod(
@@ -112,8 +111,7 @@ METHODS: dict[str, PruningMethod] = {
         PruningMethod(
             "sparsegpt",
             "sparsity",
-            "OBS-style pruning with weight reconstruction from the calibration Hessian "
-            "(SparseGPT)",
+            "OBS-style pruning with weight reconstruction from the calibration Hessian (SparseGPT)",
             _sparsity(sparsegpt),
             patterns=PATTERNS,
         ),

@@ -1,0 +1,36 @@
+"""Shared helpers for the pruning tests: tiny dense models wrapped as LoadedModel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from advisor.models import LoadedModel
+from tests.tiny_models import tiny_model
+
+ARCHS = ("llama", "qwen2", "mistral", "gemma3_text")
+# Tiny calibration: plumbing only, never claims about pruning quality.
+CALIB = dict(calib_samples=4, calib_len=32)
+
+
+def tiny_dense(arch: str = "llama", layers: int = 4, **overrides) -> LoadedModel:
+    """A tiny random model of ``arch`` as the dense side of a comparison."""
+    model, tokenizer = tiny_model(arch, layers=layers, **overrides)
+    return LoadedModel(
+        name=f"tiny-{arch}", path=Path("."), model=model, tokenizer=tokenizer, fingerprint=arch
+    )
+
+
+def sample_ids(tokenizer, batch: int = 2, length: int = 24, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(4, len(tokenizer), (batch, length), generator=generator)
+
+
+@torch.inference_mode()
+def logits(model, ids: torch.Tensor) -> torch.Tensor:
+    return model(ids).logits
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
