@@ -93,14 +93,14 @@ def _choices(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResult
 
 
 def _retrieval(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResult]:
-    texts = sorted({i.prompt for i in items} | {c for i in items for c in i.candidates})
+    texts = sorted({i.prompt for i in items} | {c for i in items for c in i.meta["corpus"]})
     states = forward.prompt_states(loaded.model, loaded.tokenizer, texts, batch_size=batch_size)
     vectors = torch.nn.functional.normalize(states.mean[:, -1], dim=-1)
     index = {t: n for n, t in enumerate(texts)}
     results = []
     for item in items:
         query = vectors[index[item.prompt]]
-        corpus = vectors[[index[c] for c in item.candidates]]
+        corpus = vectors[[index[c] for c in item.meta["corpus"]]]
         ranking = torch.argsort(corpus @ query, descending=True, stable=True).tolist()
         ks = item.meta.get("k", [1, 5])
         recall = {f"recall@{k}": scoring.recall_at_k(ranking, item.gold or 0, k) for k in ks}
@@ -203,6 +203,8 @@ def chance_rates(items: list[Item]) -> list[float]:
             rates.append(float(item.meta["chance"]))
         elif item.task in TEXT_TASKS:
             rates.append(0.5)  # paired win against a mismatched reference
+        elif item.task == "retrieval":
+            rates.append(1.0 / len(item.meta["corpus"]))
         elif item.candidates:
             rates.append(1.0 / len(item.candidates))
         else:

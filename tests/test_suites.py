@@ -46,7 +46,7 @@ def test_calibration_and_evaluation_are_disjoint(task, seed):
     assert not {i.id for i in cal} & {i.id for i in ev}
     assert not {i.prompt for i in cal} & {i.prompt for i in ev}
     if task == "retrieval":
-        assert not set(cal[0].candidates) & set(ev[0].candidates)
+        assert not set(cal[0].meta["corpus"]) & set(ev[0].meta["corpus"])
         assert not {i.meta["title"] for i in cal} & {i.meta["title"] for i in ev}
     if task in ("generation", "summarization"):
         assert not {i.reference for i in cal} & {i.reference for i in ev}
@@ -62,9 +62,12 @@ def test_items_are_well_formed(task, split):
     for item in items:
         assert item.task == task and item.prompt.strip()
         assert item.candidate_mode in ("tokens", "continuation")
-        if task in CHOICE or task == "retrieval":
+        if task in CHOICE:
             assert len(item.candidates) >= 2 and len(set(item.candidates)) == len(item.candidates)
             assert item.gold is not None and 0 <= item.gold < len(item.candidates)
+        elif task == "retrieval":
+            assert not item.candidates and len(item.meta["corpus"]) >= 16
+            assert item.gold is not None and 0 <= item.gold < len(item.meta["corpus"])
         else:
             assert item.reference and item.reference.strip()
             assert item.meta["max_new_tokens"] > 0
@@ -117,11 +120,11 @@ def test_gpqa_source_can_be_switched_on_without_committing_its_text():
 
 def test_retrieval_queries_share_one_corpus_and_are_held_out():
     items = suite("retrieval")
-    corpus = items[0].candidates
-    assert all(i.candidates == corpus for i in items)
+    corpus = items[0].meta["corpus"]
+    assert all(i.meta["corpus"] == corpus and not i.candidates for i in items)
     assert sorted(i.gold for i in items) == list(range(len(items)))
     for item in items:
-        assert item.prompt not in item.candidates[item.gold]
+        assert item.prompt not in corpus[item.gold]
         assert item.meta["corpus_size"] == len(corpus)
 
 

@@ -61,7 +61,8 @@ def test_good_user_suite(task, tmp_path):
     if task == "classification":
         assert [i.gold for i in items] == [0, 1]
     if task == "retrieval":
-        assert items[0].candidates == items[1].candidates and [i.gold for i in items] == [0, 1]
+        assert items[0].meta["corpus"] == items[1].meta["corpus"]
+        assert [i.gold for i in items] == [0, 1] and len(items[0].meta["corpus"]) == 2
     if task == "math":
         assert [i.meta["answer"] for i in items] == [7.0, -2.0]
     if task == "generation":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from advisor.errors import AdvisorError
@@ -34,8 +35,12 @@ def _pairs(passage: dict[str, Any], spec: dict[str, Any]) -> list[Pair]:
 
 
 def corpus_items(pairs: list[Pair], k: list[int], prefix: str) -> list[Item]:
-    """Items over one shared corpus: every query ranks all the documents of ``pairs``."""
-    corpus = tuple(document for _, document, _ in pairs)
+    """Items over one shared corpus: every query ranks all the documents of ``pairs``.
+
+    The corpus lives in ``meta["corpus"]`` (not in ``candidates``: passages are ranked by
+    embedding similarity, never scored as continuations); ``gold`` indexes it.
+    """
+    corpus = [document for _, document, _ in pairs]
     if len(set(corpus)) != len(corpus):
         raise AdvisorError("retrieval: two queries share the same document text.")
     return [
@@ -43,10 +48,8 @@ def corpus_items(pairs: list[Pair], k: list[int], prefix: str) -> list[Item]:
             id=f"{prefix}{i}",
             task="retrieval",
             prompt=query,
-            candidates=corpus,
-            candidate_mode="continuation",
             gold=i,
-            meta={**meta, "k": list(k), "corpus_size": len(corpus)},
+            meta={**meta, "corpus": corpus, "k": list(k), "corpus_size": len(corpus)},
         )
         for i, (query, _, meta) in enumerate(pairs)
     ]
@@ -71,27 +74,15 @@ def from_row(row: dict[str, Any], line: int) -> Item:
         id=str(row.get("id", f"user:{line}")),
         task="retrieval",
         prompt=text_field(row, "query", line),
-        candidates=(text_field(row, "passage", line),),
-        meta={"source": "user", "line": line},
+        meta={"source": "user", "line": line, "corpus": [text_field(row, "passage", line)]},
     )
 
 
 def link_corpus(items: list[Item], spec: dict[str, Any]) -> list[Item]:
     """Turn one-passage user items into items that all rank the full corpus of passages."""
-    pairs = [(i.prompt, i.candidates[0], dict(i.meta)) for i in items]
+    pairs = [(i.prompt, i.meta["corpus"][0], dict(i.meta)) for i in items]
     linked = corpus_items(pairs, spec["k"], "retrieval:user:")
-    return [
-        Item(
-            id=orig.id,
-            task=new.task,
-            prompt=new.prompt,
-            candidates=new.candidates,
-            candidate_mode=new.candidate_mode,
-            gold=new.gold,
-            meta=new.meta,
-        )
-        for orig, new in zip(items, linked, strict=True)
-    ]
+    return [replace(new, id=orig.id) for orig, new in zip(items, linked, strict=True)]
 
 
 SUITE = Suite(
