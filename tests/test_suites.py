@@ -105,8 +105,10 @@ def test_multiple_choice_has_two_views_and_two_sources():
         assert options.gold == letters.gold
         for option in options.candidates:
             assert option.strip() in letters.prompt
-    golds = [i.gold for i in items]
-    assert len(set(golds)) == 4  # shuffled: the answer is not always in one place
+    for split in SPLITS:
+        golds = [i.gold for i in suite("multiple-choice", split) if i.meta["view"] == "letters"]
+        # A balanced answer key: "always A" scores exactly chance.
+        assert [golds.count(n) for n in range(4)] == [len(golds) // 4] * 4
 
 
 def test_gpqa_source_can_be_switched_on_without_committing_its_text():

@@ -145,12 +145,22 @@ def _gpqa(seed: int, sizes: dict[str, int], split: str) -> list[Question]:
     ]
 
 
-def _views(q: Question, spec: dict[str, Any], seed: int) -> list[Item]:
+def balanced_positions(count: int, options: int, seed: int, salt: str) -> list[int]:
+    """Gold positions for ``count`` questions: each position equally often, in seeded order.
+
+    A balanced answer key keeps a constant answer ("always A") at chance, so the
+    competence gate can tell it apart from real skill.
+    """
+    positions = [n % options for n in range(count)]
+    random.Random(f"{salt}:{seed}").shuffle(positions)
+    return positions
+
+
+def _views(q: Question, spec: dict[str, Any], seed: int, gold: int) -> list[Item]:
     cfg = spec[q["source"]]
-    order = list(range(len(q["options"])))
-    random.Random(f"mc:{q['source']}:{q['uid']}:{seed}").shuffle(order)
-    options = [q["options"][i] for i in order]
-    gold = order.index(0)
+    distractors = list(q["options"][1:])
+    random.Random(f"mc:{q['source']}:{q['uid']}:{seed}").shuffle(distractors)
+    options = [*distractors[:gold], q["options"][0], *distractors[gold:]]
     base = f"multiple-choice:{q['source']}:{q['uid']}"
     meta = {"source": q["source"], "question_id": base}
     items = []
@@ -198,7 +208,14 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
     gpqa_sizes = {s: spec["sizes"][s].get("gpqa", 0) for s in spec["sizes"]}
     if any(gpqa_sizes.values()):
         questions += _gpqa(seed, gpqa_sizes, split)
-    return [item for q in questions for item in _views(q, spec, seed)]
+    items = []
+    for source in ("next_sentence", "blanked_word", "gpqa"):
+        group = [q for q in questions if q["source"] == source]
+        golds = balanced_positions(len(group), 4, seed, f"mc:{source}:{split}")
+        items += [
+            item for q, g in zip(group, golds, strict=True) for item in _views(q, spec, seed, g)
+        ]
+    return items
 
 
 def from_row(row: dict[str, Any], line: int) -> Item:
