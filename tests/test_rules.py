@@ -1,0 +1,106 @@
+"""Rules: fitting a readable tree, applying it, explaining it, and caution near thresholds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from advisor import rules
+from advisor.rules import Case
+
+
+def _cases() -> list[Case]:
+    # go exactly when KL < 0.5; a second feature is noise
+    out = []
+    for i, kl in enumerate([0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0]):
+        out.append(
+            Case(
+                "math",
+                {"kl": kl, "embedding_cos": 0.9 + 0.001 * (i % 3)},
+                kl < 0.5,
+                group="ab"[i % 2],
+            )
+        )
+    return out
+
+
+def test_fit_finds_the_threshold_and_exports_plain_data():
+    rule = rules.fit_task(_cases())
+    tree = rule["tree"]
+    assert tree["feature"] == "kl"
+    assert 0.4 <= tree["threshold"] <= 0.6
+    assert tree["le"] == {"outcome": "go", "n": 5, "go": 5}
+    assert tree["gt"] == {"outcome": "no-go", "n": 5, "go": 0}
+    json.dumps(rule)  # JSON-ready, no numpy types
+    assert rules.accuracy(rule, _cases()) == 1.0
+
+
+def test_fit_is_deterministic():
+    assert rules.fit_task(_cases()) == rules.fit_task(list(_cases()))
+
+
+def test_single_class_gives_a_leaf():
+    cases = [Case("rag", {"kl": v}, False) for v in (0.1, 0.2, 0.3)]
+    rule = rules.fit_task(cases)
+    assert rule["tree"] == {"outcome": "no-go", "n": 3, "go": 0}
+
+
+def test_leave_one_group_out_reports_accuracy():
+    result = rules.leave_one_group_out(_cases())
+    assert result["n"] == 10
+    assert set(result["per_group"]) == {"a", "b"}
+    # trained on group a (KL 0.05, 0.2, 0.4 | 0.8, 1.5) the threshold is 0.6, so b's 0.6
+    # is called go though it is no-go: 9 of 10 right
+    assert result["accuracy"] == pytest.approx(0.9)
+    assert result["per_group"]["a"] == 1.0 and result["per_group"]["b"] == pytest.approx(0.8)
+
+
+def _rules_file() -> dict:
+    rule = rules.fit_task(_cases())
+    rule["validation"] = {"leave_one_method_out": {"accuracy": 0.9, "n": 10}}
+    return {"tasks": {"math": rule}}
+
+
+def test_apply_explains_the_path_with_values_and_thresholds():
+    verdict = rules.apply_rules(_rules_file(), "math", {"kl": 1.2, "embedding_cos": 0.9})
+    assert verdict.verdict == "no-go"
+    assert verdict.path[0]["feature"] == "kl" and verdict.path[0]["value"] == 1.2
+    assert "KL(dense‖pruned) at T=1 (kl) = 1.2 >" in verdict.reasons[0]
+    assert verdict.confidence == pytest.approx(0.9)
+    assert (
+        rules.apply_rules(_rules_file(), "math", {"kl": 0.01, "embedding_cos": 0.9}).verdict == "go"
+    )
+
+
+def test_value_near_threshold_gives_caution():
+    threshold = _rules_file()["tasks"]["math"]["tree"]["threshold"]
+    verdict = rules.apply_rules(
+        _rules_file(), "math", {"kl": threshold + 1e-3, "embedding_cos": 0.9}
+    )
+    assert verdict.verdict == "caution"
+    assert any("close to a rule threshold" in r for r in verdict.reasons)
+
+
+def test_low_validation_accuracy_gives_caution():
+    file = _rules_file()
+    file["tasks"]["math"]["validation"]["leave_one_method_out"]["accuracy"] = 0.5
+    assert rules.apply_rules(file, "math", {"kl": 0.01, "embedding_cos": 0.9}).verdict == "caution"
+
+
+def test_incompetent_dense_model_is_not_assessable():
+    verdict = rules.apply_rules(
+        _rules_file(), "math", {"kl": 0.01}, {"assessable": False, "reason": "at chance (8%)"}
+    )
+    assert verdict.verdict == "not-assessable"
+    assert "at chance (8%)" in verdict.reasons[0]
+
+
+def test_missing_rule_or_feature():
+    assert rules.apply_rules(_rules_file(), "rag", {"kl": 0.1}).verdict == "not-assessable"
+    assert rules.apply_rules(_rules_file(), "math", {"embedding_cos": 0.9}).verdict == "caution"
+
+
+def test_features_of_reads_aggregates():
+    aggregates = {"probability": {"kl_t1": {"mean": 0.25, "median": 0.2}}, "embedding": {}}
+    assert rules.features_of(aggregates) == {"kl": 0.25}
