@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import torch
+from transformers import AutoTokenizer
 
 from advisor.models import LoadedModel
 from tests.tiny_models import tiny_model
@@ -14,9 +16,19 @@ ARCHS = ("llama", "qwen2", "mistral", "gemma3_text")
 CALIB = dict(calib_samples=4, calib_len=32)
 
 
+def _as_loaded_tokenizer(tokenizer, config):
+    """The tokenizer as AutoTokenizer gives it back from a model folder (as load_model
+    does): for some model types (qwen2) it picks that family's tokenizer class."""
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save_pretrained(folder)
+        config.save_pretrained(folder)
+        return AutoTokenizer.from_pretrained(folder)
+
+
 def tiny_dense(arch: str = "llama", layers: int = 4, **overrides) -> LoadedModel:
     """A tiny random model of ``arch`` as the dense side of a comparison."""
     model, tokenizer = tiny_model(arch, layers=layers, **overrides)
+    tokenizer = _as_loaded_tokenizer(tokenizer, model.config)
     return LoadedModel(
         name=f"tiny-{arch}", path=Path("."), model=model, tokenizer=tokenizer, fingerprint=arch
     )
