@@ -391,6 +391,7 @@ def unwrap_model(obj: Any) -> Any:
 
 
 def _describe(obj: Any, model: Any) -> dict[str, Any]:
+    obj = getattr(obj, "loaded", obj)  # a pruning result carries its LoadedModel view
     info: dict[str, Any] = {
         "architecture": type(model).__name__,
         "blocks": len(forward.decoder_layers(model)),

@@ -155,3 +155,28 @@ def test_generation_stops_at_eos():
     assert gen.ended[0]
     assert gen.tokens[0] == free[: first + 1]
     assert gen.hidden[0].shape[0] == first + 1
+
+
+@pytest.mark.parametrize(("kind", "dropped"), [("attn", [0, 2]), ("block", [0, 2]), ("mlp", [1])])
+def test_pruned_models_decode_and_score_consistently(kind, dropped):
+    """Dropped sublayers/blocks (as advisor.pruning makes them, incl. the first layer's
+    attention, whose KV cache normally sizes the masks) keep batching exact."""
+    from advisor.pruning import layer_drop
+
+    model, tok = tiny_model("llama", layers=4, initializer_range=0.2)
+    layer_drop.drop(model, kind, dropped)
+    batch = F.greedy_generate(model, tok, PROMPTS, 8, batch_size=3, stop_at_eos=False)
+    scores = F.continuation_logprobs(model, tok, PROMPTS, OPTIONS)
+    for i, prompt in enumerate(PROMPTS):
+        alone = F.greedy_generate(model, tok, [prompt], 8, stop_at_eos=False)
+        assert batch.tokens[i] == alone.tokens[0]
+        seq = batch.prompt_ids[i] + batch.tokens[i]
+        with torch.inference_mode():
+            logits = model(torch.tensor([seq])).logits[0]
+        start = len(batch.prompt_ids[i])
+        assert torch.allclose(
+            F.head_logits(model, batch.hidden[i]), logits[start - 1 : -1], atol=ATOL
+        )
+        single = F.continuation_logprobs(model, tok, [prompt], [OPTIONS[i]])[0]
+        for a, b in zip(scores[i], single, strict=True):
+            assert a.logprob == pytest.approx(b.logprob, abs=ATOL)
