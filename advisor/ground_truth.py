@@ -1,0 +1,110 @@
+"""Ground truth: score dense and pruned on a task's evaluation items and compare them.
+
+The deciding measure is quality retention against gold or a reference
+(:func:`advisor.outcome.retention`), wherever the dense model is competent
+(:mod:`advisor.competence`). Fidelity to the dense model is reported beside it:
+the share of items with the same answer (option, passage, final number, normalised text),
+and for items with generated text, the chrF of the pruned output against the dense one.
+
+Dense item results are cached on disk by dense fingerprint and items, so evaluating a
+further pruned configuration runs only the pruned model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from typing import Any
+
+from advisor import scoring
+from advisor.cache import cache_dir
+from advisor.evaluate import ItemResult, dense_competence, score_model
+from advisor.items import Item, items_hash
+from advisor.outcome import DEFAULT_TOLERANCE, retention
+
+SCORES_VERSION = "scores-v1"
+
+
+def _key(fingerprint: str, items: list[Item]) -> str:
+    payload = f"{SCORES_VERSION}:{fingerprint}:{items_hash(items)}"
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def dense_results(dense: Any, items: list[Item], *, cache: bool = True) -> list[ItemResult]:
+    """The dense model's item results, from the disk cache when present."""
+    path = cache_dir("scores") / f"{_key(dense.fingerprint, items)}.json"
+    if cache and path.is_file():
+        return [ItemResult(**row) for row in json.loads(path.read_text())]
+    # Round-trip through JSON even when fresh, so a cache hit returns identical values.
+    rows = json.loads(json.dumps([r.to_dict() for r in score_model(dense, items)]))
+    if cache:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows))
+        tmp.replace(path)
+    return [ItemResult(**row) for row in rows]
+
+
+def fidelity(dense: list[ItemResult], pruned: list[ItemResult]) -> dict[str, Any]:
+    """How closely the pruned model's answers follow the dense model's."""
+    same = [d.answer == p.answer for d, p in zip(dense, pruned, strict=True)]
+    record: dict[str, Any] = {"same_answer": statistics.fmean(same)}
+    pairs = zip(dense, pruned, strict=True)
+    texts = [(d.output, p.output) for d, p in pairs if d.output is not None]
+    if texts:
+        record["chrf_to_dense"] = statistics.fmean(scoring.chrf(p or "", d) for d, p in texts)
+        record["identical_text"] = statistics.fmean(d == p for d, p in texts)
+    return record
+
+
+def compare_task(
+    task: str,
+    items: list[Item],
+    dense: list[ItemResult],
+    pruned: list[ItemResult],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Competence, retention (the deciding measure) and fidelity for one task type."""
+    competence = dense_competence(task, items, dense)
+    record = retention(
+        [r.score for r in dense], [r.score for r in pruned], tolerance=tolerance, seed=seed
+    )
+    if not competence.assessable:
+        record["outcome"] = "not-assessable"
+    return {
+        "task": task,
+        "competence": competence.to_dict(),
+        **record,
+        "fidelity": fidelity(dense, pruned),
+        "examples": [
+            {"id": d.id, "dense": d.output, "pruned": p.output}
+            for d, p in list(zip(dense, pruned, strict=True))[:3]
+            if d.output is not None
+        ],
+    }
+
+
+def evaluate_pair(
+    dense: Any,
+    pruned: Any,
+    suites: dict[str, list[Item]],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    seed: int = 0,
+    cache: bool = True,
+    log: Any = None,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate ``pruned`` against ``dense`` (LoadedModel-likes) on each task's items."""
+    say = log or (lambda _msg: None)
+    out = {}
+    for task, items in suites.items():
+        say(f"{task}: dense")
+        dense_scores = dense_results(dense, items, cache=cache)
+        say(f"{task}: pruned")
+        pruned_scores = score_model(pruned, items)
+        out[task] = compare_task(
+            task, items, dense_scores, pruned_scores, tolerance=tolerance, seed=seed
+        )
+    return out
