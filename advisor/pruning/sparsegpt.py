@@ -23,6 +23,7 @@ from advisor.pruning.masks import lowest_mask, nm_mask, split_count, target_zero
 from advisor.pruning.sequential import prune_sequentially
 
 BLOCK = 128
+SPAN = 32  # a multiple of every M, so N:M groups never straddle two spans
 DAMP = 0.01
 
 
@@ -60,10 +61,34 @@ def inverse_factor(hessian: torch.Tensor, damp: float = DAMP) -> torch.Tensor:
     return torch.linalg.cholesky(torch.cholesky_inverse(chol), upper=True)
 
 
-def _block_mask(w, d, start, count, keys):
+def _block_mask(w, d, count, keys):
     """Unstructured mask of one column block: the ``count`` lowest w^2 / d^2."""
-    saliency = w.pow(2) / d.pow(2).unsqueeze(0)
-    return lowest_mask(saliency, count, keys[:, start : start + w.shape[1]])
+    return lowest_mask(w.pow(2) / d.pow(2).unsqueeze(0), count, keys)
+
+
+def _sweep(w, u, mask, start, end, nm, keys) -> torch.Tensor:
+    """Prune columns start..end-1 one by one, updating the later columns of the span.
+
+    Works in place on ``w`` (and, for N:M, fills ``mask`` group by group as the sweep
+    reaches each group, so the choice sees the already-updated weights). Returns the
+    scaled errors, for the lazy update of the columns right of the span.
+    """
+    w1, u1 = w[:, start:end], u[start:end, start:end]
+    diag = torch.diag(u)
+    errors = torch.empty_like(w1)
+    for j in range(end - start):
+        c = start + j
+        if nm is not None and c % nm[1] == 0:
+            group = slice(c, c + nm[1])
+            saliency = w[:, group].pow(2) / diag[group].pow(2).unsqueeze(0)
+            mask[:, group] = nm_mask(saliency, nm[0], nm[1], keys[:, group])
+        col = w1[:, j]
+        kept = col.masked_fill(mask[:, c], 0)
+        err = (col - kept) / u1[j, j]
+        w1[:, j:] -= err.unsqueeze(1) * u1[j, j:].unsqueeze(0)
+        w1[:, j] = kept  # exact zeros, not float round-off
+        errors[:, j] = err
+    return errors
 
 
 @torch.no_grad()
@@ -76,37 +101,27 @@ def prune_weight(
     block: int = BLOCK,
     damp: float = DAMP,
 ) -> torch.Tensor:
-    """The SparseGPT-pruned copy of ``weight`` (rows = outputs, columns = inputs)."""
-    w = weight.double().clone()
+    """The SparseGPT-pruned copy of ``weight`` (rows = outputs, columns = inputs).
+
+    Unstructured masks are chosen per ``block`` columns; the weight updates are applied
+    eagerly within spans of ``SPAN`` columns and lazily (one matrix product) beyond,
+    which gives the same result with far less memory traffic on a CPU.
+    """
+    w = weight.float().clone()
+    u = inverse_factor(hessian, damp).float()
     cols = w.shape[1]
-    u = inverse_factor(hessian, damp)
+    mask = torch.zeros_like(w, dtype=torch.bool)
     starts = list(range(0, cols, block))
-    counts = split_count(target_zeros(w.numel(), sparsity), len(starts)) if nm is None else []
+    counts = split_count(target_zeros(w.numel(), sparsity), len(starts))
     for b, start in enumerate(starts):
         end = min(start + block, cols)
-        w1, u1 = w[:, start:end].clone(), u[start:end, start:end]
-        errors = torch.zeros_like(w1)
         if nm is None:
-            mask = _block_mask(w1, torch.diag(u1), start, counts[b], keys)
-        else:
-            mask = torch.zeros_like(w1, dtype=torch.bool)
-        for j in range(end - start):
-            if nm is not None and j % nm[1] == 0:
-                # N:M groups are chosen on the weights as already updated by the sweep.
-                group = slice(j, j + nm[1])
-                saliency = w1[:, group].pow(2) / torch.diag(u1)[group].pow(2).unsqueeze(0)
-                group_keys = keys[:, start + j : start + j + nm[1]]
-                mask[:, group] = nm_mask(saliency, nm[0], nm[1], group_keys)
-            col = w1[:, j]
-            kept = torch.where(mask[:, j], torch.zeros_like(col), col)
-            err = (col - kept) / u1[j, j]
-            # Spread the error over the columns not yet visited in this block.
-            w1[:, j:] -= err.unsqueeze(1) @ u1[j, j:].unsqueeze(0)
-            w1[:, j] = kept
-            errors[:, j] = err
-        w[:, start:end] = w1
-        # The lazy part of the update: every column right of this block at once.
-        w[:, end:] -= errors @ u[start:end, end:]
+            d = torch.diag(u)[start:end]
+            mask[:, start:end] = _block_mask(w[:, start:end], d, counts[b], keys[:, start:end])
+        for span in range(start, end, SPAN):
+            stop = min(span + SPAN, end)
+            errors = _sweep(w, u, mask, span, stop, nm, keys)
+            w[:, stop:] -= errors @ u[span:stop, stop:]
     return w.to(weight.dtype)
 
 
