@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 
-from advisor.cli import catalog, prune  # noqa: F401  (registers commands)
+from advisor.cli import catalog, evaluate, fit, prune  # noqa: F401  (registers commands)
 from advisor.cli.app import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app, err
 from advisor.errors import AdvisorError
 

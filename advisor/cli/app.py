@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from advisor import __version__
+from advisor.errors import AdvisorError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -24,7 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 out = Console()
 err = Console(stderr=True)
@@ -85,6 +87,14 @@ CalibSamplesOpt = Annotated[
     ),
 ]
 CalibLenOpt = Annotated[int, typer.Option("--calib-len", help="Tokens per calibration sequence.")]
+PrunedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pruned",
+        help="A pruned checkpoint folder (e.g. from `prune --out`, or pruned elsewhere) to "
+        "compare with --model; it must share the dense model's tokenizer.",
+    ),
+]
 
 
 def print_json(payload: Any) -> None:
@@ -107,3 +117,66 @@ def _root(
     ] = False,
 ) -> None:
     """prune-advisor: per-task go / caution / no-go for pruned language models."""
+
+
+PrunedOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--pruned",
+        help="A pruned checkpoint folder made elsewhere (must share the dense tokenizer), "
+        "instead of --method.",
+    ),
+]
+TaskOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--task",
+        "-t",
+        help="Task type (repeatable), or 'all'. See `prune-advisor tasks`.",
+    ),
+]
+ToleranceOpt = Annotated[
+    float,
+    typer.Option(
+        "--tolerance",
+        help="Quality retention (pruned score / dense score) needed for go, in (0, 1].",
+    ),
+]
+
+
+def resolve_tasks(tasks: list[str] | None) -> list[str]:
+    """The task types named on the command line ('all' or none: every task type)."""
+    from advisor.tasks import TASK_TYPES
+
+    if not tasks or "all" in tasks:
+        return list(TASK_TYPES)
+    unknown = [t for t in tasks if t not in TASK_TYPES]
+    if unknown:
+        raise AdvisorError(
+            f"Unknown task type {', '.join(map(repr, unknown))}; choose from "
+            f"{', '.join(TASK_TYPES)} or 'all'."
+        )
+    return [t for t in TASK_TYPES if t in tasks]
+
+
+def pruned_side(
+    dense: Any,
+    method: str | None,
+    pruned_path: Path | None,
+    *,
+    console: Any = None,
+    **amounts: Any,
+) -> Any:
+    """The pruned model a command compares against ``dense``: made now with ``method`` and
+    its amounts, or loaded from ``pruned_path``. Returns an ``advisor.pruning.PrunedModel``."""
+    from advisor.pruning import get_method, load_pruned, prune_model
+
+    if (method is None) == (pruned_path is None):
+        raise AdvisorError(
+            "Say what to compare with the dense model: either --method NAME with its amount "
+            "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
+        )
+    if pruned_path is not None:
+        return load_pruned(pruned_path, dense)
+    get_method(method)
+    return prune_model(dense, method, console=console, **amounts)

@@ -1,0 +1,140 @@
+"""`evaluate`: the ground truth — task quality of dense and pruned on the evaluation split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from advisor.cli.app import (
+    CalibLenOpt,
+    CalibSamplesOpt,
+    JsonFlag,
+    LayersOpt,
+    MethodOpt,
+    ModelOpt,
+    PatternOpt,
+    PrunedOpt,
+    RatioOpt,
+    SeedOpt,
+    SparsityOpt,
+    TaskOpt,
+    ToleranceOpt,
+    TrustFlag,
+    app,
+    err,
+    out,
+    print_json,
+    pruned_side,
+    resolve_tasks,
+)
+
+OUTCOME_STYLE = {"go": "green", "caution": "yellow", "no-go": "red", "not-assessable": "dim"}
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
+    """The evaluate table: competence, scores, retention with its interval, fidelity."""
+    table = Table(title=title)
+    for column in (
+        "task",
+        "dense (chance)",
+        "pruned",
+        "retention [95% CI]",
+        "same answer",
+        "chrF to dense",
+        "outcome",
+    ):
+        table.add_column(column)
+    for task, r in results.items():
+        comp = r["competence"]
+        ci = r["ci"]
+        retention = (
+            "—" if r["retention"] is None else (f"{r['retention']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]")
+        )
+        outcome = r["outcome"] or "—"
+        style = OUTCOME_STYLE.get(outcome, "")
+        table.add_row(
+            task,
+            f"{r['dense_score']:.2f} ({comp['chance']:.2f})" + ("" if comp["assessable"] else " ✗"),
+            f"{r['pruned_score']:.2f}",
+            retention,
+            _pct(r["fidelity"]["same_answer"]),
+            _pct(r["fidelity"].get("chrf_to_dense")),
+            f"[{style}]{outcome}[/]" if style else outcome,
+        )
+    out.print(table)
+    out.print("✗ = dense model not competent (competence gate): no verdict is possible there.")
+
+
+@app.command()
+def evaluate(
+    model: ModelOpt = "smollm2-135m",
+    method: MethodOpt = None,
+    ratio: RatioOpt = None,
+    layers: LayersOpt = None,
+    sparsity: SparsityOpt = None,
+    pattern: PatternOpt = "unstructured",
+    pruned: PrunedOpt = None,
+    task: TaskOpt = None,
+    tolerance: ToleranceOpt = 0.9,
+    seed: SeedOpt = 0,
+    calib_samples: CalibSamplesOpt = 16,
+    calib_len: CalibLenOpt = 128,
+    json_out: JsonFlag = False,
+    trust_remote_code: TrustFlag = False,
+) -> None:
+    """Ground truth: score dense and pruned on each task's evaluation split.
+
+    Per task type: the dense model's competence (score vs chance), both scores against
+    gold or reference, quality retention (pruned / dense, the deciding measure) with a
+    bootstrap 95% interval, fidelity to the dense model, and the outcome: go when the
+    interval lies at or above --tolerance, no-go when below, caution when it straddles.
+    Slow by design (the full evaluation split); `assess` is the quick check.
+    """
+    from advisor.errors import AdvisorError
+    from advisor.ground_truth import evaluate_pair
+    from advisor.models import load_model
+    from advisor.suites import build_suite
+
+    if not 0 < tolerance <= 1:
+        raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
+    tasks = resolve_tasks(task)
+    dense = load_model(model, trust_remote_code=trust_remote_code, console=err)
+    side = pruned_side(
+        dense,
+        method,
+        pruned,
+        console=err,
+        ratio=ratio,
+        layers=layers,
+        sparsity=sparsity,
+        pattern=pattern,
+        seed=seed,
+        calib_samples=calib_samples,
+        calib_len=calib_len,
+    )
+    suites = {t: build_suite(t, "evaluation", seed) for t in tasks}
+    with err.status("evaluating") as status:
+        results = evaluate_pair(
+            dense,
+            side.loaded,
+            suites,
+            tolerance=tolerance,
+            seed=seed,
+            log=lambda msg: status.update(f"evaluating {msg}"),
+        )
+    if json_out:
+        print_json(
+            {
+                "model": dense.name,
+                "pruning": side.manifest,
+                "tolerance": tolerance,
+                "tasks": results,
+            }
+        )
+        return
+    print_ground_truth(results, f"{dense.name} vs {side.loaded.name} (tolerance {tolerance})")

@@ -1,0 +1,158 @@
+"""`fit`: run the pruning grid, collect ground truth, and write the rules file."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from advisor.cli.app import (
+    ModelOpt,
+    SeedOpt,
+    TaskOpt,
+    ToleranceOpt,
+    app,
+    err,
+    out,
+    resolve_tasks,
+)
+
+
+def _run(model: str, points, tasks, seed, tolerance, cases: Path) -> list[dict]:
+    from advisor.fit import run_grid
+    from advisor.models import load_model
+    from advisor.suites import build_suite
+
+    dense = load_model(model, console=err)
+    calibration = {t: build_suite(t, "calibration", seed) for t in tasks}
+    evaluation = {t: build_suite(t, "evaluation", seed) for t in tasks}
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err) as progress:
+        bar = progress.add_task(f"{dense.name}: grid", total=len(points))
+
+        def done(point, note: str) -> None:
+            progress.advance(bar)
+            progress.console.print(f"  {dense.name} {point.id}: {note}")
+
+        return run_grid(
+            dense,
+            points,
+            calibration,
+            evaluation,
+            cases,
+            tolerance=tolerance,
+            seed=seed,
+            on_point=done,
+        )
+
+
+def print_validation(rules: dict) -> None:
+    """The validation table README shows: per task type, accuracies and case counts."""
+    table = Table(title=f"Rules (tolerance {rules['tolerance']})")
+    for column in ("task", "cases (go)", "leave-one-method-out", "held-out model (go)", "rule"):
+        table.add_column(column)
+    for task, entry in rules["tasks"].items():
+        if not entry["assessable"]:
+            table.add_row(task, str(entry["n_cases"]), "—", "—", "not assessable")
+            continue
+        lomo = entry["validation"]["leave_one_method_out"]["accuracy"]
+        held = entry["validation"]["held_out_model"]
+        tree = entry["tree"]
+        rule = (
+            f"{tree['feature']} ≤ {tree['threshold']:.3g} …"
+            if "feature" in tree
+            else f"always {tree['outcome']}"
+        )
+        table.add_row(
+            task,
+            f"{entry['n_cases']} ({entry['n_go']})",
+            "—" if lomo is None else f"{lomo:.0%}",
+            "—"
+            if held["accuracy"] is None
+            else f"{held['accuracy']:.0%} of {held['n']} ({held['n_go']})",
+            rule,
+        )
+    out.print(table)
+
+
+@app.command()
+def fit(
+    model: ModelOpt = "smollm2-135m",
+    held_out_model: Annotated[
+        str | None,
+        typer.Option(
+            "--held-out-model",
+            help="A model never used in fitting, to validate "
+            "the rules on another family. 'none' to skip.",
+        ),
+    ] = "gemma3-270m",
+    task: TaskOpt = None,
+    tolerance: ToleranceOpt = 0.9,
+    seed: SeedOpt = 0,
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Where to write the rules (JSON).")
+    ] = Path("data/rules/default.json"),
+    cases: Annotated[
+        Path | None,
+        typer.Option(
+            "--cases",
+            help="JSONL of finished grid points; a killed fit resumes "
+            "from it. Default: in the cache.",
+        ),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A 4-point grid per model, for a smoke test.")
+    ] = False,
+) -> None:
+    """Fit the rules: prune over a grid, measure, evaluate, fit one tree per task type.
+
+    The grid: attn-drop, mlp-drop and block-drop at 1, 2, 3, 4 and 6 layers; magnitude,
+    wanda and sparsegpt at 5, 10, 20, 30 and 50% sparsity — gentle first, because on
+    SmolLM2-135M four dropped attention sublayers already break every competent task.
+    Each grid point is measured on the calibration split (what `assess` runs) and
+    evaluated on the evaluation split (the ground truth). Rules are validated
+    leave-one-method-out and on the held-out model. Takes hours on 2 CPU cores; resumable.
+    """
+    from advisor.cache import cache_dir
+    from advisor.errors import AdvisorError
+    from advisor.fit import DEFAULT_GRID, HELD_OUT_GRID, GridPoint, build_rules, provenance
+
+    if not 0 < tolerance <= 1:
+        raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
+    tasks = resolve_tasks(task)
+    cases = cases or cache_dir("fit") / "cases.jsonl"
+    if quick:
+        train_grid = [
+            GridPoint("attn-drop", 1),
+            GridPoint("attn-drop", 6),
+            GridPoint("magnitude", 0.05),
+            GridPoint("magnitude", 0.5),
+        ]
+        held_grid = train_grid[:2]
+    else:
+        train_grid, held_grid = DEFAULT_GRID, HELD_OUT_GRID
+    start = time.perf_counter()
+    train = _run(model, train_grid, tasks, seed, tolerance, cases)
+    held = []
+    if held_out_model and held_out_model.lower() != "none":
+        held = _run(held_out_model, held_grid, tasks, seed, tolerance, cases)
+    rules = build_rules(train, held, tasks, tolerance=tolerance)
+    command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
+    rules["provenance"] = provenance(train, held, command, time.perf_counter() - start)
+    rules["provenance"]["cases_file"] = str(cases)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(rules, indent=1, sort_keys=True) + "\n")
+    print_validation(rules)
+    out.print(f"Rules written to {out_file}; cases in {cases}.")

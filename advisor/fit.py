@@ -1,0 +1,257 @@
+"""Fitting the shipped rules (DESIGN.md §5): a grid of pruning configurations, each
+measured on the calibration split and evaluated on the evaluation split, then one shallow
+decision tree per task type from calibration features to the ground-truth outcome.
+
+Every finished configuration is appended to a JSONL file of cases at once, so a killed
+fit restarts where it stopped and recomputes nothing; the dense side of both the
+measurements and the evaluation is cached on disk as well.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from advisor import __version__
+from advisor.items import Item, items_hash
+from advisor.outcome import DEFAULT_TOLERANCE
+from advisor.rules import FEATURES, MAX_DEPTH, Case, accuracy, fit_task, leave_one_group_out
+
+STRUCTURAL = ("attn-drop", "mlp-drop", "block-drop")
+SPARSITY = ("magnitude", "wanda", "sparsegpt")
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One pruning configuration: a method and its amount (layers, or sparsity)."""
+
+    method: str
+    amount: float
+
+    @property
+    def id(self) -> str:
+        """A stable name, e.g. ``attn-drop@2`` or ``wanda@0.1``."""
+        return f"{self.method}@{self.amount:g}"
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`advisor.pruning.prune_model`."""
+        if self.method in STRUCTURAL:
+            return {"layers": int(self.amount)}
+        return {"sparsity": float(self.amount)}
+
+
+def grid(layers: Sequence[int], sparsities: Sequence[float]) -> list[GridPoint]:
+    """Every structural method at each of ``layers`` and every sparsity method at each of
+    ``sparsities``."""
+    return [GridPoint(m, n) for m in STRUCTURAL for n in layers] + [
+        GridPoint(m, s) for m in SPARSITY for s in sparsities
+    ]
+
+
+# Gentle first: on SmolLM2-135M one dropped MLP sublayer or 5% magnitude sparsity already
+# costs arithmetic ~20-30% (DESIGN.md §5a), so outcomes must span go and no-go early.
+DEFAULT_GRID = grid(layers=(1, 2, 3, 4, 6), sparsities=(0.05, 0.1, 0.2, 0.3, 0.5))
+HELD_OUT_GRID = grid(layers=(1, 3), sparsities=(0.1, 0.3))
+
+
+def _suite_id(suites: dict[str, list[Item]]) -> str:
+    return "-".join(f"{t}:{items_hash(items)}" for t, items in sorted(suites.items()))
+
+
+def read_cases(path: Path) -> list[dict[str, Any]]:
+    """The rows of a cases file (a torn last line from a kill is ignored)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    with path.open("a") as fh:
+        fh.write(json.dumps(row, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def run_grid(
+    dense: Any,
+    points: Sequence[GridPoint],
+    calibration: dict[str, list[Item]],
+    evaluation: dict[str, list[Item]],
+    cases_path: Path,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    seed: int = 0,
+    on_point: Callable[[GridPoint, str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Measure and evaluate every grid point not yet in ``cases_path``; return all rows
+    for this dense model and these suites."""
+    from advisor.ground_truth import evaluate_pair
+    from advisor.measure import measure
+    from advisor.pruning import prune_model
+    from advisor.rules import features_of
+
+    suite_id = _suite_id({**calibration, **{f"eval/{k}": v for k, v in evaluation.items()}})
+    mine = [
+        r
+        for r in read_cases(cases_path)
+        if r["fingerprint"] == dense.fingerprint and r["suites"] == suite_id
+    ]
+    done = {r["point"]["id"] for r in mine}
+    cal_items = [item for items in calibration.values() for item in items]
+    for point in points:
+        if point.id in done:
+            if on_point:
+                on_point(point, "cached")
+            continue
+        start = time.perf_counter()
+        pruned = prune_model(dense, point.method, **point.kwargs(), seed=seed)
+        measured = measure(dense, pruned.loaded, cal_items)
+        truth = evaluate_pair(dense, pruned.loaded, evaluation, tolerance=tolerance, seed=seed)
+        row = {
+            "model": dense.name,
+            "fingerprint": dense.fingerprint,
+            "suites": suite_id,
+            "point": {**asdict(point), "id": point.id},
+            "parameters": pruned.manifest["parameters"],
+            "achieved_sparsity": pruned.manifest["sparsity"]["achieved"],
+            "features": {t: features_of(measured.aggregates.get(t, {})) for t in calibration},
+            "truth": {
+                t: {
+                    k: rec[k]
+                    for k in (
+                        "dense_score",
+                        "pruned_score",
+                        "retention",
+                        "ci",
+                        "outcome",
+                        "n",
+                        "fidelity",
+                    )
+                }
+                | {
+                    "assessable": rec["competence"]["assessable"],
+                    "competence": rec["competence"]["reason"],
+                }
+                for t, rec in truth.items()
+            },
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        _append(cases_path, row)
+        mine.append(row)
+        if on_point:
+            on_point(point, f"{row['seconds']:.0f} s")
+    wanted = {p.id for p in points}
+    return [r for r in mine if r["point"]["id"] in wanted]
+
+
+def cases_for(rows: Sequence[dict[str, Any]], task: str, tolerance: float) -> list[Case]:
+    """One :class:`Case` per row where the dense model is competent at ``task``; the label
+    is go when the point estimate of retention reaches ``tolerance``."""
+    cases = []
+    for row in rows:
+        truth = row["truth"].get(task)
+        if not truth or not truth["assessable"] or truth["retention"] is None:
+            continue
+        cases.append(
+            Case(
+                task=task,
+                features=row["features"].get(task, {}),
+                go=truth["retention"] >= tolerance,
+                group=row["point"]["method"],
+                model=row["model"],
+                meta={"point": row["point"]["id"], "retention": truth["retention"]},
+            )
+        )
+    return cases
+
+
+def build_rules(
+    train_rows: Sequence[dict[str, Any]],
+    held_out_rows: Sequence[dict[str, Any]],
+    tasks: Sequence[str],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> dict[str, Any]:
+    """Fit one rule per task type and validate it (leave-one-method-out; held-out model)."""
+    entries: dict[str, Any] = {}
+    for task in tasks:
+        cases = cases_for(train_rows, task, tolerance)
+        if len(cases) < 4:
+            reasons = {r["truth"][task]["competence"] for r in train_rows if task in r["truth"]}
+            entries[task] = {
+                "assessable": False,
+                "reason": "the training model is not competent at this task: "
+                + "; ".join(sorted(reasons))[:400],
+                "n_cases": len(cases),
+            }
+            continue
+        rule = fit_task(cases)
+        held = cases_for(held_out_rows, task, tolerance)
+        lomo = leave_one_group_out(cases)
+        rule.update(
+            {
+                "assessable": True,
+                "n_cases": len(cases),
+                "n_go": sum(c.go for c in cases),
+                "training_accuracy": accuracy(rule, cases),
+                "validation": {
+                    "leave_one_method_out": lomo,
+                    "held_out_model": {
+                        "accuracy": accuracy(rule, held),
+                        "n": len(held),
+                        "n_go": sum(c.go for c in held),
+                        "model": sorted({c.model for c in held}),
+                    },
+                },
+            }
+        )
+        entries[task] = rule
+    return {
+        "schema_version": 1,
+        "tolerance": tolerance,
+        "max_depth": MAX_DEPTH,
+        "label": "go when quality retention (pruned/dense score) >= tolerance",
+        "features": {n: asdict(f) for n, f in FEATURES.items()},
+        "tasks": entries,
+    }
+
+
+def provenance(
+    train_rows: Sequence[dict[str, Any]],
+    held_out_rows: Sequence[dict[str, Any]],
+    command: str,
+    seconds: float,
+) -> dict[str, Any]:
+    """Where a rules file came from: models, grid, command, versions and wall time."""
+    import torch
+    import transformers
+
+    def models(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+        pairs = sorted({(r["model"], r["fingerprint"]) for r in rows})
+        return [{"name": name, "fingerprint": fp} for name, fp in pairs]
+
+    return {
+        "command": command,
+        "wall_time_s": round(seconds, 1),
+        "advisor_version": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "training_models": models(train_rows),
+        "held_out_models": models(held_out_rows),
+        "grid": sorted({r["point"]["id"] for r in train_rows}),
+        "held_out_grid": sorted({r["point"]["id"] for r in held_out_rows}),
+        "suites": sorted({r["suites"] for r in train_rows}),
+    }
