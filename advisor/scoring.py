@@ -61,8 +61,11 @@ def numbers_match(predicted: float | None, gold: float, tolerance: float = 1e-6)
 
 
 def normalise_answer(text: str) -> str:
-    """SQuAD-style normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower()
+    """SQuAD-style normalisation: lower case, no punctuation, no articles, single spaces.
+
+    Hyphens and dashes separate words first ("0.4-meter" -> "04 meter").
+    """
+    text = re.sub(r"[-–—]", " ", text.lower())
     text = "".join(ch for ch in text if ch not in string.punctuation)
     return " ".join(_ARTICLES.sub(" ", text).split())
 

@@ -51,6 +51,8 @@ def test_numbers_match_and_format():
         ("18890", "1889", False),
         ("\n\nthe United States", "United States", True),
         ("", "Paris", False),
+        (" 0.4-meter amateur telescope", "0.4", True),
+        (" Mon–Khmer)", "Khmer Rouge", False),
     ],
 )
 def test_span_match(answer, gold, hit):

@@ -36,10 +36,11 @@ def _item(
     spec: dict[str, Any], item_id: str, passage: str, question: str, answer: str, template: str
 ) -> Item:
     demos = few_shot(spec["demonstrations"], spec["template"] + spec["answer"], spec["separator"])
+    prefix = question.split("___")[0].rstrip()
     return Item(
         id=item_id,
         task="rag",
-        prompt=demos + fill(template, passage=passage, question=question),
+        prompt=demos + fill(template, passage=passage, question=question, answer_prefix=prefix),
         reference=answer,
         meta={
             "passage": passage,
