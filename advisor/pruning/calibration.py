@@ -7,6 +7,7 @@ text used to judge the pruned model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Iterator
@@ -59,13 +60,14 @@ class Calibration:
         }
 
 
-def _pool(split: str) -> list[str]:
+@functools.lru_cache(maxsize=2)
+def _pool(split: str) -> tuple[str, ...]:
     from advisor.data import wikipedia_articles
 
     articles = wikipedia_articles()
     if split == "calibration":
-        return [a["text"] for a in articles if a["id"] % 4 != 0]
-    return [a["text"] for a in articles if a["id"] % 4 == 0]
+        return tuple(a["text"] for a in articles if a["id"] % 4 != 0)
+    return tuple(a["text"] for a in articles if a["id"] % 4 == 0)
 
 
 def _prefix(tokenizer: Any) -> list[int]:
@@ -91,7 +93,7 @@ def token_batches(
         )
     prefix = _prefix(tokenizer)
     body = length - len(prefix)
-    texts = _pool(split)
+    texts = list(_pool(split))
     random.Random(seed).shuffle(texts)
     separator = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     stream: list[int] = []
