@@ -14,7 +14,7 @@ import time
 
 from advisor.evaluate import dense_competence, score_model
 from advisor.models import load_model
-from advisor.suites import SUITES, build_suite
+from advisor.suites import SUITES, build_suite, views
 
 
 def main() -> None:
@@ -35,10 +35,7 @@ def main() -> None:
         start = time.perf_counter()
         results = score_model(loaded, items)
         seconds = time.perf_counter() - start
-        views: dict[str, list[int]] = {}
-        for n, item in enumerate(items):
-            views.setdefault(item.meta.get("view", "-"), []).append(n)
-        for view, members in views.items():
+        for view, members in views(items).items():
             gate = dense_competence(
                 task, [items[n] for n in members], [results[n] for n in members]
             )

@@ -8,7 +8,16 @@ import pytest
 
 from advisor.items import items_hash
 from advisor.scoring import extract_final_number
-from advisor.suites import SPLITS, SUITES, build_suite, load_spec, suite_record
+from advisor.suites import (
+    PRIMARY_VIEW,
+    SPLITS,
+    SUITES,
+    build_suite,
+    load_spec,
+    primary_items,
+    suite_record,
+    views,
+)
 from advisor.tasks import task_names
 
 CHOICE = ("classification", "multiple-choice")
@@ -98,8 +107,8 @@ def test_multiple_choice_has_two_views_and_two_sources():
     by_question: dict[str, dict[str, object]] = {}
     for item in items:
         by_question.setdefault(item.meta["question_id"], {})[item.meta["view"]] = item
-    for views in by_question.values():
-        options, letters = views["options"], views["letters"]
+    for pair in by_question.values():
+        options, letters = pair["options"], pair["letters"]
         assert options.candidate_mode == "continuation" and len(options.candidates) == 4
         assert letters.candidate_mode == "tokens" and letters.candidates == (" A", " B", " C", " D")
         assert options.gold == letters.gold
@@ -109,6 +118,16 @@ def test_multiple_choice_has_two_views_and_two_sources():
         golds = [i.gold for i in suite("multiple-choice", split) if i.meta["view"] == "letters"]
         # A balanced answer key: "always A" scores exactly chance.
         assert [golds.count(n) for n in range(4)] == [len(golds) // 4] * 4
+
+
+def test_views_and_primary_items():
+    items = suite("multiple-choice")
+    split = views(items)
+    assert set(split) == {"options", "letters"} and len(split["options"]) == len(items) // 2
+    primary = primary_items(items)
+    assert {i.meta["view"] for i in primary} == {PRIMARY_VIEW}
+    assert primary_items(suite("math")) == suite("math")
+    assert views(suite("math")) == {"-": list(range(len(suite("math"))))}
 
 
 def test_gpqa_source_can_be_switched_on_without_committing_its_text():

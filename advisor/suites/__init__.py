@@ -40,7 +40,36 @@ SUITES: dict[str, Suite] = {
     )
 }
 
-__all__ = ["SPLITS", "SUITES", "Suite", "build_suite", "load_spec", "suite_record"]
+__all__ = [
+    "PRIMARY_VIEW",
+    "SPLITS",
+    "SUITES",
+    "Suite",
+    "build_suite",
+    "load_spec",
+    "primary_items",
+    "suite_record",
+    "views",
+]
+
+# Multiple-choice questions come in two views; the deciding one is "options" (option texts
+# scored as continuations). "letters" is a second view, informative only where the
+# competence gate passes it (DESIGN.md §5a).
+PRIMARY_VIEW = "options"
+
+
+def views(items: list[Item]) -> dict[str, list[int]]:
+    """Positions of the items of each view (items without a view are under "-")."""
+    found: dict[str, list[int]] = {}
+    for n, item in enumerate(items):
+        found.setdefault(item.meta.get("view", "-"), []).append(n)
+    return found
+
+
+def primary_items(items: list[Item]) -> list[Item]:
+    """The items a task type's verdict rests on: all of them, except that multiple-choice
+    questions count once, in their primary view."""
+    return [i for i in items if i.meta.get("view", PRIMARY_VIEW) == PRIMARY_VIEW]
 
 
 def _suite(task: str) -> Suite:
