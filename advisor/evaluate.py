@@ -65,11 +65,24 @@ def _cut(text: str, stops: Sequence[str]) -> str:
     return text[:end]
 
 
+def _choice_mode(tokenizer: Any, item: Item) -> str:
+    """The item's candidate mode, or "continuation" where its candidates are not single
+    tokens of this tokenizer (a label word may be one token for one model, two for another)."""
+    if item.candidate_mode != "tokens":
+        return item.candidate_mode
+    try:
+        forward.candidate_token_ids(tokenizer, item.candidates)
+    except ValueError:
+        return "continuation"
+    return "tokens"
+
+
 def _choices(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResult]:
     model, tok = loaded.model, loaded.tokenizer
     results: dict[str, ItemResult] = {}
+    modes = {i.id: _choice_mode(tok, i) for i in items}
     for mode in ("tokens", "continuation"):
-        group = [i for i in items if i.candidate_mode == mode]
+        group = [i for i in items if modes[i.id] == mode]
         if not group:
             continue
         prompts = [i.prompt for i in group]

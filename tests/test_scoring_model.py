@@ -65,6 +65,15 @@ def test_choice_uses_length_normalised_likelihood(tiny, monkeypatch):
     assert result.details["candidate_scores"] == [-3.0, -1.0]
 
 
+def test_multi_token_labels_fall_back_to_continuation(tiny):
+    # "good bad" is two tokens of the tiny tokenizer, so the item cannot be read in one step.
+    item = Item("c", "classification", "the cat is", (" good bad", " no"), "tokens", gold=1)
+    (result,) = score_model(tiny, [item])
+    assert result.details["mode"] == "continuation" and result.answer in (0, 1)
+    (single,) = score_model(tiny, [ITEMS[0]])
+    assert single.details["mode"] == "tokens"
+
+
 def test_generated_text_is_cut_at_stop_strings_and_scored(tiny, monkeypatch):
     outputs = {
         "3 + 4 =": " 7\n8 + 1 = 9",
