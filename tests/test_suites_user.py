@@ -79,6 +79,11 @@ def test_good_user_suite(task, tmp_path):
         ("classification", {"prompt": "x", "labels": ["a"], "gold": 0}, r"line 2: 'labels'"),
         ("classification", {"prompt": "x", "labels": ["a", "b"], "gold": "c"}, r"line 2: gold"),
         ("multiple-choice", {"question": "q", "options": ["a", "b"], "gold": 5}, r"line 2: gold"),
+        (
+            "classification",
+            {"prompt": "x", "labels": ["a", "b"], "gold": 0, "candidate_mode": "logits"},
+            r"line 2: candidate_mode",
+        ),
         ("retrieval", {"query": 3, "passage": "p"}, r"line 2: 'query' must be"),
         ("rag", {"passage": "p", "question": "q", "answer": ""}, r"line 2: missing answer"),
         ("generation", {"prompt": "p", "reference": ["x"]}, r"line 2: 'reference' must be"),

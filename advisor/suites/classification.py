@@ -16,6 +16,7 @@ from advisor.suites.common import (
     sentences,
     split_units,
     take_split,
+    text_field,
     wikipedia_passages,
 )
 
@@ -85,12 +86,15 @@ def from_row(row: dict[str, Any], line: int) -> Item:
         gold = labels.index(gold)
     if not isinstance(gold, int) or not 0 <= gold < len(labels):
         raise AdvisorError(f"line {line}: gold must be a label word or an index into labels.")
+    mode = row.get("candidate_mode", "continuation")
+    if mode not in ("tokens", "continuation"):
+        raise AdvisorError(f"line {line}: candidate_mode must be 'tokens' or 'continuation'.")
     return Item(
         id=str(row.get("id", f"user:{line}")),
         task="classification",
-        prompt=row["prompt"],
+        prompt=text_field(row, "prompt", line),
         candidates=tuple(str(x) for x in labels),
-        candidate_mode=row.get("candidate_mode", "continuation"),
+        candidate_mode=mode,
         gold=gold,
         meta={"source": "user", "line": line},
     )
