@@ -101,6 +101,7 @@ def run_grid(
     from advisor.measure import measure
     from advisor.pruning import prune_model
     from advisor.rules import features_of
+    from advisor.suites import primary_items
 
     suite_id = _suite_id({**calibration, **{f"eval/{k}": v for k, v in evaluation.items()}})
     mine = [
@@ -109,7 +110,7 @@ def run_grid(
         if r["fingerprint"] == dense.fingerprint and r["suites"] == suite_id
     ]
     done = {r["point"]["id"] for r in mine}
-    cal_items = [item for items in calibration.values() for item in items]
+    cal_items = [item for items in calibration.values() for item in primary_items(items)]
     for point in points:
         if point.id in done:
             if on_point:
@@ -118,7 +119,9 @@ def run_grid(
         start = time.perf_counter()
         pruned = prune_model(dense, point.method, **point.kwargs(), seed=seed)
         measured = measure(dense, pruned.loaded, cal_items)
-        truth = evaluate_pair(dense, pruned.loaded, evaluation, tolerance=tolerance, seed=seed)
+        truth = evaluate_pair(
+            dense, pruned.loaded, evaluation, tolerance=tolerance, seed=seed, all_views=False
+        )
         row = {
             "model": dense.name,
             "fingerprint": dense.fingerprint,

@@ -22,6 +22,7 @@ from advisor.cache import cache_dir
 from advisor.evaluate import ItemResult, dense_competence, score_model
 from advisor.items import Item, items_hash
 from advisor.outcome import DEFAULT_TOLERANCE, retention
+from advisor.suites import PRIMARY_VIEW, primary_items, views
 
 SCORES_VERSION = "scores-v1"
 
@@ -86,6 +87,13 @@ def compare_task(
     }
 
 
+def _pair(dense: Any, pruned: Any, task: str, items: list[Item], say: Any, **kw: Any) -> dict:
+    say(f"{task}: dense")
+    dense_scores = dense_results(dense, items, cache=kw.pop("cache"))
+    say(f"{task}: pruned")
+    return compare_task(task, items, dense_scores, score_model(pruned, items), **kw)
+
+
 def evaluate_pair(
     dense: Any,
     pruned: Any,
@@ -94,17 +102,25 @@ def evaluate_pair(
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
     cache: bool = True,
+    all_views: bool = True,
     log: Any = None,
 ) -> dict[str, dict[str, Any]]:
-    """Evaluate ``pruned`` against ``dense`` (LoadedModel-likes) on each task's items."""
+    """Evaluate ``pruned`` against ``dense`` (LoadedModel-likes) on each task's items.
+
+    The verdict rests on each task's primary items (multiple-choice questions in their
+    option-text view); with ``all_views`` the other views (lettered A-D) are evaluated
+    too and reported under ``"views"``.
+    """
     say = log or (lambda _msg: None)
+    kw = {"tolerance": tolerance, "seed": seed, "cache": cache}
     out = {}
     for task, items in suites.items():
-        say(f"{task}: dense")
-        dense_scores = dense_results(dense, items, cache=cache)
-        say(f"{task}: pruned")
-        pruned_scores = score_model(pruned, items)
-        out[task] = compare_task(
-            task, items, dense_scores, pruned_scores, tolerance=tolerance, seed=seed
-        )
+        out[task] = _pair(dense, pruned, task, primary_items(items), say, **kw)
+        if not all_views:
+            continue
+        for view, positions in views(items).items():
+            if view not in (PRIMARY_VIEW, "-"):
+                subset = [items[i] for i in positions]
+                record = _pair(dense, pruned, task, subset, say, **kw)
+                out[task].setdefault("views", {})[view] = record
     return out

@@ -49,7 +49,11 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
         "outcome",
     ):
         table.add_column(column)
-    for task, r in results.items():
+    rows = [(task, r) for task, r in results.items()]
+    rows += [
+        (f"{t} ({v})", rec) for t, r in results.items() for v, rec in r.get("views", {}).items()
+    ]
+    for task, r in rows:
         comp = r["competence"]
         ci = r["ci"]
         retention = (
