@@ -7,15 +7,19 @@ error, 3 internal error. Each command lives in its own module and registers itse
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 
-from advisor.cli import catalog, evaluate, fit, prune  # noqa: F401  (registers commands)
-from advisor.cli.app import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app, err
+from advisor.cli.app import EXIT_GATE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app, err
 from advisor.errors import AdvisorError
 
-__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "app", "entry", "main"]
+# Importing a command module registers its commands; this order is the order of --help.
+for _module in ("catalog", "assess", "prune", "evaluate", "fit"):
+    importlib.import_module(f"advisor.cli.{_module}")
+
+__all__ = ["EXIT_GATE", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "app", "entry", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:

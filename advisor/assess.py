@@ -1,0 +1,229 @@
+"""assess: the quick pre-deployment check behind ``prune-advisor assess``.
+
+load → prune → measure → rules: the short calibration suite of each task type runs
+through the dense and the pruned model; the dense model's competence is checked on the
+same items; the representation measurements feed the shipped rules, which give a
+go / caution / no-go (or not-assessable) per task type with the reasons. The result is a
+JSON-ready dict following ``data/schema/result.schema.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from advisor import __version__
+from advisor.errors import AdvisorError
+from advisor.items import Item, items_hash
+
+SCHEMA_VERSION = "1.0"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RULES = ROOT / "data" / "rules" / "default.json"
+SCHEMA_FILE = ROOT / "data" / "schema" / "result.schema.json"
+FAIL_ON = {"no-go": ("no-go",), "caution": ("caution", "no-go")}
+EXAMPLES_PER_TASK = 2
+SPEED_PROMPT = "The history of the city begins in the early medieval period, when"
+
+
+def load_rules(path: str | Path | None = None) -> tuple[dict[str, Any], Path, str]:
+    """The rules file, its path and its sha256 (the shipped default when ``path`` is None)."""
+    rules_path = Path(path).expanduser() if path else DEFAULT_RULES
+    if not rules_path.is_file():
+        raise AdvisorError(
+            f"No rules file at {rules_path}. Pass --rules FILE (written by `prune-advisor "
+            f"fit`), or run `prune-advisor fit` to create the default."
+        )
+    blob = rules_path.read_bytes()
+    try:
+        rules = json.loads(blob)
+    except json.JSONDecodeError as exc:
+        raise AdvisorError(f"{rules_path} is not valid JSON ({exc.msg}).") from exc
+    if not isinstance(rules, dict) or "tasks" not in rules:
+        raise AdvisorError(f"{rules_path} is not a rules file: it has no 'tasks'.")
+    return rules, rules_path, hashlib.sha256(blob).hexdigest()
+
+
+def calibration_suites(
+    tasks: list[str], seed: int, data_file: str | Path | None = None
+) -> dict[str, list[Item]]:
+    """Each task type's calibration items (primary view), or the user's suite file."""
+    from advisor.suites import build_suite, primary_items
+
+    if data_file is not None and len(tasks) != 1:
+        raise AdvisorError(
+            "--data holds one task type's suite: name that task type with a single --task."
+        )
+    return {t: primary_items(build_suite(t, "calibration", seed, data_file)) for t in tasks}
+
+
+def _pruning_record(pruned: Any) -> dict[str, Any]:
+    manifest = pruned.manifest
+    record = pruned.loaded.model.config.prune_advisor
+    sparsity = manifest.get("sparsity")
+    achieved = sparsity.get("achieved") if isinstance(sparsity, dict) else record.get("sparsity")
+    return {
+        "method": manifest.get("method", record.get("method")),
+        "amount": manifest.get("amount", record.get("amount")),
+        "pattern": manifest.get("pattern", record.get("pattern")),
+        "achieved_sparsity": achieved,
+        "dropped": {
+            "layers": record.get("dropped_layers", []),
+            "attn": record.get("dropped_attn", []),
+            "mlp": record.get("dropped_mlp", []),
+        },
+        "parameters": pruned.loaded.parameters,
+        "source": manifest.get("loaded_from", "pruned by prune-advisor"),
+        "name": pruned.loaded.name,
+    }
+
+
+def _examples(rows: list[dict[str, Any]], items: dict[str, Item]) -> list[dict[str, Any]]:
+    picked: dict[str, int] = {}
+    examples = []
+    for row in rows:
+        acc = row.get("accumulation")
+        if not acc or picked.get(row["task"], 0) >= EXAMPLES_PER_TASK:
+            continue
+        picked[row["task"]] = picked.get(row["task"], 0) + 1
+        prompt = items[row["id"]].prompt
+        examples.append(
+            {
+                "task": row["task"],
+                "id": row["id"],
+                "prompt_tail": prompt[-400:],
+                "dense": acc["dense_text"],
+                "pruned": acc["pruned_text"],
+                "first_divergence": acc.get("first_divergence"),
+            }
+        )
+    return examples
+
+
+def _latency(dense: Any, pruned: Any) -> dict[str, float]:
+    from advisor.speed import paired_latency
+
+    ids = dense.tokenizer(SPEED_PROMPT, return_tensors="pt").input_ids
+    return paired_latency(dense.model, pruned.loaded.model, ids, tokens=16, rounds=2)
+
+
+def assess(
+    dense: Any,
+    pruned: Any,
+    tasks: list[str],
+    *,
+    temperature: float = 1.0,
+    rules_path: str | Path | None = None,
+    data_file: str | Path | None = None,
+    seed: int = 0,
+    fail_on: str = "no-go",
+    timings: dict[str, float] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Assess ``pruned`` (an ``advisor.pruning.PrunedModel``) against ``dense`` for ``tasks``.
+
+    Returns the result dict (schema ``SCHEMA_VERSION``); ``result["gate"]["failed"]`` says
+    whether any task's verdict is in ``fail_on`` ("no-go", or "caution" for caution too).
+    """
+    from advisor.evaluate import dense_competence
+    from advisor.ground_truth import dense_results
+    from advisor.measure import measure
+    from advisor.rules import apply_rules, features_of
+
+    if fail_on not in FAIL_ON:
+        raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
+    if temperature <= 0:
+        raise AdvisorError(f"--temperature must be positive; got {temperature}.")
+    say = log or (lambda _msg: None)
+    rules, rules_file, rules_sha = load_rules(rules_path)
+    timings = dict(timings or {})
+    clock = time.perf_counter()
+
+    say("building calibration suites")
+    suites = calibration_suites(tasks, seed, data_file)
+    competence = {}
+    for task, items in suites.items():
+        say(f"dense competence: {task}")
+        competence[task] = dense_competence(task, items, dense_results(dense, items)).to_dict()
+    timings["competence_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    all_items = [item for items in suites.values() for item in items]
+    measured = measure(dense, pruned.loaded, all_items, temperature=temperature, log=say)
+    timings["measure_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    say("timing decoding")
+    speed = _latency(dense, pruned)
+    timings["speed_s"] = time.perf_counter() - clock
+
+    verdicts = {}
+    for task in tasks:
+        aggregates = measured.aggregates.get(task, {})
+        features = features_of(aggregates)
+        verdict = apply_rules(rules, task, features, competence[task])
+        verdicts[task] = {
+            **verdict.to_dict(),
+            "competence": competence[task],
+            "measurements": {"features": features, "aggregates": aggregates},
+        }
+    failing = [t for t, v in verdicts.items() if v["verdict"] in FAIL_ON[fail_on]]
+    by_id = {item.id: item for item in all_items}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": {
+            "name": dense.name,
+            "fingerprint": dense.fingerprint,
+            "parameters": dense.parameters,
+            "note": dense.note,
+            "architecture": type(dense.model).__name__,
+            "layers": dense.model.config.num_hidden_layers,
+        },
+        "pruning": _pruning_record(pruned),
+        "speed": speed,
+        "settings": {
+            "temperature": temperature,
+            "tolerance": rules.get("tolerance"),
+            "fail_on": fail_on,
+            "tasks": tasks,
+            "kl_direction": "KL(dense || pruned)",
+        },
+        "tasks": verdicts,
+        "overall": measured.aggregates.get("all", {}),
+        "examples": _examples(measured.items, by_id),
+        "gate": {"fail_on": fail_on, "failed": bool(failing), "failing_tasks": failing},
+        "manifest": {
+            "versions": _versions(),
+            "seed": seed,
+            "data": {
+                task: {"items": len(items), "items_hash": items_hash(items)}
+                for task, items in suites.items()
+            }
+            | ({"user_file": str(data_file)} if data_file else {}),
+            "rules": {
+                "path": str(rules_file),
+                "sha256": rules_sha,
+                "provenance": rules.get("provenance", {}),
+            },
+            "measurement": {k: measured.meta[k] for k in ("horizon", "top_k", "notes")}
+            | {"dense_cache": measured.meta["dense_cache"]["state"]},
+            "timings": {k: round(v, 2) for k, v in timings.items()},
+        },
+    }
+
+
+def _versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    return {
+        "prune_advisor": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }

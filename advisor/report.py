@@ -1,0 +1,75 @@
+"""The self-contained HTML report: a result dict → one file with figures inlined.
+
+Rendered from ``templates/report.html.j2`` with jinja2 autoescaping on, so everything a
+model generated (or a user named) lands in the page as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from advisor import figures
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -> str:
+    """One sentence a non-specialist can act on, for one task type's verdict."""
+    share = f"{tolerance:.0%}" if tolerance else "the tolerated share"
+    verdict = record["verdict"]
+    if verdict == "go":
+        return (
+            f"Safe to ship for {task}: the measurements that predict {task} quality stay "
+            f"where pruned models kept at least {share} of the dense model's quality."
+        )
+    if verdict == "no-go":
+        return (
+            f"Do not ship for {task}: the measurements predict its quality falls below "
+            f"{share} of the dense model's."
+        )
+    if verdict == "caution":
+        return (
+            f"Borderline for {task}: {record['reasons'][-1].removeprefix('Caution: ')} "
+            f"Check with `prune-advisor evaluate` on your own data before shipping."
+        )
+    competence = record.get("competence", {})
+    return (
+        f"No verdict for {task}: the dense model itself is not competent here "
+        f"(score {competence.get('score', 0):.2f} vs chance {competence.get('chance', 0):.2f}"
+        f"), so a comparison would be noise."
+    )
+
+
+def render(result: dict[str, Any]) -> str:
+    """The report HTML for a result dict (as written to result.json)."""
+    from jinja2 import Environment, FileSystemLoader
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    tolerance = result["settings"].get("tolerance")
+    tasks = result["tasks"]
+    overall = result.get("overall", {})  # aggregates over every calibration item
+    figs = {
+        "hierarchy": figures.hierarchy(overall),
+        "accumulation": figures.accumulation(overall),
+        "temperature": figures.temperature(tasks, result["settings"]["temperature"]),
+        "subspace": figures.subspace(tasks),
+    }
+    return env.get_template("report.html.j2").render(
+        r=result,
+        figures=figs,
+        sentences={n: plain_sentence(n, t, tolerance) for n, t in tasks.items()},
+        manifest_json=json.dumps(result["manifest"], indent=2, sort_keys=True),
+    )
+
+
+def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
+    """Write ``result.json`` and ``report.html`` into ``folder``; return both paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    result_path = folder / "result.json"
+    result_path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    report_path = folder / "report.html"
+    report_path.write_text(render(result), encoding="utf-8")
+    return result_path, report_path

@@ -1,0 +1,43 @@
+"""Per-token decoding latency, dense against pruned, measured the same way for both."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from advisor import forward
+
+
+@torch.inference_mode()
+def ms_per_token(model: Any, prompt: torch.Tensor, tokens: int) -> float:
+    """Greedy decoding with a KV cache, batch 1: wall-clock ms per decoded token."""
+    from transformers import DynamicCache
+
+    kw = {forward._cache_kwarg(model): DynamicCache(config=model.config), "use_cache": True}
+    next_id = model(prompt, **kw).logits[:, -1:].argmax(-1)
+    start = time.perf_counter()
+    for _ in range(tokens):
+        logits = model(next_id, **kw).logits
+        next_id = logits[:, -1:].argmax(-1)
+    return (time.perf_counter() - start) / tokens * 1000
+
+
+def paired_latency(
+    dense: Any, pruned: Any, prompt: torch.Tensor, tokens: int = 16, rounds: int = 3
+) -> dict[str, float]:
+    """Dense and pruned ms/token, each the best of ``rounds`` runs taken alternately so
+    both see the same load on a shared machine, and the speed-up (dense / pruned)."""
+    dense_ms, pruned_ms = [], []
+    for _ in range(rounds):
+        dense_ms.append(ms_per_token(dense, prompt, tokens))
+        pruned_ms.append(ms_per_token(pruned, prompt, tokens))
+    d, p = min(dense_ms), min(pruned_ms)
+    return {
+        "dense_ms_per_token": d,
+        "pruned_ms_per_token": p,
+        "speedup": d / p,
+        "tokens": tokens,
+        "rounds": rounds,
+    }

@@ -1,0 +1,167 @@
+"""assess end to end on a tiny model: result schema, gate exit codes, report escaping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from advisor import assess as assess_mod
+from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
+from advisor.report import render
+from advisor.rules import Case, fit_task
+
+TASKS = ["multiple-choice", "math"]
+
+
+def _rules(path: Path, outcome_for_low_kl: bool = True) -> Path:
+    """A rules file fitted on synthetic cases: go below KL 0.5 (or never go)."""
+    tasks = {}
+    for task in TASKS:
+        feature = "subspace_agree" if task == "multiple-choice" else "kl"
+        cases = [
+            Case(task, {feature: v}, outcome_for_low_kl and v < 0.5, group=str(i % 2))
+            for i, v in enumerate([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
+        ]
+        rule = fit_task(cases)
+        rule["validation"] = {"leave_one_method_out": {"accuracy": 1.0, "n": 8}}
+        tasks[task] = rule
+    path.write_text(json.dumps({"tolerance": 0.9, "tasks": tasks}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tiny_llama_dir, tmp_path_factory):
+    from advisor.models import load_model
+    from advisor.pruning import prune_model
+
+    folder = tmp_path_factory.mktemp("assess")
+    dense = load_model(str(tiny_llama_dir))
+    pruned = prune_model(dense, "attn-drop", layers=1)
+    return assess_mod.assess(
+        dense, pruned, TASKS, rules_path=_rules(folder / "rules.json"), temperature=0.7
+    )
+
+
+def test_result_validates_against_the_documented_schema(tiny_result):
+    schema = json.loads(assess_mod.SCHEMA_FILE.read_text())
+    jsonschema.validate(tiny_result, schema)
+    json.dumps(tiny_result)  # plain JSON types only
+    assert (
+        tiny_result["pruning"]["dropped"]["attn"]
+        and tiny_result["pruning"]["method"] == "attn-drop"
+    )
+    assert tiny_result["settings"]["temperature"] == 0.7
+
+
+def test_incompetent_dense_model_gets_no_verdict(tiny_result):
+    # a random 2-layer model is at chance: every task is not-assessable, never go
+    for record in tiny_result["tasks"].values():
+        assert record["verdict"] == "not-assessable"
+        assert "not assessable" in record["reasons"][0].lower()
+    assert tiny_result["gate"]["failed"] is False
+
+
+def test_report_escapes_generated_text(tiny_result):
+    result = json.loads(json.dumps(tiny_result))
+    result["examples"] = [
+        {
+            "task": "math",
+            "id": "x",
+            "prompt_tail": "Q: <b>2+2</b>",
+            "dense": "<script>alert(1)</script>",
+            "pruned": "ok",
+            "first_divergence": 0,
+        }
+    ]
+    html = render(result)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Q: &lt;b&gt;2+2&lt;/b&gt;" in html
+    assert "<script" not in html.lower()  # the report runs no script at all
+    assert "http://" not in html and "https://" not in html
+
+
+def _cli(tiny_llama_dir, rules: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "assess",
+        "--model",
+        str(tiny_llama_dir),
+        "--method",
+        "attn-drop",
+        "--layers",
+        "1",
+        "--task",
+        "math",
+        "--rules",
+        str(rules),
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
+    from advisor import evaluate
+
+    real_gate = evaluate.dense_competence
+
+    def competent(task, items, results, **kw):  # pretend the dense model is competent
+        record = real_gate(task, items, results, **kw)
+        return type(record)(**{**record.to_dict(), "assessable": True, "reason": "forced"})
+
+    monkeypatch.setattr(evaluate, "dense_competence", competent)
+    rules = _rules(tmp_path / "never-go.json", outcome_for_low_kl=False)
+    code = main(_cli(tiny_llama_dir, rules, tmp_path / "out", "--json"))
+    captured = capsys.readouterr()
+    assert code == EXIT_GATE
+    result = json.loads(captured.out)
+    assert result["tasks"]["math"]["verdict"] == "no-go"
+    assert result["gate"] == {"fail_on": "no-go", "failed": True, "failing_tasks": ["math"]}
+    assert (tmp_path / "out" / "report.html").is_file()
+    assert json.loads((tmp_path / "out" / "result.json").read_text())["tasks"] == result["tasks"]
+
+
+def test_passing_gate_exits_0_and_report_rerenders(tiny_llama_dir, tmp_path, capsys):
+    rules = _rules(tmp_path / "rules.json")
+    assert main(_cli(tiny_llama_dir, rules, tmp_path / "out")) == EXIT_OK
+    (tmp_path / "out" / "report.html").unlink()
+    assert main(["report", str(tmp_path / "out" / "result.json")]) == EXIT_OK
+    assert "Is this pruned model safe to ship?" in (tmp_path / "out" / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["assess", "--model", "./nowhere", "--method", "attn-drop", "--layers", "1"],
+            "not an existing folder",
+        ),
+        (["assess", "--task", "poetry", "--method", "attn-drop"], "Unknown task type"),
+        (["assess", "--fail-on", "maybe", "--method", "attn-drop"], "--fail-on"),
+        (
+            [
+                "assess",
+                "--rules",
+                "/no/such/rules.json",
+                "--model",
+                "{tiny}",
+                "--method",
+                "attn-drop",
+                "--layers",
+                "1",
+                "--task",
+                "math",
+            ],
+            "No rules file",
+        ),
+        (["report", "/no/such/result.json"], "No result file"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(args, message, tiny_llama_dir, capsys):
+    args = [a.replace("{tiny}", str(tiny_llama_dir)) for a in args]
+    assert main(args) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
