@@ -475,10 +475,14 @@ class Generation:
     ended: list[bool]
 
 
-def _cache_kwarg(model: Any) -> str:
-    # transformers renamed `past_key_values` to `cache` during 5.x; accept both.
+def cache_kwarg(model: Any) -> str:
+    """The decoder's keyword for a KV cache: transformers renamed ``past_key_values`` to
+    ``cache`` during 5.x, and both spellings are in use."""
     params = inspect.signature(decoder_of(model).forward).parameters
     return "cache" if "cache" in params else "past_key_values"
+
+
+_cache_kwarg = cache_kwarg  # the earlier private name, still used by advisor.speed
 
 
 def greedy_generate(
