@@ -15,7 +15,7 @@ def ms_per_token(model: Any, prompt: torch.Tensor, tokens: int) -> float:
     """Greedy decoding with a KV cache, batch 1: wall-clock ms per decoded token."""
     from transformers import DynamicCache
 
-    kw = {forward._cache_kwarg(model): DynamicCache(config=model.config), "use_cache": True}
+    kw = {forward.cache_kwarg(model): DynamicCache(config=model.config), "use_cache": True}
     next_id = model(prompt, **kw).logits[:, -1:].argmax(-1)
     start = time.perf_counter()
     for _ in range(tokens):

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated cache per session, tiny models, the real default model."""
+"""Shared fixtures: tiny random models and the real default model (from the user cache)."""
 
 from __future__ import annotations
 
