@@ -319,7 +319,7 @@ def _prefix_shared_states(
 
     device = _device(model)
     pad = _pad_id(tokenizer)
-    cache_kw = _cache_kwarg(model)
+    cache_kw = cache_kwarg(model)
     out: list[list[torch.Tensor | None]] = [[None] * len(c) for c in conts]
     for batch in _batches(_by_length(contexts), batch_size):
         ids, mask, pos = left_pad([contexts[i] for i in batch], pad, device)
@@ -482,7 +482,6 @@ def cache_kwarg(model: Any) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-_cache_kwarg = cache_kwarg  # the earlier private name, still used by advisor.speed
 
 
 def greedy_generate(
@@ -506,7 +505,7 @@ def greedy_generate(
     seqs = [encode(tokenizer, p) for p in prompts]
     device = _device(model)
     stop = eos_ids(model, tokenizer) if stop_at_eos else set()
-    cache_kw = _cache_kwarg(model)
+    cache_kw = cache_kwarg(model)
     tokens: list[list[int]] = [[] for _ in seqs]
     hidden: list[torch.Tensor | None] = [None] * len(seqs)
     ended = [False] * len(seqs)
