@@ -77,7 +77,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--tokens", type=int, default=16, help="decoded tokens per timing")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads. 1 by default: batch-1 decoding is too small to split, and "
+        "on a shared machine waiting for a descheduled second thread dominates the timing.",
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     started = time.perf_counter()
     torch.manual_seed(0)
     dense = load_model(args.model)

@@ -14,7 +14,14 @@ from advisor.errors import AdvisorError
 from advisor.pruning import load_pruned, prune_model, save_pruned
 from advisor.pruning.blocks import decoder_layers
 from advisor.pruning.layer_drop import SkippedAttention, SkippedMLP
-from tests.pruning_helpers import ARCHS, CALIB, logits, sample_ids, tiny_dense
+from tests.pruning_helpers import (  # single_thread: autouse fixture
+    ARCHS,
+    CALIB,
+    logits,
+    sample_ids,
+    single_thread,  # noqa: F401
+    tiny_dense,
+)
 
 CASES = [
     ("block-drop", {"layers": 2}),

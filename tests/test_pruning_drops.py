@@ -14,7 +14,15 @@ from advisor.pruning import plan, prune_model
 from advisor.pruning.blocks import decoder_layers
 from advisor.pruning.calibration import token_batches
 from advisor.pruning.layer_drop import SkippedAttention, SkippedMLP, drop_sublayers, importance
-from tests.pruning_helpers import ARCHS, CALIB, logits, sample_ids, tiny_dense, weights
+from tests.pruning_helpers import (  # single_thread: autouse fixture
+    ARCHS,
+    CALIB,
+    logits,
+    sample_ids,
+    single_thread,  # noqa: F401
+    tiny_dense,
+    weights,
+)
 
 DROPS = ("block-drop", "attn-drop", "mlp-drop")
 

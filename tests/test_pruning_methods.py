@@ -13,7 +13,15 @@ from advisor.pruning.blocks import block_linears, decoder_layers
 from advisor.pruning.masks import check_nm, select, target_zeros, tie_keys
 from advisor.pruning.sparsegpt import Hessian, prune_weight
 from advisor.pruning.wanda import InputNorm, prune_linear, scores
-from tests.pruning_helpers import ARCHS, CALIB, logits, sample_ids, tiny_dense, weights
+from tests.pruning_helpers import (  # single_thread: autouse fixture
+    ARCHS,
+    CALIB,
+    logits,
+    sample_ids,
+    single_thread,  # noqa: F401
+    tiny_dense,
+    weights,
+)
 
 SPARSITY_METHODS = [name for name, m in METHODS.items() if m.kind == "sparsity"]
 
