@@ -300,6 +300,7 @@ def split_continuation(tokenizer: Any, prompt: str, option: str) -> tuple[list[i
     return context, whole[len(context) :]
 
 
+@torch.inference_mode()
 def _prefix_shared_states(
     model: Any,
     tokenizer: Any,
