@@ -54,6 +54,34 @@ def grid(layers: Sequence[int], sparsities: Sequence[float]) -> list[GridPoint]:
     ]
 
 
+def parse_grid(text: str) -> list[GridPoint]:
+    """``"attn-drop@1,wanda@0.1"`` → grid points (the CLI's --grid)."""
+    from advisor.errors import AdvisorError
+    from advisor.pruning import METHODS
+
+    points = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        method, _, amount = part.partition("@")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = None
+        if method not in METHODS or value is None or value <= 0:
+            raise AdvisorError(f"Grid point '{part}' is not method@amount (e.g. wanda@0.1).")
+        points.append(GridPoint(method, value))
+    return points
+
+
+def cap(items: list[Item], limit: int) -> list[Item]:
+    """At most ``limit`` questions (0 = all), spread evenly over the suite (which lists its
+    sources in turn), keeping every view of a question together."""
+    keys = list(dict.fromkeys(i.meta.get("question_id", i.id) for i in items))
+    if not limit or limit >= len(keys):
+        return items
+    chosen = {keys[k * len(keys) // limit] for k in range(limit)}
+    return [i for i in items if i.meta.get("question_id", i.id) in chosen]
+
+
 # Gentle first: on SmolLM2-135M one dropped MLP sublayer or 5% magnitude sparsity already
 # costs arithmetic ~20-30% (DESIGN.md §5a), so outcomes must span go and no-go early.
 DEFAULT_GRID = grid(layers=(1, 2, 3, 4, 6), sparsities=(0.05, 0.1, 0.2, 0.3, 0.5))

@@ -117,3 +117,21 @@ def test_incompetent_task_gets_no_rule():
 def test_label_is_retention_at_tolerance(retention):
     cases = fit.cases_for([_row("wanda", 0.1, 0.1, retention)], "math", 0.9)
     assert cases[0].go is True
+
+
+def test_parse_grid_and_cap():
+    from advisor.errors import AdvisorError
+
+    assert fit.parse_grid("attn-drop@1, wanda@0.1") == [
+        GridPoint("attn-drop", 1),
+        GridPoint("wanda", 0.1),
+    ]
+    with pytest.raises(AdvisorError, match="method@amount"):
+        fit.parse_grid("pruneall@1")
+    items = build_suite("multiple-choice", "evaluation")
+    capped = fit.cap(items, 10)
+    questions = {i.meta["question_id"] for i in capped}
+    assert len(questions) == 10
+    assert {i.meta["source"] for i in capped} == {i.meta["source"] for i in items}
+    assert all(len([c for c in capped if c.meta["question_id"] == q]) == 2 for q in questions)
+    assert fit.cap(items, 0) == items

@@ -25,14 +25,14 @@ from advisor.cli.app import (
 )
 
 
-def _run(model: str, points, tasks, seed, tolerance, cases: Path) -> list[dict]:
-    from advisor.fit import run_grid
+def _run(model: str, points, tasks, seed, tolerance, cases: Path, eval_items: int) -> list[dict]:
+    from advisor.fit import cap, run_grid
     from advisor.models import load_model
     from advisor.suites import build_suite
 
     dense = load_model(model, console=err)
     calibration = {t: build_suite(t, "calibration", seed) for t in tasks}
-    evaluation = {t: build_suite(t, "evaluation", seed) for t in tasks}
+    evaluation = {t: cap(build_suite(t, "evaluation", seed), eval_items) for t in tasks}
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -112,9 +112,30 @@ def fit(
             "from it. Default: in the cache.",
         ),
     ] = None,
-    quick: Annotated[
-        bool, typer.Option("--quick", help="A 4-point grid per model, for a smoke test.")
-    ] = False,
+    grid: Annotated[
+        str | None,
+        typer.Option(
+            "--grid",
+            help="Grid points as method@amount, comma-separated (e.g. "
+            "attn-drop@1,wanda@0.1); default: the full grid below.",
+        ),
+    ] = None,
+    held_out_grid: Annotated[
+        str | None,
+        typer.Option(
+            "--held-out-grid",
+            help="Grid points for the held-out model (default: "
+            "1 and 3 layers, 10% and 30% sparsity, every method).",
+        ),
+    ] = None,
+    eval_items: Annotated[
+        int,
+        typer.Option(
+            "--eval-items",
+            help="Use at most this many evaluation items per task "
+            "type (0 = all). Smaller is faster and gives wider intervals.",
+        ),
+    ] = 0,
 ) -> None:
     """Fit the rules: prune over a grid, measure, evaluate, fit one tree per task type.
 
@@ -127,31 +148,24 @@ def fit(
     """
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError
-    from advisor.fit import DEFAULT_GRID, HELD_OUT_GRID, GridPoint, build_rules, provenance
+    from advisor.fit import DEFAULT_GRID, HELD_OUT_GRID, build_rules, parse_grid, provenance
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     tasks = resolve_tasks(task)
     cases = cases or cache_dir("fit") / "cases.jsonl"
-    if quick:
-        train_grid = [
-            GridPoint("attn-drop", 1),
-            GridPoint("attn-drop", 6),
-            GridPoint("magnitude", 0.05),
-            GridPoint("magnitude", 0.5),
-        ]
-        held_grid = train_grid[:2]
-    else:
-        train_grid, held_grid = DEFAULT_GRID, HELD_OUT_GRID
+    train_grid = parse_grid(grid) if grid else DEFAULT_GRID
+    held_grid = parse_grid(held_out_grid) if held_out_grid else HELD_OUT_GRID
     start = time.perf_counter()
-    train = _run(model, train_grid, tasks, seed, tolerance, cases)
+    train = _run(model, train_grid, tasks, seed, tolerance, cases, eval_items)
     held = []
     if held_out_model and held_out_model.lower() != "none":
-        held = _run(held_out_model, held_grid, tasks, seed, tolerance, cases)
+        held = _run(held_out_model, held_grid, tasks, seed, tolerance, cases, eval_items)
     rules = build_rules(train, held, tasks, tolerance=tolerance)
     command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
     rules["provenance"] = provenance(train, held, command, time.perf_counter() - start)
     rules["provenance"]["cases_file"] = str(cases)
+    rules["provenance"]["eval_items_per_task"] = eval_items or "all"
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(rules, indent=1, sort_keys=True) + "\n")
     print_validation(rules)
