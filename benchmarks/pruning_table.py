@@ -1,4 +1,4 @@
-"""Every pruning method at two amounts on SmolLM2-135M (run on demand; ~10 min on 2 CPUs).
+"""Every pruning method at two amounts on SmolLM2-135M (run on demand; ~5 min on 2 CPUs).
 
     .venv/bin/python benchmarks/pruning_table.py [--model smollm2-135m] [--tokens 32]
 
