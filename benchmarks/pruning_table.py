@@ -1,6 +1,6 @@
 """Every pruning method at two amounts on SmolLM2-135M (run on demand; ~5 min on 2 CPUs).
 
-    .venv/bin/python benchmarks/pruning_table.py [--model smollm2-135m] [--tokens 32]
+    .venv/bin/python benchmarks/pruning_table.py [--model smollm2-135m] [--tokens 16] [--threads 1]
 
 Prints a markdown table: parameter count, achieved sparsity, per-token latency of greedy
 decoding with a KV cache (batch 1, ms/token and ratio to dense), and the mean next-token
