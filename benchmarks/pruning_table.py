@@ -16,11 +16,11 @@ import argparse
 import time
 
 import torch
-from transformers import DynamicCache
 
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.pruning.calibration import token_batches
+from advisor.speed import ms_per_token, paired_latency
 
 GRID = [
     ("block-drop", {"layers": 2}),
@@ -36,27 +36,6 @@ GRID = [
     ("sparsegpt", {"sparsity": 0.2}),
     ("sparsegpt", {"sparsity": 0.5}),
 ]
-
-
-@torch.inference_mode()
-def ms_per_token(model, prompt: torch.Tensor, tokens: int) -> float:
-    """Greedy decoding with a KV cache, batch 1: wall-clock ms per decoded token."""
-    cache = DynamicCache(config=model.config)
-    next_id = model(prompt, cache=cache, use_cache=True).logits[:, -1:].argmax(-1)
-    start = time.perf_counter()
-    for _ in range(tokens):
-        next_id = model(next_id, cache=cache, use_cache=True).logits[:, -1:].argmax(-1)
-    return (time.perf_counter() - start) / tokens * 1000
-
-
-def paired_latency(dense, pruned, prompt, tokens: int, rounds: int = 3) -> tuple[float, float]:
-    """(dense, pruned) ms/token, each the best of ``rounds`` runs taken alternately, so
-    both see the same load on a shared machine."""
-    dense_ms, pruned_ms = [], []
-    for _ in range(rounds):
-        dense_ms.append(ms_per_token(dense, prompt, tokens))
-        pruned_ms.append(ms_per_token(pruned, prompt, tokens))
-    return min(dense_ms), min(pruned_ms)
 
 
 @torch.inference_mode()
@@ -110,7 +89,8 @@ def main() -> None:
         t0 = time.perf_counter()
         pruned = prune_model(dense, method, **amount)
         prune_s = time.perf_counter() - t0
-        paired_dense, ms = paired_latency(dense.model, pruned.model, prompt, args.tokens)
+        timing = paired_latency(dense.model, pruned.model, prompt, args.tokens)
+        paired_dense, ms = timing["dense_ms_per_token"], timing["pruned_ms_per_token"]
         kl, agree = mean_kl(dense_lp, log_probs(pruned.model, batches))
         label = (
             f"{amount['layers']} of {dense.model.config.num_hidden_layers} layers"
