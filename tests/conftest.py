@@ -6,11 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.tiny_models import save_tiny_model
 
 # Tests never reach a hub; this makes hub look-ups fail at once instead of retrying.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One torch thread, as the CLI uses: several times faster on 2-core machines (see cli).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
