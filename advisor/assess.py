@@ -69,6 +69,7 @@ def _pruning_record(pruned: Any) -> dict[str, Any]:
     return {
         "method": manifest.get("method", record.get("method")),
         "amount": manifest.get("amount", record.get("amount")),
+        "label": manifest.get("amount_label") or str(manifest.get("amount", "")),
         "pattern": manifest.get("pattern", record.get("pattern")),
         "achieved_sparsity": achieved,
         "dropped": {

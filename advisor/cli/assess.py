@@ -75,7 +75,8 @@ def _slug(text: str) -> str:
 def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
     """The compact verdict table."""
     pruning = result["pruning"]
-    table = Table(title=f"{result['model']['name']} — {pruning['method']} {pruning['amount']}")
+    label = pruning.get("label", pruning["amount"])
+    table = Table(title=f"{result['model']['name']} — {pruning['method']} {label}")
     for column in ("task", "verdict", "confidence", "deciding reason"):
         table.add_column(column)
     for task, record in result["tasks"].items():
@@ -203,7 +204,7 @@ def assess(
     )
     if out_dir is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        config = _slug(f"{result['pruning']['method']}-{result['pruning']['amount']}")
+        config = _slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
         out_dir = Path("reports") / f"{_slug(dense.name)}-{config}-{stamp}"
     result_path, report_path = write_report(result, out_dir)
     if json_out:

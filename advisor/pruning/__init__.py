@@ -89,6 +89,7 @@ def _manifest(loaded, spec, amount, seed, calib, details, model) -> dict[str, An
         "method": spec.name,
         "kind": spec.kind,
         "amount": amount.describe(),
+        "amount_label": amount.label(),
         "pattern": amount.pattern,
         "seed": seed,
         "calibration": calib.describe() if calib is not None else None,
