@@ -130,7 +130,7 @@ def accumulation(aggregates: dict[str, Any]) -> str | None:
         ax.set_xlabel("decoding step")
         ax.set_ylabel("KL(dense ‖ pruned), nats")
         ax.set_title("Error accumulation over greedy decoding")
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         return _png(fig)
 
 
