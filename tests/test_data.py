@@ -6,6 +6,7 @@ import pytest
 
 from advisor import data
 from advisor.errors import AdvisorError
+from advisor.scoring import extract_final_number
 
 
 def test_wikipedia_articles_are_real_and_clean():
@@ -53,8 +54,8 @@ def test_gsm8k_has_1319_numeric_answers():
     ("text", "number"),
     [("The answer is 1,234.", 1234.0), ("-7 degrees", -7.0), ("3.5 then 42", 42.0), ("none", None)],
 )
-def test_parse_number(text, number):
-    assert data.parse_number(text) == number
+def test_final_number_of_a_text(text, number):
+    assert extract_final_number(text) == number
 
 
 def test_user_jsonl_and_csv(tmp_path):

@@ -11,7 +11,7 @@ from typing import Any
 from advisor import data
 from advisor.errors import AdvisorError
 from advisor.items import Item
-from advisor.scoring import format_number
+from advisor.scoring import extract_final_number, format_number
 from advisor.suites.common import (
     Suite,
     few_shot,
@@ -95,7 +95,7 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
 
 def from_row(row: dict[str, Any], line: int) -> Item:
     """A user row: question and answer (a number); prompted like the GSM8K items."""
-    answer = data.parse_number(str(row["answer"]))
+    answer = extract_final_number(str(row["answer"]))
     if answer is None:
         raise AdvisorError(f"line {line}: 'answer' must be a number, got {row['answer']!r}.")
     cfg = load_spec("math")["gsm8k"]
