@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 CACHE_ENV = "PRUNE_ADVISOR_CACHE"
+# Converted models and downloads: expensive to rebuild and never specific to one run.
+MODEL_PARTS = ("models", "gguf", "wheels", "fingerprints")
 
 
 def cache_root() -> Path:
@@ -22,3 +25,15 @@ def cache_dir(*parts: str) -> Path:
     path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def scratch_cache(prefix: str = "prune-advisor-cache-") -> Path:
+    """A fresh cache directory with empty measurement caches (dense sides, scores) whose
+    converted models and downloads are links into the real cache, so nothing is converted
+    twice. For tests and benchmarks that must not read or write the user's results."""
+    real = cache_root()
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    for part in MODEL_PARTS:
+        (real / part).mkdir(parents=True, exist_ok=True)
+        (root / part).symlink_to(real / part, target_is_directory=True)
+    return root

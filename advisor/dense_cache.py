@@ -29,7 +29,7 @@ import torch
 from advisor.cache import cache_dir
 from advisor.side import SideOutputs
 
-CACHE_VERSION = "dense-v1"
+CACHE_VERSION = "dense-v2"
 
 
 def cache_key(fingerprint: str, items_id: str, settings: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ small dataclasses. Conventions shared by all of them:
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,20 +146,26 @@ def _by_length(seqs: Sequence[Sequence[int]]) -> list[int]:
 
 
 class _StreamRecorder:
-    """Forward hooks that collect the residual stream entering block 0 and leaving each block."""
+    """Forward hooks that collect the residual stream entering block 0 and leaving each block.
 
-    def __init__(self, model: Any) -> None:
+    ``reduce`` (optional) is applied to each stream as it is produced, so a caller that
+    needs only a summary (the last position, a pooled mean) never holds every block's full
+    ``[b, S, d]`` output at once.
+    """
+
+    def __init__(self, model: Any, reduce: Callable[[torch.Tensor], Any] | None = None) -> None:
         self.layers = list(decoder_layers(model))
-        self.states: list[torch.Tensor] = []
+        self.reduce = reduce or (lambda hidden: hidden)
+        self.states: list[Any] = []
         self.handles: list[Any] = []
 
     def __enter__(self) -> _StreamRecorder:
         def grab_input(_module: Any, args: tuple, kwargs: dict) -> None:
             hidden = args[0] if args else kwargs["hidden_states"]
-            self.states.append(hidden)
+            self.states.append(self.reduce(hidden))
 
         def grab_output(_module: Any, _args: Any, output: Any) -> None:
-            self.states.append(output[0] if isinstance(output, tuple) else output)
+            self.states.append(self.reduce(output[0] if isinstance(output, tuple) else output))
 
         self.handles.append(self.layers[0].register_forward_pre_hook(grab_input, with_kwargs=True))
         self.handles.extend(layer.register_forward_hook(grab_output) for layer in self.layers)
@@ -168,6 +174,22 @@ class _StreamRecorder:
     def __exit__(self, *exc: object) -> None:
         for handle in self.handles:
             handle.remove()
+
+
+def _summarise(mask: torch.Tensor) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """A stream reducer: ``(state at the last position, mean over real positions)``, fp32."""
+    weights = mask[:, :, None].float()
+    total = weights.sum(1)
+
+    def reduce(hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = hidden.float()
+        return hidden[:, -1], (hidden * weights).sum(1) / total
+
+    return reduce
+
+
+def _last_position(hidden: torch.Tensor) -> torch.Tensor:
+    return hidden[:, -1].float()
 
 
 def _decoder_call(
@@ -192,6 +214,11 @@ class PromptStates:
     lens: torch.Tensor | None = None
 
 
+def _stack_summaries(states: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, ...]:
+    """``[b, n_streams, d]`` last-position and mean-pooled states from :func:`_summarise`."""
+    return tuple(torch.stack(part, dim=1) for part in zip(*states, strict=True))
+
+
 def prompt_states(
     model: Any,
     tokenizer: Any,
@@ -213,14 +240,12 @@ def prompt_states(
     with torch.inference_mode():
         for batch in _batches(_by_length(seqs), batch_size):
             ids, mask, pos = left_pad([seqs[i] for i in batch], _pad_id(tokenizer), device)
-            with _StreamRecorder(model) as rec:
+            with _StreamRecorder(model, _summarise(mask)) as rec:
                 _decoder_call(model, ids, mask, pos, use_cache=False)
-            stack = torch.stack(rec.states, dim=1).float()  # [b, n, S, d]
-            weights = mask[:, None, :, None].float()
-            pooled = (stack * weights).sum(2) / weights.sum(2)
+            batch_last, batch_mean = _stack_summaries(rec.states)
             for row, i in enumerate(batch):
-                last[i] = stack[row, :, -1].cpu()
-                mean[i] = pooled[row].cpu()
+                last[i] = batch_last[row].cpu()
+                mean[i] = batch_mean[row].cpu()
         last_t = torch.stack(last)  # type: ignore[arg-type]
         mean_t = torch.stack(mean)  # type: ignore[arg-type]
         logits = head_logits(model, last_t[:, -1]).cpu()
@@ -300,6 +325,34 @@ def split_continuation(tokenizer: Any, prompt: str, option: str) -> tuple[list[i
     return context, whole[len(context) :]
 
 
+def _feed_after_cache(
+    model: Any,
+    cache: Any,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    tokens: Sequence[Sequence[int]],
+    pad: int,
+) -> torch.Tensor:
+    """Feed each row's ``tokens`` (right-padded) after the rows already in ``cache``, with
+    positions continuing from each row's real length; return the pre-norm last-stream
+    states ``[rows, width, d]`` (fp32). Padded positions come after every real one, so the
+    causal mask keeps them from touching the real states."""
+    device = mask.device
+    width = max(len(t) for t in tokens)
+    ids = torch.full((len(tokens), width), pad, dtype=torch.long)
+    new_mask = torch.zeros((len(tokens), width), dtype=torch.long)
+    for k, toks in enumerate(tokens):
+        ids[k, : len(toks)] = torch.as_tensor(list(toks), dtype=torch.long)
+        new_mask[k, : len(toks)] = 1
+    full_mask = torch.cat([mask, new_mask.to(device)], dim=1)
+    new_pos = positions[:, -1:] + 1 + torch.arange(width, device=device)[None, :]
+    with _StreamRecorder(model) as rec:
+        _decoder_call(
+            model, ids.to(device), full_mask, new_pos, use_cache=True, **{cache_kwarg(model): cache}
+        )
+    return rec.states[-1].float()
+
+
 @torch.inference_mode()
 def _prefix_shared_states(
     model: Any,
@@ -340,25 +393,9 @@ def _prefix_shared_states(
         if rows:
             idx = torch.as_tensor([r for r, _, _ in rows], device=device)
             cache.reorder_cache(idx)
-            width = max(len(conts[i][j]) - 1 for _, i, j in rows)
-            opt_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            opt_mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for k, (_, i, j) in enumerate(rows):
-                toks = list(conts[i][j][:-1])
-                opt_ids[k, : len(toks)] = torch.as_tensor(toks)
-                opt_mask[k, : len(toks)] = 1
-            full_mask = torch.cat([mask[idx], opt_mask.to(device)], dim=1)
-            opt_pos = pos[idx, -1:] + 1 + torch.arange(width, device=device)[None, :]
-            with _StreamRecorder(model) as rec:
-                _decoder_call(
-                    model,
-                    opt_ids.to(device),
-                    full_mask,
-                    opt_pos,
-                    use_cache=True,
-                    **{cache_kw: cache},
-                )
-            states = rec.states[-1].float()
+            states = _feed_after_cache(
+                model, cache, mask[idx], pos[idx], [conts[i][j][:-1] for _, i, j in rows], pad
+            )
         where = {(i, j): k for k, (_, i, j) in enumerate(rows)}
         for r, i in enumerate(batch):
             for j, cont in enumerate(conts[i]):
@@ -483,6 +520,16 @@ def cache_kwarg(model: Any) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
+@dataclass
+class Decoded:
+    """One prefill per prompt, read three ways: the prompt's stream summaries (as
+    :func:`prompt_states`), the greedy continuation (as :func:`greedy_generate`), and, when
+    continuations to force were given, the teacher-forced states along them (as
+    :func:`final_states_at`: row ``t`` predicts forced token ``t``)."""
+
+    states: PromptStates
+    generation: Generation
+    forced: list[torch.Tensor] | None
 
 
 def greedy_generate(
@@ -494,54 +541,146 @@ def greedy_generate(
     batch_size: int = 8,
     stop_at_eos: bool = True,
 ) -> Generation:
-    """Greedy decoding with a KV cache, batched with left padding.
+    """Greedy decoding with a KV cache, batched with left padding (see :func:`decode`)."""
+    return decode(
+        model, tokenizer, prompts, max_new_tokens, batch_size=batch_size, stop_at_eos=stop_at_eos
+    ).generation
 
-    Each step feeds one token per row; the attention mask grows by one real column and the
-    position id is the row's own real length, so every row decodes as it would alone. A
-    row that emitted an end-of-sequence token stops contributing (its later tokens are
-    discarded); the batch stops when all rows are done or at ``max_new_tokens``.
+
+def _cut_at_stop(row_tokens: list[int], stop: set[int]) -> tuple[list[int], bool]:
+    """A row's tokens up to and including its first end-of-sequence token, and whether it
+    ended there."""
+    for t, tok in enumerate(row_tokens):
+        if tok in stop:
+            return row_tokens[: t + 1], True
+    return row_tokens, False
+
+
+def _forced_rows(
+    model: Any,
+    cache: Any,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    prompt_state: torch.Tensor,
+    forced: Sequence[Sequence[int]],
+    pad: int,
+) -> list[torch.Tensor]:
+    """Teacher-forced last-stream states along each row's ``forced`` tokens, read from a
+    copy of the prefill ``cache`` (the original stays ready for free decoding). Row ``t``
+    predicts forced token ``t``: row 0 is the prompt's own state."""
+    import copy
+
+    if any(len(f) == 0 for f in forced):
+        raise ValueError("Every forced continuation needs at least one token.")
+    rows = [r for r, f in enumerate(forced) if len(f) >= 2]
+    fed = None
+    if rows:
+        idx = torch.as_tensor(rows, device=mask.device)
+        branch = copy.deepcopy(cache)
+        branch.reorder_cache(idx)
+        fed = _feed_after_cache(
+            model, branch, mask[idx], positions[idx], [forced[r][:-1] for r in rows], pad
+        )
+    out = []
+    for r, f in enumerate(forced):
+        row_states = prompt_state[r : r + 1]
+        if fed is not None and r in rows:
+            row_states = torch.cat([row_states, fed[rows.index(r), : len(f) - 1]])
+        out.append(row_states.cpu())
+    return out
+
+
+def decode(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    max_new_tokens: int,
+    *,
+    forced: Sequence[Sequence[int]] | None = None,
+    batch_size: int = 8,
+    stop_at_eos: bool = True,
+) -> Decoded:
+    """Prefill each prompt once, then greedy-decode from its KV cache.
+
+    The prefill's hooks give the prompt's stream summaries; with ``forced`` (one non-empty
+    token list per prompt) a copy of the prefill cache reads each forced continuation
+    teacher-forced, so the prompt is never run twice. Each decoding step feeds one token
+    per row; the attention mask grows by one real column and the position id is the row's
+    own real length, so every row decodes as it would alone. A row that emitted an
+    end-of-sequence token stops contributing (its later tokens are discarded); the batch
+    stops when all rows are done or at ``max_new_tokens``.
     """
     from transformers import DynamicCache
 
+    if max_new_tokens < 1:
+        raise ValueError("max_new_tokens must be at least 1.")
+    if forced is not None and len(forced) != len(prompts):
+        raise ValueError("forced must give one continuation per prompt.")
     seqs = [encode(tokenizer, p) for p in prompts]
     device = _device(model)
+    pad = _pad_id(tokenizer)
     stop = eos_ids(model, tokenizer) if stop_at_eos else set()
     cache_kw = cache_kwarg(model)
+    last: list[torch.Tensor | None] = [None] * len(seqs)
+    mean: list[torch.Tensor | None] = [None] * len(seqs)
     tokens: list[list[int]] = [[] for _ in seqs]
     hidden: list[torch.Tensor | None] = [None] * len(seqs)
     ended = [False] * len(seqs)
+    forced_out: list[torch.Tensor | None] = [None] * len(seqs)
     with torch.inference_mode():
         for batch in _batches(_by_length(seqs), batch_size):
-            ids, mask, pos = left_pad([seqs[i] for i in batch], _pad_id(tokenizer), device)
+            ids, mask, pos = left_pad([seqs[i] for i in batch], pad, device)
             cache = DynamicCache(config=model.config)
+            with _StreamRecorder(model, _summarise(mask)) as rec:
+                out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
+            cache = getattr(out, cache_kw, None) or out.past_key_values
+            batch_last, batch_mean = _stack_summaries(rec.states)
+            state = batch_last[:, -1]  # the last stream at the last prompt token
+            if forced is not None:
+                rows_forced = [forced[i] for i in batch]
+                for i, row_states in zip(
+                    batch,
+                    _forced_rows(model, cache, mask, pos, state, rows_forced, pad),
+                    strict=True,
+                ):
+                    forced_out[i] = row_states
             done = torch.zeros(len(batch), dtype=torch.bool)
             steps: list[torch.Tensor] = []
             picked: list[torch.Tensor] = []
-            for _ in range(max_new_tokens):
-                with _StreamRecorder(model) as rec:
-                    out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
-                cache = getattr(out, cache_kw, None) or out.past_key_values
-                state = rec.states[-1][:, -1].float()
+            for step in range(max_new_tokens):
                 nxt = head_logits(model, state).argmax(-1)
                 steps.append(state.cpu())
                 picked.append(nxt.cpu())
                 done |= torch.as_tensor([int(t) in stop for t in nxt.tolist()])
-                if bool(done.all()):
+                if bool(done.all()) or step == max_new_tokens - 1:
                     break
-                ids = nxt[:, None].to(device)
                 mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
                 pos = pos[:, -1:] + 1
-            states = torch.stack(steps, dim=1)  # [b, steps, d]
+                with _StreamRecorder(model, _last_position) as rec:
+                    out = _decoder_call(
+                        model,
+                        nxt[:, None].to(device),
+                        mask,
+                        pos,
+                        use_cache=True,
+                        **{cache_kw: cache},
+                    )
+                cache = getattr(out, cache_kw, None) or out.past_key_values
+                state = rec.states[-1]
             chosen = torch.stack(picked, dim=1)  # [b, steps]
+            states = torch.stack(steps, dim=1)  # [b, steps, d]
             for row, i in enumerate(batch):
-                row_tokens = chosen[row].tolist()
-                n = len(row_tokens)
-                for t, tok in enumerate(row_tokens):
-                    if tok in stop:
-                        n = t + 1
-                        ended[i] = True
-                        break
-                tokens[i] = row_tokens[:n]
-                hidden[i] = states[row, :n].clone()
+                last[i] = batch_last[row].cpu()
+                mean[i] = batch_mean[row].cpu()
+                tokens[i], ended[i] = _cut_at_stop(chosen[row].tolist(), stop)
+                hidden[i] = states[row, : len(tokens[i])].clone()
+        last_t = torch.stack(last)  # type: ignore[arg-type]
+        mean_t = torch.stack(mean)  # type: ignore[arg-type]
+        logits = head_logits(model, last_t[:, -1]).cpu()
     texts = [tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
-    return Generation(prompt_ids=seqs, tokens=tokens, hidden=hidden, texts=texts, ended=ended)  # type: ignore[arg-type]
+    generation = Generation(prompt_ids=seqs, tokens=tokens, hidden=hidden, texts=texts, ended=ended)  # type: ignore[arg-type]
+    return Decoded(
+        states=PromptStates(last=last_t, mean=mean_t, logits=logits),
+        generation=generation,
+        forced=forced_out if forced is not None else None,  # type: ignore[arg-type]
+    )

@@ -21,6 +21,7 @@ from advisor import scoring
 from advisor.cache import cache_dir
 from advisor.evaluate import ItemResult, dense_competence, score_model
 from advisor.items import Item, items_hash
+from advisor.models import runtime_identity
 from advisor.outcome import DEFAULT_TOLERANCE, retention
 from advisor.suites import PRIMARY_VIEW, primary_items, views
 
@@ -34,7 +35,8 @@ def _key(fingerprint: str, items: list[Item]) -> str:
 
 def dense_results(dense: Any, items: list[Item], *, cache: bool = True) -> list[ItemResult]:
     """The dense model's item results, from the disk cache when present."""
-    path = cache_dir("scores") / f"{_key(dense.fingerprint, items)}.json"
+    identity = runtime_identity(dense.fingerprint, dense.model)
+    path = cache_dir("scores") / f"{_key(identity, items)}.json"
     if cache and path.is_file():
         return [ItemResult(**row) for row in json.loads(path.read_text())]
     # Round-trip through JSON even when fresh, so a cache hit returns identical values.

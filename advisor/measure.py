@@ -450,10 +450,11 @@ def measure(
     dense_side: SideOutputs | None = None
     state = "off"
     if cache:
-        from advisor.models import fingerprint_state
+        from advisor.models import fingerprint_state, runtime_identity
 
         fingerprint = getattr(dense, "fingerprint", None) or fingerprint_state(dense_model)
-        key = dense_cache.cache_key(fingerprint, items_hash(items), settings)
+        identity = runtime_identity(fingerprint, dense_model)
+        key = dense_cache.cache_key(identity, items_hash(items), settings)
         dense_side = dense_cache.load(key)
         state = "hit" if dense_side is not None else "miss"
     if dense_side is None:
@@ -466,22 +467,20 @@ def measure(
     t1 = time.perf_counter()
 
     say(f"pruned model on {len(items)} items")
+    # The pruned model also reads the dense continuation teacher-forced, from the same
+    # prefill that starts its own free-running decoding.
     pruned_side = run_side(
-        pruned_model, tokenizer, items, horizon=horizon, generate=flags, batch_size=batch_size
+        pruned_model,
+        tokenizer,
+        items,
+        horizon=horizon,
+        generate=flags,
+        forced=dense_side.gen_tokens,
+        batch_size=batch_size,
     )
-    gen_items = [i for i, f in enumerate(flags) if f]
-    forced = (
-        accumulation.teacher_forced_states(
-            pruned_model,
-            tokenizer,
-            [dense_side.prompt_ids[i] for i in gen_items],
-            [dense_side.gen_tokens[i] for i in gen_items],  # type: ignore[misc]
-            batch_size=batch_size,
-        )
-        if gen_items
-        else []
-    )
-    forced_by_item = dict(zip(gen_items, forced, strict=True))
+    forced_by_item = {
+        i: h for i, h in enumerate(pruned_side.forced_hidden) if h is not None and flags[i]
+    }
     t2 = time.perf_counter()
 
     say("comparing")

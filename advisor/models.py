@@ -113,6 +113,12 @@ class LoadedModel:
         """Number of parameters (tied embeddings counted once)."""
         return parameter_count(self.model)
 
+    @property
+    def cache_identity(self) -> str:
+        """What caches of this model's outputs are keyed by: the weights' fingerprint, plus
+        the dtype and device type where they are not fp32 on CPU (they change rounding)."""
+        return runtime_identity(self.fingerprint, self.model)
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready description of the model."""
         cfg = self.model.config
@@ -186,13 +192,28 @@ def fingerprint_folder(folder: str | Path) -> str:
     return fingerprint
 
 
+def runtime_identity(fingerprint: str, model: Any) -> str:
+    """``fingerprint``, suffixed with the dtype and device type of ``model`` unless they are
+    the default fp32 on CPU (so fp32 CPU cache keys stay as they were)."""
+    first = next(model.parameters())
+    dtype = str(first.dtype).replace("torch.", "")
+    device = first.device.type
+    if (dtype, device) == ("float32", "cpu"):
+        return fingerprint
+    return f"{fingerprint}:{dtype}:{device}"
+
+
 def fingerprint_state(model: Any) -> str:
     """A stable id of an in-memory model: its config plus every tensor's bytes."""
+    import torch
+
     cfg = {k: v for k, v in model.config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+        # Raw bytes through a uint8 view: numpy has no bfloat16.
+        raw = tensor.detach().contiguous().cpu().reshape(-1).view(torch.uint8)
+        digest.update(raw.numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -445,31 +466,83 @@ def _check_causal_lm(path: Path, trust_remote_code: bool) -> None:
         )
 
 
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _placement(dtype: str, device: str | None, device_map: str | None) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments for where and in what precision to load, with
+    the user's mistakes turned into clear errors."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise AdvisorError(f"--dtype must be one of {', '.join(DTYPES)}; got '{dtype}'.")
+    if device is not None and device_map is not None:
+        raise AdvisorError(
+            "Give either --device (one device) or --device-map (sharded / offloaded), not both."
+        )
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    if device_map is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("accelerate") is None:
+            raise AdvisorError("--device-map needs the accelerate package: pip install accelerate")
+        kwargs["device_map"] = device_map
+        return kwargs
+    if device is not None:
+        try:
+            target = torch.device(device)
+        except RuntimeError as exc:
+            raise AdvisorError(f"--device '{device}' is not a device torch knows: {exc}") from exc
+        if target.type == "cuda" and not torch.cuda.is_available():
+            raise AdvisorError(f"--device {device}: no CUDA device is available on this machine.")
+        if target.type == "mps" and not torch.backends.mps.is_available():
+            raise AdvisorError(f"--device {device}: MPS is not available on this machine.")
+        kwargs["device_map"] = {"": str(target)}
+    return kwargs
+
+
+def placement_like(model: Any) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments that load another checkpoint (e.g. the pruned
+    one) in the dtype and on the device(s) of ``model``."""
+    first = next(model.parameters())
+    kwargs: dict[str, Any] = {"dtype": first.dtype}
+    device_map = getattr(model, "hf_device_map", None)
+    if device_map and set(device_map) != {""}:
+        kwargs["device_map"] = "auto"  # module names differ after pruning: place afresh
+    elif device_map or first.device.type != "cpu":
+        kwargs["device_map"] = {"": str(first.device)}
+    return kwargs
+
+
 def load_model(
     spec: str = DEFAULT_MODEL,
     *,
     trust_remote_code: bool = False,
+    dtype: str = "float32",
+    device: str | None = None,
     device_map: str | None = None,
     console: Any = None,
 ) -> LoadedModel:
-    """Load a causal LM in fp32 (eval mode) with its tokenizer and fingerprint.
+    """Load a causal LM (eval mode) with its tokenizer and fingerprint.
 
-    ``spec`` is a built-in name, a local folder or a Hugging Face id. fp32 because bf16
-    matmuls are ~200x slower on the CPUs we target (DESIGN.md §6).
+    ``spec`` is a built-in name, a local folder or a Hugging Face id. ``dtype`` defaults to
+    fp32: the shipped rules were fitted on fp32 measurements, and bf16 rounding is of the
+    size of the smallest pruning effects (see README, Performance). ``device`` puts the
+    whole model on one device ("cuda:0"); ``device_map`` ("auto", "balanced", ...) lets
+    accelerate shard it over the GPUs and offload what does not fit to CPU memory.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    placement = _placement(dtype, device, device_map)
     name, path, note = resolve_model(spec, console)
     _check_causal_lm(path, trust_remote_code)
     try:
         with _quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(
                 path,
-                dtype=torch.float32,
                 trust_remote_code=trust_remote_code,
-                device_map=device_map,
                 use_safetensors=any(path.glob("*.safetensors")) or None,
+                **placement,
             )
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:

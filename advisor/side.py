@@ -27,7 +27,9 @@ class SideOutputs:
     ``choice[i]``: candidate log-likelihoods — full-softmax next-token log-probs in token
     mode, summed continuation log-likelihoods in continuation mode — or ``None``;
     ``choice_tokens[i]``: tokens per candidate (1 in token mode). ``gen_*[i]``: the greedy
-    continuation (``None`` for items not decoded).
+    continuation (``None`` for items not decoded). ``forced_hidden[i]``: the last-stream
+    states along a continuation forced by the caller (the dense model's, for the pruned
+    side), row ``t`` predicting its token ``t``.
     """
 
     last: torch.Tensor
@@ -38,6 +40,7 @@ class SideOutputs:
     gen_tokens: list[list[int] | None] = field(default_factory=list)
     gen_hidden: list[torch.Tensor | None] = field(default_factory=list)
     gen_ended: list[bool | None] = field(default_factory=list)
+    forced_hidden: list[torch.Tensor | None] = field(default_factory=list)
 
 
 def is_generative(item: Item) -> bool:
@@ -54,13 +57,50 @@ def run_side(
     *,
     horizon: int,
     generate: list[bool],
+    forced: list[list[int] | None] | None = None,
     batch_size: int = 8,
 ) -> SideOutputs:
     """Run ``model`` on ``items``: one prompt forward each, candidate scoring, and greedy
-    decoding of ``horizon`` tokens for the items flagged in ``generate``."""
+    decoding of ``horizon`` tokens for the items flagged in ``generate``.
+
+    A decoded item's prompt is run once: its prefill gives the stream summaries, its KV
+    cache seeds the decoding and (with ``forced``, one continuation per decoded item) the
+    teacher-forced read of the forced continuation.
+    """
     prompts = [item.prompt for item in items]
-    states = forward.prompt_states(model, tokenizer, prompts, batch_size=batch_size)
-    side = SideOutputs(last=states.last, mean=states.mean)
+    gen_items = [i for i, flag in enumerate(generate) if flag] if horizon > 0 else []
+    plain = [i for i in range(len(items)) if i not in set(gen_items)]
+    side = SideOutputs(last=torch.empty(0), mean=torch.empty(0))
+    side.gen_tokens = [None] * len(items)
+    side.gen_hidden = [None] * len(items)
+    side.gen_ended = [None] * len(items)
+    side.forced_hidden = [None] * len(items)
+    last: list[torch.Tensor | None] = [None] * len(items)
+    mean: list[torch.Tensor | None] = [None] * len(items)
+    if plain:
+        states = forward.prompt_states(
+            model, tokenizer, [prompts[i] for i in plain], batch_size=batch_size
+        )
+        for k, i in enumerate(plain):
+            last[i], mean[i] = states.last[k], states.mean[k]
+    if gen_items:
+        decoded = forward.decode(
+            model,
+            tokenizer,
+            [prompts[i] for i in gen_items],
+            horizon,
+            forced=[forced[i] for i in gen_items] if forced is not None else None,  # type: ignore[misc]
+            batch_size=batch_size,
+        )
+        for k, i in enumerate(gen_items):
+            last[i], mean[i] = decoded.states.last[k], decoded.states.mean[k]
+            side.gen_tokens[i] = decoded.generation.tokens[k]
+            side.gen_hidden[i] = decoded.generation.hidden[k]
+            side.gen_ended[i] = decoded.generation.ended[k]
+            if decoded.forced is not None:
+                side.forced_hidden[i] = decoded.forced[k]
+    side.last = torch.stack(last)  # type: ignore[arg-type]
+    side.mean = torch.stack(mean)  # type: ignore[arg-type]
     side.prompt_ids = [forward.encode(tokenizer, p) for p in prompts]
 
     side.choice = [None] * len(items)
@@ -71,7 +111,7 @@ def run_side(
     for i in token_items:
         ids = torch.as_tensor(forward.candidate_token_ids(tokenizer, items[i].candidates))
         # The prompt's next-token logits are the last stream's head output: no new forward.
-        logp = torch.log_softmax(forward.head_logits(model, states.last[i, -1]), -1)
+        logp = torch.log_softmax(forward.head_logits(model, side.last[i, -1]), -1)
         side.choice[i] = logp[ids].tolist()
         side.choice_tokens[i] = [1] * len(ids)
     cont_items = [
@@ -88,17 +128,4 @@ def run_side(
         for i, row in zip(cont_items, scores, strict=True):
             side.choice[i] = [s.logprob for s in row]
             side.choice_tokens[i] = [s.n_tokens for s in row]
-
-    side.gen_tokens = [None] * len(items)
-    side.gen_hidden = [None] * len(items)
-    side.gen_ended = [None] * len(items)
-    gen_items = [i for i, flag in enumerate(generate) if flag]
-    if gen_items and horizon > 0:
-        gen = forward.greedy_generate(
-            model, tokenizer, [prompts[i] for i in gen_items], horizon, batch_size=batch_size
-        )
-        for k, i in enumerate(gen_items):
-            side.gen_tokens[i] = gen.tokens[k]
-            side.gen_hidden[i] = gen.hidden[k]
-            side.gen_ended[i] = gen.ended[k]
     return side

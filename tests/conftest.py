@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,14 @@ from tests.tiny_models import save_tiny_model
 
 # Tests never reach a hub; this makes hub look-ups fail at once instead of retrying.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Measurement caches live in a scratch directory per test session: tests never read or
+# write the user's dense sides and scores (converted models are linked, not rebuilt).
+if "PRUNE_ADVISOR_TEST_KEEP_CACHE" not in os.environ:
+    from advisor.cache import CACHE_ENV, scratch_cache
+
+    _SCRATCH = scratch_cache("prune-advisor-tests-")
+    os.environ[CACHE_ENV] = str(_SCRATCH)
+    atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 # One torch thread, as the CLI uses: several times faster on 2-core machines (see cli).
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from advisor.models import LoadedModel
+from advisor.models import LoadedModel, fingerprint_state
 from tests.tiny_models import tiny_model
 
 ARCHS = ("llama", "qwen2", "mistral", "gemma3_text")
@@ -31,7 +31,12 @@ def tiny_dense(arch: str = "llama", layers: int = 4, **overrides) -> LoadedModel
     model, tokenizer = tiny_model(arch, layers=layers, **overrides)
     tokenizer = _as_loaded_tokenizer(tokenizer, model.config)
     return LoadedModel(
-        name=f"tiny-{arch}", path=Path("."), model=model, tokenizer=tokenizer, fingerprint=arch
+        name=f"tiny-{arch}",
+        path=Path("."),
+        model=model,
+        tokenizer=tokenizer,
+        # The real id of these weights: caches keyed by it must not mix two tiny models.
+        fingerprint=fingerprint_state(model),
     )
 
 

@@ -145,6 +145,35 @@ def test_generation_hidden_rebuilds_step_logits(tiny):
     assert torch.allclose(forced, gen.hidden[0], atol=ATOL)
 
 
+def test_decode_reads_prompt_and_forced_continuations_from_one_prefill(tiny):
+    """The fused pass equals the separate ones: prompt states as prompt_states, free
+    decoding as greedy_generate, teacher forcing as a full forward (final_states_at)."""
+    model, tok = tiny
+    forced = [[5, 9, 11, 3], [7], [2, 2, 8]]  # lengths differ, one single-token row
+    out = F.decode(model, tok, PROMPTS, 6, forced=forced, batch_size=3, stop_at_eos=False)
+    alone = F.prompt_states(model, tok, PROMPTS, batch_size=1)
+    assert torch.allclose(out.states.last, alone.last, atol=ATOL)
+    assert torch.allclose(out.states.mean, alone.mean, atol=ATOL)
+    assert torch.allclose(out.states.logits, alone.logits, atol=ATOL)
+    free = F.greedy_generate(model, tok, PROMPTS, 6, batch_size=1, stop_at_eos=False)
+    assert out.generation.tokens == free.tokens
+    for i, prompt in enumerate(PROMPTS):
+        ids = F.encode(tok, prompt)
+        reference = F.final_states_at(model, tok, [ids + forced[i]], [len(ids)])[0]
+        assert out.forced[i].shape == (len(forced[i]), model.config.hidden_size)
+        assert torch.allclose(out.forced[i], reference, atol=ATOL)
+
+
+def test_decode_rejects_bad_arguments(tiny):
+    model, tok = tiny
+    with pytest.raises(ValueError, match="at least 1"):
+        F.decode(model, tok, PROMPTS[:1], 0)
+    with pytest.raises(ValueError, match="one continuation per prompt"):
+        F.decode(model, tok, PROMPTS[:2], 3, forced=[[1]])
+    with pytest.raises(ValueError, match="at least one token"):
+        F.decode(model, tok, PROMPTS[:1], 3, forced=[[]])
+
+
 def test_generation_stops_at_eos():
     model, tok = tiny_model("llama", layers=2, initializer_range=0.2)
     free = F.greedy_generate(model, tok, ["the cat"], 8, stop_at_eos=False).tokens[0]

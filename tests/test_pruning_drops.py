@@ -154,3 +154,31 @@ def test_dropped_sublayers_are_not_run():
             assert type(block.input_layernorm).__name__ == "Identity"
         else:
             assert "self_attn.q_proj" in linears_run
+
+
+def test_importance_is_cached_per_dense_model_and_calibration(monkeypatch, tmp_path):
+    """A second structural prune of the same dense model reuses the importance scores
+    (a sweep scores once); a torn cache file is recomputed, not trusted."""
+    from advisor.pruning import layer_drop
+
+    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path))
+    dense = tiny_dense("llama")
+    calls = []
+    real = layer_drop.importance
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(layer_drop, "importance", counting)
+    first = prune_model(dense, "attn-drop", layers=1, **CALIB)
+    second = prune_model(dense, "attn-drop", layers=2, **CALIB)
+    assert len(calls) == 1
+    assert first.manifest["dropped_attn"][0] in second.manifest["dropped_attn"]
+    prune_model(dense, "mlp-drop", layers=1, **CALIB)  # another kind: scored anew
+    assert len(calls) == 2
+    for path in (tmp_path / "importance").iterdir():
+        path.write_text("[0.1, 0.")
+    again = prune_model(dense, "attn-drop", layers=1, **CALIB)
+    assert len(calls) == 3
+    assert again.manifest["dropped_attn"] == first.manifest["dropped_attn"]

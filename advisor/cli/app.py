@@ -87,14 +87,6 @@ CalibSamplesOpt = Annotated[
     ),
 ]
 CalibLenOpt = Annotated[int, typer.Option("--calib-len", help="Tokens per calibration sequence.")]
-PrunedOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--pruned",
-        help="A pruned checkpoint folder (e.g. from `prune --out`, or pruned elsewhere) to "
-        "compare with --model; it must share the dense model's tokenizer.",
-    ),
-]
 
 
 def print_json(payload: Any) -> None:
@@ -142,6 +134,52 @@ ToleranceOpt = Annotated[
         help="Quality retention (pruned score / dense score) needed for go, in (0, 1].",
     ),
 ]
+
+
+DtypeOpt = Annotated[
+    str,
+    typer.Option(
+        "--dtype",
+        help="Precision to load the models in: float32 (the default; the shipped rules were "
+        "fitted on it), bfloat16 or float16 (for large models on GPUs).",
+    ),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="Put the whole model on one device, e.g. cuda:0 (default: CPU).",
+    ),
+]
+DeviceMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device-map",
+        help="Let accelerate place a model too large for one device: 'auto' shards it over "
+        "the GPUs and offloads the rest to CPU memory.",
+    ),
+]
+
+
+def load_dense(
+    model: str,
+    *,
+    trust_remote_code: bool = False,
+    dtype: str = "float32",
+    device: str | None = None,
+    device_map: str | None = None,
+) -> Any:
+    """Load the dense model a command works on, with the shared placement options."""
+    from advisor.models import load_model
+
+    return load_model(
+        model,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        device=device,
+        device_map=device_map,
+        console=err,
+    )
 
 
 def resolve_tasks(tasks: list[str] | None) -> list[str]:

@@ -16,6 +16,9 @@ from advisor.cli.app import (
     EXIT_GATE,
     CalibLenOpt,
     CalibSamplesOpt,
+    DeviceMapOpt,
+    DeviceOpt,
+    DtypeOpt,
     JsonFlag,
     LayersOpt,
     MethodOpt,
@@ -29,6 +32,7 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
+    load_dense,
     out,
     print_json,
     pruned_side,
@@ -154,6 +158,9 @@ def assess(
     calib_samples: CalibSamplesOpt = 16,
     calib_len: CalibLenOpt = 128,
     trust_remote_code: TrustFlag = False,
+    dtype: DtypeOpt = "float32",
+    device: DeviceOpt = None,
+    device_map: DeviceMapOpt = None,
 ) -> None:
     """Is the pruned model safe to ship for each task type? go / caution / no-go.
 
@@ -166,7 +173,6 @@ def assess(
     error, 3 internal error. Example CI gate:
     `prune-advisor assess --pruned ./my-pruned-model --task rag`.
     """
-    from advisor.models import load_model
     from advisor.report import write_report
 
     if fail_on not in ("no-go", "caution"):
@@ -174,7 +180,13 @@ def assess(
     tasks = resolve_tasks(task)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    dense = load_model(model, trust_remote_code=trust_remote_code, console=err)
+    dense = load_dense(
+        model,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        device=device,
+        device_map=device_map,
+    )
     timings["load_s"] = time.perf_counter() - start
     start = time.perf_counter()
     side = pruned_side(
@@ -282,6 +294,9 @@ def sweep(
     seed: SeedOpt = 0,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
+    dtype: DtypeOpt = "float32",
+    device: DeviceOpt = None,
+    device_map: DeviceMapOpt = None,
 ) -> None:
     """The largest pruning amount that is still go, per task type.
 
@@ -289,14 +304,19 @@ def sweep(
     report per amount, a frontier figure and an index.html linking them.
     """
     from advisor import figures
-    from advisor.models import load_model
     from advisor.pruning import get_method, prune_model
     from advisor.report import write_report
 
     get_method(method)
     steps = _amounts(method, amounts)
     tasks = resolve_tasks(task)
-    dense = load_model(model, trust_remote_code=trust_remote_code, console=err)
+    dense = load_dense(
+        model,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        device=device,
+        device_map=device_map,
+    )
     folder = out_dir or Path("reports") / (
         f"sweep-{_slug(dense.name)}-{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     )

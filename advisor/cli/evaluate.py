@@ -9,6 +9,9 @@ from rich.table import Table
 from advisor.cli.app import (
     CalibLenOpt,
     CalibSamplesOpt,
+    DeviceMapOpt,
+    DeviceOpt,
+    DtypeOpt,
     JsonFlag,
     LayersOpt,
     MethodOpt,
@@ -23,6 +26,7 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
+    load_dense,
     out,
     print_json,
     pruned_side,
@@ -90,6 +94,9 @@ def evaluate(
     calib_len: CalibLenOpt = 128,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
+    dtype: DtypeOpt = "float32",
+    device: DeviceOpt = None,
+    device_map: DeviceMapOpt = None,
 ) -> None:
     """Ground truth: score dense and pruned on each task's evaluation split.
 
@@ -101,13 +108,18 @@ def evaluate(
     """
     from advisor.errors import AdvisorError
     from advisor.ground_truth import evaluate_pair
-    from advisor.models import load_model
     from advisor.suites import build_suite
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     tasks = resolve_tasks(task)
-    dense = load_model(model, trust_remote_code=trust_remote_code, console=err)
+    dense = load_dense(
+        model,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        device=device,
+        device_map=device_map,
+    )
     side = pruned_side(
         dense,
         method,

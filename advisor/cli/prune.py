@@ -11,6 +11,9 @@ from rich.table import Table
 from advisor.cli.app import (
     CalibLenOpt,
     CalibSamplesOpt,
+    DeviceMapOpt,
+    DeviceOpt,
+    DtypeOpt,
     JsonFlag,
     LayersOpt,
     MethodOpt,
@@ -22,6 +25,7 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
+    load_dense,
     out,
     print_json,
 )
@@ -86,12 +90,14 @@ def prune(
     calib_len: CalibLenOpt = 128,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
+    dtype: DtypeOpt = "float32",
+    device: DeviceOpt = None,
+    device_map: DeviceMapOpt = None,
 ) -> None:
     """Prune a model and write a Hugging Face folder plus prune_manifest.json.
 
     Example: prune-advisor prune --model smollm2-135m --method wanda --pattern 2:4 --out DIR
     """
-    from advisor.models import load_model
     from advisor.pruning import get_method, plan, prune_model, save_pruned
 
     if method is None:
@@ -101,7 +107,13 @@ def prune(
         raise AdvisorError("Say where to write the pruned model with --out DIR, or pass --dry-run.")
     amounts = dict(ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern)
     calib = dict(seed=seed, calib_samples=calib_samples, calib_len=calib_len)
-    dense = load_model(model, trust_remote_code=trust_remote_code, console=err)
+    dense = load_dense(
+        model,
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        device=device,
+        device_map=device_map,
+    )
     if dry_run:
         result = plan(dense, method, **amounts, **calib, console=err)
         if json_out:

@@ -10,7 +10,8 @@
     save_pruned(pruned, "out/")
     again = load_pruned("out/", dense)
 
-The dense model is never modified: every method works on a deep copy. After pruning,
+The dense model is never modified: every method works on a copy (which shares, read-only,
+the tensors its method never rewrites; see :func:`working_copy`). After pruning,
 ``model.config.prune_advisor`` holds ``method``, ``dropped_layers``, ``dropped_attn``,
 ``dropped_mlp`` (original block indices) and ``sparsity`` (achieved, overall).
 """
@@ -129,10 +130,10 @@ def prune_model(
         loaded, method, ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern
     )
     calib = _calibration(loaded, spec, seed, calib_samples, calib_len)
-    model = copy.deepcopy(loaded.model)
+    model = working_copy(loaded.model, spec.kind)
     n_layers = len(decoder_layers(model))
     with progress(console, f"{spec.name} {amount.label()}", n_layers) as advance:
-        details = spec.run(model, amount, calib, seed, advance)
+        details = spec.run(model, amount, calib, seed, advance, loaded.cache_identity)
     manifest = _manifest(loaded, spec, amount, seed, calib, details, model)
     record = config_record(
         spec.name,
@@ -157,6 +158,31 @@ def prune_model(
         extra={RECORD_KEY: record},
     )
     return PrunedModel(loaded=view, manifest=manifest)
+
+
+def working_copy(model: Any, kind: str) -> Any:
+    """A copy of ``model`` for a method of ``kind`` to prune, without a second set of the
+    weights it leaves alone.
+
+    Structural methods only replace modules and edit the config, so the copy shares every
+    tensor with the dense model; sparsity methods rewrite the linear weights of the decoder
+    blocks, so exactly those are copied (embeddings, output head and norms stay shared).
+    Shared tensors must not be modified in place afterwards, e.g. by ``.to(dtype)`` on the
+    copy: convert the dense model before pruning instead.
+    """
+    rewritten: set[int] = set()
+    if kind != "structural":
+        rewritten = {
+            id(linear.weight)
+            for block in decoder_layers(model)
+            for linear in block_linears(block).values()
+        }
+    shared = {
+        id(tensor): tensor
+        for tensor in [*model.parameters(), *model.buffers()]
+        if id(tensor) not in rewritten
+    }
+    return copy.deepcopy(model, memo=shared)
 
 
 def _removed_parameters(model: Any, kind: str, dropped: list[int]) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from advisor.errors import AdvisorError
-from advisor.models import LoadedModel, _quiet_transformers, fingerprint_folder
+from advisor.models import LoadedModel, _quiet_transformers, fingerprint_folder, placement_like
 from advisor.pruning.blocks import decoder_layers
 from advisor.pruning.layer_drop import drop_sublayers
 from advisor.pruning.pruned import (
@@ -171,7 +171,7 @@ def load_pruned(path: str | Path, dense: LoadedModel) -> PrunedModel:
     folder = Path(path).expanduser().resolve()
     config = _check_folder(folder, dense)
     with _quiet_transformers():
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        model = AutoModelForCausalLM.from_pretrained(folder, **placement_like(dense.model)).eval()
     saved = config.get(RECORD_KEY)
     layers = len(decoder_layers(model))
     record = _normalise(saved, layers) if saved else _external_record(config, dense)

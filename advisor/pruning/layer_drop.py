@@ -13,11 +13,14 @@ add nothing and cache nothing, so they cost no time, no parameters and no KV mem
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import torch
 from torch import nn
 
+from advisor.cache import cache_dir
 from advisor.pruning.blocks import (
     contribution_module,
     decoder_layers,
@@ -109,6 +112,32 @@ def importance(
 
     walk_blocks(model, list(calib.batches()), visit, advance)
     return [m.value for m in meters]
+
+
+IMPORTANCE_VERSION = "importance-v1"
+
+
+def cached_importance(
+    model: Any, calib: Calibration, kind: str, identity: str, advance: Any = lambda: None
+) -> list[float]:
+    """:func:`importance`, from the disk cache when this dense model (``identity``), kind
+    and calibration text were scored before; ``model`` must still be the dense copy."""
+    payload = f"{IMPORTANCE_VERSION}:{identity}:{kind}:{calib.hash}"
+    path = cache_dir("importance") / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
+    if path.is_file():
+        try:
+            scores = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            scores = None  # a torn write: recompute
+        if isinstance(scores, list) and len(scores) == len(decoder_layers(model)):
+            for _ in scores:
+                advance()
+            return [float(x) for x in scores]
+    scores = importance(model, calib, kind, advance)
+    tmp = path.with_suffix(f".{id(scores)}.tmp")
+    tmp.write_text(json.dumps(scores))
+    tmp.replace(path)
+    return scores
 
 
 def ranking(scores: list[float]) -> list[int]:

@@ -34,7 +34,11 @@ class Amount:
         return f"{self.sparsity:.0%} {self.pattern}"
 
 
-Runner = Callable[[Any, Amount, "Calibration | None", int, Callable[[], None]], dict[str, Any]]
+# (model copy, amount, calibration, seed, progress callback, the dense model's cache
+# identity: what a method may key caches of dense-only quantities by) -> details
+Runner = Callable[
+    [Any, Amount, "Calibration | None", int, Callable[[], None], str], dict[str, Any]
+]
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,10 @@ class PruningMethod:
 
 
 def _structural(kind: str) -> Runner:
-    def run(model, amount, calib, seed, advance):
-        scores = layer_drop.importance(model, calib, kind, advance)
+    def run(model, amount, calib, seed, advance, identity):
+        # Importance depends on the dense model and the calibration text only: a sweep
+        # or a second assess of the same model reuses it.
+        scores = layer_drop.cached_importance(model, calib, kind, identity, advance)
         order = layer_drop.ranking(scores)
         dropped = sorted(order[: amount.layers])
         layer_drop.drop(model, kind, dropped)
@@ -61,7 +67,7 @@ def _structural(kind: str) -> Runner:
 
 
 def _sparsity(module: Any) -> Runner:
-    def run(model, amount, calib, seed, advance):
+    def run(model, amount, calib, seed, advance, identity):
         nm = parse_pattern(amount.pattern)
         if calib is None:
             module.prune(model, amount.sparsity, nm, seed, advance)

@@ -1,0 +1,344 @@
+"""How fast is `assess`, where does the time go, and how close is it to the machine's peak?
+
+    .venv/bin/python benchmarks/bench_assess.py [--task rag] [--method attn-drop --ratio 0.25]
+        [--sections cli,phases,sweep] [--sweep-amounts 1,2,3,4,5,6,7,8]
+
+Run on demand (not a unit test); prints figures for SmolLM2-135M on this machine:
+
+* **cli** — wall time and peak resident memory of the real command
+  (`prune-advisor assess … --json`) for one task type and for ``--task all``, each cold
+  (empty dense and score caches: :func:`advisor.cache.scratch_cache`) and then warm (same
+  scratch cache, second run).
+* **phases** — the same assessment in-process (warm caches, ``--task all``): load, prune,
+  dense pass, pruned pass, generation (time inside greedy decoding, both models; it is part
+  of the passes), rules, report; tokens per second through the decoder; and the achieved
+  FLOP/s of the forward passes against this machine's fp32 matmul peak, measured in the
+  same run with a 2048³ ``torch.matmul`` on the same number of threads.
+* **sweep** — ``prune-advisor sweep`` over ``--sweep-amounts`` of the method, warm caches,
+  against the warm ``assess --task all`` time of the cli section.
+
+FLOPs are counted, not estimated from wall time: 2 × (weights of every linear layer the
+model still has) per token fed (padding included: it is computed), plus the attention
+products (4 × query × key positions × heads × head dim per attention layer), plus
+2 × d × V per row sent through the output head.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from advisor.cache import scratch_cache
+
+
+def matmul_peak_gflops(threads: int, size: int = 2048, rounds: int = 5) -> float:
+    """Best-of-``rounds`` fp32 GFLOP/s of one ``size``³ matmul on ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def run_cli(args: list[str], cache: Path, threads: int) -> dict[str, Any]:
+    """Run the CLI; wall seconds, peak RSS (MiB) of the child, exit code."""
+    env = {**os.environ, "PRUNE_ADVISOR_CACHE": str(cache), "PRUNE_ADVISOR_THREADS": str(threads)}
+    cmd = [sys.executable, "-c", "from advisor.cli import entry; entry()", *args]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    stdout = proc.stdout.read() if proc.stdout else b""
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        sys.exit(f"command failed ({code}): {' '.join(args)}\n{proc.stderr.read().decode()}")
+    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "code": code, "out": stdout}
+
+
+class Counter:
+    """Wraps the forward entry points to count time, tokens and FLOPs."""
+
+    def __init__(self) -> None:
+        self.decoder_s = self.head_s = self.decode_s = 0.0
+        self.tokens = 0
+        self.flops = 0.0
+
+    @contextmanager
+    def installed(self):
+        from advisor import forward
+
+        # `decode` is the fused prefill + decoding pass; older trees only had greedy_generate.
+        decode_name = "decode" if hasattr(forward, "decode") else "greedy_generate"
+        originals = (forward._decoder_call, forward.head_logits, getattr(forward, decode_name))
+
+        def decoder_call(model, ids, mask, positions, **kw):
+            start = time.perf_counter()
+            out = originals[0](model, ids, mask, positions, **kw)
+            self.decoder_s += time.perf_counter() - start
+            self.tokens += ids.numel()
+            self.flops += decoder_flops(model, ids.shape[0], ids.shape[1], mask.shape[1])
+            return out
+
+        def head_logits(model, hidden):
+            start = time.perf_counter()
+            out = originals[1](model, hidden)
+            self.head_s += time.perf_counter() - start
+            self.flops += 2 * out.numel() * hidden.shape[-1]
+            return out
+
+        def decode(*args, **kw):
+            start = time.perf_counter()
+            out = originals[2](*args, **kw)
+            self.decode_s += time.perf_counter() - start
+            return out
+
+        forward._decoder_call, forward.head_logits = decoder_call, head_logits
+        setattr(forward, decode_name, decode)
+        try:
+            yield self
+        finally:
+            forward._decoder_call, forward.head_logits = originals[:2]
+            setattr(forward, decode_name, originals[2])
+
+
+_LINEAR_CACHE: dict[int, tuple[int, int, int]] = {}
+
+
+def decoder_flops(model: Any, batch: int, queries: int, keys: int) -> float:
+    """Matmul FLOPs of one decoder call (see module docstring)."""
+    import torch
+
+    from advisor.forward import decoder_layers
+
+    if id(model) not in _LINEAR_CACHE:
+        linear = attention_layers = 0
+        width = 0
+        for layer in decoder_layers(model):
+            for module in layer.modules():
+                if isinstance(module, torch.nn.Linear):
+                    linear += module.weight.numel()
+            attn = getattr(layer, "self_attn", None)
+            if attn is not None and any(isinstance(m, torch.nn.Linear) for m in attn.modules()):
+                attention_layers += 1
+                cfg = model.config
+                width = cfg.num_attention_heads * getattr(
+                    cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads
+                )
+        _LINEAR_CACHE[id(model)] = (linear, attention_layers, width)
+    linear, attention_layers, width = _LINEAR_CACHE[id(model)]
+    tokens = batch * queries
+    return 2.0 * linear * tokens + 4.0 * attention_layers * tokens * keys * width
+
+
+def section_cli(args: argparse.Namespace) -> dict[str, Any]:
+    config = ["--method", args.method, f"--{args.amount_option}", args.amount]
+    figures = {}
+    for label, tasks in (("one task", ["--task", args.task]), ("all tasks", ["--task", "all"])):
+        cache = scratch_cache("bench-cache-")
+        out = Path(tempfile.mkdtemp(prefix="bench-out-"))
+        try:
+            for state in ("cold", "warm"):
+                run = run_cli(
+                    ["assess", *config, *tasks, "--out", str(out), "--json"], cache, args.threads
+                )
+                result = json.loads(run["out"])
+                figures[f"{label}, {state}"] = {
+                    "wall_s": round(run["wall_s"], 1),
+                    "peak_rss_mib": round(run["peak_rss_mib"]),
+                    "timings": result["manifest"]["timings"],
+                }
+                print(
+                    f"  assess {label:9s} {state}: {run['wall_s']:6.1f} s, "
+                    f"peak RSS {run['peak_rss_mib']:5.0f} MiB, "
+                    f"phases {result['manifest']['timings']}"
+                )
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+    return figures
+
+
+def section_phases(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from advisor import measure as measure_module
+    from advisor.assess import assess
+    from advisor.cli.app import resolve_tasks
+    from advisor.models import load_model
+    from advisor.pruning import prune_model
+    from advisor.report import write_report
+
+    torch.set_num_threads(args.threads)
+    phases: dict[str, float] = {}
+    start = time.perf_counter()
+    dense = load_model("smollm2-135m")
+    phases["load"] = time.perf_counter() - start
+    start = time.perf_counter()
+    amount = {args.amount_option: float(args.amount) if "." in args.amount else int(args.amount)}
+    pruned = prune_model(dense, args.method, **amount)
+    phases["prune"] = time.perf_counter() - start
+    tasks = resolve_tasks(["all"])
+
+    # Warm the caches once, untimed, so the phases below are the warm path.
+    assess(dense, pruned, tasks)
+
+    passes = {"dense": 0.0, "pruned": 0.0}
+    original_side = measure_module.run_side
+
+    def timed_side(model, *a, **kw):
+        begin = time.perf_counter()
+        side = original_side(model, *a, **kw)
+        passes["dense" if model is dense.model else "pruned"] += time.perf_counter() - begin
+        return side
+
+    from advisor import rules as rules_module
+
+    rules_s = [0.0]
+    original_rules = rules_module.apply_rules
+
+    def timed_rules(*a, **kw):
+        begin = time.perf_counter()
+        out = original_rules(*a, **kw)
+        rules_s[0] += time.perf_counter() - begin
+        return out
+
+    counter = Counter()
+    measure_module.run_side, rules_module.apply_rules = timed_side, timed_rules
+    try:
+        with counter.installed():
+            start = time.perf_counter()
+            result = assess(dense, pruned, tasks)
+            assess_s = time.perf_counter() - start
+    finally:
+        measure_module.run_side, rules_module.apply_rules = original_side, original_rules
+    out = Path(tempfile.mkdtemp(prefix="bench-report-"))
+    start = time.perf_counter()
+    write_report(result, out)
+    phases["report"] = time.perf_counter() - start
+    shutil.rmtree(out, ignore_errors=True)
+    timings = result["manifest"]["timings"]
+    phases.update(
+        {
+            "dense pass (cached competence + measure)": timings["competence_s"] + passes["dense"],
+            "pruned pass": passes["pruned"],
+            "  of which greedy decoding": counter.decode_s,
+            "compare (metrics from states)": timings["measure_s"]
+            - passes["dense"]
+            - passes["pruned"],
+            "decoding latency (paired, batch 1)": timings["speed_s"],
+            "rules": rules_s[0],
+        }
+    )
+    peak = matmul_peak_gflops(args.threads)
+    forward_s = counter.decoder_s + counter.head_s
+    achieved = counter.flops / forward_s / 1e9
+    params = sum(p.numel() for p in dense.model.parameters())
+    figures = {
+        "phases_s": {k: round(v, 2) for k, v in phases.items()},
+        "assess_in_process_s": round(assess_s, 1),
+        "tokens_through_decoder": counter.tokens,
+        "tokens_per_s": round(counter.tokens / counter.decoder_s),
+        "forward_gflop": round(counter.flops / 1e9, 1),
+        "forward_s": round(forward_s, 1),
+        "forward_gflops": round(achieved, 1),
+        "matmul_peak_gflops": round(peak, 1),
+        "forward_over_peak": round(achieved / peak, 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "fp32_model_mib": round(params * 4 / 2**20),
+    }
+    for name, seconds in phases.items():
+        print(f"  {name:42s} {seconds:7.2f} s")
+    for key in list(figures)[1:]:
+        print(f"  {key:42s} {figures[key]}")
+    return figures
+
+
+def section_sweep(args: argparse.Namespace, assess_all_warm: float | None) -> dict[str, Any]:
+    cache = scratch_cache("bench-cache-")
+    out = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    try:
+        sweep = ["sweep", "--method", args.method, "--amounts", args.sweep_amounts, "--task", "all"]
+        # The first run fills the dense caches, as a warm `assess --task all` would have.
+        run_cli(
+            [
+                "assess",
+                "--method",
+                args.method,
+                f"--{args.amount_option}",
+                args.amount,
+                "--task",
+                "all",
+                "--out",
+                str(out / "warmup"),
+            ],
+            cache,
+            args.threads,
+        )
+        run = run_cli([*sweep, "--out", str(out / "sweep")], cache, args.threads)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+    figures = {
+        "sweep_s": round(run["wall_s"], 1),
+        "amounts": args.sweep_amounts,
+        "peak_rss_mib": round(run["peak_rss_mib"]),
+    }
+    if assess_all_warm:
+        figures["ratio_to_assess_all_warm"] = round(run["wall_s"] / assess_all_warm, 2)
+    print(f"  sweep {args.sweep_amounts}: {run['wall_s']:.1f} s {figures}")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="rag", help="the single task type of the one-task runs")
+    parser.add_argument("--method", default="attn-drop")
+    parser.add_argument("--amount-option", default="ratio", choices=["ratio", "layers", "sparsity"])
+    parser.add_argument("--amount", default="0.25")
+    parser.add_argument("--sections", default="cli,phases,sweep")
+    parser.add_argument("--sweep-amounts", default="1,2,3,4,5,6,7,8")
+    parser.add_argument(
+        "--threads", type=int, default=int(os.environ.get("PRUNE_ADVISOR_THREADS", "1"))
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    sections = args.sections.split(",")
+    figures: dict[str, Any] = {"threads": args.threads, "config": f"{args.method} {args.amount}"}
+    print(
+        f"SmolLM2-135M, {args.method} --{args.amount_option} {args.amount}, "
+        f"{args.threads} thread(s)"
+    )
+    if "cli" in sections:
+        print("cli (real command, wall time):")
+        figures["cli"] = section_cli(args)
+    if "phases" in sections:
+        print("phases (in-process, warm caches, --task all):")
+        figures["phases"] = section_phases(args)
+    if "sweep" in sections:
+        print("sweep (warm caches, --task all):")
+        warm = figures.get("cli", {}).get("all tasks, warm", {}).get("wall_s")
+        figures["sweep"] = section_sweep(args, warm)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""--dtype / --device / --device-map: the loading code path on CPU with a tiny model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advisor.errors import AdvisorError
+from advisor.items import Item
+from advisor.measure import measure
+from advisor.models import load_model, placement_like, runtime_identity
+from advisor.pruning import load_pruned, prune_model, save_pruned
+
+ITEMS = [
+    Item(id="g", task="generation", prompt="the cat is on the road and the dog"),
+    Item(
+        id="m",
+        task="multiple-choice",
+        prompt="the king of the city is",
+        candidates=(" a dog", " the cat is"),
+        gold=0,
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _summary(result):
+    return [row["probability"]["kl_t1"] for row in result.items] + [
+        row["embedding"]["cos_last"][-1] for row in result.items
+    ]
+
+
+def test_device_map_auto_places_on_cpu_and_measures_the_same(tiny_llama_dir):
+    plain = load_model(str(tiny_llama_dir))
+    mapped = load_model(str(tiny_llama_dir), device_map="auto")
+    assert {p.device.type for p in mapped.model.parameters()} == {"cpu"}
+    assert mapped.cache_identity == plain.cache_identity  # fp32 on CPU: same caches
+    a = measure(plain, prune_model(plain, "attn-drop", layers=1).loaded, ITEMS, horizon=4)
+    b = measure(mapped, prune_model(mapped, "attn-drop", layers=1).loaded, ITEMS, horizon=4)
+    assert _summary(a) == pytest.approx(_summary(b), abs=1e-6)
+
+
+def test_pruned_checkpoints_follow_the_dense_placement(tiny_llama_dir):
+    dense = load_model(str(tiny_llama_dir))
+    assert placement_like(dense.model) == {"dtype": torch.float32}
+    dense.model.hf_device_map = {"": "cpu"}
+    assert placement_like(dense.model)["device_map"] == {"": "cpu"}
+    # A sharded model's module names change when layers are dropped: place afresh.
+    dense.model.hf_device_map = {"model.layers.0": 0, "lm_head": "cpu"}
+    assert placement_like(dense.model)["device_map"] == "auto"
+
+
+def test_explicit_device_loads_there(tiny_llama_dir):
+    loaded = load_model(str(tiny_llama_dir), device="cpu")
+    assert next(loaded.model.parameters()).device.type == "cpu"
+    assert placement_like(loaded.model)["dtype"] == torch.float32
+
+
+def test_bfloat16_loads_prunes_and_measures(tiny_llama_dir, tmp_path):
+    dense = load_model(str(tiny_llama_dir), dtype="bfloat16")
+    assert next(dense.model.parameters()).dtype == torch.bfloat16
+    # Caches keyed apart from fp32 results of the same weights.
+    assert dense.cache_identity.endswith(":bfloat16:cpu")
+    assert dense.cache_identity != runtime_identity(dense.fingerprint, dense.model.float())
+    dense = load_model(str(tiny_llama_dir), dtype="bfloat16")
+    same = measure(dense, dense.model, ITEMS, horizon=4)
+    assert all(row["probability"]["kl_t1"] == pytest.approx(0.0, abs=1e-9) for row in same.items)
+    pruned = prune_model(dense, "wanda", sparsity=0.5, calib_samples=2, calib_len=16)
+    assert next(pruned.model.parameters()).dtype == torch.bfloat16
+    moved = measure(dense, pruned.loaded, ITEMS, horizon=4)
+    kls = [row["probability"]["kl_t1"] for row in moved.items]
+    assert all(0 < kl < float("inf") for kl in kls)
+    # A checkpoint comes back in the dense model's dtype.
+    folder = save_pruned(pruned, tmp_path / "pruned")
+    again = load_pruned(folder, dense)
+    assert next(again.model.parameters()).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dtype": "float8"}, "--dtype must be one of"),
+        ({"device": "cpu", "device_map": "auto"}, "not both"),
+        ({"device": "not-a-device"}, "is not a device"),
+        ({"device": "cuda:0"}, "no CUDA device"),
+    ],
+)
+def test_bad_placement_is_a_clear_error(tiny_llama_dir, kwargs, message):
+    if kwargs.get("device") == "cuda:0" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(AdvisorError, match=message):
+        load_model(str(tiny_llama_dir), **kwargs)
