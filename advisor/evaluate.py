@@ -142,7 +142,7 @@ def _generate(loaded: Any, items: list[Item], batch_size: int) -> list[str]:
             loaded.tokenizer,
             [items[n].prompt for n in members],
             horizon,
-            batch_size=batch_size,
+            batch_size=max(batch_size, forward.DECODE_BATCH),
         )
         for n, text in zip(members, gen.texts, strict=True):
             texts[n] = _cut(text, items[n].meta.get("stop", []))

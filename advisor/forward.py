@@ -29,6 +29,11 @@ import torch
 
 Prompt = str | Sequence[int]
 
+# Rows decoded together: each step's cost is dominated by reading the weights, so larger
+# batches are nearly free up to here (SmolLM2-135M, one CPU thread: 8 -> 24 rows cut the
+# decoding time of a 24-item suite from 13.4 s to 9.5 s).
+DECODE_BATCH = 24
+
 
 # --------------------------------------------------------------------------- model parts
 
@@ -177,13 +182,14 @@ class _StreamRecorder:
 
 
 def _summarise(mask: torch.Tensor) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """A stream reducer: ``(state at the last position, mean over real positions)``, fp32."""
+    """A stream reducer: ``(state at the last position, sum over real positions)``, fp32.
+
+    Sums rather than means, so a shared prompt prefix run once can be added back in."""
     weights = mask[:, :, None].float()
-    total = weights.sum(1)
 
     def reduce(hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = hidden.float()
-        return hidden[:, -1], (hidden * weights).sum(1) / total
+        return hidden[:, -1], (hidden * weights).sum(1)
 
     return reduce
 
@@ -214,9 +220,13 @@ class PromptStates:
     lens: torch.Tensor | None = None
 
 
-def _stack_summaries(states: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, ...]:
-    """``[b, n_streams, d]`` last-position and mean-pooled states from :func:`_summarise`."""
-    return tuple(torch.stack(part, dim=1) for part in zip(*states, strict=True))
+def _stack_summaries(
+    states: list[tuple[torch.Tensor, torch.Tensor]], counts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[b, n_streams, d]`` last-position and mean-pooled states from :func:`_summarise`
+    (``counts``: real positions per row)."""
+    last, total = (torch.stack(part, dim=1) for part in zip(*states, strict=True))
+    return last, total / counts.float()[:, None, None]
 
 
 def prompt_states(
@@ -242,7 +252,7 @@ def prompt_states(
             ids, mask, pos = left_pad([seqs[i] for i in batch], _pad_id(tokenizer), device)
             with _StreamRecorder(model, _summarise(mask)) as rec:
                 _decoder_call(model, ids, mask, pos, use_cache=False)
-            batch_last, batch_mean = _stack_summaries(rec.states)
+            batch_last, batch_mean = _stack_summaries(rec.states, mask.sum(1))
             for row, i in enumerate(batch):
                 last[i] = batch_last[row].cpu()
                 mean[i] = batch_mean[row].cpu()
@@ -538,7 +548,7 @@ def greedy_generate(
     prompts: Sequence[Prompt],
     max_new_tokens: int,
     *,
-    batch_size: int = 8,
+    batch_size: int = DECODE_BATCH,
     stop_at_eos: bool = True,
 ) -> Generation:
     """Greedy decoding with a KV cache, batched with left padding (see :func:`decode`)."""
@@ -590,6 +600,87 @@ def _forced_rows(
     return out
 
 
+# Prompts of one suite often open with the same instructions and demonstrations; below
+# this many shared tokens, running the prefix once is not worth a second forward call.
+MIN_SHARED_PREFIX = 16
+
+
+def _by_template(seqs: Sequence[Sequence[int]]) -> list[int]:
+    """Batch order for prefill: prompts that open alike (same first MIN_SHARED_PREFIX
+    tokens as another prompt) together, then by length; the rest by length alone."""
+    head = [tuple(s[:MIN_SHARED_PREFIX]) for s in seqs]
+    counts: dict[tuple[int, ...], int] = {}
+    for h in head:
+        counts[h] = counts.get(h, 0) + 1
+    return sorted(
+        range(len(seqs)), key=lambda i: (head[i] if counts[head[i]] > 1 else (), len(seqs[i]), i)
+    )
+
+
+def _shared_prefix(seqs: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix every sequence shares, leaving each at least one token."""
+    n = min(len(s) for s in seqs) - 1
+    first = seqs[0]
+    for k in range(max(n, 0)):
+        if any(s[k] != first[k] for s in seqs):
+            return k
+    return max(n, 0)
+
+
+def _window_allows_holes(model: Any, span: int) -> bool:
+    """Whether padding inside a row is harmless: sliding-window layers measure distance
+    in cache slots, so a hole would push real tokens out of the window unless the whole
+    row (``span`` slots) fits inside it."""
+    cfg = model.config
+    if "sliding_attention" not in (getattr(cfg, "layer_types", None) or []):
+        return True
+    window = getattr(cfg, "sliding_window", None)
+    return window is not None and span <= window
+
+
+def _prefill(
+    seqs: Sequence[Sequence[int]], model: Any, pad: int, extra: int = 0
+) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run a batch of prompts into a fresh KV cache; return ``(cache, attention mask,
+    position ids, last-position states, mean-pooled states)`` (states ``[b, n_streams, d]``).
+
+    A prefix shared by every row (at least MIN_SHARED_PREFIX tokens) is run once and its
+    cache replicated; the rows' own suffixes follow it, left-padded, so the layout is
+    ``[prefix][pad][suffix]`` with the padding masked and positions counting real tokens
+    only: every row still computes what it would alone, and ends at the last column.
+    ``extra``: cache slots the caller will add (decoding, forcing), for the window check.
+    """
+    from transformers import DynamicCache
+
+    device = _device(model)
+    cache_kw = cache_kwarg(model)
+    cache = DynamicCache(config=model.config)
+    shared = _shared_prefix(seqs) if len(seqs) > 1 else 0
+    span = max(len(s) for s in seqs) + extra
+    if shared < MIN_SHARED_PREFIX or not _window_allows_holes(model, span):
+        ids, mask, pos = left_pad(seqs, pad, device)
+        with _StreamRecorder(model, _summarise(mask)) as rec:
+            out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
+        last, mean = _stack_summaries(rec.states, mask.sum(1))
+        return getattr(out, cache_kw, None) or out.past_key_values, mask, pos, last, mean
+    ids, mask, pos = left_pad([seqs[0][:shared]], pad, device)
+    with _StreamRecorder(model, _summarise(mask)) as rec:
+        out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
+    cache = getattr(out, cache_kw, None) or out.past_key_values
+    prefix_sums = [total for _, total in rec.states]  # [1, d] per stream
+    cache.reorder_cache(torch.zeros(len(seqs), dtype=torch.long, device=device))
+    ids, own, pos = left_pad([s[shared:] for s in seqs], pad, device)
+    mask = torch.cat([torch.ones((len(seqs), shared), dtype=own.dtype, device=device), own], 1)
+    pos = pos + shared
+    with _StreamRecorder(model, _summarise(own)) as rec:
+        out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
+    states = [
+        (lst, total + before) for (lst, total), before in zip(rec.states, prefix_sums, strict=True)
+    ]
+    last, mean = _stack_summaries(states, mask.sum(1))
+    return getattr(out, cache_kw, None) or out.past_key_values, mask, pos, last, mean
+
+
 def decode(
     model: Any,
     tokenizer: Any,
@@ -597,7 +688,7 @@ def decode(
     max_new_tokens: int,
     *,
     forced: Sequence[Sequence[int]] | None = None,
-    batch_size: int = 8,
+    batch_size: int = DECODE_BATCH,
     stop_at_eos: bool = True,
 ) -> Decoded:
     """Prefill each prompt once, then greedy-decode from its KV cache.
@@ -610,7 +701,6 @@ def decode(
     end-of-sequence token stops contributing (its later tokens are discarded); the batch
     stops when all rows are done or at ``max_new_tokens``.
     """
-    from transformers import DynamicCache
 
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be at least 1.")
@@ -628,13 +718,11 @@ def decode(
     ended = [False] * len(seqs)
     forced_out: list[torch.Tensor | None] = [None] * len(seqs)
     with torch.inference_mode():
-        for batch in _batches(_by_length(seqs), batch_size):
-            ids, mask, pos = left_pad([seqs[i] for i in batch], pad, device)
-            cache = DynamicCache(config=model.config)
-            with _StreamRecorder(model, _summarise(mask)) as rec:
-                out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
-            cache = getattr(out, cache_kw, None) or out.past_key_values
-            batch_last, batch_mean = _stack_summaries(rec.states)
+        for batch in _batches(_by_template(seqs), batch_size):
+            longest_forced = max((len(forced[i]) for i in batch), default=0) if forced else 0
+            cache, mask, pos, batch_last, batch_mean = _prefill(
+                [seqs[i] for i in batch], model, pad, max_new_tokens + longest_forced
+            )
             state = batch_last[:, -1]  # the last stream at the last prompt token
             if forced is not None:
                 rows_forced = [forced[i] for i in batch]

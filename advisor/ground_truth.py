@@ -25,7 +25,7 @@ from advisor.models import runtime_identity
 from advisor.outcome import DEFAULT_TOLERANCE, retention
 from advisor.suites import PRIMARY_VIEW, primary_items, views
 
-SCORES_VERSION = "scores-v1"
+SCORES_VERSION = "scores-v2"  # v2: one prefill per prompt, shared prefixes, 24-row decoding
 
 
 def _key(fingerprint: str, items: list[Item]) -> str:

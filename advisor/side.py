@@ -90,7 +90,7 @@ def run_side(
             [prompts[i] for i in gen_items],
             horizon,
             forced=[forced[i] for i in gen_items] if forced is not None else None,  # type: ignore[misc]
-            batch_size=batch_size,
+            batch_size=max(batch_size, forward.DECODE_BATCH),
         )
         for k, i in enumerate(gen_items):
             last[i], mean[i] = decoded.states.last[k], decoded.states.mean[k]

@@ -164,6 +164,51 @@ def test_decode_reads_prompt_and_forced_continuations_from_one_prefill(tiny):
         assert torch.allclose(out.forced[i], reference, atol=ATOL)
 
 
+def test_decode_runs_a_shared_prompt_prefix_once_and_changes_nothing(tiny):
+    """Prompts opening with the same demonstration share one prefix forward; states,
+    continuations and teacher-forced states equal those of each prompt run alone."""
+    model, tok = tiny
+    demo = (
+        "one two three four five plus six . the cat is on the road and the dog is in the house . "
+    )
+    prompts = [demo + "a dog", demo + "the king of the city is", demo + "one"]
+    seqs = [F.encode(tok, p) for p in prompts]
+    assert F._shared_prefix(seqs) >= F.MIN_SHARED_PREFIX  # the shared path is taken
+    forced = [[5, 9, 11], [7, 3], [2]]
+    calls = []
+    original = F._decoder_call
+
+    def counting(model_, ids, *args, **kw):
+        calls.append(tuple(ids.shape))
+        return original(model_, ids, *args, **kw)
+
+    F._decoder_call = counting
+    try:
+        out = F.decode(model, tok, prompts, 5, forced=forced, batch_size=3, stop_at_eos=False)
+    finally:
+        F._decoder_call = original
+    # The prefix runs once, except where a sliding window (tiny Gemma-3: 16 tokens) could
+    # not span the padding between prefix and suffix.
+    sliding = "sliding_attention" in (getattr(model.config, "layer_types", None) or [])
+    assert calls[0][0] == (3 if sliding else 1)
+    for i, prompt in enumerate(prompts):
+        alone = F.decode(model, tok, [prompt], 5, forced=[forced[i]], stop_at_eos=False)
+        assert torch.allclose(out.states.last[i], alone.states.last[0], atol=ATOL)
+        assert torch.allclose(out.states.mean[i], alone.states.mean[0], atol=ATOL)
+        assert out.generation.tokens[i] == alone.generation.tokens[0]
+        assert torch.allclose(out.generation.hidden[i], alone.generation.hidden[0], atol=ATOL)
+        assert torch.allclose(out.forced[i], alone.forced[0], atol=ATOL)
+
+
+def test_template_order_groups_shared_openings_and_sorts_the_rest_by_length():
+    a = list(range(20))
+    seqs = [[9, 9], [*a, 1, 2, 3], [8] * 5, [*a, 4], [7] * 3]
+    order = F._by_template(seqs)
+    assert order == [0, 4, 2, 3, 1]  # lone prompts by length, then the shared group by length
+    assert F._shared_prefix([[*a, 1], [*a, 2, 3]]) == 20
+    assert F._shared_prefix([a, a]) == 19  # every row keeps one token of its own
+
+
 def test_decode_rejects_bad_arguments(tiny):
     model, tok = tiny
     with pytest.raises(ValueError, match="at least 1"):

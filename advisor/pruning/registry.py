@@ -36,9 +36,7 @@ class Amount:
 
 # (model copy, amount, calibration, seed, progress callback, the dense model's cache
 # identity: what a method may key caches of dense-only quantities by) -> details
-Runner = Callable[
-    [Any, Amount, "Calibration | None", int, Callable[[], None], str], dict[str, Any]
-]
+Runner = Callable[[Any, Amount, "Calibration | None", int, Callable[[], None], str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
