@@ -20,6 +20,7 @@ from typing import Any
 from advisor import scoring
 from advisor.cache import cache_dir
 from advisor.evaluate import ItemResult, dense_competence, score_model
+from advisor.files import read_checked_json, write_checked_json
 from advisor.items import Item, items_hash
 from advisor.outcome import DEFAULT_TOLERANCE, retention
 from advisor.suites import PRIMARY_VIEW, primary_items, views
@@ -35,14 +36,13 @@ def _key(fingerprint: str, items: list[Item]) -> str:
 def dense_results(dense: Any, items: list[Item], *, cache: bool = True) -> list[ItemResult]:
     """The dense model's item results, from the disk cache when present."""
     path = cache_dir("scores") / f"{_key(dense.fingerprint, items)}.json"
-    if cache and path.is_file():
-        return [ItemResult(**row) for row in json.loads(path.read_text())]
-    # Round-trip through JSON even when fresh, so a cache hit returns identical values.
-    rows = json.loads(json.dumps([r.to_dict() for r in score_model(dense, items)]))
-    if cache:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows))
-        tmp.replace(path)
+    # A damaged or truncated entry fails its checksum and reads as None: recomputed below.
+    rows = read_checked_json(path) if cache else None
+    if rows is None:
+        # Round-trip through JSON even when fresh, so a cache hit returns identical values.
+        rows = json.loads(json.dumps([r.to_dict() for r in score_model(dense, items)]))
+        if cache:
+            write_checked_json(path, rows)
     return [ItemResult(**row) for row in rows]
 
 
