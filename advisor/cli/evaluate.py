@@ -14,6 +14,7 @@ from advisor.cli.app import (
     MethodOpt,
     ModelOpt,
     PatternOpt,
+    PickleFlag,
     PrunedOpt,
     RatioOpt,
     SeedOpt,
@@ -90,6 +91,7 @@ def evaluate(
     calib_len: CalibLenOpt = 128,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
+    allow_pickle: PickleFlag = False,
 ) -> None:
     """Ground truth: score dense and pruned on each task's evaluation split.
 
@@ -107,12 +109,15 @@ def evaluate(
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     tasks = resolve_tasks(task)
-    dense = load_model(model, trust_remote_code=trust_remote_code, console=err)
+    dense = load_model(
+        model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, console=err
+    )
     side = pruned_side(
         dense,
         method,
         pruned,
         console=err,
+        allow_pickle=allow_pickle,
         ratio=ratio,
         layers=layers,
         sparsity=sparsity,

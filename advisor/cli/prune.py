@@ -16,6 +16,7 @@ from advisor.cli.app import (
     MethodOpt,
     ModelOpt,
     PatternOpt,
+    PickleFlag,
     RatioOpt,
     SeedOpt,
     SparsityOpt,
@@ -86,6 +87,7 @@ def prune(
     calib_len: CalibLenOpt = 128,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
+    allow_pickle: PickleFlag = False,
 ) -> None:
     """Prune a model and write a Hugging Face folder plus prune_manifest.json.
 
@@ -101,7 +103,9 @@ def prune(
         raise AdvisorError("Say where to write the pruned model with --out DIR, or pass --dry-run.")
     amounts = dict(ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern)
     calib = dict(seed=seed, calib_samples=calib_samples, calib_len=calib_len)
-    dense = load_model(model, trust_remote_code=trust_remote_code, console=err)
+    dense = load_model(
+        model, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, console=err
+    )
     if dry_run:
         result = plan(dense, method, **amounts, **calib, console=err)
         if json_out:
