@@ -89,7 +89,7 @@ def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
             items.append(suite.from_row(row, line))
         except AdvisorError as exc:
             raise AdvisorError(f"{path}, {exc} Expected rows like: {suite.schema}") from exc
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
             raise AdvisorError(
                 f"{path}, line {line}: malformed row ({exc}). Expected rows like: {suite.schema}"
             ) from exc
@@ -97,7 +97,10 @@ def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
     if repeated:
         raise AdvisorError(f"{path}: the id '{repeated[0]}' is used by more than one row.")
     if suite.finish is not None:
-        items = suite.finish(items, load_spec(suite.task))
+        try:
+            items = suite.finish(items, load_spec(suite.task))
+        except AdvisorError as exc:
+            raise AdvisorError(f"{path}, {exc}") from exc
     return items
 
 
