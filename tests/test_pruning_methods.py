@@ -169,7 +169,7 @@ def test_dry_run_plan_counts_weights_without_pruning():
         ("attn-drop", {"ratio": 0.25, "layers": 2}, "not both"),
         ("attn-drop", {"layers": 4}, "can drop 0 to 3"),
         ("block-drop", {"layers": 1, "pattern": "2:4"}, "do not apply"),
-        ("mlp-drop", {"ratio": 1.0}, r"must be in \[0, 1\)"),
+        ("mlp-drop", {"ratio": 1.0}, r"must be in \(0, 1\)"),
     ],
 )
 def test_user_mistakes_are_advisor_errors(method, amounts, message):

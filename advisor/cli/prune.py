@@ -93,6 +93,7 @@ def prune(
 
     Example: prune-advisor prune --model smollm2-135m --method wanda --pattern 2:4 --out DIR
     """
+    from advisor.files import writable_dir
     from advisor.models import load_model
     from advisor.pruning import get_method, plan, prune_model, save_pruned
 
@@ -101,6 +102,8 @@ def prune(
     get_method(method)  # an unknown name fails before the model is loaded
     if out_dir is None and not dry_run:
         raise AdvisorError("Say where to write the pruned model with --out DIR, or pass --dry-run.")
+    if not dry_run:
+        writable_dir(out_dir)  # before pruning (minutes for sparsegpt), not after
     amounts = dict(ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern)
     calib = dict(seed=seed, calib_samples=calib_samples, calib_len=calib_len)
     dense = load_model(
