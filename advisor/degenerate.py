@@ -27,6 +27,10 @@ PROBES = (
 )
 # Next-token log-probabilities closer than this across all probes count as identical.
 CONSTANT_ATOL = 1e-5
+# The dense model must beat a uniform guess by this much (nats per token) before its
+# pruned copy can be called noise: a random model sits at the uniform loss give or take
+# a little, and that noise must not decide a verdict.
+DENSE_MARGIN = 1.0
 
 
 @torch.inference_mode()
@@ -77,7 +81,7 @@ def degeneracy(dense: Any, pruned: Any) -> str | None:
         )
     uniform = math.log(pruned_out[0][1].shape[-1])
     pruned_loss, dense_loss = _loss(pruned_out), _loss(dense_out)
-    if pruned_loss > uniform > dense_loss:
+    if pruned_loss > uniform and dense_loss < uniform - DENSE_MARGIN:
         return (
             f"the pruned model predicts ordinary text worse than a uniform guess over its "
             f"vocabulary ({pruned_loss:.1f} nats per token against ln V = {uniform:.1f}; "

@@ -4,6 +4,7 @@ traceback. Each test here backs a row of README's "Failure modes" table."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -327,3 +328,21 @@ def test_readme_failure_table_names_only_real_tests():
         tree = ast.parse((root / path).read_text())
         names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert name in names, f"README cites {path}::{name}, which does not exist"
+
+
+def test_noise_is_judged_against_a_dense_model_that_beats_chance(monkeypatch):
+    from advisor import degenerate
+
+    def fake(losses):
+        outputs = iter(losses)
+        monkeypatch.setattr(degenerate, "_constant", lambda out: False)
+        monkeypatch.setattr(degenerate, "_loss", lambda out: next(outputs))
+
+    vocab = len(tiny_tokenizer())
+    model, _ = tiny_model("llama")
+    view = type("View", (), {"model": model, "tokenizer": tiny_tokenizer()})()
+    uniform = math.log(vocab)
+    fake([uniform + 0.5, uniform - 2.0])  # pruned worse than chance, dense clearly better
+    assert "worse than a uniform guess" in degenerate.degeneracy(view, view)
+    fake([uniform + 0.5, uniform - 0.1])  # dense itself near chance: no judgement
+    assert degenerate.degeneracy(view, view) is None
