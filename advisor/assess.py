@@ -13,6 +13,7 @@ import hashlib
 import json
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from advisor import __version__
 from advisor.errors import AdvisorError
 from advisor.items import Item, items_hash
+from advisor.rules import NO_GO
 
 SCHEMA_VERSION = "1.0"
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +61,36 @@ def calibration_suites(
             "--data holds one task type's suite: name that task type with a single --task."
         )
     return {t: primary_items(build_suite(t, "calibration", seed, data_file)) for t in tasks}
+
+
+def _fit_suites(
+    suites: dict[str, list[Item]], dense: Any, warn: Callable[[str], None]
+) -> dict[str, list[str]]:
+    """Cut over-long prompts to the model's context in place; return the cut ids per task."""
+    from advisor.accumulation import DEFAULT_HORIZON
+    from advisor.suites import context_length, fit_to_context
+
+    cut: dict[str, list[str]] = {}
+    for task, items in suites.items():
+        suites[task], ids = fit_to_context(items, dense.model, dense.tokenizer, DEFAULT_HORIZON)
+        if ids:
+            cut[task] = ids
+            context = context_length(dense.model, dense.tokenizer)
+            warn(
+                f"{len(ids)} {task} prompt(s) were longer than the model's context of "
+                f"{context} tokens and lost their beginning (e.g. item {ids[0]}); the count "
+                f"is in the result's manifest. Shorten them for a faithful assessment."
+            )
+    return cut
+
+
+def _degenerate_verdict(reason: str) -> dict[str, Any]:
+    return {
+        "verdict": NO_GO,
+        "confidence": 1.0,
+        "reasons": [f"Degenerate pruned model: {reason}"],
+        "path": [],
+    }
 
 
 def _pruning_record(pruned: Any) -> dict[str, Any]:
@@ -124,12 +156,17 @@ def assess(
     fail_on: str = "no-go",
     timings: dict[str, float] | None = None,
     log: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Assess ``pruned`` (an ``advisor.pruning.PrunedModel``) against ``dense`` for ``tasks``.
 
     Returns the result dict (schema ``SCHEMA_VERSION``); ``result["gate"]["failed"]`` says
     whether any task's verdict is in ``fail_on`` ("no-go", or "caution" for caution too).
+    A pruned model whose outputs are NaN / inf or do not depend on the input gets no-go for
+    every task, with the reason, and is not measured further. ``warn`` receives warnings
+    for the user (default: :func:`warnings.warn`).
     """
+    from advisor.degenerate import degeneracy
     from advisor.evaluate import dense_competence
     from advisor.ground_truth import dense_results
     from advisor.measure import measure
@@ -146,6 +183,9 @@ def assess(
 
     say("building calibration suites")
     suites = calibration_suites(tasks, seed, data_file)
+    truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
+    say("probing the pruned model")
+    degenerate = degeneracy(dense, pruned.loaded)
     competence = {}
     for task, items in suites.items():
         say(f"dense competence: {task}")
@@ -154,7 +194,12 @@ def assess(
 
     clock = time.perf_counter()
     all_items = [item for items in suites.values() for item in items]
-    measured = measure(dense, pruned.loaded, all_items, temperature=temperature, log=say)
+    if degenerate is None:
+        measured = measure(dense, pruned.loaded, all_items, temperature=temperature, log=say)
+        aggregates, rows, meta = measured.aggregates, measured.items, measured.meta
+    else:  # nothing meaningful (or even finite) to measure
+        aggregates, rows = {}, []
+        meta = {"horizon": 0, "top_k": 0, "notes": [], "dense_cache": {"state": "skipped"}}
     timings["measure_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -164,13 +209,16 @@ def assess(
 
     verdicts = {}
     for task in tasks:
-        aggregates = measured.aggregates.get(task, {})
-        features = features_of(aggregates)
-        verdict = apply_rules(rules, task, features, competence[task])
+        task_aggregates = aggregates.get(task, {})
+        features = features_of(task_aggregates)
+        if degenerate is not None:
+            verdict = _degenerate_verdict(degenerate)
+        else:
+            verdict = apply_rules(rules, task, features, competence[task]).to_dict()
         verdicts[task] = {
-            **verdict.to_dict(),
+            **verdict,
             "competence": competence[task],
-            "measurements": {"features": features, "aggregates": aggregates},
+            "measurements": {"features": features, "aggregates": task_aggregates},
         }
     failing = [t for t, v in verdicts.items() if v["verdict"] in FAIL_ON[fail_on]]
     by_id = {item.id: item for item in all_items}
@@ -194,8 +242,8 @@ def assess(
             "kl_direction": "KL(dense || pruned)",
         },
         "tasks": verdicts,
-        "overall": measured.aggregates.get("all", {}),
-        "examples": _examples(measured.items, by_id),
+        "overall": aggregates.get("all", {}),
+        "examples": _examples(rows, by_id),
         "gate": {"fail_on": fail_on, "failed": bool(failing), "failing_tasks": failing},
         "manifest": {
             "versions": _versions(),
@@ -204,14 +252,15 @@ def assess(
                 task: {"items": len(items), "items_hash": items_hash(items)}
                 for task, items in suites.items()
             }
-            | ({"user_file": str(data_file)} if data_file else {}),
+            | ({"user_file": str(data_file)} if data_file else {})
+            | {"truncated_prompts": {t: len(ids) for t, ids in truncated.items()}},
             "rules": {
                 "path": str(rules_file),
                 "sha256": rules_sha,
                 "provenance": rules.get("provenance", {}),
             },
-            "measurement": {k: measured.meta[k] for k in ("horizon", "top_k", "notes")}
-            | {"dense_cache": measured.meta["dense_cache"]["state"]},
+            "measurement": {k: meta[k] for k in ("horizon", "top_k", "notes")}
+            | {"dense_cache": meta["dense_cache"]["state"], "degenerate": degenerate},
             "timings": {k: round(v, 2) for k, v in timings.items()},
         },
     }

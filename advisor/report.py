@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor import figures
+from advisor.files import atomic_write, writable_dir, write_json
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -65,11 +66,9 @@ def render(result: dict[str, Any]) -> str:
 
 
 def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
-    """Write ``result.json`` and ``report.html`` into ``folder``; return both paths."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    result_path = folder / "result.json"
-    result_path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    report_path = folder / "report.html"
-    report_path.write_text(render(result), encoding="utf-8")
+    """Write ``result.json`` and ``report.html`` into ``folder`` (each atomically: a reader
+    or a crash never leaves a half-written file); return both paths."""
+    folder = writable_dir(folder)
+    result_path = write_json(folder / "result.json", result, indent=1, sort_keys=True)
+    report_path = atomic_write(folder / "report.html", render(result))
     return result_path, report_path

@@ -135,3 +135,13 @@ def test_parse_grid_and_cap():
     assert {i.meta["source"] for i in capped} == {i.meta["source"] for i in items}
     assert all(len([c for c in capped if c.meta["question_id"] == q]) == 2 for q in questions)
     assert fit.cap(items, 0) == items
+
+
+def test_a_row_appended_after_a_torn_line_survives(tmp_path):
+    """A kill mid-line must cost only that line: the next finished case starts afresh."""
+    cases = tmp_path / "cases.jsonl"
+    fit._append(cases, {"point": {"id": "a"}})
+    with cases.open("a") as fh:
+        fh.write('{"point": {"id": "torn"')
+    fit._append(cases, {"point": {"id": "b"}})
+    assert [r["point"]["id"] for r in fit.read_cases(cases)] == ["a", "b"]

@@ -169,7 +169,7 @@ def test_dry_run_plan_counts_weights_without_pruning():
         ("attn-drop", {"ratio": 0.25, "layers": 2}, "not both"),
         ("attn-drop", {"layers": 4}, "can drop 0 to 3"),
         ("block-drop", {"layers": 1, "pattern": "2:4"}, "do not apply"),
-        ("mlp-drop", {"ratio": 1.0}, r"must be in \[0, 1\)"),
+        ("mlp-drop", {"ratio": 1.0}, r"must be in \(0, 1\)"),
     ],
 )
 def test_user_mistakes_are_advisor_errors(method, amounts, message):
@@ -181,16 +181,13 @@ def test_user_mistakes_are_advisor_errors(method, amounts, message):
     ("method", "amount"), [("wanda", {"sparsity": 0.5}), ("attn-drop", {"layers": 1})]
 )
 def test_pruned_copy_shares_only_what_the_method_leaves_alone(method, amount):
-    """No second copy of weights a method never rewrites: structural drops share every
-    tensor with the dense model, sparsity methods copy exactly the block linears."""
+    """No second copy of the weights when a method only removes modules; methods that
+    rewrite weights work on their own copy."""
     dense = tiny_dense("llama")
     before = weights(dense.model)
     pruned = prune_model(dense, method, **amount, **CALIB).model
     dense_ptrs = {p.data_ptr() for p in dense.model.parameters()}
-    embed = pruned.get_input_embeddings().weight
-    assert embed.data_ptr() == dense.model.get_input_embeddings().weight.data_ptr()
-    block_weights = [lin.weight for _, lin in linears(pruned)]
-    shared = [w.data_ptr() in dense_ptrs for w in block_weights]
+    shared = [p.data_ptr() in dense_ptrs for p in pruned.parameters()]
     assert all(shared) if METHODS[method].kind == "structural" else not any(shared)
     after = weights(dense.model)
     assert all(torch.equal(before[k], after[k]) for k in before)

@@ -41,6 +41,16 @@ TrustFlag = Annotated[
     ),
 ]
 
+PickleFlag = Annotated[
+    bool,
+    typer.Option(
+        "--allow-pickle",
+        help="Allow loading pickle weights (pytorch_model.bin, *.pt) when a folder has no "
+        "safetensors. Off by default: a pickle can run code hidden in it; only pass it for "
+        "files from a source you trust.",
+    ),
+]
+
 
 # Pruning options, shared by every command that builds a pruned model (prune, assess, ...).
 ModelOpt = Annotated[
@@ -168,8 +178,9 @@ def load_dense(
     dtype: str = "float32",
     device: str | None = None,
     device_map: str | None = None,
+    allow_pickle: bool = False,
 ) -> Any:
-    """Load the dense model a command works on, with the shared placement options."""
+    """Load the dense model a command works on, with the shared loading options."""
     from advisor.models import load_model
 
     return load_model(
@@ -178,6 +189,7 @@ def load_dense(
         dtype=dtype,
         device=device,
         device_map=device_map,
+        allow_pickle=allow_pickle,
         console=err,
     )
 
@@ -203,10 +215,12 @@ def pruned_side(
     pruned_path: Path | None,
     *,
     console: Any = None,
+    allow_pickle: bool = False,
     **amounts: Any,
 ) -> Any:
     """The pruned model a command compares against ``dense``: made now with ``method`` and
-    its amounts, or loaded from ``pruned_path``. Returns an ``advisor.pruning.PrunedModel``."""
+    its amounts, or loaded from ``pruned_path`` (pickle weights only with ``allow_pickle``).
+    Returns an ``advisor.pruning.PrunedModel``."""
     from advisor.pruning import get_method, load_pruned, prune_model
 
     if (method is None) == (pruned_path is None):
@@ -215,6 +229,6 @@ def pruned_side(
             "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
         )
     if pruned_path is not None:
-        return load_pruned(pruned_path, dense)
+        return load_pruned(pruned_path, dense, allow_pickle=allow_pickle)
     get_method(method)
     return prune_model(dense, method, console=console, **amounts)

@@ -24,6 +24,7 @@ from advisor.cli.app import (
     MethodOpt,
     ModelOpt,
     PatternOpt,
+    PickleFlag,
     PrunedOpt,
     RatioOpt,
     SeedOpt,
@@ -128,6 +129,7 @@ def run_assessment(
             fail_on=fail_on,
             timings=timings,
             log=lambda msg: status.update(f"assessing: {msg}"),
+            warn=lambda msg: err.print(f"[yellow]Warning:[/] {msg}", highlight=False),
         )
 
 
@@ -161,6 +163,7 @@ def assess(
     dtype: DtypeOpt = "float32",
     device: DeviceOpt = None,
     device_map: DeviceMapOpt = None,
+    allow_pickle: PickleFlag = False,
 ) -> None:
     """Is the pruned model safe to ship for each task type? go / caution / no-go.
 
@@ -173,11 +176,14 @@ def assess(
     error, 3 internal error. Example CI gate:
     `prune-advisor assess --pruned ./my-pruned-model --task rag`.
     """
+    from advisor.files import writable_dir
     from advisor.report import write_report
 
     if fail_on not in ("no-go", "caution"):
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
     tasks = resolve_tasks(task)
+    if out_dir is not None:
+        writable_dir(out_dir)  # before minutes of work, not after
     timings: dict[str, float] = {}
     start = time.perf_counter()
     dense = load_dense(
@@ -186,6 +192,7 @@ def assess(
         dtype=dtype,
         device=device,
         device_map=device_map,
+        allow_pickle=allow_pickle,
     )
     timings["load_s"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -194,6 +201,7 @@ def assess(
         method,
         pruned,
         console=err,
+        allow_pickle=allow_pickle,
         ratio=ratio,
         layers=layers,
         sparsity=sparsity,
@@ -242,6 +250,7 @@ def report(
     ] = None,
 ) -> None:
     """Re-render the HTML report from a saved result.json."""
+    from advisor.files import atomic_write
     from advisor.report import render
 
     if not result_file.is_file():
@@ -251,9 +260,21 @@ def report(
         html = render(result)
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise AdvisorError(f"{result_file} is not a prune-advisor result ({exc}).") from exc
-    target = out_file or result_file.with_name("report.html")
-    target.write_text(html, encoding="utf-8")
+    target = atomic_write(out_file or result_file.with_name("report.html"), html)
     out.print(f"Report: {target}")
+
+
+STEP_FILE = "sweep_step.json"
+
+
+def _finished_step(step_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The result of a sweep step finished by an earlier run with the same ``key``, else None."""
+    try:
+        if json.loads((step_dir / STEP_FILE).read_text()) != json.loads(json.dumps(key)):
+            return None
+        return json.loads((step_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _amounts(method: str, text: str) -> list[dict[str, Any]]:
@@ -289,7 +310,12 @@ def sweep(
     temperature: TemperatureOpt = 1.0,
     rules: RulesOpt = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Folder for the reports and index.html.")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the reports and index.html; rerun with the same --out to resume "
+            "an interrupted sweep.",
+        ),
     ] = None,
     seed: SeedOpt = 0,
     json_out: JsonFlag = False,
@@ -297,46 +323,76 @@ def sweep(
     dtype: DtypeOpt = "float32",
     device: DeviceOpt = None,
     device_map: DeviceMapOpt = None,
+    allow_pickle: PickleFlag = False,
 ) -> None:
     """The largest pruning amount that is still go, per task type.
 
     Assesses each amount in turn (the dense side is measured once and reused), writes one
-    report per amount, a frontier figure and an index.html linking them.
+    report per amount, a frontier figure and an index.html linking them. Each finished
+    amount is kept: rerun the same command with the same --out after an interruption and
+    it resumes where it stopped.
     """
     from advisor import figures
+    from advisor.assess import load_rules
+    from advisor.files import writable_dir, write_json
     from advisor.pruning import get_method, prune_model
     from advisor.report import write_report
 
     get_method(method)
     steps = _amounts(method, amounts)
     tasks = resolve_tasks(task)
+    rules_sha = load_rules(rules)[2]
+    if out_dir is not None:
+        writable_dir(out_dir)
     dense = load_dense(
         model,
         trust_remote_code=trust_remote_code,
         dtype=dtype,
         device=device,
         device_map=device_map,
+        allow_pickle=allow_pickle,
     )
-    folder = out_dir or Path("reports") / (
-        f"sweep-{_slug(dense.name)}-{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    folder = writable_dir(
+        out_dir
+        or Path("reports")
+        / f"sweep-{_slug(dense.name)}-{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     )
     rows = []
     for step in steps:
         start = time.perf_counter()
-        side = prune_model(dense, method, pattern=pattern, seed=seed, console=err, **step)
-        result = run_assessment(
-            dense,
-            side,
-            tasks,
-            temperature=temperature,
-            rules=rules,
-            data=None,
-            seed=seed,
-            fail_on="no-go",
-            timings={},
-        )
         label = f"{next(iter(step.values())):g}"
-        write_report(result, folder / f"{method}-{label}")
+        step_dir = folder / f"{method}-{label}"
+        # Everything that makes a step's result what it is: a rerun may reuse it only if
+        # all of it is unchanged.
+        key = {
+            "dense": dense.fingerprint,
+            "method": method,
+            "step": step,
+            "pattern": pattern,
+            "tasks": tasks,
+            "temperature": temperature,
+            "seed": seed,
+            "rules_sha256": rules_sha,
+        }
+        result = _finished_step(step_dir, key)
+        if result is None:
+            side = prune_model(dense, method, pattern=pattern, seed=seed, console=err, **step)
+            result = run_assessment(
+                dense,
+                side,
+                tasks,
+                temperature=temperature,
+                rules=rules,
+                data=None,
+                seed=seed,
+                fail_on="no-go",
+                timings={},
+            )
+            write_report(result, step_dir)
+            write_json(step_dir / STEP_FILE, key, sort_keys=True)  # last: marks it complete
+            state = result["manifest"]["measurement"]["dense_cache"]
+        else:
+            state = "resumed"
         seconds = time.perf_counter() - start
         rows.append(
             {
@@ -347,7 +403,7 @@ def sweep(
                 "dense_cache": result["manifest"]["measurement"]["dense_cache"],
             }
         )
-        err.print(f"  {method} {label}: {seconds:.0f} s (dense cache {rows[-1]['dense_cache']})")
+        err.print(f"  {method} {label}: {seconds:.0f} s ({state})")
     frontier = {}
     for t in tasks:
         go = [float(r["amount"]) for r in rows if r["verdicts"][t] == "go"]
@@ -365,7 +421,7 @@ def sweep(
         "largest_go": frontier,
         "index": str(folder / "index.html"),
     }
-    (folder / "sweep.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    write_json(folder / "sweep.json", summary, indent=1, sort_keys=True)
     if json_out:
         print_json(summary)
         return
@@ -387,10 +443,11 @@ def _write_index(
 ) -> None:
     from jinja2 import Environment, FileSystemLoader
 
+    from advisor.files import atomic_write
     from advisor.report import TEMPLATES
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     html = env.get_template("sweep.html.j2").render(
         method=method, rows=rows, frontier=frontier, figure=png
     )
-    (folder / "index.html").write_text(html, encoding="utf-8")
+    atomic_write(folder / "index.html", html)

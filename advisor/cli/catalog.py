@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from advisor.cli.app import JsonFlag, TrustFlag, app, err, out, print_json
+from advisor.cli.app import JsonFlag, PickleFlag, TrustFlag, app, err, out, print_json
 
 
 @app.command()
@@ -21,6 +21,7 @@ def models(
     ] = None,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
+    allow_pickle: PickleFlag = False,
 ) -> None:
     """List the built-in models (cached or not, sizes), or load one and describe it.
 
@@ -49,7 +50,9 @@ def models(
         out.print(table)
         out.print("Any Hugging Face causal LM id or local model folder works as --model too.")
         return
-    loaded = registry.load_model(name, trust_remote_code=trust_remote_code, console=err)
+    loaded = registry.load_model(
+        name, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, console=err
+    )
     summary = loaded.summary()
     if json_out:
         print_json(summary)

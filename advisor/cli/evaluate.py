@@ -17,6 +17,7 @@ from advisor.cli.app import (
     MethodOpt,
     ModelOpt,
     PatternOpt,
+    PickleFlag,
     PrunedOpt,
     RatioOpt,
     SeedOpt,
@@ -97,6 +98,7 @@ def evaluate(
     dtype: DtypeOpt = "float32",
     device: DeviceOpt = None,
     device_map: DeviceMapOpt = None,
+    allow_pickle: PickleFlag = False,
 ) -> None:
     """Ground truth: score dense and pruned on each task's evaluation split.
 
@@ -119,12 +121,14 @@ def evaluate(
         dtype=dtype,
         device=device,
         device_map=device_map,
+        allow_pickle=allow_pickle,
     )
     side = pruned_side(
         dense,
         method,
         pruned,
         console=err,
+        allow_pickle=allow_pickle,
         ratio=ratio,
         layers=layers,
         sparsity=sparsity,

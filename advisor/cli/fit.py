@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from advisor.cli.app import (
     ModelOpt,
+    PickleFlag,
     SeedOpt,
     TaskOpt,
     ToleranceOpt,
@@ -25,12 +25,14 @@ from advisor.cli.app import (
 )
 
 
-def _run(model: str, points, tasks, seed, tolerance, cases: Path, eval_items: int) -> list[dict]:
+def _run(
+    model: str, points, tasks, seed, tolerance, cases: Path, eval_items: int, allow_pickle: bool
+) -> list[dict]:
     from advisor.fit import cap, run_grid
     from advisor.models import load_model
     from advisor.suites import build_suite
 
-    dense = load_model(model, console=err)
+    dense = load_model(model, allow_pickle=allow_pickle, console=err)
     calibration = {t: build_suite(t, "calibration", seed) for t in tasks}
     evaluation = {t: cap(build_suite(t, "evaluation", seed), eval_items) for t in tasks}
     columns = (
@@ -136,6 +138,7 @@ def fit(
             "type (0 = all). Smaller is faster and gives wider intervals.",
         ),
     ] = 0,
+    allow_pickle: PickleFlag = False,
 ) -> None:
     """Fit the rules: prune over a grid, measure, evaluate, fit one tree per task type.
 
@@ -148,6 +151,7 @@ def fit(
     """
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError
+    from advisor.files import writable_dir, write_json
     from advisor.fit import DEFAULT_GRID, HELD_OUT_GRID, build_rules, parse_grid, provenance
 
     if not 0 < tolerance <= 1:
@@ -156,17 +160,21 @@ def fit(
     cases = cases or cache_dir("fit") / "cases.jsonl"
     train_grid = parse_grid(grid) if grid else DEFAULT_GRID
     held_grid = parse_grid(held_out_grid) if held_out_grid else HELD_OUT_GRID
+    # Hours of work must not end in an unwritable destination: check both before starting.
+    writable_dir(out_file.parent)
+    writable_dir(cases.parent)
     start = time.perf_counter()
-    train = _run(model, train_grid, tasks, seed, tolerance, cases, eval_items)
+    train = _run(model, train_grid, tasks, seed, tolerance, cases, eval_items, allow_pickle)
     held = []
     if held_out_model and held_out_model.lower() != "none":
-        held = _run(held_out_model, held_grid, tasks, seed, tolerance, cases, eval_items)
+        held = _run(
+            held_out_model, held_grid, tasks, seed, tolerance, cases, eval_items, allow_pickle
+        )
     rules = build_rules(train, held, tasks, tolerance=tolerance)
     command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
     rules["provenance"] = provenance(train, held, command, time.perf_counter() - start)
     rules["provenance"]["cases_file"] = str(cases)
     rules["provenance"]["eval_items_per_task"] = eval_items or "all"
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_text(json.dumps(rules, indent=1, sort_keys=True) + "\n")
+    write_json(out_file, rules, indent=1, sort_keys=True)
     print_validation(rules)
     out.print(f"Rules written to {out_file}; cases in {cases}.")

@@ -19,6 +19,7 @@ from advisor.cli.app import (
     MethodOpt,
     ModelOpt,
     PatternOpt,
+    PickleFlag,
     RatioOpt,
     SeedOpt,
     SparsityOpt,
@@ -93,11 +94,13 @@ def prune(
     dtype: DtypeOpt = "float32",
     device: DeviceOpt = None,
     device_map: DeviceMapOpt = None,
+    allow_pickle: PickleFlag = False,
 ) -> None:
     """Prune a model and write a Hugging Face folder plus prune_manifest.json.
 
     Example: prune-advisor prune --model smollm2-135m --method wanda --pattern 2:4 --out DIR
     """
+    from advisor.files import writable_dir
     from advisor.pruning import get_method, plan, prune_model, save_pruned
 
     if method is None:
@@ -105,6 +108,8 @@ def prune(
     get_method(method)  # an unknown name fails before the model is loaded
     if out_dir is None and not dry_run:
         raise AdvisorError("Say where to write the pruned model with --out DIR, or pass --dry-run.")
+    if not dry_run:
+        writable_dir(out_dir)  # before pruning (minutes for sparsegpt), not after
     amounts = dict(ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern)
     calib = dict(seed=seed, calib_samples=calib_samples, calib_len=calib_len)
     dense = load_dense(
@@ -113,6 +118,7 @@ def prune(
         dtype=dtype,
         device=device,
         device_map=device_map,
+        allow_pickle=allow_pickle,
     )
     if dry_run:
         result = plan(dense, method, **amounts, **calib, console=err)

@@ -24,9 +24,13 @@ def decoder_layers(model: Any) -> nn.ModuleList:
     """The decoder blocks of a Llama / Qwen2 / Mistral / Gemma-3 style causal LM."""
     layers = getattr(getattr(model, "model", None), "layers", None)
     if not isinstance(layers, nn.ModuleList):
+        from advisor.pruning.registry import METHODS
+
         raise AdvisorError(
-            f"{type(model).__name__} does not keep its decoder blocks in model.model.layers; "
-            f"prune-advisor prunes Llama, Qwen2, Mistral and Gemma-3 style models."
+            f"{type(model).__name__} does not keep its decoder blocks in model.model.layers, "
+            f"so no prune-advisor method can prune it: {', '.join(METHODS)} work on "
+            f"Llama, Qwen2, Mistral and Gemma-3 style models. Prune this model with another "
+            f"tool and compare it with --pruned FOLDER."
         )
     return layers
 

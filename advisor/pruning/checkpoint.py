@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from advisor.errors import AdvisorError
-from advisor.models import LoadedModel, _quiet_transformers, fingerprint_folder, placement_like
+from advisor.files import writable_dir, write_json
+from advisor.models import (
+    LoadedModel,
+    _quiet_transformers,
+    check_weight_format,
+    fingerprint_folder,
+    placement_like,
+)
 from advisor.pruning.blocks import decoder_layers
 from advisor.pruning.layer_drop import drop_sublayers
 from advisor.pruning.pruned import (
@@ -59,16 +68,24 @@ def _full_state(model: Any, config: Any) -> dict[str, torch.Tensor]:
 
 
 def save_pruned(pruned: PrunedModel, out_dir: str | Path) -> Path:
-    """Write a loadable HF folder (config, safetensors, tokenizer) and prune_manifest.json."""
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    """Write a loadable HF folder (config, safetensors, tokenizer) and prune_manifest.json.
+
+    Everything is written into a private staging folder first and then moved into
+    ``out_dir`` file by file (each move atomic), the manifest last: an interrupted save
+    never leaves a truncated weight file, and a folder with a manifest is complete.
+    """
+    out = writable_dir(out_dir)
     config = _plain_config(pruned.model)
     state = _full_state(pruned.model, config)
-    with _quiet_transformers():
-        pruned.model.save_pretrained(out, state_dict=state, safe_serialization=True)
-        config.save_pretrained(out)  # replaces the one written above (with cache marks)
-        pruned.tokenizer.save_pretrained(out)
-    (out / MANIFEST_NAME).write_text(json.dumps(pruned.manifest, indent=2, sort_keys=True))
+    with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging:
+        stage = Path(staging)
+        with _quiet_transformers():
+            pruned.model.save_pretrained(stage, state_dict=state, safe_serialization=True)
+            config.save_pretrained(stage)  # replaces the one written above (with cache marks)
+            pruned.tokenizer.save_pretrained(stage)
+        for item in sorted(stage.iterdir()):
+            os.replace(item, out / item.name)
+    write_json(out / MANIFEST_NAME, pruned.manifest, indent=2, sort_keys=True)
     return out
 
 
@@ -159,19 +176,31 @@ def _reapply_drops(model: Any, record: dict[str, Any]) -> None:
     )
 
 
-def load_pruned(path: str | Path, dense: LoadedModel) -> PrunedModel:
+def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = False) -> PrunedModel:
     """Load a pruned checkpoint folder to compare against ``dense``.
 
     The folder must share the dense model's tokenizer (checked). Folders written by
     ``save_pruned`` get their dropped sublayers removed again; others are taken as they
-    are (sparsity measured from their zero weights).
+    are (sparsity measured from their zero weights). Pickle weights load only with
+    ``allow_pickle``; the folder's own model code never runs.
     """
     from transformers import AutoModelForCausalLM
 
     folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise AdvisorError(
+            f"--pruned {folder}: no such folder. Point it at the folder of a pruned model "
+            f"(e.g. one written by `prune-advisor prune --out`)."
+        )
     config = _check_folder(folder, dense)
+    safetensors = check_weight_format(folder, allow_pickle)
     with _quiet_transformers():
-        model = AutoModelForCausalLM.from_pretrained(folder, **placement_like(dense.model)).eval()
+        model = AutoModelForCausalLM.from_pretrained(
+            folder,
+            use_safetensors=safetensors,
+            trust_remote_code=False,
+            **placement_like(dense.model),
+        ).eval()
     saved = config.get(RECORD_KEY)
     layers = len(decoder_layers(model))
     record = _normalise(saved, layers) if saved else _external_record(config, dense)

@@ -14,13 +14,13 @@ add nothing and cache nothing, so they cost no time, no parameters and no KV mem
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import torch
 from torch import nn
 
 from advisor.cache import cache_dir
+from advisor.files import read_checked_json, write_checked_json
 from advisor.pruning.blocks import (
     contribution_module,
     decoder_layers,
@@ -124,19 +124,13 @@ def cached_importance(
     and calibration text were scored before; ``model`` must still be the dense copy."""
     payload = f"{IMPORTANCE_VERSION}:{identity}:{kind}:{calib.hash}"
     path = cache_dir("importance") / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
-    if path.is_file():
-        try:
-            scores = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            scores = None  # a torn write: recompute
-        if isinstance(scores, list) and len(scores) == len(decoder_layers(model)):
-            for _ in scores:
-                advance()
-            return [float(x) for x in scores]
+    scores = read_checked_json(path)  # None when absent or damaged: recomputed
+    if isinstance(scores, list) and len(scores) == len(decoder_layers(model)):
+        for _ in scores:
+            advance()
+        return [float(x) for x in scores]
     scores = importance(model, calib, kind, advance)
-    tmp = path.with_suffix(f".{id(scores)}.tmp")
-    tmp.write_text(json.dumps(scores))
-    tmp.replace(path)
+    write_checked_json(path, scores)
     return scores
 
 

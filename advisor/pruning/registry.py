@@ -146,8 +146,11 @@ def _structural_amount(spec, n_layers, ratio, layers, sparsity, pattern) -> Amou
             + (", not both." if ratio is not None else ".")
         )
     if ratio is not None:
-        if not 0 <= ratio < 1:
-            raise AdvisorError(f"--ratio must be in [0, 1), got {ratio}.")
+        if not 0 < ratio < 1:
+            raise AdvisorError(
+                f"--ratio is the fraction of the {n_layers} layers to drop and must be in "
+                f"(0, 1), got {ratio}; e.g. --ratio 0.25, or --layers N for a count."
+            )
         layers = round(ratio * n_layers)
     if not 0 <= layers < n_layers:
         raise AdvisorError(

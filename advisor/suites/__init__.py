@@ -9,6 +9,8 @@ for a seed and disjoint: they never share a source text.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ __all__ = [
     "SUITES",
     "Suite",
     "build_suite",
+    "fit_to_context",
     "load_spec",
     "primary_items",
     "suite_record",
@@ -86,7 +89,7 @@ def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
             items.append(suite.from_row(row, line))
         except AdvisorError as exc:
             raise AdvisorError(f"{path}, {exc} Expected rows like: {suite.schema}") from exc
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
             raise AdvisorError(
                 f"{path}, line {line}: malformed row ({exc}). Expected rows like: {suite.schema}"
             ) from exc
@@ -94,7 +97,10 @@ def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
     if repeated:
         raise AdvisorError(f"{path}: the id '{repeated[0]}' is used by more than one row.")
     if suite.finish is not None:
-        items = suite.finish(items, load_spec(suite.task))
+        try:
+            items = suite.finish(items, load_spec(suite.task))
+        except AdvisorError as exc:
+            raise AdvisorError(f"{path}, {exc}") from exc
     return items
 
 
@@ -132,3 +138,82 @@ def suite_record(task: str, split: str, seed: int, items: list[Item]) -> dict[st
         "items_hash": items_hash(items),
         "spec": load_spec(task),
     }
+
+
+# Tokenizers report "no limit" as a huge sentinel (int(1e30)); only smaller values are real.
+_NO_LIMIT = 1_000_000
+
+
+def context_length(model: Any, tokenizer: Any) -> int | None:
+    """The longest sequence (prompt + generated tokens) the model is built for, if known."""
+    limits = [getattr(model.config, "max_position_embeddings", None)]
+    limits.append(getattr(tokenizer, "model_max_length", None))
+    known = [int(n) for n in limits if isinstance(n, int | float) and 0 < n < _NO_LIMIT]
+    return min(known) if known else None
+
+
+def _reserve(item: Item, tokenizer: Any, horizon: int) -> int:
+    """Tokens that follow the prompt when ``item`` is scored or decoded."""
+    from advisor.side import is_generative
+
+    room = 0
+    if is_generative(item):
+        room = max(horizon, int(item.meta.get("max_new_tokens", 0)))
+    if item.candidates:
+        room = max(
+            room,
+            *(len(tokenizer(c, add_special_tokens=False).input_ids) + 1 for c in item.candidates),
+        )
+    return room
+
+
+def _tail_within(text: str, tokenizer: Any, budget: int) -> str:
+    """The longest tail of ``text`` (cut at a word start where possible) within ``budget``."""
+
+    def fits(start: int) -> bool:
+        return len(tokenizer(text[start:]).input_ids) <= budget
+
+    starts = [m.start() for m in re.finditer(r"\S+", text)] or [0]
+    if not fits(starts[-1]):  # one enormous "word": cut between characters instead
+        starts = list(range(len(text)))
+    lo, hi = 0, len(starts) - 1  # smallest index whose tail fits (the last one does)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if fits(starts[mid]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return text[starts[lo] :]
+
+
+def fit_to_context(
+    items: list[Item], model: Any, tokenizer: Any, horizon: int
+) -> tuple[list[Item], list[str]]:
+    """Cut prompts that would not fit the model's context, keeping their end.
+
+    A prompt plus what follows it (``horizon`` generated tokens, or the longest candidate)
+    must fit the context; longer prompts lose their beginning (the question or the text to
+    continue sits at the end of every prompt). Returns the items, the cut ones replaced,
+    and the ids of the cut items, which the caller reports. Items that fit are returned
+    unchanged, so their cache keys and numbers are untouched.
+    """
+    context = context_length(model, tokenizer)
+    if context is None:
+        return items, []
+    fitted, cut = [], []
+    for item in items:
+        budget = context - _reserve(item, tokenizer, horizon)
+        if budget < 1:
+            raise AdvisorError(
+                f"Item {item.id} ({item.task}) needs {context - budget} tokens after its prompt, "
+                f"more than the model's whole context of {context} tokens. Use a model with a "
+                f"longer context, or shorter candidates / max_new_tokens in your suite."
+            )
+        if len(tokenizer(item.prompt).input_ids) <= budget:
+            fitted.append(item)
+            continue
+        prompt = _tail_within(item.prompt, tokenizer, budget)
+        meta = {**item.meta, "truncated_from_chars": len(item.prompt)}
+        fitted.append(dataclasses.replace(item, prompt=prompt, meta=meta))
+        cut.append(item.id)
+    return fitted, cut

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -48,6 +49,18 @@ def text_field(row: dict[str, Any], key: str, line: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise AdvisorError(f"line {line}: '{key}' must be a non-empty string.")
     return value
+
+
+def count_field(row: dict[str, Any], key: str, line: int, default: int, most: int = 4096) -> int:
+    """``row[key]`` as a whole number in [1, ``most``] (``default`` when absent), or an error
+    naming the line."""
+    value = row.get(key, default)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value != int(value):
+        raise AdvisorError(f"line {line}: '{key}' must be a whole number, got {value!r}.")
+    if not 1 <= value <= most:
+        raise AdvisorError(f"line {line}: '{key}' must be between 1 and {most}, got {value!r}.")
+    return int(value)
 
 
 @functools.cache

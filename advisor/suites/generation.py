@@ -7,6 +7,7 @@ from typing import Any
 from advisor.items import Item
 from advisor.suites.common import (
     Suite,
+    count_field,
     fill,
     fill_up,
     leading_sentences,
@@ -67,7 +68,11 @@ def from_row(row: dict[str, Any], line: int) -> Item:
         task="generation",
         prompt=text_field(row, "prompt", line),
         reference=text_field(row, "reference", line),
-        meta={"source": "user", "line": line, "max_new_tokens": int(row.get("max_new_tokens", 32))},
+        meta={
+            "source": "user",
+            "line": line,
+            "max_new_tokens": count_field(row, "max_new_tokens", line, default=32),
+        },
     )
 
 

@@ -80,6 +80,15 @@ def from_row(row: dict[str, Any], line: int) -> Item:
 
 def link_corpus(items: list[Item], spec: dict[str, Any]) -> list[Item]:
     """Turn one-passage user items into items that all rank the full corpus of passages."""
+    seen: dict[str, int] = {}
+    for item in items:
+        passage, line = item.meta["corpus"][0], item.meta["line"]
+        if passage in seen:
+            raise AdvisorError(
+                f"line {line}: the same passage as line {seen[passage]}. Every query needs "
+                f"its own passage (the corpus is the passages of all rows)."
+            )
+        seen[passage] = line
     pairs = [(i.prompt, i.meta["corpus"][0], dict(i.meta)) for i in items]
     linked = corpus_items(pairs, spec["k"], "retrieval:user:")
     return [replace(new, id=orig.id) for orig, new in zip(items, linked, strict=True)]

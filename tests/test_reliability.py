@@ -1,0 +1,306 @@
+"""Nothing lost, nothing half-written: atomic files, checksummed caches that heal,
+concurrent writers, interrupted sweeps and fits that resume, and deterministic results."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from advisor import dense_cache, files, fit, models
+from advisor.cli import EXIT_OK, main
+from advisor.errors import AdvisorError
+from advisor.fit import GridPoint
+from advisor.ground_truth import dense_results
+from advisor.measure import measure
+from advisor.models import load_model
+from advisor.pruning import prune_model
+from advisor.side import SideOutputs
+from advisor.suites import build_suite
+from tests.test_assess import _rules
+from tests.tiny_models import tiny_model
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def dense(tiny_llama_dir):
+    return load_model(str(tiny_llama_dir))
+
+
+def _counting(function, calls: list[int]):
+    """``function``, appending to ``calls`` on every call."""
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    target = files.atomic_write(tmp_path / "result.json", "old")
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(AdvisorError, match="No space left on device"):
+        files.atomic_write(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp file left
+
+
+def test_report_files_are_published_through_the_atomic_helper(tmp_path, monkeypatch):
+    from advisor import report
+
+    written = []
+    real = files.atomic_write
+    monkeypatch.setattr(report, "atomic_write", lambda p, d: written.append(p) or real(p, d))
+    monkeypatch.setattr(report, "write_json", lambda p, *a, **k: written.append(p) or p)
+    monkeypatch.setattr(report, "render", lambda result: "<html></html>")
+    report.write_report({"any": "result"}, tmp_path)
+    assert [p.name for p in written] == ["result.json", "report.html"]
+
+
+# --------------------------------------------------------------------------- damaged caches
+
+
+def test_truncated_dense_cache_entry_is_detected_and_recomputed(dense):
+    items = build_suite("math", "calibration")[:3]
+    pruned = prune_model(dense, "attn-drop", layers=1).loaded
+    first = measure(dense, pruned, items, horizon=4)
+    assert first.meta["dense_cache"]["state"] == "miss"
+    entry = dense_cache.cache_path(first.meta["dense_cache"]["key"])
+    _truncate(entry / "states.safetensors")
+    again = measure(dense, pruned, items, horizon=4)
+    assert again.meta["dense_cache"]["state"] == "miss"  # damaged entry: recomputed
+    assert again.aggregates == first.aggregates
+    assert files.verify_checksums(entry)
+    assert measure(dense, pruned, items, horizon=4).meta["dense_cache"]["state"] == "hit"
+
+
+def test_truncated_score_cache_entry_is_detected_and_recomputed(dense, monkeypatch):
+    from advisor import ground_truth
+
+    items = build_suite("multiple-choice", "calibration")[:4]
+    first = dense_results(dense, items)
+    calls = []
+    real = ground_truth.score_model
+    monkeypatch.setattr(
+        ground_truth, "score_model", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    assert dense_results(dense, items) == first and calls == []  # a hit
+    (entry,) = (Path(os.environ["PRUNE_ADVISOR_CACHE"]) / "scores").glob("*.json")
+    _truncate(entry)
+    assert dense_results(dense, items) == first and calls == [1]  # recomputed
+    assert dense_results(dense, items) == first and calls == [1]  # and healed
+
+
+def test_damaged_converted_model_is_converted_again(monkeypatch, tmp_path):
+    conversions = []
+
+    def fake_gguf(gguf):
+        conversions.append(gguf)
+        return tiny_model("llama")
+
+    monkeypatch.setattr(models, "_materialise_gguf", lambda spec, p, t: tmp_path / "x.gguf")
+    monkeypatch.setattr(models, "load_gguf", fake_gguf)
+    folder = models.convert_builtin("smollm2-135m")
+    assert models.is_converted("smollm2-135m") and len(conversions) == 1
+    assert models.convert_builtin("smollm2-135m") == folder and len(conversions) == 1
+    _truncate(folder / "model.safetensors")
+    assert not models.is_converted("smollm2-135m")
+    models.convert_builtin("smollm2-135m")
+    assert len(conversions) == 2 and models.is_converted("smollm2-135m")
+    assert load_model("smollm2-135m").model.config.num_hidden_layers == 2
+
+
+def test_checked_json_rejects_tampering(tmp_path):
+    path = files.write_checked_json(tmp_path / "x.json", {"a": [1, 2]})
+    assert files.read_checked_json(path) == {"a": [1, 2]}
+    path.write_text(path.read_text().replace("2", "3"))
+    assert files.read_checked_json(path) is None
+
+
+# --------------------------------------------------------------------------- concurrency
+
+ROUNDS = 12
+
+
+def _side(seed: int = 0) -> SideOutputs:
+    torch.manual_seed(seed)
+    return SideOutputs(
+        last=torch.randn(3, 3, 16),
+        mean=torch.randn(3, 3, 16),
+        choice=[None, [-0.5, -1.25], None],
+        choice_tokens=[None, [1, 1], None],
+        prompt_ids=[[1, 2], [3], [4, 5, 6]],
+        gen_tokens=[[7, 8], None, None],
+        gen_hidden=[torch.randn(2, 16), None, None],
+        gen_ended=[False, None, None],
+    )
+
+
+def _same(a: SideOutputs, b: SideOutputs) -> bool:
+    tensors = all(torch.equal(getattr(a, f), getattr(b, f)) for f in ("last", "mean"))
+    steps = all(
+        (x is None and y is None) or torch.equal(x, y)
+        for x, y in zip(a.gen_hidden, b.gen_hidden, strict=True)
+    )
+    fields = ("choice", "choice_tokens", "prompt_ids", "gen_tokens", "gen_ended")
+    return tensors and steps and all(getattr(a, f) == getattr(b, f) for f in fields)
+
+
+def _writer(start, worker: int, queue) -> None:
+    """One of two processes hammering the same cache entries (run in a fresh process)."""
+    try:
+        expected = _side()
+        scores = Path(os.environ["PRUNE_ADVISOR_CACHE"]) / "scores.json"
+        start.wait()
+        for round_ in range(ROUNDS):
+            got = dense_cache.load("shared")
+            assert got is None or _same(got, expected)  # never a wrong or partial entry
+            if worker == 0 and round_ % 3 == 2 and got is not None:
+                _truncate(dense_cache.cache_path("shared") / "states.safetensors")
+            dense_cache.save("shared", expected)
+            files.write_checked_json(scores, {"rows": list(range(500)), "round": 0})
+            assert files.read_checked_json(scores) == {"rows": list(range(500)), "round": 0}
+        queue.put((worker, "ok"))
+    except BaseException as exc:  # report anything to the parent, which asserts on it
+        queue.put((worker, f"{type(exc).__name__}: {exc}"))
+
+
+def test_two_processes_sharing_a_cache_do_not_corrupt_it():
+    context = multiprocessing.get_context("spawn")
+    start, queue = context.Event(), context.Queue()
+    workers = [context.Process(target=_writer, args=(start, i, queue)) for i in range(2)]
+    for w in workers:
+        w.start()
+    start.set()
+    reports = sorted(queue.get(timeout=240) for _ in workers)
+    for w in workers:
+        w.join(timeout=60)
+    assert reports == [(0, "ok"), (1, "ok")]
+    final = dense_cache.load("shared")
+    assert final is not None and _same(final, _side())
+    leftovers = [p.name for p in dense_cache.cache_path("x").parent.iterdir()]
+    assert leftovers == ["shared"]  # no staging or discarded folders left behind
+
+
+# --------------------------------------------------------------------------- interruptions
+
+
+def _sweep_args(tiny_llama_dir, rules, out) -> list[str]:
+    return ["sweep", "--model", str(tiny_llama_dir), "--method", "magnitude", "--amounts",
+            "0.1,0.2", "--task", "math", "--rules", str(rules), "--out", str(out)]  # fmt: skip
+
+
+def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
+    tiny_llama_dir, tmp_path, monkeypatch
+):
+    from advisor.cli import assess as assess_cli
+
+    real = assess_cli.run_assessment
+    calls: list[int] = []
+
+    def interrupt_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    rules, out = _rules(tmp_path / "rules.json"), tmp_path / "sweep"
+    monkeypatch.setattr(assess_cli, "run_assessment", interrupt_second)
+    assert main(_sweep_args(tiny_llama_dir, rules, out)) == 130  # Ctrl-C
+    assert (out / "magnitude-0.1" / "result.json").is_file()
+    assert (out / "magnitude-0.1" / assess_cli.STEP_FILE).is_file()
+    assert not (out / "magnitude-0.2").exists()
+
+    calls.clear()
+    monkeypatch.setattr(
+        assess_cli, "run_assessment", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    assert main(_sweep_args(tiny_llama_dir, rules, out)) == EXIT_OK
+    assert calls == [1]  # only the unfinished amount ran again
+    summary = json.loads((out / "sweep.json").read_text())
+    assert [s["amount"] for s in summary["steps"]] == ["0.1", "0.2"]
+    assert (out / "index.html").is_file()
+
+    # a changed input (another seed) makes the finished step stale: it runs again
+    calls.clear()
+    assert main([*_sweep_args(tiny_llama_dir, rules, out), "--seed", "1"]) == EXIT_OK
+    assert calls == [1, 1]
+
+
+def test_interrupted_fit_keeps_finished_configs_and_resumes(dense, tmp_path, monkeypatch):
+    import advisor.measure
+
+    calibration = {"multiple-choice": build_suite("multiple-choice", "calibration")[:4]}
+    evaluation = {"multiple-choice": build_suite("multiple-choice", "evaluation")[:4]}
+    points = [GridPoint("magnitude", 0.1), GridPoint("magnitude", 0.2)]
+    cases = tmp_path / "cases.jsonl"
+    real = advisor.measure.measure
+    calls: list[int] = []
+
+    def interrupt_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(advisor.measure, "measure", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        fit.run_grid(dense, points, calibration, evaluation, cases)
+    assert [json.loads(line)["point"]["id"] for line in cases.read_text().splitlines()] == [
+        "magnitude@0.1"
+    ]
+    notes: list[tuple[str, str]] = []
+    rows = fit.run_grid(
+        dense, points, calibration, evaluation, cases, on_point=lambda p, n: notes.append((p.id, n))
+    )
+    assert [r["point"]["id"] for r in rows] == ["magnitude@0.1", "magnitude@0.2"]
+    assert notes[0] == ("magnitude@0.1", "cached") and len(calls) == 3
+
+
+# --------------------------------------------------------------------------- determinism
+
+VOLATILE = ("speed",)  # wall-clock measurements; manifest.timings likewise
+
+
+def _without_timings(result: dict) -> dict:
+    result = {k: v for k, v in result.items() if k not in VOLATILE}
+    result["manifest"] = {k: v for k, v in result["manifest"].items() if k != "timings"}
+    return result
+
+
+def test_same_seed_gives_identical_result_json(tiny_llama_dir, tmp_path, monkeypatch):
+    rules = _rules(tmp_path / "rules.json")
+    results = []
+    for run in ("a", "b"):
+        monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / f"cache-{run}"))  # no reuse
+        args = ["assess", "--model", str(tiny_llama_dir), "--method", "wanda", "--sparsity",
+                "0.3", "--task", "math", "--task", "multiple-choice", "--rules", str(rules),
+                "--calib-samples", "4", "--calib-len", "32",
+                "--out", str(tmp_path / run)]  # fmt: skip
+        assert main(args) in (0, 1)
+        results.append(json.loads((tmp_path / run / "result.json").read_text()))
+    a, b = results
+    assert a["speed"] and a["manifest"]["timings"]  # present, and the only differences
+    assert _without_timings(a) == _without_timings(b)
+    assert a["examples"] and a["tasks"]["math"]["measurements"]["aggregates"]
