@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor import __version__
+from advisor.errors import AdvisorError
 from advisor.items import Item, items_hash
 from advisor.outcome import DEFAULT_TOLERANCE
 from advisor.rules import FEATURES, MAX_DEPTH, Case, accuracy, fit_task, leave_one_group_out
@@ -75,6 +76,8 @@ def parse_grid(text: str) -> list[GridPoint]:
 def cap(items: list[Item], limit: int) -> list[Item]:
     """At most ``limit`` questions (0 = all), spread evenly over the suite (which lists its
     sources in turn), keeping every view of a question together."""
+    if limit < 0:
+        raise AdvisorError(f"--eval-items must be 0 (all) or a positive number, not {limit}.")
     keys = list(dict.fromkeys(i.meta.get("question_id", i.id) for i in items))
     if not limit or limit >= len(keys):
         return items

@@ -60,15 +60,23 @@ def run_cli(args: list[str], cache: Path, threads: int) -> dict[str, Any]:
     """Run the CLI; wall seconds, peak RSS (MiB) of the child, exit code."""
     env = {**os.environ, "PRUNE_ADVISOR_CACHE": str(cache), "PRUNE_ADVISOR_THREADS": str(threads)}
     cmd = [sys.executable, "-c", "from advisor.cli import entry; entry()", *args]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    stdout = proc.stdout.read() if proc.stdout else b""
+    # Output goes to files, not pipes: a pipe nobody reads blocks the child once full.
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        # A neutral working directory: `python -c` puts it first on sys.path, which would
+        # shadow PYTHONPATH (how a checkout other than the installed one is benchmarked).
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=stdout, stderr=stderr, cwd=tempfile.gettempdir()
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read(), stderr.read()
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
-        sys.exit(f"command failed ({code}): {' '.join(args)}\n{proc.stderr.read().decode()}")
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "code": code, "out": stdout}
+        sys.exit(f"command failed ({code}): {' '.join(args)}\n{errors.decode()}")
+    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "code": code, "out": output}
 
 
 class Counter:
@@ -272,24 +280,21 @@ def section_phases(args: argparse.Namespace) -> dict[str, Any]:
 def section_sweep(args: argparse.Namespace, assess_all_warm: float | None) -> dict[str, Any]:
     cache = scratch_cache("bench-cache-")
     out = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    assess = ["assess", "--method", args.method, f"--{args.amount_option}", args.amount]
     try:
+        # The first run fills the dense caches; without a cli section, a second one gives
+        # the warm `assess --task all` time the sweep is compared with.
+        run_cli([*assess, "--task", "all", "--out", str(out / "cold")], cache, args.threads)
+        if assess_all_warm is None:
+            warm = run_cli(
+                [*assess, "--task", "all", "--out", str(out / "warm")], cache, args.threads
+            )
+            assess_all_warm = warm["wall_s"]
+            print(
+                f"  assess all tasks warm: {assess_all_warm:.1f} s, "
+                f"peak RSS {warm['peak_rss_mib']:.0f} MiB"
+            )
         sweep = ["sweep", "--method", args.method, "--amounts", args.sweep_amounts, "--task", "all"]
-        # The first run fills the dense caches, as a warm `assess --task all` would have.
-        run_cli(
-            [
-                "assess",
-                "--method",
-                args.method,
-                f"--{args.amount_option}",
-                args.amount,
-                "--task",
-                "all",
-                "--out",
-                str(out / "warmup"),
-            ],
-            cache,
-            args.threads,
-        )
         run = run_cli([*sweep, "--out", str(out / "sweep")], cache, args.threads)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -298,9 +303,9 @@ def section_sweep(args: argparse.Namespace, assess_all_warm: float | None) -> di
         "sweep_s": round(run["wall_s"], 1),
         "amounts": args.sweep_amounts,
         "peak_rss_mib": round(run["peak_rss_mib"]),
+        "assess_all_warm_s": round(assess_all_warm, 1),
+        "ratio_to_assess_all_warm": round(run["wall_s"] / assess_all_warm, 2),
     }
-    if assess_all_warm:
-        figures["ratio_to_assess_all_warm"] = round(run["wall_s"] / assess_all_warm, 2)
     print(f"  sweep {args.sweep_amounts}: {run['wall_s']:.1f} s {figures}")
     return figures
 

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from advisor import fit
+from advisor.errors import AdvisorError
 from advisor.fit import GridPoint
+from advisor.items import Item
 from advisor.models import load_model
 from advisor.suites import build_suite, primary_items
 
@@ -145,3 +147,16 @@ def test_a_row_appended_after_a_torn_line_survives(tmp_path):
         fh.write('{"point": {"id": "torn"')
     fit._append(cases, {"point": {"id": "b"}})
     assert [r["point"]["id"] for r in fit.read_cases(cases)] == ["a", "b"]
+
+
+def test_cap_keeps_whole_questions_and_rejects_negative_counts():
+    items = [
+        Item(id=f"q{q}-{v}", task="math", prompt="p", meta={"question_id": f"q{q}"})
+        for q in range(10)
+        for v in range(2)
+    ]
+    kept = fit.cap(items, 4)
+    assert len({i.meta["question_id"] for i in kept}) == 4 and len(kept) == 8
+    assert fit.cap(items, 0) == items
+    with pytest.raises(AdvisorError, match="--eval-items"):
+        fit.cap(items, -1)

@@ -146,6 +146,14 @@ ToleranceOpt = Annotated[
 ]
 
 
+EvalItemsOpt = Annotated[
+    int,
+    typer.Option(
+        "--eval-items",
+        help="Use at most this many evaluation items per task type (0 = all). Smaller is "
+        "faster and gives wider intervals.",
+    ),
+]
 DtypeOpt = Annotated[
     str,
     typer.Option(

@@ -12,6 +12,7 @@ from advisor.cli.app import (
     DeviceMapOpt,
     DeviceOpt,
     DtypeOpt,
+    EvalItemsOpt,
     JsonFlag,
     LayersOpt,
     MethodOpt,
@@ -93,6 +94,7 @@ def evaluate(
     seed: SeedOpt = 0,
     calib_samples: CalibSamplesOpt = 16,
     calib_len: CalibLenOpt = 128,
+    eval_items: EvalItemsOpt = 0,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
     dtype: DtypeOpt = "float32",
@@ -109,6 +111,7 @@ def evaluate(
     Slow by design (the full evaluation split); `assess` is the quick check.
     """
     from advisor.errors import AdvisorError
+    from advisor.fit import cap
     from advisor.ground_truth import evaluate_pair
     from advisor.suites import build_suite
 
@@ -137,7 +140,7 @@ def evaluate(
         calib_samples=calib_samples,
         calib_len=calib_len,
     )
-    suites = {t: build_suite(t, "evaluation", seed) for t in tasks}
+    suites = {t: cap(build_suite(t, "evaluation", seed), eval_items) for t in tasks}
     with err.status("evaluating") as status:
         results = evaluate_pair(
             dense,

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from advisor.cli.app import (
+    EvalItemsOpt,
     ModelOpt,
     PickleFlag,
     SeedOpt,
@@ -130,14 +131,7 @@ def fit(
             "1 and 3 layers, 10% and 30% sparsity, every method).",
         ),
     ] = None,
-    eval_items: Annotated[
-        int,
-        typer.Option(
-            "--eval-items",
-            help="Use at most this many evaluation items per task "
-            "type (0 = all). Smaller is faster and gives wider intervals.",
-        ),
-    ] = 0,
+    eval_items: EvalItemsOpt = 0,
     allow_pickle: PickleFlag = False,
 ) -> None:
     """Fit the rules: prune over a grid, measure, evaluate, fit one tree per task type.

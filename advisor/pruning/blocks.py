@@ -101,9 +101,10 @@ def record_block_calls(model: Any, batches: list[torch.Tensor]) -> tuple[BlockIn
     embedding and the mask / rotary set-up.
     """
     layers = decoder_layers(model)
+    device = model.get_input_embeddings().weight.device
     with _recording(layers) as sinks:
         for ids in batches:
-            model.model(input_ids=ids, use_cache=False)
+            model.model(input_ids=ids.to(device), use_cache=False)
     inputs = [(h, kw) for h, kw in sinks[0]]
     per_layer = [[kw for _, kw in sink] for sink in sinks]
     return inputs, per_layer
