@@ -100,7 +100,8 @@ def _feature_names(cases: Sequence[Case]) -> list[str]:
 
 
 def _leaf(go: int, n: int) -> dict[str, Any]:
-    return {"outcome": GO if go * 2 >= n and go > 0 else NO_GO, "n": n, "go": go}
+    # A tie is no-go, as the fitted tree decides it (and the cautious reading).
+    return {"outcome": GO if go * 2 > n else NO_GO, "n": n, "go": go}
 
 
 def fit_task(cases: Sequence[Case], max_depth: int = MAX_DEPTH) -> dict[str, Any]:
@@ -134,11 +135,15 @@ def fit_task(cases: Sequence[Case], max_depth: int = MAX_DEPTH) -> dict[str, Any
         if t.children_left[i] == -1:
             members = [y for y, leaf in zip(labels, leaf_of, strict=True) if leaf == i]
             return _leaf(sum(members), len(members))
+        le, gt = node(t.children_left[i]), node(t.children_right[i])
+        if "outcome" in le and "outcome" in gt and le["outcome"] == gt["outcome"]:
+            # A split whose sides agree only refines impurity; as a rule it says nothing.
+            return _leaf(le["go"] + gt["go"], le["n"] + gt["n"])
         return {
             "feature": names[t.feature[i]],
             "threshold": round(float(t.threshold[i]), 6),
-            "le": node(t.children_left[i]),
-            "gt": node(t.children_right[i]),
+            "le": le,
+            "gt": gt,
         }
 
     return {"tree": node(0), "features": names, "stats": stats}

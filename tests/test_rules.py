@@ -104,3 +104,44 @@ def test_missing_rule_or_feature():
 def test_features_of_reads_aggregates():
     aggregates = {"probability": {"kl_t1": {"mean": 0.25, "median": 0.2}}, "embedding": {}}
     assert rules.features_of(aggregates) == {"kl": 0.25}
+
+
+def test_exported_tree_has_no_split_whose_sides_agree():
+    """Impurity-only splits (both sides the same outcome) are merged into one leaf, and
+    predictions stay those of the fitted tree."""
+    import random
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    a, b = sorted(rules.FEATURES)[:2]
+    rng = random.Random(0)
+    for _ in range(20):
+        cases = [
+            Case(
+                task="math",
+                features={a: rng.random(), b: rng.random()},
+                go=rng.random() < 0.7,
+                group=str(k % 3),
+            )
+            for k in range(30)
+        ]
+        rule = rules.fit_task(cases)
+
+        def check(node):
+            if "feature" not in node:
+                return
+            le, gt = node["le"], node["gt"]
+            assert not ("outcome" in le and "outcome" in gt and le["outcome"] == gt["outcome"])
+            check(le)
+            check(gt)
+
+        check(rule["tree"])
+        if len({c.go for c in cases}) < 2:
+            continue
+        assert rule["features"] == sorted([a, b]) or set(rule["features"]) == {a, b}
+        x = [[c.features[n] for n in rule["features"]] for c in cases]
+        tree = DecisionTreeClassifier(max_depth=rules.MAX_DEPTH, min_samples_leaf=2, random_state=0)
+        tree.fit(x, [int(c.go) for c in cases])
+        for case, row in zip(cases, x, strict=True):
+            expected = "go" if tree.predict([row])[0] == 1 else "no-go"
+            assert rules.predict(rule, case.features) == expected
