@@ -122,7 +122,8 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
 
     Files written inside get ``checksums.json`` (name, size, sha256) before publication.
     If ``target`` already exists when we publish (another process published the same
-    content-addressed entry first), ours is dropped and theirs kept. On an exception the
+    content-addressed entry first), ours is dropped and theirs kept, unless theirs fails
+    its checksums, in which case ours replaces it. On an exception the
     staging folder is removed and nothing is published.
     """
     target = Path(target)
@@ -136,6 +137,14 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
         except OSError:
             if not target.is_dir():
                 raise
+            if not verify_checksums(target):
+                # ...unless what is there is damaged (a crash, a truncation): replace it.
+                discard(target)
+                try:
+                    os.rename(stage, target)
+                except OSError:
+                    if not target.is_dir():
+                        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
