@@ -204,6 +204,22 @@ def _decoder_call(
     return decoder_of(model)(input_ids=ids, attention_mask=mask, position_ids=positions, **kw)
 
 
+def _extend_cache(
+    model: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    cache: Any,
+    reduce: Callable[[torch.Tensor], Any] | None = None,
+) -> tuple[Any, list[Any]]:
+    """Run ``ids`` after what ``cache`` holds; return the extended cache and the recorded
+    streams (each passed through ``reduce``)."""
+    cache_kw = cache_kwarg(model)
+    with _StreamRecorder(model, reduce) as rec:
+        out = _decoder_call(model, ids, mask, positions, use_cache=True, **{cache_kw: cache})
+    return getattr(out, cache_kw, None) or out.past_key_values, rec.states
+
+
 @dataclass
 class PromptStates:
     """Per-prompt residual-stream summaries and final logits at the last prompt token.
@@ -356,11 +372,8 @@ def _feed_after_cache(
         new_mask[k, : len(toks)] = 1
     full_mask = torch.cat([mask, new_mask.to(device)], dim=1)
     new_pos = positions[:, -1:] + 1 + torch.arange(width, device=device)[None, :]
-    with _StreamRecorder(model) as rec:
-        _decoder_call(
-            model, ids.to(device), full_mask, new_pos, use_cache=True, **{cache_kwarg(model): cache}
-        )
-    return rec.states[-1].float()
+    _, streams = _extend_cache(model, ids.to(device), full_mask, new_pos, cache)
+    return streams[-1].float()
 
 
 @torch.inference_mode()
@@ -383,15 +396,13 @@ def _prefix_shared_states(
 
     device = _device(model)
     pad = _pad_id(tokenizer)
-    cache_kw = cache_kwarg(model)
     out: list[list[torch.Tensor | None]] = [[None] * len(c) for c in conts]
     for batch in _batches(_by_length(contexts), batch_size):
         ids, mask, pos = left_pad([contexts[i] for i in batch], pad, device)
-        cache = DynamicCache(config=model.config)
-        with _StreamRecorder(model) as rec:
-            res = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
-        cache = getattr(res, cache_kw, None) or res.past_key_values
-        first = rec.states[-1][:, -1].float()  # predicts every option's first token
+        cache, streams = _extend_cache(
+            model, ids, mask, pos, DynamicCache(config=model.config), _last_position
+        )
+        first = streams[-1]  # predicts every option's first token
         # Options of one token need nothing more; the rest feed all but their last token.
         rows = [
             (r, i, j)
@@ -653,32 +664,25 @@ def _prefill(
     from transformers import DynamicCache
 
     device = _device(model)
-    cache_kw = cache_kwarg(model)
     cache = DynamicCache(config=model.config)
     shared = _shared_prefix(seqs) if len(seqs) > 1 else 0
     span = max(len(s) for s in seqs) + extra
     if shared < MIN_SHARED_PREFIX or not _window_allows_holes(model, span):
         ids, mask, pos = left_pad(seqs, pad, device)
-        with _StreamRecorder(model, _summarise(mask)) as rec:
-            out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
-        last, mean = _stack_summaries(rec.states, mask.sum(1))
-        return getattr(out, cache_kw, None) or out.past_key_values, mask, pos, last, mean
+        cache, streams = _extend_cache(model, ids, mask, pos, cache, _summarise(mask))
+        return (cache, mask, pos, *_stack_summaries(streams, mask.sum(1)))
     ids, mask, pos = left_pad([seqs[0][:shared]], pad, device)
-    with _StreamRecorder(model, _summarise(mask)) as rec:
-        out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
-    cache = getattr(out, cache_kw, None) or out.past_key_values
-    prefix_sums = [total for _, total in rec.states]  # [1, d] per stream
+    cache, streams = _extend_cache(model, ids, mask, pos, cache, _summarise(mask))
+    prefix_sums = [total for _, total in streams]  # [1, d] per stream
     cache.reorder_cache(torch.zeros(len(seqs), dtype=torch.long, device=device))
     ids, own, pos = left_pad([s[shared:] for s in seqs], pad, device)
     mask = torch.cat([torch.ones((len(seqs), shared), dtype=own.dtype, device=device), own], 1)
     pos = pos + shared
-    with _StreamRecorder(model, _summarise(own)) as rec:
-        out = _decoder_call(model, ids, mask, pos, use_cache=True, **{cache_kw: cache})
-    states = [
-        (lst, total + before) for (lst, total), before in zip(rec.states, prefix_sums, strict=True)
+    cache, streams = _extend_cache(model, ids, mask, pos, cache, _summarise(own))
+    streams = [
+        (lst, total + before) for (lst, total), before in zip(streams, prefix_sums, strict=True)
     ]
-    last, mean = _stack_summaries(states, mask.sum(1))
-    return getattr(out, cache_kw, None) or out.past_key_values, mask, pos, last, mean
+    return (cache, mask, pos, *_stack_summaries(streams, mask.sum(1)))
 
 
 def decode(
@@ -710,9 +714,9 @@ def decode(
     device = _device(model)
     pad = _pad_id(tokenizer)
     stop = eos_ids(model, tokenizer) if stop_at_eos else set()
-    cache_kw = cache_kwarg(model)
     last: list[torch.Tensor | None] = [None] * len(seqs)
     mean: list[torch.Tensor | None] = [None] * len(seqs)
+    logits: list[torch.Tensor | None] = [None] * len(seqs)
     tokens: list[list[int]] = [[] for _ in seqs]
     hidden: list[torch.Tensor | None] = [None] * len(seqs)
     ended = [False] * len(seqs)
@@ -736,7 +740,10 @@ def decode(
             steps: list[torch.Tensor] = []
             picked: list[torch.Tensor] = []
             for step in range(max_new_tokens):
-                nxt = head_logits(model, state).argmax(-1)
+                step_logits = head_logits(model, state)
+                if step == 0:  # the prompts' own next-token logits: kept, not recomputed
+                    first_logits = step_logits.cpu()
+                nxt = step_logits.argmax(-1)
                 steps.append(state.cpu())
                 picked.append(nxt.cpu())
                 done |= torch.as_tensor([int(t) in stop for t in nxt.tolist()])
@@ -744,31 +751,26 @@ def decode(
                     break
                 mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
                 pos = pos[:, -1:] + 1
-                with _StreamRecorder(model, _last_position) as rec:
-                    out = _decoder_call(
-                        model,
-                        nxt[:, None].to(device),
-                        mask,
-                        pos,
-                        use_cache=True,
-                        **{cache_kw: cache},
-                    )
-                cache = getattr(out, cache_kw, None) or out.past_key_values
-                state = rec.states[-1]
+                cache, streams = _extend_cache(
+                    model, nxt[:, None].to(device), mask, pos, cache, _last_position
+                )
+                state = streams[-1]
             chosen = torch.stack(picked, dim=1)  # [b, steps]
             states = torch.stack(steps, dim=1)  # [b, steps, d]
             for row, i in enumerate(batch):
                 last[i] = batch_last[row].cpu()
                 mean[i] = batch_mean[row].cpu()
+                logits[i] = first_logits[row]
                 tokens[i], ended[i] = _cut_at_stop(chosen[row].tolist(), stop)
                 hidden[i] = states[row, : len(tokens[i])].clone()
-        last_t = torch.stack(last)  # type: ignore[arg-type]
-        mean_t = torch.stack(mean)  # type: ignore[arg-type]
-        logits = head_logits(model, last_t[:, -1]).cpu()
     texts = [tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
     generation = Generation(prompt_ids=seqs, tokens=tokens, hidden=hidden, texts=texts, ended=ended)  # type: ignore[arg-type]
     return Decoded(
-        states=PromptStates(last=last_t, mean=mean_t, logits=logits),
+        states=PromptStates(
+            last=torch.stack(last),  # type: ignore[arg-type]
+            mean=torch.stack(mean),  # type: ignore[arg-type]
+            logits=torch.stack(logits),  # type: ignore[arg-type]
+        ),
         generation=generation,
         forced=forced_out if forced is not None else None,  # type: ignore[arg-type]
     )
