@@ -214,7 +214,9 @@ def assess(
         if degenerate is not None:
             verdict = _degenerate_verdict(degenerate)
         else:
-            verdict = apply_rules(rules, task, features, competence[task]).to_dict()
+            verdict = apply_rules(
+                rules, task, features, competence[task], dense.fingerprint
+            ).to_dict()
         verdicts[task] = {
             **verdict,
             "competence": competence[task],

@@ -22,7 +22,6 @@ from advisor.cache import cache_dir
 from advisor.evaluate import ItemResult, dense_competence, score_model
 from advisor.files import read_checked_json, write_checked_json
 from advisor.items import Item, items_hash
-from advisor.models import runtime_identity
 from advisor.outcome import DEFAULT_TOLERANCE, retention
 from advisor.suites import PRIMARY_VIEW, primary_items, views
 
@@ -36,7 +35,7 @@ def _key(fingerprint: str, items: list[Item]) -> str:
 
 def dense_results(dense: Any, items: list[Item], *, cache: bool = True) -> list[ItemResult]:
     """The dense model's item results, from the disk cache when present."""
-    identity = runtime_identity(dense.fingerprint, dense.model)
+    identity = dense.cache_identity
     path = cache_dir("scores") / f"{_key(identity, items)}.json"
     # A damaged or truncated entry fails its checksum and reads as None: recomputed below.
     rows = read_checked_json(path) if cache else None

@@ -7,8 +7,10 @@ measurement features to the ground-truth outcome; ``export`` turns it into plain
 
 A verdict is ``caution`` rather than go / no-go when a measured value lies within the
 margin of a threshold on its path (``MARGIN_SD`` training standard deviations of that
-feature), when the leaf is impure (its majority share is below ``MIN_PURITY``), or when the
-rule's validation accuracy is below ``MIN_ACCURACY``.
+feature), when the leaf is impure (its majority share is below ``MIN_PURITY``), when the
+rule's leave-one-method-out accuracy is below ``MIN_ACCURACY``, or — for a model the rules
+were not fitted on — when the rule's accuracy on the held-out model (measured on at least
+``MIN_HELD_OUT_CASES`` configurations) is below ``MIN_ACCURACY``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ MAX_DEPTH = 3
 MARGIN_SD = 0.25
 MIN_PURITY = 0.75
 MIN_ACCURACY = 0.75
+MIN_HELD_OUT_CASES = 4  # fewer held-out configurations say too little to act on
 
 
 @dataclass(frozen=True)
@@ -212,17 +215,48 @@ def _label(name: str) -> str:
     return f"{feature.label} ({name})" if feature and feature.label else name
 
 
+def _transfer(
+    rules: dict[str, Any],
+    validation: dict[str, Any],
+    fingerprint: str | None,
+    reasons: list[str],
+) -> float | None:
+    """The rule's held-out-model accuracy when it applies to the assessed model (one the
+    rules were not fitted on, with enough held-out configurations), else None; explains
+    which in ``reasons``."""
+    trained = rules.get("provenance", {}).get("training_models", [])
+    if fingerprint is None or not trained or fingerprint in {m["fingerprint"] for m in trained}:
+        return None
+    names = ", ".join(m["name"] for m in trained)
+    held = validation.get("held_out_model", {})
+    if held.get("accuracy") is None or held.get("n", 0) < MIN_HELD_OUT_CASES:
+        reasons.append(
+            f"The rules were fitted on {names}, not this model, and their transfer to other "
+            f"models was measured on {held.get('n', 0)} configurations (too few to weigh)."
+        )
+        return None
+    reasons.append(
+        f"The rules were fitted on {names}, not this model; on {', '.join(held['model'])} "
+        f"(never used in fitting) this rule was right in {held['accuracy']:.0%} of "
+        f"{held['n']} configurations ({held['n_go']} go)."
+    )
+    return float(held["accuracy"])
+
+
 def apply_rules(
     rules: dict[str, Any],
     task: str,
     features: dict[str, float],
     competence: dict[str, Any] | None = None,
+    fingerprint: str | None = None,
 ) -> Verdict:
     """Decide go / caution / no-go / not-assessable for ``task`` and explain why.
 
     ``rules`` is a rules file (``data/rules/default.json``); ``features`` come from
     :func:`features_of`; ``competence`` is the dense model's competence-gate record
-    (``{"assessable": bool, "reason": str, ...}``).
+    (``{"assessable": bool, "reason": str, ...}``); ``fingerprint`` identifies the dense
+    model, so that a model the rules were not fitted on is judged by the rule's held-out
+    accuracy as well.
     """
     if competence is not None and not competence.get("assessable", False):
         reason = competence.get("reason", "the dense model is not competent at this task")
@@ -260,6 +294,7 @@ def apply_rules(
         f"The rule's leaf held {node['go']} go of {node['n']} training configurations"
         + (f"; leave-one-method-out accuracy {val_acc:.0%}." if val_acc is not None else ".")
     )
+    transfer = _transfer(rules, validation, fingerprint, reasons)
     verdict = node["outcome"]
     if near:
         verdict = CAUTION
@@ -270,5 +305,13 @@ def apply_rules(
     elif val_acc is not None and val_acc < MIN_ACCURACY:
         verdict = CAUTION
         reasons.append(f"Caution: the rule's validation accuracy is low ({val_acc:.0%}).")
-    confidence = purity * (val_acc if val_acc is not None else 1.0)
+    elif transfer is not None and transfer < MIN_ACCURACY:
+        verdict = CAUTION
+        reasons.append(
+            f"Caution: the rule carries over poorly to models it was not fitted on "
+            f"({transfer:.0%} right on the held-out model)."
+        )
+    confidence = purity
+    for acc in (val_acc, transfer):
+        confidence *= acc if acc is not None else 1.0
     return Verdict(verdict, round(confidence, 4), reasons, path)

@@ -88,6 +88,34 @@ def test_low_validation_accuracy_gives_caution():
     assert rules.apply_rules(file, "math", {"kl": 0.01, "embedding_cos": 0.9}).verdict == "caution"
 
 
+def _with_held_out(accuracy: float, n: int) -> dict:
+    file = _rules_file()
+    file["provenance"] = {"training_models": [{"name": "small", "fingerprint": "aaaa"}]}
+    held = {"accuracy": accuracy, "n": n, "n_go": n // 2, "model": ["other"]}
+    file["tasks"]["math"]["validation"]["held_out_model"] = held
+    return file
+
+
+def test_poor_transfer_gives_caution_only_for_a_model_not_fitted_on():
+    go = {"kl": 0.01, "embedding_cos": 0.9}
+    file = _with_held_out(0.5, 8)
+    trained = rules.apply_rules(file, "math", go, fingerprint="aaaa")
+    assert trained.verdict == "go" and trained.confidence == pytest.approx(0.9)
+    foreign = rules.apply_rules(file, "math", go, fingerprint="bbbb")
+    assert foreign.verdict == "caution"
+    assert any("right in 50% of 8 configurations" in r for r in foreign.reasons)
+    assert foreign.confidence == pytest.approx(0.9 * 0.5)
+    assert rules.apply_rules(file, "math", go).verdict == "go"  # model unknown: no claim
+
+
+def test_good_or_thin_transfer_keeps_the_verdict_and_says_so():
+    go = {"kl": 0.01, "embedding_cos": 0.9}
+    good = rules.apply_rules(_with_held_out(1.0, 8), "math", go, fingerprint="bbbb")
+    assert good.verdict == "go" and any("right in 100%" in r for r in good.reasons)
+    thin = rules.apply_rules(_with_held_out(0.0, 1), "math", go, fingerprint="bbbb")
+    assert thin.verdict == "go" and any("too few to weigh" in r for r in thin.reasons)
+
+
 def test_incompetent_dense_model_is_not_assessable():
     verdict = rules.apply_rules(
         _rules_file(), "math", {"kl": 0.01}, {"assessable": False, "reason": "at chance (8%)"}
