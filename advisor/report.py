@@ -31,8 +31,9 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
             f"{share} of the dense model's."
         )
     if verdict == "caution":
+        why = [r.removeprefix("Caution: ") for r in record["reasons"] if r.startswith("Caution: ")]
         return (
-            f"Borderline for {task}: {record['reasons'][-1].removeprefix('Caution: ')} "
+            f"Borderline for {task}: {' '.join(why or record['reasons'][-1:])} "
             f"Check with `prune-advisor evaluate` on your own data before shipping."
         )
     competence = record.get("competence", {})

@@ -295,22 +295,20 @@ def apply_rules(
         + (f"; leave-one-method-out accuracy {val_acc:.0%}." if val_acc is not None else ".")
     )
     transfer = _transfer(rules, validation, fingerprint, reasons)
-    verdict = node["outcome"]
+    cautions = []
     if near:
-        verdict = CAUTION
-        reasons.append("Caution: a measured value is close to a rule threshold.")
-    elif purity < MIN_PURITY:
-        verdict = CAUTION
-        reasons.append(f"Caution: the rule's leaf is mixed ({purity:.0%} majority).")
-    elif val_acc is not None and val_acc < MIN_ACCURACY:
-        verdict = CAUTION
-        reasons.append(f"Caution: the rule's validation accuracy is low ({val_acc:.0%}).")
-    elif transfer is not None and transfer < MIN_ACCURACY:
-        verdict = CAUTION
-        reasons.append(
+        cautions.append("Caution: a measured value is close to a rule threshold.")
+    if purity < MIN_PURITY:
+        cautions.append(f"Caution: the rule's leaf is mixed ({purity:.0%} majority).")
+    if val_acc is not None and val_acc < MIN_ACCURACY:
+        cautions.append(f"Caution: the rule's validation accuracy is low ({val_acc:.0%}).")
+    if transfer is not None and transfer < MIN_ACCURACY:
+        cautions.append(
             f"Caution: the rule carries over poorly to models it was not fitted on "
             f"({transfer:.0%} right on the held-out model)."
         )
+    reasons += cautions
+    verdict = CAUTION if cautions else node["outcome"]
     confidence = purity
     for acc in (val_acc, transfer):
         confidence *= acc if acc is not None else 1.0

@@ -173,3 +173,19 @@ def test_exported_tree_has_no_split_whose_sides_agree():
         for case, row in zip(cases, x, strict=True):
             expected = "go" if tree.predict([row])[0] == 1 else "no-go"
             assert rules.predict(rule, case.features) == expected
+
+
+def test_every_caution_is_given_and_summarised():
+    """A verdict near a threshold on a rule that also transfers poorly names both reasons,
+    and the report's one-line summary carries both."""
+    from advisor.report import plain_sentence
+
+    file = _with_held_out(0.5, 8)
+    threshold = file["tasks"]["math"]["tree"]["threshold"]
+    verdict = rules.apply_rules(
+        file, "math", {"kl": threshold + 1e-3, "embedding_cos": 0.9}, fingerprint="bbbb"
+    )
+    cautions = [r for r in verdict.reasons if r.startswith("Caution: ")]
+    assert verdict.verdict == "caution" and len(cautions) == 2
+    sentence = plain_sentence("math", verdict.to_dict(), 0.9)
+    assert "close to a rule threshold" in sentence and "carries over poorly" in sentence
