@@ -22,7 +22,17 @@ from advisor import __version__
 from advisor.errors import AdvisorError
 from advisor.items import Item, items_hash
 from advisor.outcome import DEFAULT_TOLERANCE
-from advisor.rules import FEATURES, MAX_DEPTH, Case, accuracy, fit_task, leave_one_group_out
+from advisor.rules import (
+    FEATURES,
+    MAX_DEPTH,
+    Case,
+    accuracy,
+    depth_scores,
+    fit_selected,
+    fit_task,
+    leave_one_group_out,
+    select_depth,
+)
 
 STRUCTURAL = ("attn-drop", "mlp-drop", "block-drop")
 SPARSITY = ("magnitude", "wanda", "sparsegpt")
@@ -233,12 +243,18 @@ def build_rules(
                 "n_cases": len(cases),
             }
             continue
-        rule = fit_task(cases)
+        # Depth is chosen by leave-one-method-out accuracy; the validation repeats that
+        # choice inside every fold (nested), so the figure is not flattered by it.
+        depths = depth_scores(cases)
+        depth = select_depth(depths)
+        rule = fit_task(cases, depth)
         held = cases_for(held_out_rows, task, tolerance)
-        lomo = leave_one_group_out(cases)
+        lomo = leave_one_group_out(cases, fit_selected)
         rule.update(
             {
                 "assessable": True,
+                "max_depth": depth,
+                "depth_selection": {str(d): a for d, a in depths.items()},
                 "n_cases": len(cases),
                 "n_go": sum(c.go for c in cases),
                 "training_accuracy": accuracy(rule, cases),

@@ -1,7 +1,8 @@
 """Rules: from cheap calibration measurements to go / caution / no-go (DESIGN.md §5).
 
 ``fit_task`` learns, for one task type, a shallow decision tree (depth ≤ 3) that maps
-measurement features to the ground-truth outcome; ``export`` turns it into plain data
+measurement features to the ground-truth outcome; ``select_depth`` picks the depth that
+best predicts a pruning method left out of fitting; the tree is exported as plain data
 (JSON) so that applying a rule needs no scikit-learn and can be read by a person;
 ``apply_rules`` walks that data and explains the path it took with the measured values.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,8 +170,11 @@ def accuracy(rule: dict[str, Any], cases: Sequence[Case]) -> float | None:
     return sum(hits) / len(hits)
 
 
-def leave_one_group_out(cases: Sequence[Case]) -> dict[str, Any]:
-    """Accuracy when each group (pruning method) is predicted by a rule fitted on the rest."""
+def leave_one_group_out(
+    cases: Sequence[Case], fit: Callable[[Sequence[Case]], dict[str, Any]] = fit_task
+) -> dict[str, Any]:
+    """Accuracy when each group (pruning method) is predicted by a rule that ``fit`` made
+    from the other groups."""
     groups = sorted({c.group for c in cases})
     hits, total, per_group = 0, 0, {}
     for g in groups:
@@ -178,7 +182,7 @@ def leave_one_group_out(cases: Sequence[Case]) -> dict[str, Any]:
         test = [c for c in cases if c.group == g]
         if not train:
             continue
-        rule = fit_task(train)
+        rule = fit(train)
         acc = accuracy(rule, test)
         if acc is None:
             continue
@@ -186,6 +190,26 @@ def leave_one_group_out(cases: Sequence[Case]) -> dict[str, Any]:
         hits += round(acc * len(test))
         total += len(test)
     return {"accuracy": hits / total if total else None, "n": total, "per_group": per_group}
+
+
+def depth_scores(cases: Sequence[Case]) -> dict[int, float | None]:
+    """Leave-one-method-out accuracy of a tree of each depth 1..``MAX_DEPTH``."""
+    return {
+        d: leave_one_group_out(cases, lambda train, d=d: fit_task(train, d))["accuracy"]
+        for d in range(1, MAX_DEPTH + 1)
+    }
+
+
+def select_depth(scores: dict[int, float | None]) -> int:
+    """The depth (from :func:`depth_scores`) whose trees best predict a pruning method left
+    out of fitting; the shallowest among equals (a deeper tree must earn its thresholds)."""
+    best = max((s for s in scores.values() if s is not None), default=None)
+    return min(d for d, s in scores.items() if best is None or s == best)
+
+
+def fit_selected(cases: Sequence[Case]) -> dict[str, Any]:
+    """:func:`fit_task` at the depth :func:`select_depth` picks from these cases alone."""
+    return fit_task(cases, select_depth(depth_scores(cases)))
 
 
 # --------------------------------------------------------------------------- applying

@@ -91,6 +91,8 @@ def test_build_rules_validates_and_reports_provenance():
     entry = rules["tasks"]["math"]
     assert entry["assessable"] and entry["n_cases"] == 12 and entry["n_go"] == 6
     assert entry["tree"]["feature"] == "kl"
+    # one threshold separates these cases: depth 1 is as good as any and is chosen
+    assert entry["max_depth"] == 1 and set(entry["depth_selection"]) == {"1", "2", "3"}
     assert entry["validation"]["leave_one_method_out"]["accuracy"] == 1.0
     assert entry["validation"]["held_out_model"] == {
         "accuracy": 1.0,

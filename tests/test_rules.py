@@ -189,3 +189,29 @@ def test_every_caution_is_given_and_summarised():
     assert verdict.verdict == "caution" and len(cautions) == 2
     sentence = plain_sentence("math", verdict.to_dict(), 0.9)
     assert "close to a rule threshold" in sentence and "carries over poorly" in sentence
+
+
+def test_select_depth_prefers_the_shallowest_of_the_best():
+    assert rules.select_depth({1: 0.8, 2: 0.9, 3: 0.9}) == 2
+    assert rules.select_depth({1: 0.9, 2: 0.9, 3: 0.7}) == 1
+    assert rules.select_depth({1: None, 2: None, 3: None}) == 1
+
+
+def test_one_threshold_is_fitted_at_depth_one():
+    scores = rules.depth_scores(_cases())
+    assert set(scores) == {1, 2, 3} and scores[1] == pytest.approx(0.9)
+    assert rules.select_depth(scores) == 1
+    assert rules.fit_selected(_cases()) == rules.fit_task(_cases(), 1)
+
+
+def test_a_band_needs_depth_two_and_gets_it():
+    """go only for 0.2 < KL < 1: one threshold cannot say it, two can."""
+    cases = [
+        Case("math", {"kl": kl + off, "embedding_cos": 0.9}, 0.2 < kl < 1.0, group=g)
+        for g, off in (("a", 0.0), ("b", 0.01), ("c", 0.02))
+        for kl in (0.05, 0.1, 0.3, 0.5, 0.8, 1.5, 2.0, 3.0)
+    ]
+    scores = rules.depth_scores(cases)
+    assert scores[1] == pytest.approx(0.75) and scores[2] == 1.0
+    tree = rules.fit_selected(cases)["tree"]
+    assert tree["le"]["feature"] == "kl" and rules.accuracy(rules.fit_selected(cases), cases) == 1.0
