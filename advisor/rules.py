@@ -325,7 +325,10 @@ def apply_rules(
     if purity < MIN_PURITY:
         cautions.append(f"Caution: the rule's leaf is mixed ({purity:.0%} majority).")
     if val_acc is not None and val_acc < MIN_ACCURACY:
-        cautions.append(f"Caution: the rule's validation accuracy is low ({val_acc:.0%}).")
+        cautions.append(
+            f"Caution: the rule often misjudges a pruning method left out of fitting "
+            f"(leave-one-method-out accuracy {val_acc:.0%})."
+        )
     if transfer is not None and transfer < MIN_ACCURACY:
         cautions.append(
             f"Caution: the rule carries over poorly to models it was not fitted on "

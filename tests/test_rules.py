@@ -85,7 +85,9 @@ def test_value_near_threshold_gives_caution():
 def test_low_validation_accuracy_gives_caution():
     file = _rules_file()
     file["tasks"]["math"]["validation"]["leave_one_method_out"]["accuracy"] = 0.5
-    assert rules.apply_rules(file, "math", {"kl": 0.01, "embedding_cos": 0.9}).verdict == "caution"
+    verdict = rules.apply_rules(file, "math", {"kl": 0.01, "embedding_cos": 0.9})
+    assert verdict.verdict == "caution"
+    assert verdict.reasons[-1].endswith("(leave-one-method-out accuracy 50%).")
 
 
 def _with_held_out(accuracy: float, n: int) -> dict:
