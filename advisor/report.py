@@ -32,8 +32,9 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
         )
     if verdict == "caution":
         why = [r.removeprefix("Caution: ") for r in record["reasons"] if r.startswith("Caution: ")]
+        why = why or record["reasons"][-1:]
         return (
-            f"Borderline for {task}: {' '.join(why or record['reasons'][-1:])} "
+            f"Borderline for {task}: {'; '.join(w.rstrip('.') for w in why)}. "
             f"Check with `prune-advisor evaluate` on your own data before shipping."
         )
     competence = record.get("competence", {})
@@ -48,9 +49,15 @@ def render(result: dict[str, Any]) -> str:
     """The report HTML for a result dict (as written to result.json)."""
     from jinja2 import Environment, FileSystemLoader
 
+    from advisor.tasks import task_names
+
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     tolerance = result["settings"].get("tolerance")
-    tasks = result["tasks"]
+    # result.json is written with sorted keys: restore the task types' own order so that a
+    # re-rendered report is the one assess wrote.
+    rank = {name: i for i, name in enumerate(task_names())}
+    tasks = dict(sorted(result["tasks"].items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    result = {**result, "tasks": tasks}
     overall = result.get("overall", {})  # aggregates over every calibration item
     figs = {
         "hierarchy": figures.hierarchy(overall),

@@ -240,31 +240,26 @@ def _label(name: str) -> str:
 
 
 def _transfer(
-    rules: dict[str, Any],
-    validation: dict[str, Any],
-    fingerprint: str | None,
-    reasons: list[str],
-) -> float | None:
-    """The rule's held-out-model accuracy when it applies to the assessed model (one the
-    rules were not fitted on, with enough held-out configurations), else None; explains
-    which in ``reasons``."""
+    rules: dict[str, Any], validation: dict[str, Any], fingerprint: str | None
+) -> tuple[float | None, str | None]:
+    """For a model the rules were not fitted on: the rule's held-out-model accuracy (None
+    when measured on too few configurations) and a sentence saying so; (None, None) for a
+    training model or an unknown one."""
     trained = rules.get("provenance", {}).get("training_models", [])
     if fingerprint is None or not trained or fingerprint in {m["fingerprint"] for m in trained}:
-        return None
+        return None, None
     names = ", ".join(m["name"] for m in trained)
     held = validation.get("held_out_model", {})
     if held.get("accuracy") is None or held.get("n", 0) < MIN_HELD_OUT_CASES:
-        reasons.append(
+        return None, (
             f"The rules were fitted on {names}, not this model, and their transfer to other "
             f"models was measured on {held.get('n', 0)} configurations (too few to weigh)."
         )
-        return None
-    reasons.append(
+    return float(held["accuracy"]), (
         f"The rules were fitted on {names}, not this model; on {', '.join(held['model'])} "
         f"(never used in fitting) this rule was right in {held['accuracy']:.0%} of "
         f"{held['n']} configurations ({held['n_go']} go)."
     )
-    return float(held["accuracy"])
 
 
 def apply_rules(
@@ -318,7 +313,9 @@ def apply_rules(
         f"The rule's leaf held {node['go']} go of {node['n']} training configurations"
         + (f"; leave-one-method-out accuracy {val_acc:.0%}." if val_acc is not None else ".")
     )
-    transfer = _transfer(rules, validation, fingerprint, reasons)
+    transfer, transfer_note = _transfer(rules, validation, fingerprint)
+    if transfer_note:
+        reasons.append(transfer_note)
     cautions = []
     if near:
         cautions.append("Caution: a measured value is close to a rule threshold.")

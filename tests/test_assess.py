@@ -65,6 +65,13 @@ def test_incompetent_dense_model_gets_no_verdict(tiny_result):
     assert tiny_result["gate"]["failed"] is False
 
 
+def test_rerendering_the_saved_json_gives_the_same_report(tiny_result):
+    """result.json is written with sorted keys; the report keeps the task types' order."""
+    saved = json.loads(json.dumps(tiny_result, sort_keys=True))
+    assert list(saved["tasks"]) != list(tiny_result["tasks"])  # the case that matters
+    assert render(saved) == render(tiny_result)
+
+
 def test_report_escapes_generated_text(tiny_result):
     result = json.loads(json.dumps(tiny_result))
     result["examples"] = [
