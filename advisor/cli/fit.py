@@ -140,8 +140,10 @@ def fit(
     wanda and sparsegpt at 5, 10, 20, 30 and 50% sparsity — gentle first, because on
     SmolLM2-135M four dropped attention sublayers already break every competent task.
     Each grid point is measured on the calibration split (what `assess` runs) and
-    evaluated on the evaluation split (the ground truth). Rules are validated
-    leave-one-method-out and on the held-out model. Takes hours on 2 CPU cores; resumable.
+    evaluated on the evaluation split (the ground truth). Each tree's depth (1-3) is the
+    one that best predicts a pruning method left out of fitting; rules are validated
+    leave-one-method-out (nested) and on the held-out model. Takes hours on 2 CPU cores;
+    resumable.
     """
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError
