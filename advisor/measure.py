@@ -159,6 +159,16 @@ def logit_lens(model: Any, streams: torch.Tensor) -> torch.Tensor:
     return forward.head_logits(model, streams)
 
 
+LENS_BYTES = 64 * 2**20  # logit-lens logits held at once, per model
+
+
+def lens_groups(n_items: int, streams: int, vocab: int) -> list[list[int]]:
+    """Consecutive item indices, grouped so that one group's ``[G, streams, vocab]`` fp32
+    logit lens stays within :data:`LENS_BYTES` (at least one item per group)."""
+    size = max(1, LENS_BYTES // max(1, streams * vocab * 4))
+    return [list(range(s, min(s + size, n_items))) for s in range(0, n_items, size)]
+
+
 def logit_space(lens_dense: torch.Tensor, lens_pruned: torch.Tensor) -> dict[str, Any]:
     """Final-logit cosine and Δz spread, and per-layer logit-lens cosine, KL and top-1.
 
@@ -485,25 +495,34 @@ def measure(
 
     say("comparing")
     align = layer_alignment(dense_side.last.shape[1] - 1, pruned_model)
+    streams = torch.as_tensor(align[1:])
+    vocab = dense_model.get_output_embeddings().weight.shape[0]
     rows = []
-    for i, item in enumerate(items):
-        rows.append(
-            _compare_item(
-                i,
-                item,
-                dense_model,
-                pruned_model,
-                tokenizer,
-                dense_side,
-                pruned_side,
-                forced_by_item.get(i),
-                align,
-                temperature,
-                top_k,
-                choice_norm,
-                horizon,
+    for group in lens_groups(len(items), len(align) - 1, vocab):
+        # One output-head call per model for the whole group: a few-row matmul is bound by
+        # reading the head's weights, a few-hundred-row one by arithmetic.
+        lens_dense = logit_lens(dense_model, dense_side.last[group, 1:])
+        lens_pruned = logit_lens(pruned_model, pruned_side.last[group][:, streams])
+        for j, i in enumerate(group):
+            rows.append(
+                _compare_item(
+                    i,
+                    items[i],
+                    dense_model,
+                    pruned_model,
+                    tokenizer,
+                    dense_side,
+                    pruned_side,
+                    (lens_dense[j], lens_pruned[j]),
+                    forced_by_item.get(i),
+                    align,
+                    temperature,
+                    top_k,
+                    choice_norm,
+                    horizon,
+                )
             )
-        )
+        del lens_dense, lens_pruned  # [G, L, V] each: free before the next group
     t3 = time.perf_counter()
 
     by_task: dict[str, list[dict[str, Any]]] = {}
@@ -544,6 +563,7 @@ def _compare_item(
     tokenizer: Any,
     dense: SideOutputs,
     pruned: SideOutputs,
+    lenses: tuple[torch.Tensor, torch.Tensor],
     forced: torch.Tensor | None,
     align: list[int],
     temperature: float,
@@ -556,11 +576,9 @@ def _compare_item(
         row["embedding"] = embedding_space(
             dense.last[i], dense.mean[i], pruned.last[i], pruned.mean[i], align
         )
-        lens_d = logit_lens(dense_model, dense.last[i, 1:])
-        lens_p = logit_lens(pruned_model, pruned.last[i, torch.as_tensor(align[1:])])
+        lens_d, lens_p = lenses
         row["logit"] = logit_space(lens_d, lens_p)
         row["probability"] = probability_space(lens_d[-1], lens_p[-1], temperature, top_k)
-        del lens_d, lens_p  # [L, V] each: free before the next item
         if dense.choice[i] is not None and pruned.choice[i] is not None:
             sub = subspace(
                 choice_scores(dense.choice[i], dense.choice_tokens[i], choice_norm),  # type: ignore[arg-type]
