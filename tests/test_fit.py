@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -162,3 +163,24 @@ def test_cap_keeps_whole_questions_and_rejects_negative_counts():
     assert fit.cap(items, 0) == items
     with pytest.raises(AdvisorError, match="--eval-items"):
         fit.cap(items, -1)
+
+
+def test_shipped_rules_are_what_fit_makes_of_the_shipped_cases():
+    """data/rules/default.json is reproducible: refitting data/rules/cases.jsonl (no model
+    run) gives the same rules and validation figures, over the default grids."""
+    root = Path(__file__).resolve().parents[1]
+    shipped = json.loads((root / "data/rules/default.json").read_text())
+    provenance = shipped.pop("provenance")
+    rows = fit.read_cases(root / "data/rules/cases.jsonl")
+
+    def rows_of(models):
+        fingerprints = {m["fingerprint"] for m in models}
+        return [r for r in rows if r["fingerprint"] in fingerprints]
+
+    train = rows_of(provenance["training_models"])
+    held = rows_of(provenance["held_out_models"])
+    assert {r["point"]["id"] for r in train} == {p.id for p in fit.DEFAULT_GRID}
+    assert {r["point"]["id"] for r in held} == {p.id for p in fit.HELD_OUT_GRID}
+    assert len(train) == len(fit.DEFAULT_GRID) and len(held) == len(fit.HELD_OUT_GRID)
+    refitted = fit.build_rules(train, held, list(shipped["tasks"]), tolerance=shipped["tolerance"])
+    assert json.loads(json.dumps(refitted)) == shipped
