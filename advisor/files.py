@@ -132,21 +132,24 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
     try:
         yield stage
         write_checksums(stage)
-        try:
-            os.rename(stage, target)  # fails when target exists: first publisher wins
-        except OSError:
-            if not target.is_dir():
-                raise
-            if not verify_checksums(target):
-                # ...unless what is there is damaged (a crash, a truncation): replace it.
-                discard(target)
-                try:
-                    os.rename(stage, target)
-                except OSError:
-                    if not target.is_dir():
-                        raise
+        # The first publisher wins, unless what is there is damaged (a crash, a truncation).
+        if not _publish(stage, target) and not verify_checksums(target):
+            discard(target)
+            _publish(stage, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _publish(stage: Path, target: Path) -> bool:
+    """Rename ``stage`` to ``target``; False when ``target`` is already a folder (another
+    process published first), which is left as it is."""
+    try:
+        os.rename(stage, target)
+    except OSError:
+        if not target.is_dir():
+            raise
+        return False
+    return True
 
 
 def discard(path: str | Path) -> None:

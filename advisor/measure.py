@@ -498,7 +498,7 @@ def measure(
     streams = torch.as_tensor(align[1:])
     vocab = dense_model.get_output_embeddings().weight.shape[0]
     rows = []
-    for group in lens_groups(len(items), len(align) - 1, vocab):
+    for group in lens_groups(len(items), len(streams), vocab):
         # One output-head call per model for the whole group: a few-row matmul is bound by
         # reading the head's weights, a few-hundred-row one by arithmetic.
         lens_dense = logit_lens(dense_model, dense_side.last[group, 1:])
