@@ -29,6 +29,10 @@ DEFAULT_RULES = ROOT / "data" / "rules" / "default.json"
 SCHEMA_FILE = ROOT / "data" / "schema" / "result.schema.json"
 FAIL_ON = {"no-go": ("no-go",), "caution": ("caution", "no-go")}
 EXAMPLES_PER_TASK = 2
+# The representation hierarchy is reported, not decided on: measured on a few items per
+# task type, with free-running decoding (the costly part) on fewer still (docs/design.md §5c).
+HIERARCHY_ITEMS = 8
+DECODED_ITEMS = 2
 SPEED_PROMPT = "The history of the city begins in the early medieval period, when"
 
 
@@ -82,6 +86,41 @@ def _fit_suites(
                 f"is in the result's manifest. Shorten them for a faithful assessment."
             )
     return cut
+
+
+def hierarchy_items(
+    suites: dict[str, list[Item]], decode: bool = True
+) -> tuple[list[Item], list[bool]]:
+    """The items the representation hierarchy is measured on (the first HIERARCHY_ITEMS
+    of each suite) and which of them are decoded freely (the first DECODED_ITEMS of each
+    generative task type; none with ``decode=False``)."""
+    from advisor.side import is_generative
+
+    items, flags = [], []
+    for task_items in suites.values():
+        chosen = task_items[:HIERARCHY_ITEMS]
+        items += chosen
+        flags += [decode and k < DECODED_ITEMS and is_generative(i) for k, i in enumerate(chosen)]
+    return items, flags
+
+
+def covers(task: str, items: list[Item], data_file: str | Path | None) -> str:
+    """What a verdict covers: which prompts it was measured on."""
+    if data_file is not None:
+        own = sum(1 for i in items if i.meta.get("prompt_source") == "user")
+        return (
+            f"{len(items)} items of your suite {Path(data_file).name}"
+            + (
+                f", {own} of them in your own prompt format"
+                if own
+                else f", in the built-in {task} prompt template"
+            )
+            + "."
+        )
+    from advisor.suites import load_spec
+
+    about = load_spec(task).get("about", "").split(". ")[0].rstrip(".")
+    return f"{len(items)} calibration items of the built-in {task} suite ({about})."
 
 
 def _degenerate_verdict(reason: str) -> dict[str, Any]:
@@ -154,6 +193,8 @@ def assess(
     data_file: str | Path | None = None,
     seed: int = 0,
     fail_on: str = "no-go",
+    tolerance: float | None = None,
+    decode: bool = True,
     timings: dict[str, float] | None = None,
     log: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
@@ -168,9 +209,11 @@ def assess(
     """
     from advisor.degenerate import degeneracy
     from advisor.evaluate import dense_competence
+    from advisor.evidence import task_evidence
     from advisor.ground_truth import dense_results
     from advisor.measure import measure
-    from advisor.rules import apply_rules, features_of
+    from advisor.predict import explain
+    from advisor.rules import NOT_ASSESSABLE, features_of
 
     if fail_on not in FAIL_ON:
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
@@ -178,6 +221,9 @@ def assess(
         raise AdvisorError(f"--temperature must be positive; got {temperature}.")
     say = log or (lambda _msg: None)
     rules, rules_file, rules_sha = load_rules(rules_path)
+    tolerance = float(rules.get("tolerance", 0.9)) if tolerance is None else tolerance
+    if not 0 < tolerance <= 1:
+        raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     timings = dict(timings or {})
     clock = time.perf_counter()
 
@@ -186,16 +232,34 @@ def assess(
     truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
     degenerate = degeneracy(dense, pruned.loaded)
-    competence = {}
+    competence, dense_scored = {}, {}
     for task, items in suites.items():
         say(f"dense competence: {task}")
-        competence[task] = dense_competence(task, items, dense_results(dense, items)).to_dict()
+        dense_scored[task] = dense_results(dense, items)
+        competence[task] = dense_competence(task, items, dense_scored[task]).to_dict()
     timings["competence_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    all_items = [item for items in suites.values() for item in items]
+    evidence = {}
     if degenerate is None:
-        measured = measure(dense, pruned.loaded, all_items, temperature=temperature, log=say)
+        for task, items in suites.items():
+            if competence[task]["assessable"]:
+                say(f"evidence: {task}")
+                found = task_evidence(dense, pruned.loaded, task, items, dense_scored[task])
+                evidence[task] = found.to_dict()
+    timings["evidence_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    measured_items, decoded = hierarchy_items(suites, decode)
+    if degenerate is None:
+        measured = measure(
+            dense,
+            pruned.loaded,
+            measured_items,
+            temperature=temperature,
+            generate=decoded,
+            log=say,
+        )
         aggregates, rows, meta = measured.aggregates, measured.items, measured.meta
     else:  # nothing meaningful (or even finite) to measure
         aggregates, rows = {}, []
@@ -210,20 +274,41 @@ def assess(
     verdicts = {}
     for task in tasks:
         task_aggregates = aggregates.get(task, {})
-        features = features_of(task_aggregates)
         if degenerate is not None:
             verdict = _degenerate_verdict(degenerate)
+        elif not competence[task]["assessable"]:
+            verdict = {
+                "verdict": NOT_ASSESSABLE,
+                "confidence": None,
+                "reasons": [f"Not assessable with this model/suite: {competence[task]['reason']}"],
+                "path": [],
+            }
+        elif task not in rules.get("tasks", {}) or not rules["tasks"][task].get("slope"):
+            verdict = {
+                "verdict": NOT_ASSESSABLE,
+                "confidence": None,
+                "reasons": [f"The rules file has no rule for '{task}'."],
+                "path": [],
+            }
         else:
-            verdict = apply_rules(
-                rules, task, features, competence[task], dense.fingerprint
-            ).to_dict()
+            verdict = explain(
+                task,
+                rules["tasks"][task],
+                evidence[task],
+                tolerance,
+                rules.get("provenance", {}),
+            )
         verdicts[task] = {
             **verdict,
+            "covers": covers(task, suites[task], data_file),
             "competence": competence[task],
-            "measurements": {"features": features, "aggregates": task_aggregates},
+            "measurements": {
+                "features": features_of(task_aggregates),
+                "aggregates": task_aggregates,
+            },
         }
     failing = [t for t, v in verdicts.items() if v["verdict"] in FAIL_ON[fail_on]]
-    by_id = {item.id: item for item in all_items}
+    by_id = {item.id: item for item in measured_items}
     return {
         "schema_version": SCHEMA_VERSION,
         "model": {
@@ -238,7 +323,7 @@ def assess(
         "speed": speed,
         "settings": {
             "temperature": temperature,
-            "tolerance": rules.get("tolerance"),
+            "tolerance": tolerance,
             "fail_on": fail_on,
             "tasks": tasks,
             "kl_direction": "KL(dense || pruned)",
@@ -255,7 +340,8 @@ def assess(
                 for task, items in suites.items()
             }
             | ({"user_file": str(data_file)} if data_file else {})
-            | {"truncated_prompts": {t: len(ids) for t, ids in truncated.items()}},
+            | {"truncated_prompts": {t: len(ids) for t, ids in truncated.items()}}
+            | {"hierarchy_items": len(measured_items), "decoded_items": sum(decoded)},
             "rules": {
                 "path": str(rules_file),
                 "sha256": rules_sha,

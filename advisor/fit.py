@@ -20,19 +20,10 @@ from typing import Any
 
 from advisor import __version__
 from advisor.errors import AdvisorError
+from advisor.evidence import evidence_kind
 from advisor.items import Item, items_hash
 from advisor.outcome import DEFAULT_TOLERANCE
-from advisor.rules import (
-    FEATURES,
-    MAX_DEPTH,
-    Case,
-    accuracy,
-    depth_scores,
-    fit_selected,
-    fit_task,
-    leave_one_group_out,
-    select_depth,
-)
+from advisor.predict import MIN_CASES, Case, Z, fit_line, held_out, score
 
 STRUCTURAL = ("attn-drop", "mlp-drop", "block-drop")
 SPARSITY = ("magnitude", "wanda", "sparsegpt")
@@ -99,6 +90,13 @@ def cap(items: list[Item], limit: int) -> list[Item]:
 # costs arithmetic ~20-30% (DESIGN.md §5a), so outcomes must span go and no-go early.
 DEFAULT_GRID = grid(layers=(1, 2, 3, 4, 6), sparsities=(0.05, 0.1, 0.2, 0.3, 0.5))
 HELD_OUT_GRID = grid(layers=(1, 3), sparsities=(0.1, 0.3))
+# The grid each built-in model was fitted over (a model not listed gets DEFAULT_GRID).
+MODEL_GRIDS = {"smollm2-135m": DEFAULT_GRID, "gemma3-270m": HELD_OUT_GRID}
+
+
+def default_grid(model: str) -> list[GridPoint]:
+    """The grid ``fit`` runs for ``model`` unless told otherwise."""
+    return MODEL_GRIDS.get(model, DEFAULT_GRID)
 
 
 def _suite_id(suites: dict[str, list[Item]]) -> str:
@@ -136,11 +134,19 @@ def run_grid(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
+    adaptive: int = 32,
     on_point: Callable[[GridPoint, str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Measure and evaluate every grid point not yet in ``cases_path``; return all rows
-    for this dense model and these suites."""
-    from advisor.ground_truth import evaluate_pair
+    for this dense model and these suites.
+
+    Per point: the direct evidence on the calibration split (what `assess` reads), the
+    representation hierarchy on its report subset, and the ground truth on the evaluation
+    split (sequential from ``adaptive`` questions; 0 = every item).
+    """
+    from advisor.assess import hierarchy_items
+    from advisor.evidence import task_evidence
+    from advisor.ground_truth import dense_results, evaluate_pair
     from advisor.measure import measure
     from advisor.pruning import prune_model
     from advisor.rules import features_of
@@ -153,7 +159,9 @@ def run_grid(
         if r["fingerprint"] == dense.fingerprint and r["suites"] == suite_id
     ]
     done = {r["point"]["id"] for r in mine}
-    cal_items = [item for items in calibration.values() for item in primary_items(items)]
+    primary = {t: primary_items(items) for t, items in calibration.items()}
+    measured_items, _ = hierarchy_items(primary, decode=False)
+    dense_scored = {t: dense_results(dense, items) for t, items in primary.items()}
     for point in points:
         if point.id in done:
             if on_point:
@@ -161,9 +169,19 @@ def run_grid(
             continue
         start = time.perf_counter()
         pruned = prune_model(dense, point.method, **point.kwargs(), seed=seed)
-        measured = measure(dense, pruned.loaded, cal_items)
+        evidence = {
+            t: task_evidence(dense, pruned.loaded, t, items, dense_scored[t]).to_dict()
+            for t, items in primary.items()
+        }
+        measured = measure(dense, pruned.loaded, measured_items, generate=False)
         truth = evaluate_pair(
-            dense, pruned.loaded, evaluation, tolerance=tolerance, seed=seed, all_views=False
+            dense,
+            pruned.loaded,
+            evaluation,
+            tolerance=tolerance,
+            seed=seed,
+            all_views=False,
+            adaptive=adaptive,
         )
         row = {
             "model": dense.name,
@@ -172,6 +190,7 @@ def run_grid(
             "point": {**asdict(point), "id": point.id},
             "parameters": pruned.manifest["parameters"],
             "achieved_sparsity": pruned.manifest["sparsity"]["achieved"],
+            "evidence": evidence,
             "features": {t: features_of(measured.aggregates.get(t, {})) for t in calibration},
             "truth": {
                 t: {
@@ -184,6 +203,8 @@ def run_grid(
                         "outcome",
                         "n",
                         "fidelity",
+                        "decisive",
+                        "looks",
                     )
                 }
                 | {
@@ -202,98 +223,89 @@ def run_grid(
     return [r for r in mine if r["point"]["id"] in wanted]
 
 
-def cases_for(rows: Sequence[dict[str, Any]], task: str, tolerance: float) -> list[Case]:
-    """One :class:`Case` per row where the dense model is competent at ``task``; the label
-    is go when the point estimate of retention reaches ``tolerance``."""
+def cases_for(rows: Sequence[dict[str, Any]], task: str) -> list[Case]:
+    """One :class:`advisor.predict.Case` per row where the dense model is competent at
+    ``task`` and the row holds the task's evidence."""
     cases = []
     for row in rows:
         truth = row["truth"].get(task)
-        if not truth or not truth["assessable"] or truth["retention"] is None:
+        found = row.get("evidence", {}).get(task)
+        if not truth or not truth["assessable"] or truth["retention"] is None or not found:
             continue
+        low, high = truth["ci"]
         cases.append(
             Case(
-                task=task,
-                features=row["features"].get(task, {}),
-                go=truth["retention"] >= tolerance,
-                group=row["point"]["method"],
+                loss=found["stats"]["loss"],
+                loss_sd=found["stats"]["loss_sd"],
+                retention=truth["retention"],
+                outcome=truth["outcome"],
+                label_sd=(high - low) / (2 * 1.96),
                 model=row["model"],
-                meta={"point": row["point"]["id"], "retention": truth["retention"]},
+                method=row["point"]["method"],
+                meta={"point": row["point"]["id"]},
             )
         )
     return cases
 
 
 def build_rules(
-    train_rows: Sequence[dict[str, Any]],
-    held_out_rows: Sequence[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
     tasks: Sequence[str],
     *,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> dict[str, Any]:
-    """Fit one rule per task type and validate it (leave-one-method-out; held-out model)."""
+    """Fit one predicted-retention rule per task type on every model's cases, and
+    validate it: leave-one-model-out (fitted on the other models, scored on this one) and
+    leave-one-method-out within each model."""
     entries: dict[str, Any] = {}
     for task in tasks:
-        cases = cases_for(train_rows, task, tolerance)
-        if len(cases) < 4:
-            reasons = {r["truth"][task]["competence"] for r in train_rows if task in r["truth"]}
+        cases = cases_for(rows, task)
+        if len(cases) < MIN_CASES:
+            reasons = {r["truth"][task]["competence"] for r in rows if task in r["truth"]}
             entries[task] = {
                 "assessable": False,
-                "reason": "the training model is not competent at this task: "
+                "reason": "too few configurations where the dense model is competent: "
                 + "; ".join(sorted(reasons))[:400],
                 "n_cases": len(cases),
             }
             continue
-        # Depth is chosen by leave-one-method-out accuracy; the validation repeats that
-        # choice inside every fold (nested), so the figure is not flattered by it.
-        depths = depth_scores(cases)
-        depth = select_depth(depths)
-        rule = fit_task(cases, depth)
-        held = cases_for(held_out_rows, task, tolerance)
-        lomo = leave_one_group_out(cases, fit_selected)
-        rule.update(
-            {
-                "assessable": True,
-                "max_depth": depth,
-                "depth_selection": {str(d): a for d, a in depths.items()},
-                "n_cases": len(cases),
-                "n_go": sum(c.go for c in cases),
-                "training_accuracy": accuracy(rule, cases),
-                "validation": {
-                    "leave_one_method_out": lomo,
-                    "held_out_model": {
-                        "accuracy": accuracy(rule, held),
-                        "n": len(held),
-                        "n_go": sum(c.go for c in held),
-                        "model": sorted({c.model for c in held}),
-                    },
-                },
-            }
-        )
-        entries[task] = rule
+        kind = evidence_kind(task)
+        models = sorted({c.model for c in cases})
+        by_model = held_out(cases, lambda c: c.model, tolerance, kind)
+        within = {
+            m: held_out([c for c in cases if c.model == m], lambda c: c.method, tolerance, kind)
+            for m in models
+        }
+        rule = fit_line(cases, kind)
+        entries[task] = rule | {
+            "assessable": True,
+            "evidence": kind,
+            "n_cases": len(cases),
+            "models": models,
+            "in_sample": score(rule, cases, tolerance),
+            "validation": {
+                "leave_one_model_out": by_model["total"],
+                "leave_one_model_out_per_model": by_model["per_group"],
+                "leave_one_method_out": {m: v["total"] for m, v in within.items()},
+            },
+        }
     return {
-        "schema_version": 1,
+        "schema_version": 2,
+        "engine": "predicted-retention",
         "tolerance": tolerance,
-        "max_depth": MAX_DEPTH,
-        "label": "go when quality retention (pruned/dense score) >= tolerance",
-        "features": {n: asdict(f) for n, f in FEATURES.items()},
+        "z": Z,
+        "label": "predicted retention = 1 - slope * loss; interval +- z * sqrt((slope * "
+        "loss_sd)^2 + (misfit * loss)^2); go when its lower end >= tolerance",
         "tasks": entries,
     }
 
 
-def provenance(
-    train_rows: Sequence[dict[str, Any]],
-    held_out_rows: Sequence[dict[str, Any]],
-    command: str,
-    seconds: float,
-) -> dict[str, Any]:
-    """Where a rules file came from: models, grid, command, versions and wall time."""
+def provenance(rows: Sequence[dict[str, Any]], command: str, seconds: float) -> dict[str, Any]:
+    """Where a rules file came from: models, grids, command, versions and wall time."""
     import torch
     import transformers
 
-    def models(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-        pairs = sorted({(r["model"], r["fingerprint"]) for r in rows})
-        return [{"name": name, "fingerprint": fp} for name, fp in pairs]
-
+    pairs = sorted({(r["model"], r["fingerprint"]) for r in rows})
     return {
         "command": command,
         "wall_time_s": round(seconds, 1),
@@ -301,9 +313,10 @@ def provenance(
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),
-        "training_models": models(train_rows),
-        "held_out_models": models(held_out_rows),
-        "grid": sorted({r["point"]["id"] for r in train_rows}),
-        "held_out_grid": sorted({r["point"]["id"] for r in held_out_rows}),
-        "suites": sorted({r["suites"] for r in train_rows}),
+        "training_models": [{"name": name, "fingerprint": fp} for name, fp in pairs],
+        "grids": {
+            name: sorted({r["point"]["id"] for r in rows if r["model"] == name})
+            for name, _ in pairs
+        },
+        "suites": sorted({r["suites"] for r in rows}),
     }

@@ -17,6 +17,8 @@ import json
 import statistics
 from typing import Any
 
+import numpy as np
+
 from advisor import scoring
 from advisor.cache import cache_dir
 from advisor.evaluate import ItemResult, dense_competence, score_model
@@ -67,11 +69,16 @@ def compare_task(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
+    level: float = 0.95,
 ) -> dict[str, Any]:
     """Competence, retention (the deciding measure) and fidelity for one task type."""
     competence = dense_competence(task, items, dense)
     record = retention(
-        [r.score for r in dense], [r.score for r in pruned], tolerance=tolerance, seed=seed
+        [r.score for r in dense],
+        [r.score for r in pruned],
+        tolerance=tolerance,
+        seed=seed,
+        level=level,
     )
     if not competence.assessable:
         record["outcome"] = "not-assessable"
@@ -91,8 +98,67 @@ def compare_task(
 def _pair(dense: Any, pruned: Any, task: str, items: list[Item], say: Any, **kw: Any) -> dict:
     say(f"{task}: dense")
     dense_scores = dense_results(dense, items, cache=kw.pop("cache"))
+    start = kw.pop("adaptive", 0)
+    if start and start < len(_questions(items)):
+        return _adaptive(pruned, task, items, dense_scores, start, say, **kw)
     say(f"{task}: pruned")
-    return compare_task(task, items, dense_scores, score_model(pruned, items), **kw)
+    record = compare_task(task, items, dense_scores, score_model(pruned, items), **kw)
+    return record | {"looks": [record["n"]]}
+
+
+def _questions(items: list[Item]) -> list[str]:
+    return list(dict.fromkeys(i.meta.get("question_id", i.id) for i in items))
+
+
+def _adaptive(
+    pruned: Any,
+    task: str,
+    items: list[Item],
+    dense_scores: list[ItemResult],
+    start: int,
+    say: Any,
+    **kw: Any,
+) -> dict:
+    """Sequential evaluation: score the pruned model on ``start`` questions (a seeded
+    random order, so every prefix spreads over the suite's sources), and double the
+    count while the retention interval straddles the tolerance, up to the whole split.
+
+    Each look uses a 1 − 0.05/L interval for L possible looks (Bonferroni), so stopping at
+    the first decisive look keeps the overall error of a decisive label near 5%. Dense
+    results are for the whole split (cached); competence reads all of them.
+    """
+    keys = _questions(items)
+    order = [keys[k] for k in np.random.default_rng(kw["seed"]).permutation(len(keys))]
+    sizes = []
+    n = start
+    while n < len(keys):
+        sizes.append(n)
+        n *= 2
+    sizes.append(len(keys))
+    level = 1 - 0.05 / len(sizes)
+    scored: dict[str, ItemResult] = {}
+    for size in sizes:
+        chosen = set(order[:size])
+        subset = [i for i in items if i.meta.get("question_id", i.id) in chosen]
+        new = [i for i in subset if i.id not in scored]
+        say(f"{task}: pruned on {len(subset)} of {len(items)} items")
+        scored.update((r.id, r) for r in score_model(pruned, new))
+        positions = [n for n, i in enumerate(items) if i.id in scored]
+        record = compare_task(
+            task,
+            [items[n] for n in positions],
+            [dense_scores[n] for n in positions],
+            [scored[items[n].id] for n in positions],
+            level=level,
+            **kw,
+        )
+        record["looks"] = sizes[: sizes.index(size) + 1]
+        if record["outcome"] in ("go", "no-go"):
+            break
+    record["competence"] = dense_competence(task, items, dense_scores).to_dict()
+    if not record["competence"]["assessable"]:
+        record["outcome"] = "not-assessable"
+    return record
 
 
 def evaluate_pair(
@@ -104,16 +170,18 @@ def evaluate_pair(
     seed: int = 0,
     cache: bool = True,
     all_views: bool = True,
+    adaptive: int = 0,
     log: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate ``pruned`` against ``dense`` (LoadedModel-likes) on each task's items.
 
     The verdict rests on each task's primary items (multiple-choice questions in their
     option-text view); with ``all_views`` the other views (lettered A-D) are evaluated
-    too and reported under ``"views"``.
+    too and reported under ``"views"``. ``adaptive=N`` starts each task type with N
+    questions and adds more only while its label is borderline (:func:`_adaptive`).
     """
     say = log or (lambda _msg: None)
-    kw = {"tolerance": tolerance, "seed": seed, "cache": cache}
+    kw = {"tolerance": tolerance, "seed": seed, "cache": cache, "adaptive": adaptive}
     out = {}
     for task, items in suites.items():
         out[task] = _pair(dense, pruned, task, primary_items(items), say, **kw)
@@ -122,6 +190,6 @@ def evaluate_pair(
         for view, positions in views(items).items():
             if view not in (PRIMARY_VIEW, "-"):
                 subset = [items[i] for i in positions]
-                record = _pair(dense, pruned, task, subset, say, **kw)
+                record = _pair(dense, pruned, task, subset, say, **kw | {"adaptive": 0})
                 out[task].setdefault("views", {})[view] = record
     return out

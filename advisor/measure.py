@@ -425,7 +425,7 @@ def measure(
     cache: bool = True,
     top_k: int = DEFAULT_TOP_K,
     choice_norm: str = "mean",
-    generate: bool | None = None,
+    generate: bool | Sequence[bool] | None = None,
     batch_size: int = 8,
     log: Callable[[str], None] | None = None,
 ) -> Measurements:
@@ -435,10 +435,11 @@ def measure(
     ``pruned``: a LoadedModel, a pruning result holding ``.model``, or a bare model.
     ``temperature``: the user's decoding temperature (probability space reports T=1 too).
     ``horizon``: greedy steps per generative item (0 disables accumulation).
-    ``generate``: decode every item (True), none (False), or by task type (None: generative
-    task types, :func:`advisor.side.is_generative`). ``choice_norm``: how continuation
-    candidates are scored ("mean" per token, or "sum"). ``cache``: reuse / store the dense
-    side on disk. ``log``: called with one line per phase (for progress displays).
+    ``generate``: decode every item (True), none (False), by task type (None: generative
+    task types, :func:`advisor.side.is_generative`), or one flag per item.
+    ``choice_norm``: how continuation candidates are scored ("mean" per token, or "sum").
+    ``cache``: reuse / store the dense side on disk. ``log``: called with one line per
+    phase (for progress displays).
     """
     if temperature <= 0:
         raise ValueError("temperature must be positive (greedy decoding is T -> 0; use 1e-2).")
@@ -447,7 +448,12 @@ def measure(
     say = log or (lambda _msg: None)
     dense_model, tokenizer = unwrap_model(dense), dense.tokenizer
     pruned_model = unwrap_model(pruned)
-    flags = [is_generative(it) if generate is None else generate for it in items]
+    if isinstance(generate, list | tuple):
+        if len(generate) != len(items):
+            raise ValueError("generate must give one flag per item.")
+        flags = [bool(g) for g in generate]
+    else:
+        flags = [is_generative(it) if generate is None else generate for it in items]
     flags = [f and horizon > 0 for f in flags]
     settings = {
         "horizon": horizon,

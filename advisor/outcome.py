@@ -24,8 +24,13 @@ def retention(
     tolerance: float = DEFAULT_TOLERANCE,
     samples: int = BOOTSTRAP_SAMPLES,
     seed: int = 0,
+    level: float = 0.95,
 ) -> dict[str, Any]:
-    """Retention of ``pruned`` item scores relative to ``dense`` ones, with its outcome."""
+    """Retention of ``pruned`` item scores relative to ``dense`` ones, with its outcome.
+
+    ``decisive`` is True when the ``level`` interval lies wholly on one side of the
+    tolerance (outcome go or no-go): a label to learn from; otherwise it is borderline.
+    """
     d = np.asarray(dense, dtype=np.float64)
     p = np.asarray(pruned, dtype=np.float64)
     if d.shape != p.shape or d.size == 0:
@@ -38,12 +43,13 @@ def retention(
         "tolerance": tolerance,
     }
     if dense_mean <= 0:
-        return {**record, "retention": None, "ci": None, "outcome": None}
+        return {**record, "retention": None, "ci": None, "outcome": None, "decisive": False}
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, d.size, size=(samples, d.size))
     d_means, p_means = d[picks].mean(axis=1), p[picks].mean(axis=1)
     ratios = np.divide(p_means, d_means, out=np.zeros_like(p_means), where=d_means > 0)
-    low, high = (float(x) for x in np.percentile(ratios, [2.5, 97.5]))
+    tail = 100 * (1 - level) / 2
+    low, high = (float(x) for x in np.percentile(ratios, [tail, 100 - tail]))
     point = pruned_mean / dense_mean
     if low >= tolerance:
         outcome = "go"
@@ -51,4 +57,11 @@ def retention(
         outcome = "no-go"
     else:
         outcome = "caution"
-    return {**record, "retention": point, "ci": [low, high], "outcome": outcome}
+    return {
+        **record,
+        "retention": point,
+        "ci": [low, high],
+        "level": level,
+        "outcome": outcome,
+        "decisive": outcome != "caution",
+    }

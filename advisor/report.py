@@ -20,22 +20,34 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
     """One sentence a non-specialist can act on, for one task type's verdict."""
     share = f"{tolerance:.0%}" if tolerance else "the tolerated share"
     verdict = record["verdict"]
+    pred = record.get("prediction")
+    kept = (
+        f" (predicted retention {pred['retention']:.2f}, at least {pred['interval'][0]:.2f})"
+        if pred
+        else ""
+    )
     if verdict == "go":
         return (
-            f"Safe to ship for {task}: the measurements that predict {task} quality stay "
-            f"where pruned models kept at least {share} of the dense model's quality."
+            f"Safe to ship for {task}: it is predicted to keep at least {share} of the dense "
+            f"model's {task} quality{kept}."
         )
     if verdict == "no-go":
+        below = f" (predicted retention {pred['retention']:.2f}, at most {pred['interval'][1]:.2f})"
         return (
-            f"Do not ship for {task}: the measurements predict its quality falls below "
-            f"{share} of the dense model's."
+            f"Do not ship for {task}: its quality is predicted to fall below {share} of the "
+            f"dense model's{below if pred else ''}."
         )
     if verdict == "caution":
-        why = [r.removeprefix("Caution: ") for r in record["reasons"] if r.startswith("Caution: ")]
-        why = why or record["reasons"][-1:]
+        settle = record.get("settle")
         return (
-            f"Borderline for {task}: {'; '.join(w.rstrip('.') for w in why)}. "
-            f"Check with `prune-advisor evaluate` on your own data before shipping."
+            f"Borderline for {task}: the predicted retention"
+            + (
+                f" {pred['retention']:.2f} [{pred['interval'][0]:.2f}, {pred['interval'][1]:.2f}]"
+                if pred
+                else ""
+            )
+            + f" does not decide against {share}. "
+            + (f"To settle it, {settle}." if settle else "Check with `prune-advisor evaluate`.")
         )
     competence = record.get("competence", {})
     return (

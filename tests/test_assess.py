@@ -12,24 +12,25 @@ import pytest
 from advisor import assess as assess_mod
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from advisor.report import render
-from advisor.rules import Case, fit_task
 
 TASKS = ["multiple-choice", "math"]
 
 
-def _rules(path: Path, outcome_for_low_kl: bool = True) -> Path:
-    """A rules file fitted on synthetic cases: go below KL 0.5 (or never go)."""
-    tasks = {}
-    for task in TASKS:
-        feature = "subspace_agree" if task == "multiple-choice" else "kl"
-        cases = [
-            Case(task, {feature: v}, outcome_for_low_kl and v < 0.5, group=str(i % 2))
-            for i, v in enumerate([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
-        ]
-        rule = fit_task(cases)
-        rule["validation"] = {"leave_one_method_out": {"accuracy": 1.0, "n": 8}}
-        tasks[task] = rule
-    path.write_text(json.dumps({"tolerance": 0.9, "tasks": tasks}))
+def _rules(path: Path) -> Path:
+    """A predicted-retention rules file for TASKS: retention = 1 − loss, no misfit."""
+    from advisor.evidence import evidence_kind
+
+    tasks = {
+        task: {
+            "assessable": True,
+            "evidence": evidence_kind(task),
+            "slope": 1.0,
+            "misfit": 0.0,
+            "n_cases": 8,
+        }
+        for task in TASKS
+    }
+    path.write_text(json.dumps({"tolerance": 0.9, "engine": "predicted-retention", "tasks": tasks}))
     return path
 
 
@@ -112,7 +113,7 @@ def _cli(tiny_llama_dir, rules: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
-    from advisor import evaluate
+    from advisor import evaluate, evidence
 
     real_gate = evaluate.dense_competence
 
@@ -120,8 +121,20 @@ def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
         record = real_gate(task, items, results, **kw)
         return type(record)(**{**record.to_dict(), "assessable": True, "reason": "forced"})
 
+    def lost(dense, pruned, task, items, dense_results, **kw):  # and that it lost half
+        return evidence.TaskEvidence(
+            task,
+            "survival",
+            [1.0] * 20,
+            [1.0] * 10 + [0.0] * 10,
+            0.5,
+            [0.3, 0.7],
+            {"loss": 0.5, "loss_sd": 0.1, "survival": 0.5},
+        )
+
     monkeypatch.setattr(evaluate, "dense_competence", competent)
-    rules = _rules(tmp_path / "never-go.json", outcome_for_low_kl=False)
+    monkeypatch.setattr(evidence, "task_evidence", lost)
+    rules = _rules(tmp_path / "rules.json")
     code = main(_cli(tiny_llama_dir, rules, tmp_path / "out", "--json"))
     captured = capsys.readouterr()
     assert code == EXIT_GATE

@@ -65,46 +65,53 @@ def test_run_grid_is_resumable(tiny_llama_dir, tmp_path, monkeypatch):
     assert again == rows
 
 
-def _row(method: str, amount: float, kl: float, retention: float, model="m") -> dict:
+def _row(method: str, amount: float, loss: float, retention: float, model="m") -> dict:
+    outcome = "go" if retention >= 0.95 else "no-go" if retention < 0.85 else "caution"
     return {
         "model": model,
         "fingerprint": "f" + model,
         "suites": "s",
         "point": {"method": method, "amount": amount, "id": f"{method}@{amount:g}"},
-        "features": {"math": {"kl": kl, "embedding_cos": 0.99}},
-        "truth": {"math": {"retention": retention, "assessable": True, "competence": "ok"}},
+        "evidence": {"math": {"kind": "survival", "stats": {"loss": loss, "loss_sd": 0.02}}},
+        "truth": {
+            "math": {
+                "retention": retention,
+                "ci": [retention - 0.05, retention + 0.05],
+                "outcome": outcome,
+                "assessable": True,
+                "competence": "ok",
+            }
+        },
     }
 
 
 def test_build_rules_validates_and_reports_provenance():
-    train = [
-        _row(m, a, kl, ret)
+    rows = [
+        _row(m, a, loss, ret, model)
+        for model in ("m", "g")
         for m, base in (("attn-drop", 0.0), ("magnitude", 0.01), ("wanda", 0.02))
-        for a, kl, ret in (
-            (1, 0.1 + base, 0.97),
-            (2, 0.3 + base, 0.92),
-            (3, 0.9 + base, 0.5),
-            (4, 1.5 + base, 0.2),
+        for a, loss, ret in (
+            (1, 0.0 + base, 1.0),
+            (2, 0.05 + base, 0.96),
+            (3, 0.5 + base, 0.5),
+            (4, 0.8 + base, 0.2),
         )
     ]
-    held = [_row("attn-drop", 1, 0.2, 0.95, "g"), _row("attn-drop", 3, 1.2, 0.3, "g")]
-    rules = fit.build_rules(train, held, ["math"], tolerance=0.9)
+    rules = fit.build_rules(rows, ["math"], tolerance=0.9)
     entry = rules["tasks"]["math"]
-    assert entry["assessable"] and entry["n_cases"] == 12 and entry["n_go"] == 6
-    assert entry["tree"]["feature"] == "kl"
-    # one threshold separates these cases: depth 1 is as good as any and is chosen
-    assert entry["max_depth"] == 1 and set(entry["depth_selection"]) == {"1", "2", "3"}
-    assert entry["validation"]["leave_one_method_out"]["accuracy"] == 1.0
-    assert entry["validation"]["held_out_model"] == {
-        "accuracy": 1.0,
-        "n": 2,
-        "n_go": 1,
-        "model": ["g"],
-    }
+    assert entry["assessable"] and entry["n_cases"] == 24 and entry["models"] == ["g", "m"]
+    assert entry["evidence"] == "survival" and 0.9 < entry["slope"] <= 1.0
+    by_model = entry["validation"]["leave_one_model_out"]
+    assert by_model["decisive"] == 24 and by_model["right"] == by_model["committed"] > 0
+    assert set(entry["validation"]["leave_one_method_out"]) == {"g", "m"}
+    assert rules["engine"] == "predicted-retention"
     json.dumps(rules)
-    prov = fit.provenance(train, held, "prune-advisor fit", 12.5)
-    assert prov["training_models"] == [{"name": "m", "fingerprint": "fm"}]
-    assert prov["grid"][0] == "attn-drop@1"
+    prov = fit.provenance(rows, "prune-advisor fit", 12.5)
+    assert prov["training_models"] == [
+        {"name": "g", "fingerprint": "fg"},
+        {"name": "m", "fingerprint": "fm"},
+    ]
+    assert prov["grids"]["m"][0] == "attn-drop@1"
 
 
 def test_incompetent_task_gets_no_rule():
@@ -114,14 +121,16 @@ def test_incompetent_task_gets_no_rule():
         "assessable": False,
         "competence": "not above chance",
     }
-    entry = fit.build_rules(rows, [], ["math"])["tasks"]["math"]
+    entry = fit.build_rules(rows, ["math"])["tasks"]["math"]
     assert entry["assessable"] is False and "not above chance" in entry["reason"]
 
 
-@pytest.mark.parametrize("retention", [0.9, 0.95])
-def test_label_is_retention_at_tolerance(retention):
-    cases = fit.cases_for([_row("wanda", 0.1, 0.1, retention)], "math", 0.9)
-    assert cases[0].go is True
+def test_cases_carry_evidence_and_ground_truth():
+    (case,) = fit.cases_for([_row("wanda", 0.1, 0.07, 0.93)], "math")
+    assert (case.loss, case.loss_sd, case.retention) == (0.07, 0.02, 0.93)
+    assert case.outcome == "caution" and not case.decisive
+    assert case.label_sd == pytest.approx(0.1 / 3.92)
+    assert fit.cases_for([{**_row("wanda", 0.1, 0.07, 0.93), "evidence": {}}], "math") == []
 
 
 def test_parse_grid_and_cap():
@@ -167,20 +176,15 @@ def test_cap_keeps_whole_questions_and_rejects_negative_counts():
 
 def test_shipped_rules_are_what_fit_makes_of_the_shipped_cases():
     """data/rules/default.json is reproducible: refitting data/rules/cases.jsonl (no model
-    run) gives the same rules and validation figures, over the default grids."""
+    run) gives the same rules and validation figures, over each model's default grid."""
     root = Path(__file__).resolve().parents[1]
     shipped = json.loads((root / "data/rules/default.json").read_text())
     provenance = shipped.pop("provenance")
     rows = fit.read_cases(root / "data/rules/cases.jsonl")
-
-    def rows_of(models):
-        fingerprints = {m["fingerprint"] for m in models}
-        return [r for r in rows if r["fingerprint"] in fingerprints]
-
-    train = rows_of(provenance["training_models"])
-    held = rows_of(provenance["held_out_models"])
-    assert {r["point"]["id"] for r in train} == {p.id for p in fit.DEFAULT_GRID}
-    assert {r["point"]["id"] for r in held} == {p.id for p in fit.HELD_OUT_GRID}
-    assert len(train) == len(fit.DEFAULT_GRID) and len(held) == len(fit.HELD_OUT_GRID)
-    refitted = fit.build_rules(train, held, list(shipped["tasks"]), tolerance=shipped["tolerance"])
+    fingerprints = {m["fingerprint"] for m in provenance["training_models"]}
+    rows = [r for r in rows if r["fingerprint"] in fingerprints]
+    for model in provenance["training_models"]:
+        mine = {r["point"]["id"] for r in rows if r["model"] == model["name"]}
+        assert mine == {p.id for p in fit.default_grid(model["name"])}
+    refitted = fit.build_rules(rows, list(shipped["tasks"]), tolerance=shipped["tolerance"])
     assert json.loads(json.dumps(refitted)) == shipped

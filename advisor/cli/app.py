@@ -154,6 +154,24 @@ EvalItemsOpt = Annotated[
         "faster and gives wider intervals.",
     ),
 ]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Your own suite (JSONL) for the single --task, in your own prompt format if its "
+        "rows give 'prompt'; schemas in README.",
+    ),
+]
+AdaptiveOpt = Annotated[
+    int,
+    typer.Option(
+        "--adaptive",
+        help="Sequential evaluation: start each task type with this many questions and add "
+        "more (doubling, up to the whole split or --eval-items) only while its retention "
+        "interval straddles --tolerance; 0 = evaluate every item at once.",
+        min=0,
+    ),
+]
 DtypeOpt = Annotated[
     str,
     typer.Option(

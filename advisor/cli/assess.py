@@ -16,6 +16,7 @@ from advisor.cli.app import (
     EXIT_GATE,
     CalibLenOpt,
     CalibSamplesOpt,
+    DataOpt,
     DeviceMapOpt,
     DeviceOpt,
     DtypeOpt,
@@ -64,13 +65,6 @@ FailOnOpt = Annotated[
         help="Exit 1 when any task's verdict is no-go ('no-go') or caution or worse ('caution').",
     ),
 ]
-DataOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data",
-        help="Your own calibration suite (JSONL) for the single --task; schemas in README.",
-    ),
-]
 
 
 def _slug(text: str) -> str:
@@ -82,16 +76,20 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
     pruning = result["pruning"]
     label = pruning.get("label", pruning["amount"])
     table = Table(title=f"{result['model']['name']} — {pruning['method']} {label}")
-    for column in ("task", "verdict", "confidence", "deciding reason"):
+    for column in ("task", "verdict", "predicted retention", "confidence", "why"):
         table.add_column(column)
     for task, record in result["tasks"].items():
         style = VERDICT_STYLE[record["verdict"]]
         confidence = record["confidence"]
+        pred = record.get("prediction")
         table.add_row(
             task,
             f"[{style}]{record['verdict']}[/]",
+            "—"
+            if pred is None
+            else f"{pred['retention']:.2f} [{pred['interval'][0]:.2f}, {pred['interval'][1]:.2f}]",
             "—" if confidence is None else f"{confidence:.2f}",
-            record["reasons"][0],
+            record.get("settle") or record["reasons"][0],
         )
     console.print(table)
     speed = result["speed"]
@@ -113,6 +111,8 @@ def run_assessment(
     seed: int,
     fail_on: str,
     timings: dict[str, float],
+    tolerance: float | None = None,
+    decode: bool = True,
 ) -> dict[str, Any]:
     """Run :func:`advisor.assess.assess` behind a status display."""
     from advisor.assess import assess
@@ -127,6 +127,8 @@ def run_assessment(
             data_file=data,
             seed=seed,
             fail_on=fail_on,
+            tolerance=tolerance,
+            decode=decode,
             timings=timings,
             log=lambda msg: status.update(f"assessing: {msg}"),
             warn=lambda msg: err.print(f"[yellow]Warning:[/] {msg}", highlight=False),
@@ -156,6 +158,22 @@ def assess(
     ] = None,
     json_out: JsonFlag = False,
     fail_on: FailOnOpt = "no-go",
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerance",
+            help="Quality retention (pruned / dense score) needed for go, in (0, 1] "
+            "(default: the rules file's, 0.9).",
+        ),
+    ] = None,
+    decode: Annotated[
+        bool,
+        typer.Option(
+            "--decode/--no-decode",
+            help="Decode a few items freely for the report's accumulation curve and example "
+            "pairs (verdicts never need it; --no-decode is faster).",
+        ),
+    ] = True,
     seed: SeedOpt = 0,
     calib_samples: CalibSamplesOpt = 16,
     calib_len: CalibLenOpt = 128,
@@ -167,10 +185,14 @@ def assess(
 ) -> None:
     """Is the pruned model safe to ship for each task type? go / caution / no-go.
 
-    Runs each task type's short calibration suite through the dense and the pruned model,
-    checks that the dense model is competent at the task (else: not-assessable), measures
-    the representation hierarchy and applies the fitted rules. Writes report.html and
-    result.json; prints a verdict table (or the JSON with --json).
+    Runs each task type's short calibration suite through the dense and the pruned model
+    (prefill passes only), checks that the dense model is competent at the task (else:
+    not-assessable), reads the direct evidence of task quality (answers, answer survival,
+    reference likelihood) and predicts the quality retention with an interval from the
+    fitted rules: go when the interval lies at or above --tolerance, no-go when below,
+    caution when it straddles (with what would settle it). The representation hierarchy
+    is measured on a few items for the report. Writes report.html and result.json; prints
+    a verdict table (or the JSON with --json).
 
     Exit codes: 0 pass, 1 gate failed (a verdict at or past --fail-on), 2 usage or input
     error, 3 internal error. Example CI gate:
@@ -221,6 +243,8 @@ def assess(
         seed=seed,
         fail_on=fail_on,
         timings=timings,
+        tolerance=tolerance,
+        decode=decode,
     )
     if out_dir is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

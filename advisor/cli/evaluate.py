@@ -7,8 +7,10 @@ from typing import Any
 from rich.table import Table
 
 from advisor.cli.app import (
+    AdaptiveOpt,
     CalibLenOpt,
     CalibSamplesOpt,
+    DataOpt,
     DeviceMapOpt,
     DeviceOpt,
     DtypeOpt,
@@ -49,7 +51,8 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
         "task",
         "dense (chance)",
         "pruned",
-        "retention [95% CI]",
+        "retention [CI]",
+        "items",
         "same answer",
         "chrF to dense",
         "outcome",
@@ -72,6 +75,7 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
             f"{r['dense_score']:.2f} ({comp['chance']:.2f})" + ("" if comp["assessable"] else " ✗"),
             f"{r['pruned_score']:.2f}",
             retention,
+            str(r["n"]),
             _pct(r["fidelity"]["same_answer"]),
             _pct(r["fidelity"].get("chrf_to_dense")),
             f"[{style}]{outcome}[/]" if style else outcome,
@@ -90,11 +94,13 @@ def evaluate(
     pattern: PatternOpt = "unstructured",
     pruned: PrunedOpt = None,
     task: TaskOpt = None,
+    data: DataOpt = None,
     tolerance: ToleranceOpt = 0.9,
     seed: SeedOpt = 0,
     calib_samples: CalibSamplesOpt = 16,
     calib_len: CalibLenOpt = 128,
     eval_items: EvalItemsOpt = 0,
+    adaptive: AdaptiveOpt = 32,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
     dtype: DtypeOpt = "float32",
@@ -106,9 +112,12 @@ def evaluate(
 
     Per task type: the dense model's competence (score vs chance), both scores against
     gold or reference, quality retention (pruned / dense, the deciding measure) with a
-    bootstrap 95% interval, fidelity to the dense model, and the outcome: go when the
-    interval lies at or above --tolerance, no-go when below, caution when it straddles.
-    Slow by design (the full evaluation split); `assess` is the quick check.
+    bootstrap interval, fidelity to the dense model, and the outcome: go when the interval
+    lies at or above --tolerance, no-go when below, caution (borderline) when it straddles.
+    A go or no-go is *decisive*. By default the evaluation is sequential (--adaptive 32):
+    32 questions first, more only while the label is borderline, up to the whole split.
+    With --data, your own suite file is the evaluation set (use one disjoint from the
+    file you give `assess --data`). Slow by design; `assess` is the quick check.
     """
     from advisor.errors import AdvisorError
     from advisor.fit import cap
@@ -140,7 +149,9 @@ def evaluate(
         calib_samples=calib_samples,
         calib_len=calib_len,
     )
-    suites = {t: cap(build_suite(t, "evaluation", seed), eval_items) for t in tasks}
+    if data is not None and len(tasks) != 1:
+        raise AdvisorError("--data holds one task type's suite: name it with a single --task.")
+    suites = {t: cap(build_suite(t, "evaluation", seed, data_file=data), eval_items) for t in tasks}
     with err.status("evaluating") as status:
         results = evaluate_pair(
             dense,
@@ -148,6 +159,7 @@ def evaluate(
             suites,
             tolerance=tolerance,
             seed=seed,
+            adaptive=adaptive,
             log=lambda msg: status.update(f"evaluating {msg}"),
         )
     if json_out:

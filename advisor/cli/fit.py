@@ -13,8 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from advisor.cli.app import (
+    AdaptiveOpt,
     EvalItemsOpt,
-    ModelOpt,
     PickleFlag,
     SeedOpt,
     TaskOpt,
@@ -27,7 +27,15 @@ from advisor.cli.app import (
 
 
 def _run(
-    model: str, points, tasks, seed, tolerance, cases: Path, eval_items: int, allow_pickle: bool
+    model: str,
+    points,
+    tasks,
+    seed,
+    tolerance,
+    cases: Path,
+    eval_items: int,
+    adaptive: int,
+    allow_pickle: bool,
 ) -> list[dict]:
     from advisor.fit import cap, run_grid
     from advisor.models import load_model
@@ -57,50 +65,44 @@ def _run(
             cases,
             tolerance=tolerance,
             seed=seed,
+            adaptive=adaptive,
             on_point=done,
         )
 
 
 def print_validation(rules: dict) -> None:
-    """The validation table README shows: per task type, accuracies and case counts."""
+    """The validation table README shows: per task type, the rule and how its verdicts
+    fared on models and methods left out of fitting."""
+    from advisor.predict import rate
+
     table = Table(title=f"Rules (tolerance {rules['tolerance']})")
-    for column in ("task", "cases (go)", "leave-one-method-out", "held-out model (go)", "rule"):
+    for column in ("task", "cases", "rule", "leave-one-model-out", "leave-one-method-out"):
         table.add_column(column)
     for task, entry in rules["tasks"].items():
         if not entry["assessable"]:
-            table.add_row(task, str(entry["n_cases"]), "—", "—", "not assessable")
+            table.add_row(task, str(entry["n_cases"]), "not assessable", "—", "—")
             continue
-        lomo = entry["validation"]["leave_one_method_out"]["accuracy"]
-        held = entry["validation"]["held_out_model"]
-        tree = entry["tree"]
-        rule = (
-            f"{tree['feature']} ≤ {tree['threshold']:.3g} …"
-            if "feature" in tree
-            else f"always {tree['outcome']}"
-        )
+        val = entry["validation"]
         table.add_row(
             task,
-            f"{entry['n_cases']} ({entry['n_go']})",
-            "—" if lomo is None else f"{lomo:.0%}",
-            "—"
-            if held["accuracy"] is None
-            else f"{held['accuracy']:.0%} of {held['n']} ({held['n_go']})",
-            rule,
+            str(entry["n_cases"]),
+            f"1 − {entry['slope']:.3g}·u (misfit {entry['misfit']:.3g}·u)",
+            rate(val["leave_one_model_out"]),
+            "; ".join(f"{m}: {rate(r)}" for m, r in val["leave_one_method_out"].items()),
         )
     out.print(table)
 
 
 @app.command()
 def fit(
-    model: ModelOpt = "smollm2-135m",
-    held_out_model: Annotated[
-        str | None,
+    model: Annotated[
+        list[str] | None,
         typer.Option(
-            "--held-out-model",
-            help="A model never used in fitting, to validate "
-            "the rules on another family. 'none' to skip.",
+            "--model",
+            help="A model to fit on (repeatable). Default: smollm2-135m and gemma3-270m, "
+            "each over its default grid.",
         ),
-    ] = "gemma3-270m",
+    ] = None,
     task: TaskOpt = None,
     tolerance: ToleranceOpt = 0.9,
     seed: SeedOpt = 0,
@@ -120,55 +122,47 @@ def fit(
         typer.Option(
             "--grid",
             help="Grid points as method@amount, comma-separated (e.g. "
-            "attn-drop@1,wanda@0.1); default: the full grid below.",
-        ),
-    ] = None,
-    held_out_grid: Annotated[
-        str | None,
-        typer.Option(
-            "--held-out-grid",
-            help="Grid points for the held-out model (default: "
-            "1 and 3 layers, 10% and 30% sparsity, every method).",
+            "attn-drop@1,wanda@0.1), for every model; default: each model's default grid.",
         ),
     ] = None,
     eval_items: EvalItemsOpt = 0,
+    adaptive: AdaptiveOpt = 32,
     allow_pickle: PickleFlag = False,
 ) -> None:
-    """Fit the rules: prune over a grid, measure, evaluate, fit one tree per task type.
+    """Fit the rules: prune over a grid, read the evidence, evaluate, fit one line per task.
 
-    The grid: attn-drop, mlp-drop and block-drop at 1, 2, 3, 4 and 6 layers; magnitude,
-    wanda and sparsegpt at 5, 10, 20, 30 and 50% sparsity — gentle first, because on
-    SmolLM2-135M four dropped attention sublayers already break every competent task.
-    Each grid point is measured on the calibration split (what `assess` runs) and
-    evaluated on the evaluation split (the ground truth). Each tree's depth (1-3) is the
-    one that best predicts a pruning method left out of fitting; rules are validated
-    leave-one-method-out (nested) and on the held-out model. Takes hours on 2 CPU cores;
-    resumable.
+    Per model and grid point: the direct evidence on the calibration split (what `assess`
+    reads), and the ground truth on the evaluation split (sequential: --adaptive questions
+    first, more while the label is borderline). Per task type the rule is predicted
+    retention = 1 − slope·loss with a misfit that grows with the loss, fitted on every
+    model's cases together and validated leave-one-model-out and leave-one-method-out.
+    Default grids: smollm2-135m — attn-drop, mlp-drop and block-drop at 1, 2, 3, 4, 6
+    layers, magnitude, wanda and sparsegpt at 5, 10, 20, 30, 50% sparsity; gemma3-270m —
+    every method at 1 and 3 layers or 10% and 30%. Takes hours on 2 CPU cores; resumable.
     """
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError
     from advisor.files import writable_dir, write_json
-    from advisor.fit import DEFAULT_GRID, HELD_OUT_GRID, build_rules, parse_grid, provenance
+    from advisor.fit import build_rules, default_grid, parse_grid, provenance
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     tasks = resolve_tasks(task)
+    models = model or ["smollm2-135m", "gemma3-270m"]
     cases = cases or cache_dir("fit") / "cases.jsonl"
-    train_grid = parse_grid(grid) if grid else DEFAULT_GRID
-    held_grid = parse_grid(held_out_grid) if held_out_grid else HELD_OUT_GRID
     # Hours of work must not end in an unwritable destination: check both before starting.
     writable_dir(out_file.parent)
     writable_dir(cases.parent)
     start = time.perf_counter()
-    train = _run(model, train_grid, tasks, seed, tolerance, cases, eval_items, allow_pickle)
-    held = []
-    if held_out_model and held_out_model.lower() != "none":
-        held = _run(
-            held_out_model, held_grid, tasks, seed, tolerance, cases, eval_items, allow_pickle
+    rows = []
+    for name in models:
+        points = parse_grid(grid) if grid else default_grid(name)
+        rows += _run(
+            name, points, tasks, seed, tolerance, cases, eval_items, adaptive, allow_pickle
         )
-    rules = build_rules(train, held, tasks, tolerance=tolerance)
+    rules = build_rules(rows, tasks, tolerance=tolerance)
     command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
-    rules["provenance"] = provenance(train, held, command, time.perf_counter() - start)
+    rules["provenance"] = provenance(rows, command, time.perf_counter() - start)
     rules["provenance"]["cases_file"] = str(cases)
     rules["provenance"]["eval_items_per_task"] = eval_items or "all"
     write_json(out_file, rules, indent=1, sort_keys=True)

@@ -27,7 +27,7 @@ from advisor.suites import (
     retrieval,
     summarization,
 )
-from advisor.suites.common import SPLITS, Suite, check_split, load_spec
+from advisor.suites.common import SPLITS, Suite, check_split, count_field, load_spec
 
 SUITES: dict[str, Suite] = {
     s.task: s
@@ -81,12 +81,64 @@ def _suite(task: str) -> Suite:
     return SUITES[task]
 
 
+def _own_prompt(suite: Suite, row: dict[str, Any], line: int) -> str | None:
+    """The row's own prompt, if it gives one (else its template fields must be there)."""
+    if "prompt" not in row or not suite.prompt_fields:
+        missing = [f for f in suite.prompt_fields if f not in row]
+        if missing:
+            raise AdvisorError(
+                f"line {line}: give 'prompt' (the exact text your deployment sends) or "
+                f"{', '.join(repr(f) for f in missing)} for the built-in template."
+            )
+        return None
+    prompt = row["prompt"]
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise AdvisorError(f"line {line}: 'prompt' must be a non-empty string.")
+    return prompt
+
+
+def _decoding(row: dict[str, Any], line: int) -> dict[str, Any]:
+    """A generative row's own decoding settings: ``stop`` strings, ``max_new_tokens``."""
+    settings: dict[str, Any] = {}
+    if "stop" in row:
+        stop = row["stop"]
+        if (
+            not isinstance(stop, list)
+            or not 1 <= len(stop) <= 8
+            or not all(isinstance(s, str) and s and len(s) <= 64 for s in stop)
+        ):
+            raise AdvisorError(
+                f"line {line}: 'stop' must be a list of 1 to 8 non-empty strings (≤ 64 "
+                f'characters each), e.g. ["\\n"].'
+            )
+        settings["stop"] = list(stop)
+    if "max_new_tokens" in row:
+        settings["max_new_tokens"] = count_field(row, "max_new_tokens", line, 32, most=512)
+    return settings
+
+
+def _user_item(suite: Suite, row: dict[str, Any], line: int) -> Item:
+    own = _own_prompt(suite, row, line)
+    if own is None:
+        item = suite.from_row(row, line)
+        source = "template" if suite.prompt_fields else "user"
+    else:
+        item = suite.from_row({**{f: "-" for f in suite.prompt_fields}, **row}, line)
+        item = dataclasses.replace(item, prompt=own)
+        source = "user"
+    meta = {**item.meta, "prompt_source": source}
+    if suite.prompt_fields:
+        meta |= _decoding(row, line)
+    return dataclasses.replace(item, meta=meta)
+
+
 def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
-    rows = load_user_rows(path, suite.required)
+    required = tuple(f for f in suite.required if f not in suite.prompt_fields)
+    rows = load_user_rows(path, required)
     items = []
     for line, row in rows:
         try:
-            items.append(suite.from_row(row, line))
+            items.append(_user_item(suite, row, line))
         except AdvisorError as exc:
             raise AdvisorError(f"{path}, {exc} Expected rows like: {suite.schema}") from exc
         except (TypeError, ValueError, KeyError, ArithmeticError) as exc:

@@ -33,6 +33,8 @@ class Suite:
     row of a user's JSONL file (already checked to hold ``required``) into an Item.
     ``schema`` documents that row format for the CLI and README; ``finish(items, spec)``,
     where given, completes a user suite as a whole (e.g. a retrieval corpus of all rows).
+    ``prompt_fields``: the row fields the built-in template is filled from; a row may give
+    its own ``prompt`` instead, used verbatim (the verdict is then about that prompt).
     """
 
     task: str
@@ -41,6 +43,9 @@ class Suite:
     required: tuple[str, ...]
     schema: str
     finish: Finisher | None = None
+    # Fields the built-in template turns into the prompt: a row that gives its own
+    # "prompt" (the exact text the deployment sends) needs none of them.
+    prompt_fields: tuple[str, ...] = ()
 
 
 def text_field(row: dict[str, Any], key: str, line: int) -> str:

@@ -112,4 +112,5 @@ SUITE = Suite(
     required=("question", "answer"),
     schema='{"question": "Ann has 3 pens and buys 4 more. How many pens does she have?", '
     '"answer": 7}  (prompted like the GSM8K items; scored on the final number)',
+    prompt_fields=('question',),
 )

@@ -112,4 +112,5 @@ SUITE = Suite(
     schema='{"passage": "The Eiffel Tower ... completed in 1889 ...", "question": '
     '"When was the tower completed?", "answer": "1889"}  (prompted with the built-in '
     "demonstration; scored by span match)",
+    prompt_fields=('passage', 'question'),
 )

@@ -70,4 +70,5 @@ SUITE = Suite(
     required=("text", "reference"),
     schema='{"text": "The council voted on Tuesday to ...", "reference": "The council '
     'approved the new budget."}  (prompted with the built-in template and demonstration)',
+    prompt_fields=('text',),
 )

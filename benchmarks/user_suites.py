@@ -1,0 +1,187 @@
+"""User suites: are `--data` verdicts as trustworthy as the built-in suites'?
+
+Writes three user suites in their own prompt formats, from offline material that the
+built-in suites never read, each as a calibration file (what `assess --data` reads) and a
+disjoint evaluation file (what `evaluate --data` scores):
+
+* ``math``: two-digit addition and subtraction in a "Calculate … / Result:" format with
+  three worked lines (procedurally generated; not the built-in one-digit "a op b =" form);
+* ``multiple-choice``: word analogies from gensim's ``questions-words.txt`` (capitals,
+  comparatives, past tenses), options from the same section;
+* ``generation``: openings of the 49 ABC news stories of gensim's ``lee.cor`` (the
+  built-in suites read ``lee_background.cor``), reference = the story's next 30 words.
+
+Then, per model and pruning configuration, it runs the assessment's evidence and verdict
+on the calibration file and the ground truth on the evaluation file, and prints how the
+verdicts fare (JSON rows appended to --out, resumable).
+
+    .venv/bin/python benchmarks/user_suites.py --write benchmarks/user_suites
+    .venv/bin/python benchmarks/user_suites.py --run --out benchmarks/user_suites/results.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent / "user_suites"
+CONFIGS = {
+    "smollm2-135m": ["attn-drop@2", "attn-drop@6", "mlp-drop@1", "wanda@0.2", "magnitude@0.1"],
+    "gemma3-270m": ["attn-drop@2", "block-drop@1", "wanda@0.2", "magnitude@0.3"],
+}
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def math_rows(rng: random.Random) -> list[dict]:
+    demos = "Calculate 21 plus 13.\nResult: 34\n\nCalculate 45 minus 12.\nResult: 33\n\n"
+    demos += "Calculate 30 plus 18.\nResult: 48\n\n"
+    problems = [(a, op, b) for a in range(10, 50) for b in range(10, 50) for op in "+-" if a > b]
+    rng.shuffle(problems)
+    rows = []
+    for a, op, b in problems[:208]:
+        word = "plus" if op == "+" else "minus"
+        answer = a + b if op == "+" else a - b
+        prompt = f"{demos}Calculate {a} {word} {b}.\nResult:"
+        rows.append({"prompt": prompt, "answer": answer, "stop": ["\n"], "max_new_tokens": 5})
+    return rows
+
+
+def analogy_rows(rng: random.Random) -> list[dict]:
+    from gensim.test.utils import datapath
+
+    templates = {
+        "capital-common-countries": "{a} is the capital of {b}. {c} is the capital of",
+        "gram3-comparative": "{a} becomes {b}. {c} becomes",
+        "gram7-past-tense": "Today I {a}, yesterday I {b}. Today I {c}, yesterday I",
+    }
+    sections: dict[str, list[list[str]]] = {}
+    current = None
+    for line in Path(datapath("questions-words.txt")).read_text().splitlines():
+        if line.startswith(":"):
+            current = line[1:].strip()
+            continue
+        if current in templates:
+            sections.setdefault(current, []).append(line.split())
+    rows = []
+    for name, quads in sections.items():
+        answers = sorted({q[3] for q in quads})
+        rng.shuffle(quads)
+        for a, b, c, d in quads[:60]:
+            wrong = rng.sample([w for w in answers if w not in (d, b)], 3)
+            options = [*wrong, d]
+            rng.shuffle(options)
+            prompt = templates[name].format(a=a, b=b, c=c)
+            rows.append({"question": prompt, "options": options, "gold": options.index(d)})
+    rng.shuffle(rows)
+    return rows
+
+
+def story_rows() -> list[dict]:
+    from gensim.test.utils import datapath
+
+    rows = []
+    for line in Path(datapath("lee.cor")).read_text(errors="replace").splitlines():
+        words = line.split()
+        if len(words) < 60:
+            continue
+        rows.append({"prompt": " ".join(words[:25]), "reference": " ".join(words[25:55])})
+    return rows
+
+
+SUITES = {  # task, rows, calibration share
+    "math": ("math", math_rows, 48),
+    "analogies": ("multiple-choice", analogy_rows, 48),
+    "stories": ("generation", None, 16),
+}
+
+
+def write(folder: Path) -> None:
+    """The suites' calibration and evaluation files, deterministic."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (_, make, n_cal) in SUITES.items():
+        rows = story_rows() if make is None else make(random.Random(0))
+        _write(folder / f"{name}.calibration.jsonl", rows[:n_cal])
+        _write(folder / f"{name}.evaluation.jsonl", rows[n_cal:])
+        print(f"{name}: {n_cal} calibration, {len(rows) - n_cal} evaluation rows")
+
+
+def run(folder: Path, out: Path, models: list[str]) -> None:
+    """Evidence and verdict on each calibration file, ground truth on its evaluation file."""
+    import torch
+
+    from advisor.assess import load_rules
+    from advisor.evaluate import dense_competence
+    from advisor.evidence import task_evidence
+    from advisor.fit import parse_grid
+    from advisor.ground_truth import dense_results, evaluate_pair
+    from advisor.models import load_model
+    from advisor.predict import explain
+    from advisor.pruning import prune_model
+    from advisor.suites import build_suite
+
+    torch.set_num_threads(1)
+    rules, _, _ = load_rules(None)
+    done = set()
+    if out.is_file():
+        done = {(r["model"], r["point"], r["suite"]) for r in map(json.loads, out.open())}
+    for name in models:
+        dense = load_model(name)
+        for point in parse_grid(",".join(CONFIGS[name])):
+            todo = [s for s in SUITES if (name, point.id, s) not in done]
+            if not todo:
+                continue
+            pruned = prune_model(dense, point.method, **point.kwargs(), seed=0).loaded
+            for suite in todo:
+                task = SUITES[suite][0]
+                cal = build_suite(task, data_file=folder / f"{suite}.calibration.jsonl")
+                ev_items = build_suite(task, data_file=folder / f"{suite}.evaluation.jsonl")
+                start = time.perf_counter()
+                scored = dense_results(dense, cal)
+                competence = dense_competence(task, cal, scored).to_dict()
+                found = task_evidence(dense, pruned, task, cal, scored).to_dict()
+                verdict = explain(task, rules["tasks"][task], found, 0.9, rules["provenance"])
+                seconds = time.perf_counter() - start
+                truth = evaluate_pair(dense, pruned, {task: ev_items}, adaptive=0)[task]
+                row = {
+                    "model": name,
+                    "point": point.id,
+                    "suite": suite,
+                    "task": task,
+                    "competence": competence["assessable"],
+                    "dense_cal": competence["score"],
+                    "verdict": verdict["verdict"] if competence["assessable"] else "n/a",
+                    "prediction": verdict["prediction"],
+                    "evidence": {k: found[k] for k in ("kind", "retention", "stats", "n")},
+                    "truth": {
+                        k: truth[k] for k in ("retention", "ci", "outcome", "n", "dense_score")
+                    }
+                    | {"assessable": truth["competence"]["assessable"]},
+                    "assess_s": round(seconds, 1),
+                }
+                with out.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                print(name, point.id, suite, row["verdict"], truth["outcome"], flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", type=Path, help="write the suites into this folder")
+    parser.add_argument("--run", action="store_true", help="validate verdicts on them")
+    parser.add_argument("--folder", type=Path, default=HERE)
+    parser.add_argument("--out", type=Path, default=HERE / "results.jsonl")
+    parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
+    args = parser.parse_args()
+    if args.write:
+        write(args.write)
+    if args.run:
+        run(args.folder, args.out, args.models.split(","))
+
+
+if __name__ == "__main__":
+    main()

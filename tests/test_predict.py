@@ -1,0 +1,140 @@
+"""Predicted retention: the fitted line, its interval, the verdicts it can give."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from advisor import predict
+from advisor.predict import Case
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _case(loss, retention, outcome="go", loss_sd=0.0, label_sd=0.0, model="m", method="x"):
+    return Case(loss, loss_sd, retention, outcome, label_sd, model, method)
+
+
+def test_an_exact_line_is_recovered_with_no_misfit():
+    cases = [_case(u, 1 - 0.8 * u) for u in (0.05, 0.1, 0.3, 0.6)]
+    rule = predict.fit_line(cases, "reference")
+    assert rule["slope"] == pytest.approx(0.8)
+    assert rule["misfit"] == 0.0
+
+
+def test_misfit_is_what_the_residuals_hold_beyond_sampling_noise():
+    # residuals of ±0.1 at u = 0.5 with no sampling noise: misfit·u = 0.1 → misfit 0.2
+    cases = [_case(0.5, 0.5 + 0.1), _case(0.5, 0.5 - 0.1)] * 2
+    rule = predict.fit_line(cases)
+    assert rule["slope"] == pytest.approx(1.0)
+    assert rule["misfit"] == pytest.approx(0.2)
+    # the same residuals, fully explained by the evidence's sampling noise: no misfit
+    sampled = [_case(c.loss, c.retention, loss_sd=0.1) for c in cases]
+    assert predict.fit_line(sampled)["misfit"] == 0.0
+    # the ground truth's own noise is left in: labels are measurements too (conservative)
+    labelled = [_case(c.loss, c.retention, label_sd=0.1) for c in cases]
+    assert predict.fit_line(labelled)["misfit"] == pytest.approx(0.2)
+
+
+def test_retention_above_one_counts_as_one():
+    cases = [_case(0.0, 1.3), _case(0.2, 0.8), _case(0.4, 0.6), _case(0.0, 1.0)]
+    assert predict.fit_line(cases, "reference")["slope"] == pytest.approx(1.0)
+
+
+def test_slope_by_evidence_kind():
+    cases = [_case(u, 1 - 0.5 * u) for u in (0.1, 0.2, 0.4, 0.8)]
+    assert predict.fit_line(cases, "answers")["slope"] == 1.0  # same quantity: no fitting
+    assert predict.fit_line(cases, "survival")["slope"] == pytest.approx(0.5)
+    steep = [_case(u, 1 - 2 * u) for u in (0.05, 0.1, 0.2, 0.3)]
+    assert predict.fit_line(steep, "survival")["slope"] == 1.0  # survival never overstates
+    assert predict.fit_line(steep, "reference")["slope"] == pytest.approx(2.0)
+
+
+def test_too_few_cases_is_an_error():
+    with pytest.raises(ValueError, match="at least"):
+        predict.fit_line([_case(0.1, 0.9)])
+
+
+def test_interval_and_verdicts_by_hand():
+    rule = {"slope": 1.0, "misfit": 0.5}
+    # u = 0.04 ± 0: R̂ = 0.96, σ = 0.5·0.04 = 0.02, z·σ = 0.0329 → [0.927, 0.993] → go
+    p = predict.predict(rule, 0.04, 0.0, 0.9)
+    assert p.retention == pytest.approx(0.96)
+    assert p.low == pytest.approx(0.96 - 1.645 * 0.02)
+    assert p.verdict == "go"
+    # no-go needs 1 − u + 1.645·0.5·u < 0.9: u > 0.56
+    assert predict.predict(rule, 0.8, 0.0, 0.9).verdict == "no-go"
+    assert predict.predict(rule, 0.1, 0.0, 0.9).verdict == "caution"
+    # sampling noise of the evidence widens it: σ = hypot(1·0.05, 0.5·0.04)
+    wide = predict.predict(rule, 0.04, 0.05, 0.9)
+    assert wide.high - wide.low == pytest.approx(2 * 1.645 * math.hypot(0.05, 0.02))
+    assert wide.verdict == "caution"
+
+
+def test_an_unpruned_copy_is_predicted_exactly():
+    rule = {"slope": 1.7, "misfit": 3.0}
+    p = predict.predict(rule, 0.0, 0.0, 0.9)
+    assert (p.retention, p.low, p.high, p.verdict) == (1.0, 1.0, 1.0, "go")
+    assert predict.confidence(p, 0.9) == 1.0
+
+
+def test_more_items_settle_a_sampling_limited_caution():
+    rule = {"slope": 1.0, "misfit": 0.1}
+    loss, sd, n = 0.04, 0.05, 20
+    assert predict.predict(rule, loss, sd, 0.9).verdict == "caution"
+    needed = predict.items_to_settle(rule, loss, sd, n, 0.9)
+    assert needed is not None and needed > n
+    # the loss's SD shrinks as 1/sqrt(n): with that many items the verdict commits
+    assert predict.predict(rule, loss, sd * math.sqrt(n / needed), 0.9).verdict == "go"
+    # where the rule's own misfit straddles the tolerance no item count helps
+    assert predict.items_to_settle({"slope": 1.0, "misfit": 2.0}, 0.08, 0.01, n, 0.9) is None
+
+
+def test_score_counts_decisive_committed_and_right():
+    rule = {"slope": 1.0, "misfit": 0.0}
+    cases = [
+        _case(0.0, 1.0, "go"),  # go, right
+        _case(0.5, 0.5, "no-go"),  # no-go, right
+        _case(0.5, 0.95, "go"),  # no-go, wrong
+        _case(0.1, 0.9, "caution"),  # borderline ground truth: counted apart
+    ]
+    record = predict.score(rule, cases, 0.9)
+    assert record == {
+        "cases": 4,
+        "decisive": 3,
+        "committed": 3,
+        "right": 2,
+        "borderline": 1,
+        "borderline_caution": 0,
+    }
+    assert predict.rate(record) == "2/3 right, 3 of 3 decisive committed"
+
+
+def test_held_out_groups_are_scored_by_rules_fitted_without_them():
+    cases = [
+        _case(u, 1 - u, "go" if u < 0.05 else "no-go", model=m)
+        for m in ("a", "b")
+        for u in (0.0, 0.02, 0.3, 0.6)
+    ]
+    result = predict.held_out(cases, lambda c: c.model, 0.9)
+    assert set(result["per_group"]) == {"a", "b"}
+    assert result["total"]["decisive"] == 8 and result["total"]["right"] == 8
+
+
+def test_shipped_rules_can_give_every_verdict():
+    """For each task type the shipped rules fit: an unpruned copy (loss 0) gets go, a large
+    loss gets no-go, and some loss in between gets caution."""
+    rules = json.loads((ROOT / "data/rules/default.json").read_text())
+    tolerance = rules["tolerance"]
+    for task, rule in rules["tasks"].items():
+        if not rule["assessable"]:
+            continue
+        assert predict.predict(rule, 0.0, 0.0, tolerance).verdict == "go", task
+        big = 1.0 if rule["evidence"] != "reference" else 5.0
+        assert predict.predict(rule, big, 0.0, tolerance).verdict == "no-go", task
+        grid = [big * k / 1000 for k in range(1001)]
+        verdicts = {predict.predict(rule, u, 0.0, tolerance).verdict for u in grid}
+        assert verdicts == {"go", "caution", "no-go"} or rule["misfit"] == 0, task
