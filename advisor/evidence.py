@@ -125,12 +125,15 @@ def _reference_ids(tokenizer: Any, item: Item) -> tuple[list[int], list[int]]:
 def _forced_logits(
     model: Any, tokenizer: Any, prompts: list[list[int]], conts: list[list[int]]
 ) -> list[torch.Tensor]:
-    """Logits predicting each continuation token, teacher-forced after its prompt."""
-    seqs = [p + c for p, c in zip(prompts, conts, strict=True)]
-    starts = [len(p) for p in prompts]
-    states = forward.final_states_at(model, tokenizer, seqs, starts)
+    """Logits predicting each continuation token, teacher-forced after its prompt.
+
+    One prefill per prompt through :func:`advisor.forward.decode` (a prefix that prompts
+    share, such as a suite's demonstrations, runs once) and the continuation read from its
+    cache; the single greedy step it also takes is not used.
+    """
+    decoded = forward.decode(model, tokenizer, prompts, 1, forced=conts)
     with torch.inference_mode():
-        return [forward.head_logits(model, s).float() for s in states]
+        return [forward.head_logits(model, s).float() for s in decoded.forced or []]
 
 
 def _mean_nll(logits: torch.Tensor, targets: Sequence[int]) -> float:

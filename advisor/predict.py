@@ -214,16 +214,16 @@ def explain(
     pred = predict(rule, loss, loss_sd, tolerance)
     kind = evidence["kind"]
     if kind == "reference":
-        measured = f"ΔNLL = {stats['delta_nll']:.4f} nats/token over {evidence['n']} items"
+        measured = f"ΔNLL {stats['delta_nll']:.3f} nats/token on {evidence['n']} references"
     elif kind == "survival":
         measured = (
-            f"{stats['survival']:.0%} of {evidence['n']} dense answers survive; retention "
-            f"on these items {evidence['retention']:.2f}"
+            f"{stats['survival']:.0%} of {evidence['n']} dense answers survive (retention "
+            f"on these items {evidence['retention']:.2f})"
         )
     else:
         measured = (
-            f"retention on {evidence['n']} items {evidence['retention']:.2f} "
-            f"(same answer as the dense model on {stats['answer_agreement']:.0%})"
+            f"retention {evidence['retention']:.2f} on {evidence['n']} items (same answer "
+            f"as the dense model on {stats['answer_agreement']:.0%})"
         )
     models = ", ".join(m["name"] for m in provenance.get("training_models", [])) or "?"
     reasons = [
@@ -237,6 +237,7 @@ def explain(
         reasons.append(f"On a model left out of fitting this rule was {rate(held)}.")
     record: dict[str, Any] = {
         "verdict": pred.verdict,
+        "summary": f"{measured}; loss u = {loss:.3f} ± {loss_sd:.3f}",
         "confidence": confidence(pred, tolerance),
         "reasons": reasons,
         "path": [],

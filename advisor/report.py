@@ -32,10 +32,14 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
             f"model's {task} quality{kept}."
         )
     if verdict == "no-go":
-        below = f" (predicted retention {pred['retention']:.2f}, at most {pred['interval'][1]:.2f})"
+        below = (
+            f" (predicted retention {pred['retention']:.2f}, at most {pred['interval'][1]:.2f})"
+            if pred
+            else f": {record['reasons'][0]}"
+        )
         return (
             f"Do not ship for {task}: its quality is predicted to fall below {share} of the "
-            f"dense model's{below if pred else ''}."
+            f"dense model's{below}."
         )
     if verdict == "caution":
         settle = record.get("settle")

@@ -1,22 +1,25 @@
 """Direct evidence (advisor.evidence) on every configuration of the fitting grids.
 
 Resumable: one JSONL row per (model, grid point), appended as soon as it is measured.
-The rows join data/rules/cases.jsonl (ground truth) on model and point id.
+``--merge-into`` then adds each row's evidence to the matching row (model, point id) of a
+cases file written by `fit` before evidence existed, so `fit` refits from it alone.
 
-    .venv/bin/python benchmarks/evidence_grid.py --out data/rules/evidence.jsonl
+    .venv/bin/python benchmarks/evidence_grid.py --out /tmp/evidence.jsonl \
+        --merge-into data/rules/cases.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
 import torch
 
 from advisor.assess import calibration_suites
-from advisor.evidence import task_evidence
+from advisor.evidence import _loss_answers, _loss_reference, task_evidence
 from advisor.fit import DEFAULT_GRID, HELD_OUT_GRID, read_cases
 from advisor.ground_truth import dense_results
 from advisor.models import load_model
@@ -30,7 +33,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("data/rules/evidence.jsonl"))
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
+    parser.add_argument("--merge-into", type=Path, help="a cases file to add the evidence to")
+    parser.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
+    if args.measure:
+        measure(args)
+    if args.merge_into:
+        merge(args.out, args.merge_into)
+
+
+def _restated(record: dict) -> dict:
+    """The evidence record without its per-item lists, its loss recomputed from them by
+    the current code (so a change to the loss needs no new model run)."""
+    items = record["items"]
+    if record["kind"] == "reference":
+        delta = [
+            math.log(d) - math.log(p) for d, p in zip(items["dense"], items["pruned"], strict=True)
+        ]
+        loss, loss_sd = _loss_reference(delta)
+    else:
+        loss, loss_sd = _loss_answers(items["dense"], items["pruned"])
+    stats = record["stats"] | {"loss": loss, "loss_sd": loss_sd}
+    return {k: v for k, v in record.items() if k != "items"} | {"stats": stats}
+
+
+def merge(evidence_file: Path, cases_file: Path) -> None:
+    """Add the evidence (without its per-item lists) to the cases it belongs to."""
+    found = {(r["model"], r["point"]): r["evidence"] for r in read_cases(evidence_file)}
+    rows = read_cases(cases_file)
+    for row in rows:
+        evidence = found.get((row["model"], row["point"]["id"]))
+        if evidence is not None:
+            row["evidence"] = {t: _restated(e) for t, e in evidence.items()}
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    cases_file.write_text(text)
+    print(f"{sum('evidence' in r for r in rows)} of {len(rows)} cases have evidence")
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Evidence for every grid point of every model not yet in ``args.out``."""
     torch.set_num_threads(1)
     done = {(r["model"], r["point"]) for r in read_cases(args.out)}
     tasks = list(TASK_TYPES)

@@ -76,7 +76,7 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
     pruning = result["pruning"]
     label = pruning.get("label", pruning["amount"])
     table = Table(title=f"{result['model']['name']} — {pruning['method']} {label}")
-    for column in ("task", "verdict", "predicted retention", "confidence", "why"):
+    for column in ("task", "verdict", "predicted retention", "confidence", "evidence"):
         table.add_column(column)
     for task, record in result["tasks"].items():
         style = VERDICT_STYLE[record["verdict"]]
@@ -89,7 +89,7 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
             if pred is None
             else f"{pred['retention']:.2f} [{pred['interval'][0]:.2f}, {pred['interval'][1]:.2f}]",
             "—" if confidence is None else f"{confidence:.2f}",
-            record.get("settle") or record["reasons"][0],
+            record.get("summary") or record["reasons"][0],
         )
     console.print(table)
     speed = result["speed"]
