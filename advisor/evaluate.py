@@ -125,7 +125,11 @@ def _retrieval(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResu
                 answer=top,
                 correct=top == item.gold,
                 score=scoring.recall_at_k(ranking, item.gold or 0, 1),
-                details={**recall, "ranking": ranking[: max(ks)]},
+                details={
+                    **recall,
+                    "ranking": ranking[: max(ks)],
+                    "rank": ranking.index(item.gold or 0) + 1,
+                },
             )
         )
     return results

@@ -3,9 +3,10 @@
 A verdict is cheapest and most portable when it rests on the quantity the task scores,
 read on the calibration items, without ever letting the pruned model decode freely:
 
-* **choice tasks** (classification, multiple-choice) and **retrieval** are prefill-only
-  already: option log-likelihoods and embeddings give the pruned model's answer, scored
-  exactly as ground truth scores it.
+* **choice tasks** (classification, multiple-choice) are prefill-only already: option
+  log-likelihoods give the pruned model's answer, scored exactly as ground truth scores it.
+  **retrieval** too (embeddings), read as the reciprocal rank of the gold passage: the
+  calibration corpus is smaller than the evaluation's, and the rank moves before recall@1.
 * **short-answer tasks** (math, rag): greedy decoding is deterministic, so the pruned
   model's greedy output equals the dense one up to token k *exactly* when, reading the
   dense continuation teacher-forced, its argmax is the dense token at every step < k. One
@@ -52,8 +53,9 @@ ARGMAX_SLACK = 1e-4
 class TaskEvidence:
     """What the calibration items say directly about one task type's quality.
 
-    ``kind``: "answers" (pruned answers scored like ground truth), "survival" (dense
-    answers reproduced under teacher forcing) or "reference" (ΔNLL of the reference text).
+    ``kind``: "answers" / "ranking" (pruned answers scored like ground truth), "survival"
+    (dense answers reproduced under teacher forcing) or "reference" (ΔNLL of the
+    reference text).
     ``dense`` / ``pruned``: paired per-item scores (for "reference": exp(−NLL) per token,
     so their ratio is exp(−ΔNLL)). ``retention`` / ``ci``: the paired estimate and its 95%
     bootstrap interval. ``stats``: kind-specific summaries (e.g. ``delta_nll``).
@@ -76,12 +78,14 @@ class TaskEvidence:
 
 
 def evidence_kind(task: str) -> str:
-    """Which evidence a task type's verdict reads (see the module docstring)."""
+    """Which evidence a task type's verdict reads (see the module docstring): "answers"
+    for choice tasks, "ranking" for retrieval (answers too, but ranked within the
+    calibration corpus, smaller than the evaluation's), "survival", "reference"."""
     if task in TEXT_TASKS:
         return "reference"
     if task in SHORT_ANSWER_TASKS:
         return "survival"
-    return "answers"
+    return "ranking" if task == "retrieval" else "answers"
 
 
 # --------------------------------------------------------------------------- dense side
@@ -274,10 +278,22 @@ def task_evidence(
     ``dense_results``: the dense model's scored results on ``items``)."""
     kind = evidence_kind(task)
     dense_scores = [r.score for r in dense_results]
-    if kind == "answers":
+    if kind in ("answers", "ranking"):
         if task not in CHOICE_TASKS and task != "retrieval":
             raise ValueError(f"No prefill-only evidence for task type '{task}'.")
         pruned_results = score_model(pruned, items)
+        if kind == "ranking":  # reciprocal rank of the gold passage: finer than recall@1
+            dense_scores = [1.0 / r.details["rank"] for r in dense_results]
+            rr = [1.0 / r.details["rank"] for r in pruned_results]
+            agree = float(
+                np.mean(
+                    [
+                        d.answer == p.answer
+                        for d, p in zip(dense_results, pruned_results, strict=True)
+                    ]
+                )
+            )
+            return _retention(task, kind, dense_scores, rr, answer_agreement=agree)
         agree = float(
             np.mean(
                 [d.answer == p.answer for d, p in zip(dense_results, pruned_results, strict=True)]

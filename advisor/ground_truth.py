@@ -27,7 +27,7 @@ from advisor.items import Item, items_hash
 from advisor.outcome import DEFAULT_TOLERANCE, retention
 from advisor.suites import PRIMARY_VIEW, primary_items, views
 
-SCORES_VERSION = "scores-v2"  # v2: one prefill per prompt, shared prefixes, 24-row decoding
+SCORES_VERSION = "scores-v3"  # v3: retrieval results keep the gold passage's rank
 
 
 def _key(fingerprint: str, items: list[Item]) -> str:

@@ -70,12 +70,14 @@ def fit_line(cases: Sequence[Case], kind: str = "reference") -> dict[str, float]
     """Slope b and misfit c of ``1 − min(retention, 1) = b·u`` on ``cases``.
 
     b: for "answers" evidence 1 (the calibration items are scored exactly as ground truth
-    scores its items: the same quantity on other items); for "survival" least squares
-    through the origin, at most 1 (a lost answer may still be right after the texts part,
-    never the other way); for "reference" least squares through the origin (nats of
-    excess NLL to retention). c: the residual variance beyond the evidence's sampling
-    noise, fitted as (c·u)² by least squares on u² — the ground truth's own noise is left
-    in (its labels are measurements too), which widens the interval where labels are noisy.
+    scores its items: the same quantity on other items); for "ranking" least squares
+    through the origin, at least 1 (ranking within a small calibration corpus loses no
+    more than within the evaluation's larger one); for "survival" least squares, at most
+    1 (a lost answer may still be right after the texts part, never the other way); for
+    "reference" least squares (nats of excess NLL to retention). c: the residual variance
+    beyond the evidence's sampling noise, fitted as (c·u)² by least squares on u² — the
+    ground truth's own noise is left in (its labels are measurements too), which widens
+    the interval where labels are noisy.
     """
     if len(cases) < MIN_CASES:
         raise ValueError(f"Need at least {MIN_CASES} cases to fit, got {len(cases)}.")
@@ -86,7 +88,7 @@ def fit_line(cases: Sequence[Case], kind: str = "reference") -> dict[str, float]
         b = 1.0
     else:
         b = max(0.0, sum(u * y for u, y in zip(us, ys, strict=True)) / uu)
-        b = min(b, 1.0) if kind == "survival" else b
+        b = min(b, 1.0) if kind == "survival" else max(b, 1.0) if kind == "ranking" else b
     excess = [(y - b * c.loss) ** 2 - (b * c.loss_sd) ** 2 for y, c in zip(ys, cases, strict=True)]
     u4 = sum(u**4 for u in us)
     c2 = sum(e * u * u for e, u in zip(excess, us, strict=True)) / u4 if u4 > 0 else 0.0
@@ -170,6 +172,8 @@ def rate(record: dict[str, Any]) -> str:
 EVIDENCE_WORDS = {
     "answers": "the pruned model's own answers on the calibration items, scored as ground "
     "truth scores them",
+    "ranking": "the pruned model's own rankings of the calibration corpus (reciprocal rank "
+    "of the gold passage)",
     "survival": "answer survival: on the items the dense model answers right, whether the "
     "pruned model's greedy decoding reproduces the dense answer (read teacher-forced "
     "along the dense tokens, no free decoding)",

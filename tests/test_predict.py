@@ -51,6 +51,8 @@ def test_slope_by_evidence_kind():
     steep = [_case(u, 1 - 2 * u) for u in (0.05, 0.1, 0.2, 0.3)]
     assert predict.fit_line(steep, "survival")["slope"] == 1.0  # survival never overstates
     assert predict.fit_line(steep, "reference")["slope"] == pytest.approx(2.0)
+    assert predict.fit_line(steep, "ranking")["slope"] == pytest.approx(2.0)
+    assert predict.fit_line(cases, "ranking")["slope"] == 1.0  # a small corpus never overstates
 
 
 def test_too_few_cases_is_an_error():
@@ -133,7 +135,7 @@ def test_shipped_rules_can_give_every_verdict():
         if not rule["assessable"]:
             continue
         assert predict.predict(rule, 0.0, 0.0, tolerance).verdict == "go", task
-        big = 1.0 if rule["evidence"] != "reference" else 5.0
+        big = 5.0 if rule["evidence"] == "reference" else 1.0
         assert predict.predict(rule, big, 0.0, tolerance).verdict == "no-go", task
         grid = [big * k / 1000 for k in range(1001)]
         verdicts = {predict.predict(rule, u, 0.0, tolerance).verdict for u in grid}
