@@ -1,7 +1,7 @@
 """How fast is `assess`, where does the time go, and how close is it to the machine's peak?
 
     .venv/bin/python benchmarks/bench_assess.py [--task rag] [--method attn-drop --ratio 0.25]
-        [--sections cli,phases,sweep] [--sweep-amounts 1,2,3,4,5,6,7,8]
+        [--sections cli,phases,cost,sweep] [--sweep-amounts 1,2,3,4,5,6,7,8]
 
 Run on demand (not a unit test); prints figures for SmolLM2-135M on this machine:
 
@@ -14,6 +14,8 @@ Run on demand (not a unit test); prints figures for SmolLM2-135M on this machine
   of the passes), rules, report; tokens per second through the decoder; and the achieved
   FLOP/s of the forward passes against this machine's fp32 matmul peak, measured in the
   same run with a 2048³ ``torch.matmul`` on the same number of threads.
+* **cost** — warm `assess --task all`, warm `assess --task <task>` and warm
+  `evaluate --task all --adaptive 0` (the full evaluation split), side by side in one run.
 * **sweep** — ``prune-advisor sweep`` over ``--sweep-amounts`` of the method, warm caches,
   against the warm ``assess --task all`` time of the cli section.
 
@@ -215,26 +217,15 @@ def section_phases(args: argparse.Namespace) -> dict[str, Any]:
         passes["dense" if model is dense.model else "pruned"] += time.perf_counter() - begin
         return side
 
-    from advisor import rules as rules_module
-
-    rules_s = [0.0]
-    original_rules = rules_module.apply_rules
-
-    def timed_rules(*a, **kw):
-        begin = time.perf_counter()
-        out = original_rules(*a, **kw)
-        rules_s[0] += time.perf_counter() - begin
-        return out
-
     counter = Counter()
-    measure_module.run_side, rules_module.apply_rules = timed_side, timed_rules
+    measure_module.run_side = timed_side
     try:
         with counter.installed():
             start = time.perf_counter()
             result = assess(dense, pruned, tasks)
             assess_s = time.perf_counter() - start
     finally:
-        measure_module.run_side, rules_module.apply_rules = original_side, original_rules
+        measure_module.run_side = original_side
     out = Path(tempfile.mkdtemp(prefix="bench-report-"))
     start = time.perf_counter()
     write_report(result, out)
@@ -243,14 +234,13 @@ def section_phases(args: argparse.Namespace) -> dict[str, Any]:
     timings = result["manifest"]["timings"]
     phases.update(
         {
-            "dense pass (cached competence + measure)": timings["competence_s"] + passes["dense"],
-            "pruned pass": passes["pruned"],
-            "  of which greedy decoding": counter.decode_s,
-            "compare (metrics from states)": timings["measure_s"]
-            - passes["dense"]
-            - passes["pruned"],
+            "suites + dense competence (cached)": timings["competence_s"],
+            "evidence (prefill passes: every verdict)": timings["evidence_s"],
+            "hierarchy: dense pass (cached)": passes["dense"],
+            "hierarchy: pruned pass": passes["pruned"],
+            "  of which prefill + free decoding": counter.decode_s,
+            "hierarchy: compare": timings["measure_s"] - passes["dense"] - passes["pruned"],
             "decoding latency (paired, batch 1)": timings["speed_s"],
-            "rules": rules_s[0],
         }
     )
     peak = matmul_peak_gflops(args.threads)
@@ -310,13 +300,42 @@ def section_sweep(args: argparse.Namespace, assess_all_warm: float | None) -> di
     return figures
 
 
+def section_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Side by side in one run, same configuration and cache: warm `assess --task all`,
+    warm `assess --task <task>`, and warm `evaluate --task all` on the full evaluation
+    split (sequential evaluation off), each after a first run that fills the caches."""
+    cache = scratch_cache("bench-cache-")
+    out = Path(tempfile.mkdtemp(prefix="bench-cost-"))
+    config = ["--method", args.method, f"--{args.amount_option}", args.amount]
+    runs = {
+        "assess all": ["assess", *config, "--task", "all", "--out", str(out / "a")],
+        f"assess {args.task}": ["assess", *config, "--task", args.task, "--out", str(out / "b")],
+        "evaluate all, full split": ["evaluate", *config, "--task", "all", "--adaptive", "0"],
+    }
+    figures: dict[str, Any] = {}
+    try:
+        for name, cmd in runs.items():
+            run_cli(cmd, cache, args.threads)  # fills the dense caches
+            warm = run_cli(cmd, cache, args.threads)
+            figures[name] = {"wall_s": round(warm["wall_s"], 1)}
+            figures[name]["peak_rss_mib"] = round(warm["peak_rss_mib"])
+            print(f"  {name:28s} warm {warm['wall_s']:7.1f} s", flush=True)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+    ratio = figures["assess all"]["wall_s"] / figures["evaluate all, full split"]["wall_s"]
+    figures["assess_all_over_evaluate_all"] = round(ratio, 3)
+    print(f"  warm assess all / warm evaluate all (full split): {ratio:.1%}")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="rag", help="the single task type of the one-task runs")
     parser.add_argument("--method", default="attn-drop")
     parser.add_argument("--amount-option", default="ratio", choices=["ratio", "layers", "sparsity"])
     parser.add_argument("--amount", default="0.25")
-    parser.add_argument("--sections", default="cli,phases,sweep")
+    parser.add_argument("--sections", default="cli,phases,cost,sweep")
     parser.add_argument("--sweep-amounts", default="1,2,3,4,5,6,7,8")
     parser.add_argument(
         "--threads", type=int, default=int(os.environ.get("PRUNE_ADVISOR_THREADS", "1"))
@@ -337,6 +356,9 @@ def main() -> None:
     if "phases" in sections:
         print("phases (in-process, warm caches, --task all):")
         figures["phases"] = section_phases(args)
+    if "cost" in sections:
+        print("cost (warm, side by side): assess vs the ground truth it stands in for")
+        figures["cost"] = section_cost(args)
     if "sweep" in sections:
         print("sweep (warm caches, --task all):")
         warm = figures.get("cli", {}).get("all tasks, warm", {}).get("wall_s")

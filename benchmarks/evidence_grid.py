@@ -33,13 +33,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("data/rules/evidence.jsonl"))
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
+    parser.add_argument("--tasks", default=",".join(TASK_TYPES), help="task types to measure")
     parser.add_argument("--merge-into", type=Path, help="a cases file to add the evidence to")
+    parser.add_argument(
+        "--merge-from",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="evidence files to merge, later ones winning per task (default: --out)",
+    )
     parser.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     if args.measure:
         measure(args)
     if args.merge_into:
-        merge(args.out, args.merge_into)
+        merge(args.merge_from or [args.out], args.merge_into)
 
 
 def _restated(record: dict) -> dict:
@@ -57,9 +65,12 @@ def _restated(record: dict) -> dict:
     return {k: v for k, v in record.items() if k != "items"} | {"stats": stats}
 
 
-def merge(evidence_file: Path, cases_file: Path) -> None:
+def merge(evidence_files: list[Path], cases_file: Path) -> None:
     """Add the evidence (without its per-item lists) to the cases it belongs to."""
-    found = {(r["model"], r["point"]): r["evidence"] for r in read_cases(evidence_file)}
+    found: dict[tuple[str, str], dict] = {}
+    for path in evidence_files:
+        for r in read_cases(path):
+            found.setdefault((r["model"], r["point"]), {}).update(r["evidence"])
     rows = read_cases(cases_file)
     for row in rows:
         evidence = found.get((row["model"], row["point"]["id"]))
@@ -74,7 +85,7 @@ def measure(args: argparse.Namespace) -> None:
     """Evidence for every grid point of every model not yet in ``args.out``."""
     torch.set_num_threads(1)
     done = {(r["model"], r["point"]) for r in read_cases(args.out)}
-    tasks = list(TASK_TYPES)
+    tasks = args.tasks.split(",")
     suites = calibration_suites(tasks, 0)
     for name in args.models.split(","):
         dense = load_model(name)
