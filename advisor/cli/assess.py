@@ -33,6 +33,7 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
+    line,
     load_dense,
     out,
     print_json,
@@ -89,7 +90,7 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
         confidence = record["confidence"]
         table.add_row(
             task,
-            f"[{style}]{record['verdict']}[/]",
+            line((record["verdict"], style)),
             "—" if confidence is None else f"{confidence:.2f}",
             record["reasons"][0],
         )
@@ -128,8 +129,8 @@ def run_assessment(
             seed=seed,
             fail_on=fail_on,
             timings=timings,
-            log=lambda msg: status.update(f"assessing: {msg}"),
-            warn=lambda msg: err.print(f"[yellow]Warning:[/] {msg}", highlight=False),
+            log=lambda msg: status.update(line(f"assessing: {msg}")),
+            warn=lambda msg: err.print(line(("Warning:", "yellow"), f" {msg}"), highlight=False),
         )
 
 
@@ -235,8 +236,10 @@ def assess(
     err.print(f"Report: {report_path}\nResult: {result_path}")
     if result["gate"]["failed"]:
         err.print(
-            f"[red]Gate failed[/] (--fail-on {fail_on}): "
-            f"{', '.join(result['gate']['failing_tasks'])}"
+            line(
+                ("Gate failed", "red"),
+                f" (--fail-on {fail_on}): {', '.join(result['gate']['failing_tasks'])}",
+            )
         )
         raise typer.Exit(EXIT_GATE)
 
