@@ -59,6 +59,14 @@ def set_threads() -> None:
         sys.modules["torch"].set_num_threads(int(value))
 
 
+def _say_interrupted() -> None:
+    err.print(
+        "Interrupted (Ctrl-C): stopped; files already published are whole, nothing "
+        "half-written was left.",
+        soft_wrap=True,  # one line, however narrow the terminal
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; user mistakes never show a traceback."""
     try:
@@ -67,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         # typer.Exit(code) into SystemExit; our own exceptions still propagate to here.
         app(args=argv, prog_name="prune-advisor", standalone_mode=True)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        err.print(
-            "Interrupted (Ctrl-C): stopped; files already published are whole, nothing "
-            "half-written was left."
-        )
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            _say_interrupted()
+        return code
+    except KeyboardInterrupt:  # Ctrl-C outside typer's handling (e.g. while starting)
+        _say_interrupted()
         return EXIT_INTERRUPTED
     except AdvisorError as exc:
         err.print(line(("Error:", "bold red"), f" {exc}"), highlight=False)
