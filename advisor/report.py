@@ -43,7 +43,7 @@ def _type_ok(value: Any, kind: str | list[str]) -> bool:
     return False
 
 
-def schema_problem(value: Any, schema: dict[str, Any], where: str = "the result") -> str | None:
+def schema_problem(value: Any, schema: dict[str, Any], where: str = "result") -> str | None:
     """The first way ``value`` breaks ``schema`` (the subset of JSON Schema our result
     schema uses: type, required, properties, additionalProperties, enum, pattern, items,
     minItems, minProperties, propertyNames), as a sentence naming the field; None if none.
