@@ -189,14 +189,15 @@ def output_dir(folder: str | Path | None) -> Iterator[Path | None]:
         yield None
         return
     folder = Path(folder).expanduser()
-    created = not folder.exists()
+    # The folders this call creates: --out and any missing parents, innermost first.
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     writable_dir(folder)
     try:
         yield folder
     except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only when empty: never delete anything written
+        with contextlib.suppress(OSError):
+            for path in created:
+                path.rmdir()  # only when empty: never delete anything written
         raise
 
 

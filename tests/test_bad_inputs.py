@@ -317,7 +317,7 @@ def test_a_failed_run_leaves_no_empty_out_folder(capsys, tiny_llama_dir, tmp_pat
     code, _ = run_cli(capsys, "assess", "--model", tiny_llama_dir, "--pruned",
                       tmp_path / "missing", "--task", "math", "--out", out)  # fmt: skip
     assert code == EXIT_USAGE
-    assert not out.exists()
+    assert not (tmp_path / "new").exists()  # neither --out nor the parent it created
 
 
 def test_a_failed_run_keeps_an_existing_out_folder(capsys, tiny_llama_dir, tmp_path):
