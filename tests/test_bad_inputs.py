@@ -270,6 +270,14 @@ def test_bad_data_is_refused_before_the_model_loads(capsys, tmp_path, no_model_l
     assert code == EXIT_USAGE and "line 2: not valid JSON" in err
 
 
+def test_method_and_pruned_together_are_refused_before_the_model_loads(capsys, tmp_path,
+                                                                      no_model_load):  # fmt: skip
+    code, err = run_cli(
+        capsys, *assess_args("smollm2-135m", "--pruned", tmp_path, "--task", "math")
+    )
+    assert code == EXIT_USAGE and "either --method NAME with its amount" in err
+
+
 def test_result_json_never_holds_bare_nan(tmp_path):
     from advisor.report import write_report
 
@@ -297,7 +305,7 @@ def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(assess_cli, "load_dense", interrupt)
-    code = main(["assess", "--task", "math"])
+    code = main(assess_args("smollm2-135m", "--task", "math"))
     err = capsys.readouterr().err
     assert code == EXIT_INTERRUPTED == 130
     assert err.startswith("Interrupted (Ctrl-C)") and len(err.strip().splitlines()) == 1

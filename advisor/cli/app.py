@@ -236,6 +236,16 @@ def resolve_tasks(tasks: list[str] | None) -> list[str]:
     return [t for t in TASK_TYPES if t in tasks]
 
 
+def check_side(method: str | None, pruned_path: Path | None) -> None:
+    """Exactly one of --method and --pruned must say what the dense model is compared with
+    (checked before any model is loaded)."""
+    if (method is None) == (pruned_path is None):
+        raise AdvisorError(
+            "Say what to compare with the dense model: either --method NAME with its amount "
+            "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
+        )
+
+
 def pruned_side(
     dense: Any,
     method: str | None,
@@ -250,11 +260,7 @@ def pruned_side(
     Returns an ``advisor.pruning.PrunedModel``."""
     from advisor.pruning import get_method, load_pruned, prune_model
 
-    if (method is None) == (pruned_path is None):
-        raise AdvisorError(
-            "Say what to compare with the dense model: either --method NAME with its amount "
-            "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
-        )
+    check_side(method, pruned_path)
     if pruned_path is not None:
         return load_pruned(pruned_path, dense, allow_pickle=allow_pickle)
     get_method(method)

@@ -32,6 +32,7 @@ from advisor.cli.app import (
     TaskOpt,
     TrustFlag,
     app,
+    check_side,
     err,
     line,
     load_dense,
@@ -186,6 +187,7 @@ def assess(
     if fail_on not in ("no-go", "caution"):
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
     tasks = resolve_tasks(task)
+    check_side(method, pruned)
     check_temperature(temperature)
     if data is not None:
         calibration_suites(tasks, seed, data)  # reads and checks every row of the file
