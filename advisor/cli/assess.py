@@ -192,21 +192,48 @@ def assess(
     if data is not None:
         calibration_suites(tasks, seed, data)  # reads and checks every row of the file
     with output_dir(out_dir):  # a run that fails leaves no empty --out behind
-        result, out_dir = _assess_run(
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        dense = load_dense(
             model,
-            out_dir,
-            side_args={"method": method, "pruned": pruned, "allow_pickle": allow_pickle},
-            amounts={"ratio": ratio, "layers": layers, "sparsity": sparsity, "pattern": pattern},
-            placement={"dtype": dtype, "device": device, "device_map": device_map},
             trust_remote_code=trust_remote_code,
-            tasks=tasks,
+            dtype=dtype,
+            device=device,
+            device_map=device_map,
+            allow_pickle=allow_pickle,
+        )
+        timings["load_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        side = pruned_side(
+            dense,
+            method,
+            pruned,
+            console=err,
+            allow_pickle=allow_pickle,
+            ratio=ratio,
+            layers=layers,
+            sparsity=sparsity,
+            pattern=pattern,
+            seed=seed,
+            calib_samples=calib_samples,
+            calib_len=calib_len,
+        )
+        timings["prune_s"] = time.perf_counter() - start
+        result = run_assessment(
+            dense,
+            side,
+            tasks,
             temperature=temperature,
             rules=rules,
             data=data,
             seed=seed,
             fail_on=fail_on,
-            calib={"calib_samples": calib_samples, "calib_len": calib_len},
+            timings=timings,
         )
+        if out_dir is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            config = _slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
+            out_dir = Path("reports") / f"{_slug(dense.name)}-{config}-{stamp}"
         result_path, report_path = write_report(result, out_dir)
     if json_out:
         print_json(result)
@@ -222,62 +249,6 @@ def assess(
             )
         )
         raise typer.Exit(EXIT_GATE)
-
-
-def _assess_run(
-    model: str,
-    out_dir: Path | None,
-    *,
-    side_args: dict[str, Any],
-    amounts: dict[str, Any],
-    placement: dict[str, Any],
-    trust_remote_code: bool,
-    tasks: list[str],
-    temperature: float,
-    rules: Path | None,
-    data: Path | None,
-    seed: int,
-    fail_on: str,
-    calib: dict[str, int],
-) -> tuple[dict[str, Any], Path]:
-    """Load, prune and assess for ``assess``; return the result and its output folder."""
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    dense = load_dense(
-        model,
-        trust_remote_code=trust_remote_code,
-        allow_pickle=side_args["allow_pickle"],
-        **placement,
-    )
-    timings["load_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    side = pruned_side(
-        dense,
-        side_args["method"],
-        side_args["pruned"],
-        console=err,
-        allow_pickle=side_args["allow_pickle"],
-        seed=seed,
-        **amounts,
-        **calib,
-    )
-    timings["prune_s"] = time.perf_counter() - start
-    result = run_assessment(
-        dense,
-        side,
-        tasks,
-        temperature=temperature,
-        rules=rules,
-        data=data,
-        seed=seed,
-        fail_on=fail_on,
-        timings=timings,
-    )
-    if out_dir is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        config = _slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
-        out_dir = Path("reports") / f"{_slug(dense.name)}-{config}-{stamp}"
-    return result, out_dir
 
 
 @app.command()
