@@ -29,13 +29,14 @@ from advisor.cache import cache_dir
 from advisor.files import (
     CHECKSUMS_NAME,
     discard,
+    read_verified,
     staged_dir,
-    verify_checksums,
     write_checksums,
 )
 from advisor.side import SideOutputs
 
 CACHE_VERSION = "dense-v2"
+ENTRY_FILES = ("states.safetensors", "meta.json")
 
 
 def cache_key(fingerprint: str, items_id: str, settings: dict[str, Any]) -> str:
@@ -91,8 +92,14 @@ def save(key: str, side: SideOutputs) -> Path:
 
 
 def load(key: str) -> SideOutputs | None:
-    """The cached dense outputs under ``key``, or ``None`` on a miss or a damaged entry."""
-    from safetensors.torch import load_file
+    """The cached dense outputs under ``key``, or ``None`` on a miss or a damaged entry.
+
+    The entry's files are read once and parsed from the bytes whose checksums were checked
+    (:func:`advisor.files.read_verified`): tensors memory-mapped from the file, as
+    ``safetensors.torch.load_file`` gives, would change under the caller if the file were
+    truncated or rewritten later, after the check.
+    """
+    from safetensors.torch import load as tensors_from_bytes
 
     folder = cache_path(key)
     if not folder.exists():
@@ -101,10 +108,14 @@ def load(key: str) -> SideOutputs | None:
     # if they read back whole.
     legacy = not (folder / CHECKSUMS_NAME).exists()
     try:
-        if not legacy and not verify_checksums(folder):
-            raise ValueError("checksum mismatch")
-        tensors = load_file(str(folder / "states.safetensors"))
-        meta = json.loads((folder / "meta.json").read_text())
+        if legacy:
+            blobs = {name: (folder / name).read_bytes() for name in ENTRY_FILES}
+        else:
+            blobs = read_verified(folder, ENTRY_FILES)
+            if blobs is None:
+                raise ValueError("checksum mismatch")
+        tensors = tensors_from_bytes(blobs["states.safetensors"])
+        meta = json.loads(blobs["meta.json"])
     except Exception:  # any unreadable entry (truncated, damaged) is recomputed
         discard(folder)
         return None

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from advisor import __version__
 from advisor.errors import AdvisorError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's convention, 128 + SIGINT
 
 app = typer.Typer(
     name="prune-advisor",
@@ -21,15 +22,30 @@ app = typer.Typer(
         "Tell, before deployment, whether a pruned language model is safe to ship for a "
         "given task type (retrieval, classification, multiple-choice, rag, generation, "
         "summarization, math).\n\n"
-        "Exit codes: 0 pass, 1 gate failed, 2 usage or input error, 3 internal error."
+        "Exit codes: 0 pass, 1 gate failed, 2 usage or input error, 3 internal error, "
+        "130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-out = Console()
-err = Console(stderr=True)
+# Console markup and emoji codes are off: everything printed holds strings a user or a
+# model wrote (task names, paths, item ids, generated text, error messages quoting them),
+# and "[/bold]" or ":fire:" in them must print as written, not be parsed (an unmatched
+# closing tag used to crash the error path itself). Styles are applied with ``line``.
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
+
+
+def line(*parts: str | tuple[str, str]) -> Text:
+    """One printable line from plain strings and ``(text, style)`` pairs; no text is ever
+    read as markup, so user and model strings print exactly as written.
+
+    The one way to print styled text (and the text of a status or progress display, which
+    rich reads as markup even on a markup-free console)."""
+    return Text.assemble(*parts)
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON to stdout.")]
 TrustFlag = Annotated[
@@ -100,7 +116,10 @@ CalibLenOpt = Annotated[int, typer.Option("--calib-len", help="Tokens per calibr
 
 
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    """Print ``payload`` to stdout as strict JSON (non-finite numbers as null)."""
+    from advisor.files import json_text
+
+    sys.stdout.write(json_text(payload, indent=2, sort_keys=True) + "\n")
 
 
 def _version(value: bool) -> None:
@@ -235,6 +254,16 @@ def resolve_tasks(tasks: list[str] | None) -> list[str]:
     return [t for t in TASK_TYPES if t in tasks]
 
 
+def check_side(method: str | None, pruned_path: Path | None) -> None:
+    """Exactly one of --method and --pruned must say what the dense model is compared with
+    (checked before any model is loaded)."""
+    if (method is None) == (pruned_path is None):
+        raise AdvisorError(
+            "Say what to compare with the dense model: either --method NAME with its amount "
+            "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
+        )
+
+
 def pruned_side(
     dense: Any,
     method: str | None,
@@ -249,11 +278,7 @@ def pruned_side(
     Returns an ``advisor.pruning.PrunedModel``."""
     from advisor.pruning import get_method, load_pruned, prune_model
 
-    if (method is None) == (pruned_path is None):
-        raise AdvisorError(
-            "Say what to compare with the dense model: either --method NAME with its amount "
-            "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
-        )
+    check_side(method, pruned_path)
     if pruned_path is not None:
         return load_pruned(pruned_path, dense, allow_pickle=allow_pickle)
     get_method(method)

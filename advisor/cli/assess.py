@@ -33,7 +33,9 @@ from advisor.cli.app import (
     TaskOpt,
     TrustFlag,
     app,
+    check_side,
     err,
+    line,
     load_dense,
     out,
     print_json,
@@ -84,7 +86,7 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
         pred = record.get("prediction")
         table.add_row(
             task,
-            f"[{style}]{record['verdict']}[/]",
+            line((record["verdict"], style)),
             "—"
             if pred is None
             else f"{pred['retention']:.2f} [{pred['interval'][0]:.2f}, {pred['interval'][1]:.2f}]",
@@ -130,8 +132,8 @@ def run_assessment(
             tolerance=tolerance,
             decode=decode,
             timings=timings,
-            log=lambda msg: status.update(f"assessing: {msg}"),
-            warn=lambda msg: err.print(f"[yellow]Warning:[/] {msg}", highlight=False),
+            log=lambda msg: status.update(line(f"assessing: {msg}")),
+            warn=lambda msg: err.print(line(("Warning:", "yellow"), f" {msg}"), highlight=False),
         )
 
 
@@ -153,7 +155,7 @@ def assess(
         typer.Option(
             "--out",
             help="Folder for report.html and result.json (default "
-            "reports/<model>-<config>-<timestamp>/).",
+            "reports/\\<model\\>-\\<config\\>-\\<timestamp\\>/).",
         ),
     ] = None,
     json_out: JsonFlag = False,
@@ -198,59 +200,67 @@ def assess(
     error, 3 internal error. Example CI gate:
     `prune-advisor assess --pruned ./my-pruned-model --task rag`.
     """
-    from advisor.files import writable_dir
+    from advisor.assess import calibration_suites, check_temperature
+    from advisor.files import output_dir
     from advisor.report import write_report
 
+    # Every input that can be checked without the model is checked first: loading and
+    # pruning take tens of seconds before the first use of these.
     if fail_on not in ("no-go", "caution"):
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
     tasks = resolve_tasks(task)
-    if out_dir is not None:
-        writable_dir(out_dir)  # before minutes of work, not after
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    dense = load_dense(
-        model,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        allow_pickle=allow_pickle,
-    )
-    timings["load_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    side = pruned_side(
-        dense,
-        method,
-        pruned,
-        console=err,
-        allow_pickle=allow_pickle,
-        ratio=ratio,
-        layers=layers,
-        sparsity=sparsity,
-        pattern=pattern,
-        seed=seed,
-        calib_samples=calib_samples,
-        calib_len=calib_len,
-    )
-    timings["prune_s"] = time.perf_counter() - start
-    result = run_assessment(
-        dense,
-        side,
-        tasks,
-        temperature=temperature,
-        rules=rules,
-        data=data,
-        seed=seed,
-        fail_on=fail_on,
-        timings=timings,
-        tolerance=tolerance,
-        decode=decode,
-    )
-    if out_dir is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        config = _slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
-        out_dir = Path("reports") / f"{_slug(dense.name)}-{config}-{stamp}"
-    result_path, report_path = write_report(result, out_dir)
+    check_side(method, pruned)
+    check_temperature(temperature)
+    if tolerance is not None and not 0 < tolerance <= 1:
+        raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
+    if data is not None:
+        calibration_suites(tasks, seed, data)  # reads and checks every row of the file
+    with output_dir(out_dir):  # a run that fails leaves no empty --out behind
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        dense = load_dense(
+            model,
+            trust_remote_code=trust_remote_code,
+            dtype=dtype,
+            device=device,
+            device_map=device_map,
+            allow_pickle=allow_pickle,
+        )
+        timings["load_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        side = pruned_side(
+            dense,
+            method,
+            pruned,
+            console=err,
+            allow_pickle=allow_pickle,
+            ratio=ratio,
+            layers=layers,
+            sparsity=sparsity,
+            pattern=pattern,
+            seed=seed,
+            calib_samples=calib_samples,
+            calib_len=calib_len,
+        )
+        timings["prune_s"] = time.perf_counter() - start
+        result = run_assessment(
+            dense,
+            side,
+            tasks,
+            temperature=temperature,
+            rules=rules,
+            data=data,
+            seed=seed,
+            fail_on=fail_on,
+            timings=timings,
+            tolerance=tolerance,
+            decode=decode,
+        )
+        if out_dir is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            config = _slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
+            out_dir = Path("reports") / f"{_slug(dense.name)}-{config}-{stamp}"
+        result_path, report_path = write_report(result, out_dir)
     if json_out:
         print_json(result)
         print_verdicts(result, err)
@@ -259,8 +269,10 @@ def assess(
     err.print(f"Report: {report_path}\nResult: {result_path}")
     if result["gate"]["failed"]:
         err.print(
-            f"[red]Gate failed[/] (--fail-on {fail_on}): "
-            f"{', '.join(result['gate']['failing_tasks'])}"
+            line(
+                ("Gate failed", "red"),
+                f" (--fail-on {fail_on}): {', '.join(result['gate']['failing_tasks'])}",
+            )
         )
         raise typer.Exit(EXIT_GATE)
 
@@ -274,15 +286,29 @@ def report(
     ] = None,
 ) -> None:
     """Re-render the HTML report from a saved result.json."""
+    from jinja2 import TemplateError
+
     from advisor.files import atomic_write
-    from advisor.report import render
+    from advisor.report import check_result, render
 
     if not result_file.is_file():
         raise AdvisorError(f"No result file at {result_file}.")
     try:
-        result = json.loads(result_file.read_text())
+        result = json.loads(result_file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise AdvisorError(
+            f"{result_file} is not a prune-advisor result: byte {exc.start} is not UTF-8 "
+            f"(result.json is UTF-8 JSON written by assess)."
+        ) from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise AdvisorError(
+            f"{result_file} is not a prune-advisor result: not JSON ({exc})."
+        ) from exc
+    check_result(result, result_file)
+    try:
         html = render(result)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, TemplateError) as exc:
+        # The schema holds what every result has; a field the page needs beyond it.
         raise AdvisorError(f"{result_file} is not a prune-advisor result ({exc}).") from exc
     target = atomic_write(out_file or result_file.with_name("report.html"), html)
     out.print(f"Report: {target}")
@@ -357,7 +383,7 @@ def sweep(
     it resumes where it stopped.
     """
     from advisor import figures
-    from advisor.assess import load_rules
+    from advisor.assess import check_temperature, load_rules
     from advisor.files import writable_dir, write_json
     from advisor.pruning import get_method, prune_model
     from advisor.report import write_report
@@ -365,6 +391,7 @@ def sweep(
     get_method(method)
     steps = _amounts(method, amounts)
     tasks = resolve_tasks(task)
+    check_temperature(temperature)
     rules_sha = load_rules(rules)[2]
     if out_dir is not None:
         writable_dir(out_dir)

@@ -30,6 +30,7 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
+    line,
     load_dense,
     out,
     print_json,
@@ -78,7 +79,7 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
             str(r["n"]),
             _pct(r["fidelity"]["same_answer"]),
             _pct(r["fidelity"].get("chrf_to_dense")),
-            f"[{style}]{outcome}[/]" if style else outcome,
+            line((outcome, style)) if style else outcome,
         )
     out.print(table)
     out.print("✗ = dense model not competent (competence gate): no verdict is possible there.")
@@ -160,7 +161,7 @@ def evaluate(
             tolerance=tolerance,
             seed=seed,
             adaptive=adaptive,
-            log=lambda msg: status.update(f"evaluating {msg}"),
+            log=lambda msg: status.update(line(f"evaluating {msg}")),
         )
     if json_out:
         print_json(

@@ -45,7 +45,7 @@ def _run(
     calibration = {t: build_suite(t, "calibration", seed) for t in tasks}
     evaluation = {t: cap(build_suite(t, "evaluation", seed), eval_items) for t in tasks}
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
