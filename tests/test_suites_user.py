@@ -114,3 +114,45 @@ def test_unknown_task_and_split():
         build_suite("poetry")
     with pytest.raises(AdvisorError, match="Unknown split"):
         build_suite("math", "training")
+
+
+def _suite_file(tmp_path, rows) -> str:
+    path = tmp_path / "suite.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_rows_may_give_the_exact_prompt_the_deployment_sends(tmp_path):
+    """A user's own prompt format is used verbatim, with its own stop and length; the
+    built-in template is used only where a row gives no prompt."""
+    own = "Calculate 21 plus 13.\nResult: 34\n\nCalculate 40 minus 12.\nResult:"
+    rows = [
+        {"prompt": own, "answer": 28, "stop": ["\n"], "max_new_tokens": 5},
+        {"question": "Ann has 3 pens and buys 4 more. How many pens?", "answer": 7},
+    ]
+    mine, templated = build_suite("math", data_file=_suite_file(tmp_path, rows))
+    assert mine.prompt == own and mine.meta["prompt_source"] == "user"
+    assert mine.meta["stop"] == ["\n"] and mine.meta["max_new_tokens"] == 5
+    assert templated.meta["prompt_source"] == "template"
+    assert "Ann has 3 pens" in templated.prompt and templated.prompt != rows[1]["question"]
+    rag = [{"prompt": "Passage: Oslo is in Norway.\nQ: Where is Oslo?\nA:", "answer": "Norway"}]
+    (item,) = build_suite("rag", data_file=_suite_file(tmp_path, rag))
+    assert item.prompt == rag[0]["prompt"] and item.reference == "Norway"
+    summary = [{"prompt": "Summarise: The council met.\nSummary:", "reference": "It met."}]
+    (item,) = build_suite("summarization", data_file=_suite_file(tmp_path, summary))
+    assert item.prompt == summary[0]["prompt"]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"answer": 7}, "give 'prompt'"),
+        ({"prompt": "", "answer": 7}, "'prompt' must be a non-empty string"),
+        ({"prompt": "1 + 1 =", "answer": 2, "stop": "\n"}, "'stop' must be a list"),
+        ({"prompt": "1 + 1 =", "answer": 2, "stop": [""]}, "'stop' must be a list"),
+    ],
+)
+def test_own_prompt_rows_are_checked_and_name_the_line(tmp_path, row, message):
+    with pytest.raises(AdvisorError, match=message) as info:
+        build_suite("math", data_file=_suite_file(tmp_path, [row]))
+    assert "line 1" in str(info.value)
