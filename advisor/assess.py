@@ -194,7 +194,7 @@ def _latency(dense: Any, pruned: Any) -> dict[str, float]:
     from advisor.speed import paired_latency
 
     ids = dense.tokenizer(SPEED_PROMPT, return_tensors="pt").input_ids
-    return paired_latency(dense.model, pruned.loaded.model, ids, tokens=16, rounds=2)
+    return paired_latency(dense.model, pruned.loaded.model, ids, tokens=8, rounds=2)
 
 
 def assess(
