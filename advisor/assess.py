@@ -21,12 +21,12 @@ from typing import Any
 from advisor import __version__
 from advisor.errors import AdvisorError
 from advisor.items import Item, items_hash
+from advisor.resources import resource
 from advisor.rules import NO_GO
 
 SCHEMA_VERSION = "1.0"
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RULES = ROOT / "data" / "rules" / "default.json"
-SCHEMA_FILE = ROOT / "data" / "schema" / "result.schema.json"
+DEFAULT_RULES = resource("data", "rules", "default.json")
+SCHEMA_FILE = resource("data", "schema", "result.schema.json")
 FAIL_ON = {"no-go": ("no-go",), "caution": ("caution", "no-go")}
 EXAMPLES_PER_TASK = 2
 SPEED_PROMPT = "The history of the city begins in the early medieval period, when"

@@ -12,8 +12,18 @@ from typing import Any
 
 from advisor import figures
 from advisor.files import atomic_write, writable_dir, write_json
+from advisor.resources import resource
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+def template(name: str) -> Any:
+    """A shipped jinja2 template, autoescaping on."""
+    from jinja2 import Environment, FunctionLoader
+
+    env = Environment(
+        loader=FunctionLoader(lambda n: resource("templates", n).read_text(encoding="utf-8")),
+        autoescape=True,
+    )
+    return env.get_template(name)
 
 
 def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -> str:
@@ -47,11 +57,8 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
 
 def render(result: dict[str, Any]) -> str:
     """The report HTML for a result dict (as written to result.json)."""
-    from jinja2 import Environment, FileSystemLoader
-
     from advisor.tasks import task_names
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     tolerance = result["settings"].get("tolerance")
     # result.json is written with sorted keys: restore the task types' own order so that a
     # re-rendered report is the one assess wrote.
@@ -65,7 +72,7 @@ def render(result: dict[str, Any]) -> str:
         "temperature": figures.temperature(tasks, result["settings"]["temperature"]),
         "subspace": figures.subspace(tasks),
     }
-    return env.get_template("report.html.j2").render(
+    return template("report.html.j2").render(
         r=result,
         figures=figs,
         sentences={n: plain_sentence(n, t, tolerance) for n, t in tasks.items()},

@@ -441,13 +441,8 @@ def _write_index(
     frontier: dict[str, float | None],
     png: str,
 ) -> None:
-    from jinja2 import Environment, FileSystemLoader
-
     from advisor.files import atomic_write
-    from advisor.report import TEMPLATES
+    from advisor.report import template
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
-    html = env.get_template("sweep.html.j2").render(
-        method=method, rows=rows, frontier=frontier, figure=png
-    )
+    html = template("sweep.html.j2").render(method=method, rows=rows, frontier=frontier, figure=png)
     atomic_write(folder / "index.html", html)

@@ -9,15 +9,14 @@ import random
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 from advisor import data
 from advisor.errors import AdvisorError
 from advisor.items import Item
+from advisor.resources import resource
 
 SPLITS = ("calibration", "evaluation")
-SPEC_DIR = Path(__file__).resolve().parents[2] / "data" / "suites"
 
 T = TypeVar("T")
 Builder = Callable[[dict[str, Any], str, int], list[Item]]
@@ -77,7 +76,7 @@ def news_articles() -> tuple[dict[str, Any], ...]:
 
 def load_spec(task: str) -> dict[str, Any]:
     """The human-readable spec of ``task`` (prompt templates, demonstrations, sizes)."""
-    path = SPEC_DIR / f"{task}.json"
+    path = resource("data", "suites", f"{task}.json")
     if not path.is_file():
         raise AdvisorError(f"No suite spec for task '{task}' at {path}.")
     return json.loads(path.read_text(encoding="utf-8"))
