@@ -20,14 +20,13 @@ from typing import Any
 
 from advisor import __version__
 from advisor.errors import AdvisorError
-from advisor.items import Item, items_hash
 from advisor.resources import resource
-from advisor.rules import NO_GO
+from advisor.suites.items import Item, items_hash
+from advisor.verdicts import FAIL_ON, NO_GO, broken_reason
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_RULES = resource("data", "rules", "default.json")
 SCHEMA_FILE = resource("data", "schema", "result.schema.json")
-FAIL_ON = {"no-go": ("no-go",), "caution": ("caution", "no-go")}
 EXAMPLES_PER_TASK = 2
 SPEED_PROMPT = "The history of the city begins in the early medieval period, when"
 
@@ -67,7 +66,7 @@ def _fit_suites(
     suites: dict[str, list[Item]], dense: Any, warn: Callable[[str], None]
 ) -> dict[str, list[str]]:
     """Cut over-long prompts to the model's context in place; return the cut ids per task."""
-    from advisor.accumulation import DEFAULT_HORIZON
+    from advisor.measure.accumulation import DEFAULT_HORIZON
     from advisor.suites import context_length, fit_to_context
 
     cut: dict[str, list[str]] = {}
@@ -88,7 +87,7 @@ def _degenerate_verdict(reason: str) -> dict[str, Any]:
     return {
         "verdict": NO_GO,
         "confidence": 1.0,
-        "reasons": [f"Degenerate pruned model: {reason}"],
+        "reasons": [broken_reason(reason)],
         "path": [],
     }
 
@@ -138,7 +137,7 @@ def _examples(rows: list[dict[str, Any]], items: dict[str, Item]) -> list[dict[s
 
 
 def _latency(dense: Any, pruned: Any) -> dict[str, float]:
-    from advisor.speed import paired_latency
+    from advisor.measure.speed import paired_latency
 
     ids = dense.tokenizer(SPEED_PROMPT, return_tensors="pt").input_ids
     return paired_latency(dense.model, pruned.loaded.model, ids, tokens=16, rounds=2)
@@ -166,11 +165,12 @@ def assess(
     every task, with the reason, and is not measured further. ``warn`` receives warnings
     for the user (default: :func:`warnings.warn`).
     """
-    from advisor.degenerate import degeneracy
-    from advisor.evaluate import dense_competence
-    from advisor.ground_truth import dense_results
     from advisor.measure import measure
-    from advisor.rules import apply_rules, features_of
+    from advisor.measure.probe import probe_broken
+    from advisor.rules.apply import apply_rules
+    from advisor.rules.features import features_of
+    from advisor.truth.evaluate import dense_results
+    from advisor.truth.score import dense_competence
 
     if fail_on not in FAIL_ON:
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
@@ -185,7 +185,7 @@ def assess(
     suites = calibration_suites(tasks, seed, data_file)
     truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
-    degenerate = degeneracy(dense, pruned.loaded)
+    degenerate = probe_broken(dense, pruned.loaded)
     competence = {}
     for task, items in suites.items():
         say(f"dense competence: {task}")

@@ -12,9 +12,9 @@ import argparse
 import json
 import time
 
-from advisor.evaluate import dense_competence, score_model
 from advisor.models import load_model
 from advisor.suites import SUITES, build_suite, views
+from advisor.truth.score import dense_competence, score_model
 
 
 def main() -> None:

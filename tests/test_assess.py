@@ -12,7 +12,7 @@ import pytest
 from advisor import assess as assess_mod
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from advisor.report import render
-from advisor.rules import Case, fit_task
+from advisor.rules.tree import Case, fit_task
 
 TASKS = ["multiple-choice", "math"]
 
@@ -112,7 +112,7 @@ def _cli(tiny_llama_dir, rules: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
-    from advisor import evaluate
+    from advisor.truth import score as evaluate
 
     real_gate = evaluate.dense_competence
 

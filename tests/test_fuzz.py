@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.errors import AdvisorError
-from advisor.items import Item
-from advisor.scoring import extract_final_number
 from advisor.suites import SUITES, build_suite
+from advisor.suites.items import Item
+from advisor.truth.metrics import extract_final_number
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TASKS = st.sampled_from(sorted(SUITES))

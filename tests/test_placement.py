@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from advisor.errors import AdvisorError
-from advisor.items import Item
 from advisor.measure import measure
 from advisor.models import load_model, placement_like, runtime_identity
 from advisor.pruning import load_pruned, prune_model, save_pruned
+from advisor.suites.items import Item
 
 ITEMS = [
     Item(id="g", task="generation", prompt="the cat is on the road and the dog"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.evaluate import dense_competence, score_model
 from advisor.suites import build_suite
+from advisor.truth.score import dense_competence, score_model
 
 pytestmark = pytest.mark.real_model
 

@@ -204,7 +204,7 @@ def load_dense(
 
 def resolve_tasks(tasks: list[str] | None) -> list[str]:
     """The task types named on the command line ('all' or none: every task type)."""
-    from advisor.tasks import TASK_TYPES
+    from advisor.suites.tasks import TASK_TYPES
 
     if not tasks or "all" in tasks:
         return list(TASK_TYPES)

@@ -40,8 +40,7 @@ from advisor.cli.app import (
     resolve_tasks,
 )
 from advisor.errors import AdvisorError
-
-VERDICT_STYLE = {"go": "green", "caution": "yellow", "no-go": "red", "not-assessable": "dim"}
+from advisor.verdicts import styled
 
 TemperatureOpt = Annotated[
     float,
@@ -85,11 +84,10 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
     for column in ("task", "verdict", "confidence", "deciding reason"):
         table.add_column(column)
     for task, record in result["tasks"].items():
-        style = VERDICT_STYLE[record["verdict"]]
         confidence = record["confidence"]
         table.add_row(
             task,
-            f"[{style}]{record['verdict']}[/]",
+            styled(record["verdict"]),
             "—" if confidence is None else f"{confidence:.2f}",
             record["reasons"][0],
         )
@@ -278,7 +276,7 @@ def _finished_step(step_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None
 
 
 def _amounts(method: str, text: str) -> list[dict[str, Any]]:
-    from advisor.fit import STRUCTURAL
+    from advisor.rules.grid import STRUCTURAL
 
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
@@ -332,11 +330,10 @@ def sweep(
     amount is kept: rerun the same command with the same --out after an interruption and
     it resumes where it stopped.
     """
-    from advisor import figures
     from advisor.assess import load_rules
     from advisor.files import writable_dir, write_json
     from advisor.pruning import get_method, prune_model
-    from advisor.report import write_report
+    from advisor.report import figures, write_report
 
     get_method(method)
     steps = _amounts(method, amounts)

@@ -34,8 +34,7 @@ from advisor.cli.app import (
     pruned_side,
     resolve_tasks,
 )
-
-OUTCOME_STYLE = {"go": "green", "caution": "yellow", "no-go": "red", "not-assessable": "dim"}
+from advisor.verdicts import styled
 
 
 def _pct(value: float | None) -> str:
@@ -65,8 +64,6 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
         retention = (
             "—" if r["retention"] is None else (f"{r['retention']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]")
         )
-        outcome = r["outcome"] or "—"
-        style = OUTCOME_STYLE.get(outcome, "")
         table.add_row(
             task,
             f"{r['dense_score']:.2f} ({comp['chance']:.2f})" + ("" if comp["assessable"] else " ✗"),
@@ -74,7 +71,7 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
             retention,
             _pct(r["fidelity"]["same_answer"]),
             _pct(r["fidelity"].get("chrf_to_dense")),
-            f"[{style}]{outcome}[/]" if style else outcome,
+            styled(r["outcome"]),
         )
     out.print(table)
     out.print("✗ = dense model not competent (competence gate): no verdict is possible there.")
@@ -111,9 +108,9 @@ def evaluate(
     Slow by design (the full evaluation split); `assess` is the quick check.
     """
     from advisor.errors import AdvisorError
-    from advisor.fit import cap
-    from advisor.ground_truth import evaluate_pair
+    from advisor.rules.grid import cap
     from advisor.suites import build_suite
+    from advisor.truth.evaluate import evaluate_pair
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")

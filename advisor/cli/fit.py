@@ -29,8 +29,8 @@ from advisor.cli.app import (
 def _run(
     model: str, points, tasks, seed, tolerance, cases: Path, eval_items: int, allow_pickle: bool
 ) -> list[dict]:
-    from advisor.fit import cap, run_grid
     from advisor.models import load_model
+    from advisor.rules.grid import cap, run_grid
     from advisor.suites import build_suite
 
     dense = load_model(model, allow_pickle=allow_pickle, console=err)
@@ -148,7 +148,8 @@ def fit(
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError
     from advisor.files import writable_dir, write_json
-    from advisor.fit import DEFAULT_GRID, HELD_OUT_GRID, build_rules, parse_grid, provenance
+    from advisor.rules.fit import build_rules, provenance
+    from advisor.rules.grid import DEFAULT_GRID, HELD_OUT_GRID, parse_grid
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")

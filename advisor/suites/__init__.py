@@ -15,43 +15,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from advisor.data import load_user_rows
 from advisor.errors import AdvisorError
-from advisor.items import Item
-from advisor.suites import (
-    classification,
-    generation,
-    math,
-    multiple_choice,
-    rag,
-    retrieval,
-    summarization,
-)
 from advisor.suites.common import SPLITS, Suite, check_split, load_spec
-
-SUITES: dict[str, Suite] = {
-    s.task: s
-    for s in (
-        retrieval.SUITE,
-        classification.SUITE,
-        multiple_choice.SUITE,
-        rag.SUITE,
-        generation.SUITE,
-        summarization.SUITE,
-        math.SUITE,
-    )
-}
+from advisor.suites.items import Item
+from advisor.suites.sources import load_user_rows
+from advisor.suites.tasks import SUITES, TASK_TYPES, is_generative, task_names
 
 __all__ = [
     "PRIMARY_VIEW",
     "SPLITS",
     "SUITES",
+    "TASK_TYPES",
     "Suite",
     "build_suite",
     "fit_to_context",
     "load_spec",
     "primary_items",
     "suite_record",
+    "task_names",
     "views",
 ]
 
@@ -128,7 +109,7 @@ def build_suite(
 
 def suite_record(task: str, split: str, seed: int, items: list[Item]) -> dict[str, Any]:
     """What a result file records about the suite: its spec, split, seed, size and hash."""
-    from advisor.items import items_hash
+    from advisor.suites.items import items_hash
 
     return {
         "task": task,
@@ -154,8 +135,6 @@ def context_length(model: Any, tokenizer: Any) -> int | None:
 
 def _reserve(item: Item, tokenizer: Any, horizon: int) -> int:
     """Tokens that follow the prompt when ``item`` is scored or decoded."""
-    from advisor.side import is_generative
-
     room = 0
     if is_generative(item):
         room = max(horizon, int(item.meta.get("max_new_tokens", 0)))

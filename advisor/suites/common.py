@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from advisor import data
 from advisor.errors import AdvisorError
-from advisor.items import Item
 from advisor.resources import resource
+from advisor.suites import sources as data
+from advisor.suites.items import Item
 
 SPLITS = ("calibration", "evaluation")
 
@@ -64,13 +64,13 @@ def count_field(row: dict[str, Any], key: str, line: int, default: int, most: in
 
 @functools.cache
 def wikipedia_passages() -> tuple[dict[str, Any], ...]:
-    """The Wikipedia passages of :func:`advisor.data.wikipedia_passages`, read once."""
+    """The Wikipedia passages of :func:`advisor.suites.sources.wikipedia_passages`, read once."""
     return tuple(data.wikipedia_passages())
 
 
 @functools.cache
 def news_articles() -> tuple[dict[str, Any], ...]:
-    """The news articles of :func:`advisor.data.news_articles`, read once."""
+    """The news articles of :func:`advisor.suites.sources.news_articles`, read once."""
     return tuple(data.news_articles())
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.items import Item
 from advisor.suites.common import (
     Suite,
     count_field,
@@ -18,6 +17,7 @@ from advisor.suites.common import (
     wikipedia_passages,
     words,
 )
+from advisor.suites.items import Item
 
 
 def _texts(source: str) -> list[tuple[str, str]]:

@@ -8,10 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from advisor import data
 from advisor.errors import AdvisorError
-from advisor.items import Item
-from advisor.scoring import extract_final_number, format_number
+from advisor.suites import sources as data
 from advisor.suites.common import (
     Suite,
     few_shot,
@@ -21,6 +19,8 @@ from advisor.suites.common import (
     text_field,
     units_of_split,
 )
+from advisor.suites.items import Item
+from advisor.truth.metrics import extract_final_number, format_number
 
 _OPS: dict[str, Callable[[int, int], int]] = {
     "+": operator.add,

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.items import Item
 from advisor.suites.common import (
     Suite,
     fill,
@@ -27,6 +26,7 @@ from advisor.suites.common import (
     wikipedia_passages,
     words,
 )
+from advisor.suites.items import Item
 
 Question = dict[str, Any]  # source, uid, context fields, options (gold first)
 _WORD = re.compile(r"^[A-Za-z]+$")
@@ -171,7 +171,7 @@ def _views(q: Question, spec: dict[str, Any], seed: int, gold: int) -> list[Item
                 task="multiple-choice",
                 prompt=fill(cfg["options_prompt"], **q["fields"]),
                 candidates=tuple(" " + o for o in options),
-                candidate_mode="continuation",
+                candidate_mode=spec["task_type"]["candidate_mode"],
                 gold=gold,
                 meta={**meta, "view": "options"},
             )

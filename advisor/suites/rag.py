@@ -8,7 +8,6 @@ from collections import defaultdict
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.items import Item
 from advisor.suites.common import (
     Suite,
     few_shot,
@@ -21,6 +20,7 @@ from advisor.suites.common import (
     units_of_split,
     wikipedia_passages,
 )
+from advisor.suites.items import Item
 
 _SPAN = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}\b")
 

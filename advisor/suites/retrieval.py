@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.items import Item
 from advisor.suites.common import (
     Suite,
     fill_up,
@@ -18,6 +17,7 @@ from advisor.suites.common import (
     wikipedia_passages,
     words,
 )
+from advisor.suites.items import Item
 
 Pair = tuple[str, str, dict[str, Any]]  # query, document, meta
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.items import Item
 from advisor.suites.common import (
     Suite,
     few_shot,
@@ -18,6 +17,7 @@ from advisor.suites.common import (
     units_of_split,
     words,
 )
+from advisor.suites.items import Item
 
 
 def _item(spec: dict[str, Any], item_id: str, body: str, reference: str) -> Item:

@@ -17,12 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-VERDICT_COLOURS = {
-    "go": "#1a9850",
-    "caution": "#f0a500",
-    "no-go": "#d73027",
-    "not-assessable": "#9e9e9e",
-}
+from advisor.verdicts import KINDS, UNKNOWN_FILL
+
 DENSE, PRUNED, THIRD = "#4c72b0", "#dd8452", "#55a868"
 STYLE = {
     "figure.dpi": 110,
@@ -219,7 +215,10 @@ def frontier(amounts: Sequence[float], verdicts: dict[str, list[str]], method: s
             for col, verdict in enumerate(verdicts[task]):
                 ax.add_patch(
                     plt.Rectangle(
-                        (col, row), 0.95, 0.9, color=VERDICT_COLOURS.get(verdict, "#cccccc")
+                        (col, row),
+                        0.95,
+                        0.9,
+                        color=KINDS[verdict].fill if verdict in KINDS else UNKNOWN_FILL,
                     )
                 )
                 ax.text(

@@ -1,19 +1,21 @@
 """Ground-truth task scoring: run one model on a suite's items and score each item.
 
-All model running goes through :mod:`advisor.forward`. Per task type:
+All model running goes through :mod:`advisor.forward`. Each task type's spec names its
+metric, what of the output is the answer, and its chance rule (:mod:`advisor.suites.tasks`);
+scoring dispatches on those:
 
-* ``classification`` / ``multiple-choice``: the chosen candidate is the one with the
-  highest next-token log-probability (``tokens`` items) or the highest length-normalised
-  (per-token) log-likelihood as a continuation (``continuation`` items); score = accuracy.
-* ``retrieval``: queries and passages are embedded by mean-pooling the model's last
-  residual stream; passages are ranked by cosine similarity; score = recall@1 (recall@k
-  and the ranking's head are kept for top-k overlap with the dense model).
-* ``math``: greedy answer, cut at the item's stop strings; the final number is extracted
-  and compared exactly with the gold number.
-* ``rag``: greedy short answer; score = span match of the gold span (token F1 kept).
-* ``generation`` / ``summarization``: greedy text; score = chrF against the reference.
-  A *success* for the competence gate is a paired win: chrF against its own reference
-  above chrF against the next item's reference.
+* ``accuracy`` (choice tasks): the chosen candidate is the one with the highest next-token
+  log-probability (``tokens`` items) or the highest length-normalised (per-token)
+  log-likelihood as a continuation (``continuation`` items).
+* ``recall@1`` (retrieval): queries and passages are embedded by mean-pooling the model's
+  last residual stream; passages are ranked by cosine similarity (recall@k and the
+  ranking's head are kept for top-k overlap with the dense model).
+* ``exact-number``: greedy answer, cut at the item's stop strings; the final number is
+  extracted and compared exactly with the gold number.
+* ``span-match``: greedy short answer; the gold span in its first line (token F1 kept).
+* ``chrf``: greedy text (its first line where the answer is ``first-line``) against the
+  reference. A *success* for the competence gate is a paired win (chance ``paired-win``):
+  chrF against its own reference above chrF against the next item's reference.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from typing import Any
 
 import torch
 
-from advisor import forward, scoring
-from advisor.competence import Competence, competence_gate, paired_wins
-from advisor.items import Item
-
-CHOICE_TASKS = ("classification", "multiple-choice")
-TEXT_TASKS = ("generation", "summarization")
+from advisor import forward
+from advisor.errors import AdvisorError
+from advisor.suites.items import Item
+from advisor.suites.tasks import TASK_TYPES, TaskType
+from advisor.truth import metrics
+from advisor.truth.competence import Competence, competence_gate, paired_wins
 
 
 @dataclass
@@ -116,7 +118,7 @@ def _retrieval(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResu
         corpus = vectors[[index[c] for c in item.meta["corpus"]]]
         ranking = torch.argsort(corpus @ query, descending=True, stable=True).tolist()
         ks = item.meta.get("k", [1, 5])
-        recall = {f"recall@{k}": scoring.recall_at_k(ranking, item.gold or 0, k) for k in ks}
+        recall = {f"recall@{k}": metrics.recall_at_k(ranking, item.gold or 0, k) for k in ks}
         top = ranking[0]
         results.append(
             ItemResult(
@@ -124,7 +126,7 @@ def _retrieval(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResu
                 task=item.task,
                 answer=top,
                 correct=top == item.gold,
-                score=scoring.recall_at_k(ranking, item.gold or 0, 1),
+                score=metrics.recall_at_k(ranking, item.gold or 0, 1),
                 details={**recall, "ranking": ranking[: max(ks)]},
             )
         )
@@ -149,39 +151,48 @@ def _generate(loaded: Any, items: list[Item], batch_size: int) -> list[str]:
     return texts
 
 
-def _generative(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResult]:
+def _answer_text(task: TaskType, output: str) -> str:
+    """The part of a generated output that is scored: its first line, or all of it."""
+    return metrics.first_line(output) if task.answer == "first-line" else output.strip()
+
+
+def _generative(
+    loaded: Any, task: TaskType, items: list[Item], batch_size: int
+) -> list[ItemResult]:
     outputs = _generate(loaded, items, batch_size)
     results = []
     for item, out in zip(items, outputs, strict=True):
         reference = item.reference or ""
-        if item.task == "math":
-            number = scoring.extract_final_number(out)
-            ok = scoring.numbers_match(number, float(item.meta["answer"]))
-            answer: Any = None if number is None else scoring.format_number(number)
-            details: dict[str, Any] = {}
-        elif item.task == "rag":
-            ok = scoring.span_match(out, reference)
-            answer = scoring.normalise_answer(scoring.first_line(out))
-            details = {"token_f1": scoring.token_f1(out, reference)}
-        else:
-            text = scoring.first_line(out) if item.task == "summarization" else out.strip()
-            ok, answer, details = False, " ".join(text.lower().split()), {}
-            details["chrf"] = scoring.chrf(text, reference)
+        details: dict[str, Any] = {}
+        if task.metric == "exact-number":
+            number = metrics.extract_final_number(out)
+            ok = metrics.numbers_match(number, float(item.meta["answer"]))
+            answer: Any = None if number is None else metrics.format_number(number)
+        elif task.metric == "span-match":
+            ok = metrics.span_match(out, reference)
+            answer = metrics.normalise_answer(metrics.first_line(out))
+            details["token_f1"] = metrics.token_f1(out, reference)
+        else:  # chrf
+            text = _answer_text(task, out)
+            ok, answer = False, " ".join(text.lower().split())
+            details["chrf"] = metrics.chrf(text, reference)
         score = details.get("chrf", float(ok))
         results.append(ItemResult(item.id, item.task, answer, ok, score, out, details))
-    if items and items[0].task in TEXT_TASKS:
-        _mark_paired_wins(items, results)
+    if task.chance == "paired-win":
+        _mark_paired_wins(task, items, results)
     return results
 
 
-def _mark_paired_wins(items: list[Item], results: list[ItemResult]) -> None:
+def _mark_paired_wins(task: TaskType, items: list[Item], results: list[ItemResult]) -> None:
     """For chrF tasks: success = beats the same output scored against another reference."""
     n = len(items)
+    # The answer as it was scored, except that a whole-text answer is not stripped here:
+    # the mismatched score has always been taken on the raw output.
     texts = [
-        scoring.first_line(r.output or "") if it.task == "summarization" else (r.output or "")
-        for it, r in zip(items, results, strict=True)
+        metrics.first_line(r.output or "") if task.answer == "first-line" else (r.output or "")
+        for r in results
     ]
-    other = [scoring.chrf(texts[i], items[(i + 1) % n].reference or "") for i in range(n)]
+    other = [metrics.chrf(texts[i], items[(i + 1) % n].reference or "") for i in range(n)]
     wins = paired_wins([r.score for r in results], other) if n > 1 else [False] * n
     for result, win, base in zip(results, wins, other, strict=True):
         result.correct = win
@@ -197,32 +208,42 @@ def score_model(loaded: Any, items: list[Item], *, batch_size: int = 8) -> list[
     for item in items:
         by_task[item.task].append(item)
     done: dict[str, ItemResult] = {}
-    for task, group in by_task.items():
-        if task in CHOICE_TASKS:
+    for name, group in by_task.items():
+        task = task_type(name)
+        if task.metric == "accuracy":
             results = _choices(loaded, group, batch_size)
-        elif task == "retrieval":
+        elif task.metric == "recall@1":
             results = _retrieval(loaded, group, batch_size)
         else:
-            results = _generative(loaded, group, batch_size)
+            results = _generative(loaded, task, group, batch_size)
         done.update((r.id, r) for r in results)
     return [done[i.id] for i in items]
 
 
 def chance_rates(items: list[Item]) -> list[float]:
-    """Each item's chance rate of a success (see the suite specs and the competence gate)."""
+    """Each item's chance rate of a success: its own (``meta["chance"]``, set by suites whose
+    items differ in chance), else its task type's chance rule."""
     rates = []
     for item in items:
+        rule = task_type(item.task).chance
         if "chance" in item.meta:
             rates.append(float(item.meta["chance"]))
-        elif item.task in TEXT_TASKS:
+        elif rule == "paired-win":
             rates.append(0.5)  # paired win against a mismatched reference
-        elif item.task == "retrieval":
+        elif rule == "one-of-corpus":
             rates.append(1.0 / len(item.meta["corpus"]))
         elif item.candidates:
             rates.append(1.0 / len(item.candidates))
         else:
             rates.append(0.0)
     return rates
+
+
+def task_type(name: str) -> TaskType:
+    """The registered task type ``name``: scoring needs its metric and chance rule."""
+    if name not in TASK_TYPES:
+        raise AdvisorError(f"Unknown task type '{name}'; choose one of {', '.join(TASK_TYPES)}.")
+    return TASK_TYPES[name]
 
 
 def dense_competence(

@@ -10,19 +10,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advisor import figures
 from advisor.files import atomic_write, writable_dir, write_json
+from advisor.report import figures
 from advisor.resources import resource
+from advisor.verdicts import CAUTION, GO, KINDS, NO_GO, cautions
 
 
 def template(name: str) -> Any:
-    """A shipped jinja2 template, autoescaping on."""
+    """A shipped jinja2 template, autoescaping on, with the verdict colours as ``kinds``."""
     from jinja2 import Environment, FunctionLoader
 
     env = Environment(
         loader=FunctionLoader(lambda n: resource("templates", n).read_text(encoding="utf-8")),
         autoescape=True,
     )
+    env.globals["kinds"] = list(KINDS.values())
     return env.get_template(name)
 
 
@@ -30,19 +32,18 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
     """One sentence a non-specialist can act on, for one task type's verdict."""
     share = f"{tolerance:.0%}" if tolerance else "the tolerated share"
     verdict = record["verdict"]
-    if verdict == "go":
+    if verdict == GO:
         return (
             f"Safe to ship for {task}: the measurements that predict {task} quality stay "
             f"where pruned models kept at least {share} of the dense model's quality."
         )
-    if verdict == "no-go":
+    if verdict == NO_GO:
         return (
             f"Do not ship for {task}: the measurements predict its quality falls below "
             f"{share} of the dense model's."
         )
-    if verdict == "caution":
-        why = [r.removeprefix("Caution: ") for r in record["reasons"] if r.startswith("Caution: ")]
-        why = why or record["reasons"][-1:]
+    if verdict == CAUTION:
+        why = cautions(record["reasons"]) or record["reasons"][-1:]
         return (
             f"Borderline for {task}: {'; '.join(w.rstrip('.') for w in why)}. "
             f"Check with `prune-advisor evaluate` on your own data before shipping."
@@ -57,7 +58,7 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
 
 def render(result: dict[str, Any]) -> str:
     """The report HTML for a result dict (as written to result.json)."""
-    from advisor.tasks import task_names
+    from advisor.suites.tasks import task_names
 
     tolerance = result["settings"].get("tolerance")
     # result.json is written with sorted keys: restore the task types' own order so that a

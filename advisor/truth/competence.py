@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import binomtest
 
+from advisor.verdicts import NOT_COMPETENT
+
 DEFAULT_ALPHA = 0.05
 DEFAULT_MAX_SHARE = 0.75
 DEFAULT_MIN_ITEMS = 10
-NOT_ASSESSABLE = "not assessable with this model/suite"
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,6 @@ class Competence:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
         return asdict(self)
-
-    @property
-    def verdict(self) -> str:
-        """'assessable', or the fixed phrase reports use otherwise."""
-        return "assessable" if self.assessable else NOT_ASSESSABLE
 
 
 def poisson_binomial_sf(successes: int, probabilities: Sequence[float]) -> float:
@@ -154,7 +150,7 @@ def competence_gate(
     return Competence(
         task=task,
         assessable=ok,
-        reason=why if ok else f"{NOT_ASSESSABLE}: {why}",
+        reason=why if ok else f"{NOT_COMPETENT}: {why}",
         n=n,
         successes=successes,
         score=float(score) if score is not None else rate,

@@ -1,8 +1,8 @@
 """Ground truth: score dense and pruned on a task's evaluation items and compare them.
 
 The deciding measure is quality retention against gold or a reference
-(:func:`advisor.outcome.retention`), wherever the dense model is competent
-(:mod:`advisor.competence`). Fidelity to the dense model is reported beside it:
+(:func:`advisor.truth.retention.retention`), wherever the dense model is competent
+(:mod:`advisor.truth.competence`). Fidelity to the dense model is reported beside it:
 the share of items with the same answer (option, passage, final number, normalised text),
 and for items with generated text, the chrF of the pruned output against the dense one.
 
@@ -17,13 +17,14 @@ import json
 import statistics
 from typing import Any
 
-from advisor import scoring
 from advisor.cache import cache_dir
-from advisor.evaluate import ItemResult, dense_competence, score_model
 from advisor.files import read_checked_json, write_checked_json
-from advisor.items import Item, items_hash
-from advisor.outcome import DEFAULT_TOLERANCE, retention
 from advisor.suites import PRIMARY_VIEW, primary_items, views
+from advisor.suites.items import Item, items_hash
+from advisor.truth import metrics as scoring
+from advisor.truth.retention import DEFAULT_TOLERANCE, retention
+from advisor.truth.score import ItemResult, dense_competence, score_model
+from advisor.verdicts import NOT_ASSESSABLE
 
 SCORES_VERSION = "scores-v2"  # v2: one prefill per prompt, shared prefixes, 24-row decoding
 
@@ -74,7 +75,7 @@ def compare_task(
         [r.score for r in dense], [r.score for r in pruned], tolerance=tolerance, seed=seed
     )
     if not competence.assessable:
-        record["outcome"] = "not-assessable"
+        record["outcome"] = NOT_ASSESSABLE
     return {
         "task": task,
         "competence": competence.to_dict(),

@@ -1,6 +1,6 @@
 """What one model produces on a list of items: the raw material every comparison reads.
 
-A :class:`SideOutputs` holds, per item, only compact states from which every measured
+A :class:`Recording` holds, per item, only compact states from which every measured
 quantity is rebuilt exactly: the residual stream at the last prompt token and mean-pooled
 (per stream, fp32), the candidate scores of choice items, and for generative items the
 greedy continuation with its pre-norm last-stream state at each step. Logits are never
@@ -16,12 +16,12 @@ from typing import Any
 import torch
 
 from advisor import forward
-from advisor.items import Item
-from advisor.tasks import TASK_TYPES
+from advisor.models import anatomy
+from advisor.suites.items import Item
 
 
 @dataclass
-class SideOutputs:
+class Recording:
     """One model's outputs on items ``0..N-1`` (see module docstring).
 
     ``choice[i]``: candidate log-likelihoods — full-softmax next-token log-probs in token
@@ -43,14 +43,7 @@ class SideOutputs:
     forced_hidden: list[torch.Tensor | None] = field(default_factory=list)
 
 
-def is_generative(item: Item) -> bool:
-    """Whether an item is decoded for accumulation: its task type is generative, or (for
-    task names outside the registry) it has no candidates to choose from."""
-    task = TASK_TYPES.get(item.task)
-    return task.generative if task is not None else not item.candidates
-
-
-def run_side(
+def record_model(
     model: Any,
     tokenizer: Any,
     items: list[Item],
@@ -59,7 +52,7 @@ def run_side(
     generate: list[bool],
     forced: list[list[int] | None] | None = None,
     batch_size: int = 8,
-) -> SideOutputs:
+) -> Recording:
     """Run ``model`` on ``items``: one prompt forward each, candidate scoring, and greedy
     decoding of ``horizon`` tokens for the items flagged in ``generate``.
 
@@ -70,7 +63,7 @@ def run_side(
     prompts = [item.prompt for item in items]
     gen_items = [i for i, flag in enumerate(generate) if flag] if horizon > 0 else []
     plain = [i for i in range(len(items)) if i not in set(gen_items)]
-    side = SideOutputs(last=torch.empty(0), mean=torch.empty(0))
+    side = Recording(last=torch.empty(0), mean=torch.empty(0))
     side.gen_tokens = [None] * len(items)
     side.gen_hidden = [None] * len(items)
     side.gen_ended = [None] * len(items)
@@ -111,7 +104,7 @@ def run_side(
     for i in token_items:
         ids = torch.as_tensor(forward.candidate_token_ids(tokenizer, items[i].candidates))
         # The prompt's next-token logits are the last stream's head output: no new forward.
-        logp = torch.log_softmax(forward.head_logits(model, side.last[i, -1]), -1)
+        logp = torch.log_softmax(anatomy.head_logits(model, side.last[i, -1]), -1)
         side.choice[i] = logp[ids].tolist()
         side.choice_tokens[i] = [1] * len(ids)
     cont_items = [

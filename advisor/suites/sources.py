@@ -20,7 +20,7 @@ from typing import Any
 from datasets import Dataset
 
 from advisor.errors import AdvisorError
-from advisor.scoring import extract_final_number
+from advisor.truth.metrics import extract_final_number
 
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$")

@@ -1,6 +1,6 @@
 """On-disk cache of the dense model's outputs, so each further pruned config skips them.
 
-Key: sha256 over the dense fingerprint, :func:`advisor.items.items_hash`, every setting
+Key: sha256 over the dense fingerprint, :func:`advisor.suites.items.items_hash`, every setting
 that changes what the dense side computes (horizon, which items are decoded) and
 :data:`CACHE_VERSION` plus the torch / transformers versions (kernels may change rounding).
 The decoding temperature is *not* in the key: it only changes how stored states are
@@ -33,7 +33,7 @@ from advisor.files import (
     verify_checksums,
     write_checksums,
 )
-from advisor.side import SideOutputs
+from advisor.measure.record import Recording
 
 CACHE_VERSION = "dense-v2"
 
@@ -59,7 +59,7 @@ def cache_path(key: str) -> Path:
     return cache_dir("dense") / key
 
 
-def save(key: str, side: SideOutputs) -> Path:
+def save(key: str, side: Recording) -> Path:
     """Publish ``side`` under ``key`` atomically, with checksums (see :mod:`advisor.files`).
 
     A half-written entry is never visible, and two processes saving the same key at once
@@ -90,7 +90,7 @@ def save(key: str, side: SideOutputs) -> Path:
     return target
 
 
-def load(key: str) -> SideOutputs | None:
+def load(key: str) -> Recording | None:
     """The cached dense outputs under ``key``, or ``None`` on a miss or a damaged entry."""
     from safetensors.torch import load_file
 
@@ -118,7 +118,7 @@ def load(key: str) -> SideOutputs | None:
         else:
             hidden.append(tensors["gen_hidden"][offset : offset + n])
             offset += n
-    return SideOutputs(
+    return Recording(
         last=tensors["last"],
         mean=tensors["mean"],
         choice=meta["choice"],

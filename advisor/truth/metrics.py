@@ -3,8 +3,7 @@
 * math: :func:`extract_final_number` and :func:`numbers_match` (exact match on the number);
 * rag: :func:`span_match` (the gold span appears in the answer) and :func:`token_f1`;
 * generation / summarization: :func:`chrf` against the reference;
-* retrieval: :func:`recall_at_k` and :func:`topk_overlap` (dense vs pruned rankings);
-* choice tasks: :func:`accuracy` of chosen candidate indices.
+* retrieval: :func:`recall_at_k`.
 """
 
 from __future__ import annotations
@@ -88,11 +87,6 @@ def span_match(answer: str, gold: str) -> bool:
     return any(answer_words[i : i + n] == gold_words for i in range(len(answer_words) - n + 1))
 
 
-def exact_match(answer: str, gold: str) -> bool:
-    """True when the answer's first line equals the gold text after normalisation."""
-    return normalise_answer(first_line(answer)) == normalise_answer(gold)
-
-
 def token_f1(answer: str, gold: str) -> float:
     """SQuAD-style word-overlap F1 between the answer's first line and the gold span."""
     predicted = normalise_answer(first_line(answer)).split()
@@ -136,18 +130,3 @@ def chrf(hypothesis: str, reference: str, order: int = 6, beta: float = 2.0) -> 
 def recall_at_k(ranking: Sequence[int], gold: int, k: int) -> float:
     """1.0 when ``gold`` is among the first ``k`` entries of ``ranking``, else 0.0."""
     return 1.0 if gold in list(ranking)[:k] else 0.0
-
-
-def topk_overlap(ranking_a: Sequence[int], ranking_b: Sequence[int], k: int) -> float:
-    """Share of the top-``k`` of one ranking that is also in the top-``k`` of the other."""
-    top_a, top_b = set(list(ranking_a)[:k]), set(list(ranking_b)[:k])
-    return len(top_a & top_b) / max(1, min(k, len(top_a)))
-
-
-def accuracy(chosen: Sequence[int], gold: Sequence[int]) -> float:
-    """Share of items whose chosen candidate index equals the gold index."""
-    if len(chosen) != len(gold):
-        raise ValueError("chosen and gold must have the same length")
-    if not gold:
-        return float("nan")
-    return sum(int(c == g) for c, g in zip(chosen, gold, strict=True)) / len(gold)

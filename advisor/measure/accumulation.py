@@ -37,7 +37,8 @@ from typing import Any
 
 import torch
 
-from advisor import divergence, forward
+from advisor.measure import divergence
+from advisor.models import anatomy
 
 DEFAULT_HORIZON = 48
 KL_FLOOR = 1e-6  # KL below a micro-nat is float noise; the log-KL slope is floored there.
@@ -87,21 +88,6 @@ def accumulation_score(kl_tf: Sequence[float], kl_free: Sequence[float]) -> floa
     return sum(math.log1p(kl_free[t]) - math.log1p(kl_tf[t]) for t in range(n)) / n
 
 
-def teacher_forced_states(
-    model: Any,
-    tokenizer: Any,
-    prompt_ids: Sequence[Sequence[int]],
-    continuations: Sequence[Sequence[int]],
-    *,
-    batch_size: int = 8,
-) -> list[torch.Tensor]:
-    """Pre-norm final states of ``model`` reading prompt + the given continuation: row t
-    gives its distribution for token t of the continuation (one forward per item)."""
-    seqs = [list(p) + list(c) for p, c in zip(prompt_ids, continuations, strict=True)]
-    starts = [len(p) for p in prompt_ids]
-    return forward.final_states_at(model, tokenizer, seqs, starts, batch_size=batch_size)
-
-
 def compare_generations(
     dense_model: Any,
     pruned_model: Any,
@@ -119,9 +105,9 @@ def compare_generations(
     are rebuilt here one item at a time, so at most three ``[H, V]`` tensors live at once.
     """
     with torch.inference_mode():
-        z_dense = forward.head_logits(dense_model, dense_hidden)
-        z_forced = forward.head_logits(pruned_model, forced_hidden)
-        z_free = forward.head_logits(pruned_model, pruned_hidden)
+        z_dense = anatomy.head_logits(dense_model, dense_hidden)
+        z_forced = anatomy.head_logits(pruned_model, forced_hidden)
+        z_free = anatomy.head_logits(pruned_model, pruned_hidden)
         common = min(len(dense_tokens), len(pruned_tokens))
         kl_tf = divergence.kl_logits(z_dense, z_forced).tolist()
         kl_free = divergence.kl_logits(z_dense[:common], z_free[:common]).tolist()

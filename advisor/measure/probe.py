@@ -60,7 +60,7 @@ def _loss(outputs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     return total / max(count, 1)
 
 
-def degeneracy(dense: Any, pruned: Any) -> str | None:
+def probe_broken(dense: Any, pruned: Any) -> str | None:
     """Why the pruned model is degenerate, in one sentence, or None when it is not.
 
     ``dense`` and ``pruned`` are LoadedModel-likes (``.model``, ``.tokenizer``); the dense

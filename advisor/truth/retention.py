@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from advisor.verdicts import CAUTION, GO, NO_GO
+
 DEFAULT_TOLERANCE = 0.9
 BOOTSTRAP_SAMPLES = 1000
 
@@ -46,9 +48,9 @@ def retention(
     low, high = (float(x) for x in np.percentile(ratios, [2.5, 97.5]))
     point = pruned_mean / dense_mean
     if low >= tolerance:
-        outcome = "go"
+        outcome = GO
     elif high < tolerance:
-        outcome = "no-go"
+        outcome = NO_GO
     else:
-        outcome = "caution"
+        outcome = CAUTION
     return {**record, "retention": point, "ci": [low, high], "outcome": outcome}
