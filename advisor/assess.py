@@ -15,6 +15,7 @@ import platform
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def _fit_suites(
     return cut
 
 
-def _degenerate_verdict(reason: str) -> dict[str, Any]:
+def _broken_verdict(reason: str) -> dict[str, Any]:
     return {
         "verdict": NO_GO,
         "confidence": 1.0,
@@ -143,27 +144,41 @@ def _latency(dense: Any, pruned: Any) -> dict[str, float]:
     return paired_latency(dense.model, pruned.loaded.model, ids, tokens=16, rounds=2)
 
 
+@dataclass(frozen=True)
+class AssessSettings:
+    """What to assess and how (the keyword options of :func:`assess`).
+
+    ``temperature``: the deployment decoding temperature; ``rules_path``: a rules file (the
+    shipped one when None); ``data_file``: the user's own suite for the single task type;
+    ``seed``: for the built-in suites; ``fail_on``: "no-go", or "caution" to fail the gate
+    on caution too.
+    """
+
+    temperature: float = 1.0
+    rules_path: str | Path | None = None
+    data_file: str | Path | None = None
+    seed: int = 0
+    fail_on: str = NO_GO
+
+
 def assess(
     dense: Any,
     pruned: Any,
     tasks: list[str],
     *,
-    temperature: float = 1.0,
-    rules_path: str | Path | None = None,
-    data_file: str | Path | None = None,
-    seed: int = 0,
-    fail_on: str = "no-go",
     timings: dict[str, float] | None = None,
     log: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Assess ``pruned`` (an ``advisor.pruning.PrunedModel``) against ``dense`` for ``tasks``.
 
-    Returns the result dict (schema ``SCHEMA_VERSION``); ``result["gate"]["failed"]`` says
-    whether any task's verdict is in ``fail_on`` ("no-go", or "caution" for caution too).
-    A pruned model whose outputs are NaN / inf or do not depend on the input gets no-go for
-    every task, with the reason, and is not measured further. ``warn`` receives warnings
-    for the user (default: :func:`warnings.warn`).
+    ``options`` are the fields of :class:`AssessSettings`. Returns the result dict (schema
+    ``SCHEMA_VERSION``); ``result["gate"]["failed"]`` says whether any task's verdict is in
+    ``fail_on``. A pruned model whose outputs are NaN / inf or do not depend on the input
+    gets no-go for every task, with the reason, and is not measured further. ``timings``
+    (seconds of the caller's phases) go into the manifest; ``log`` receives progress lines
+    and ``warn`` warnings for the user (default: :func:`warnings.warn`).
     """
     from advisor.measure import measure
     from advisor.measure.probe import probe_broken
@@ -171,6 +186,10 @@ def assess(
     from advisor.rules.features import features_of
     from advisor.truth.evaluate import dense_results
     from advisor.truth.score import dense_competence
+
+    settings = AssessSettings(**options)
+    temperature, seed, fail_on = settings.temperature, settings.seed, settings.fail_on
+    rules_path, data_file = settings.rules_path, settings.data_file
 
     if fail_on not in FAIL_ON:
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
@@ -185,7 +204,7 @@ def assess(
     suites = calibration_suites(tasks, seed, data_file)
     truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
-    degenerate = probe_broken(dense, pruned.loaded)
+    broken = probe_broken(dense, pruned.loaded)
     competence = {}
     for task, items in suites.items():
         say(f"dense competence: {task}")
@@ -194,7 +213,7 @@ def assess(
 
     clock = time.perf_counter()
     all_items = [item for items in suites.values() for item in items]
-    if degenerate is None:
+    if broken is None:
         measured = measure(dense, pruned.loaded, all_items, temperature=temperature, log=say)
         aggregates, rows, meta = measured.aggregates, measured.items, measured.meta
     else:  # nothing meaningful (or even finite) to measure
@@ -211,8 +230,8 @@ def assess(
     for task in tasks:
         task_aggregates = aggregates.get(task, {})
         features = features_of(task_aggregates)
-        if degenerate is not None:
-            verdict = _degenerate_verdict(degenerate)
+        if broken is not None:
+            verdict = _broken_verdict(broken)
         else:
             verdict = apply_rules(
                 rules, task, features, competence[task], dense.fingerprint
@@ -262,7 +281,7 @@ def assess(
                 "provenance": rules.get("provenance", {}),
             },
             "measurement": {k: meta[k] for k in ("horizon", "top_k", "notes")}
-            | {"dense_cache": meta["dense_cache"]["state"], "degenerate": degenerate},
+            | {"dense_cache": meta["dense_cache"]["state"], "degenerate": broken},
             "timings": {k: round(v, 2) for k, v in timings.items()},
         },
     }

@@ -1,4 +1,4 @@
-"""Dense competence per task type on the calibration suites (DESIGN.md §5a, issue 5).
+"""Dense competence per task type on the calibration suites (docs/design.md §5a, issue 5).
 
 Run: ``.venv/bin/python benchmarks/dense_competence.py [--model smollm2-135m] [--split
 calibration] [--seed 0] [--tasks math rag ...]``. Prints one row per task type (and per

@@ -5,7 +5,7 @@
 Items (built here, not a product suite): **multiple choice** — the first two sentences
 of a Wikipedia paragraph; the candidates are its true next sentence and three sentences
 from other paragraphs of the same article, scored as continuations by per-token
-log-likelihood (DESIGN.md §5a found the dense model at 0.54 against 0.25 chance on items of
+log-likelihood (docs/design.md §5a found the dense model at 0.54 against 0.25 chance on items of
 this kind; the table prints the accuracy measured here); **generation** — the opening
 sentences of a passage from other articles, continued greedily for ``--horizon`` tokens.
 

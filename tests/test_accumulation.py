@@ -14,15 +14,6 @@ from tests.reference import teacher_forced_states
 from tests.tiny_models import tiny_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads; on a busy machine spin-waits dominate."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_repetition_rate():
     assert A.repetition_rate([1, 2, 3, 4, 5]) == 0.0
     # 1 2 3 1 2 3 1 2 3: 7 trigrams, 3 distinct.

@@ -21,6 +21,8 @@ from advisor.suites.items import Item
 from tests.test_assess import _rules
 from tests.tiny_models import WORDS, tiny_model, tiny_tokenizer
 
+pytestmark = pytest.mark.usefixtures("private_cache")
+
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
     """Exit code and stderr (whitespace-normalised) of one CLI call; never a traceback."""
@@ -32,11 +34,6 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
 
 def assess_args(model, *extra) -> list[str]:
     return ["assess", "--model", str(model), "--method", "attn-drop", "--layers", "1", *extra]
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
 
 
 # --------------------------------------------------------------------------- models

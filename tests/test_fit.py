@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from advisor import suites
 from advisor.errors import AdvisorError
 from advisor.models import load_model
 from advisor.rules import fit, grid
@@ -24,7 +25,7 @@ def test_grid_points_and_default_grid():
     for method in methods:
         amounts = sorted(p.amount for p in grid.DEFAULT_GRID if p.method == method)
         assert len(amounts) >= 5
-        assert amounts[0] in (1, 0.05)  # gentle first (DESIGN.md §5a)
+        assert amounts[0] in (1, 0.05)  # gentle first (docs/design.md §5a)
 
 
 def test_run_grid_is_resumable(tiny_llama_dir, tmp_path, monkeypatch):
@@ -134,12 +135,12 @@ def test_parse_grid_and_cap():
     with pytest.raises(AdvisorError, match="method@amount"):
         grid.parse_grid("pruneall@1")
     items = build_suite("multiple-choice", "evaluation")
-    capped = grid.cap(items, 10)
+    capped = suites.cap(items, 10)
     questions = {i.meta["question_id"] for i in capped}
     assert len(questions) == 10
     assert {i.meta["source"] for i in capped} == {i.meta["source"] for i in items}
     assert all(len([c for c in capped if c.meta["question_id"] == q]) == 2 for q in questions)
-    assert grid.cap(items, 0) == items
+    assert suites.cap(items, 0) == items
 
 
 def test_a_row_appended_after_a_torn_line_survives(tmp_path):
@@ -158,11 +159,11 @@ def test_cap_keeps_whole_questions_and_rejects_negative_counts():
         for q in range(10)
         for v in range(2)
     ]
-    kept = grid.cap(items, 4)
+    kept = suites.cap(items, 4)
     assert len({i.meta["question_id"] for i in kept}) == 4 and len(kept) == 8
-    assert grid.cap(items, 0) == items
+    assert suites.cap(items, 0) == items
     with pytest.raises(AdvisorError, match="--eval-items"):
-        grid.cap(items, -1)
+        suites.cap(items, -1)
 
 
 def test_shipped_rules_are_what_fit_makes_of_the_shipped_cases():

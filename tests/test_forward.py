@@ -20,16 +20,6 @@ OPTIONS = [[" the dog", " a river"], [" is", " was on the"], [" one two", " thre
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine OpenMP spin-waits
-    make each small matmul ~100x slower; restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module", params=["llama", "qwen2", "gemma3_text"])
 def tiny(request):
     """A 3-layer random model with a larger init, so greedy outputs vary between prompts."""

@@ -18,6 +18,8 @@ from advisor.models import LoadedModel
 from advisor.suites.items import Item
 from tests.tiny_models import tiny_model
 
+pytestmark = pytest.mark.usefixtures("private_cache")
+
 HORIZON = 10
 ITEMS = [
     Item(id="g1", task="generation", prompt="the cat is on the road and the dog is in the"),
@@ -39,21 +41,6 @@ ITEMS = [
         gold=0,
     ),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine OpenMP spin-waits
-    make each small matmul ~100x slower; restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,7 @@ from advisor.truth.evaluate import dense_results
 from tests.test_assess import _rules
 from tests.tiny_models import tiny_model
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +213,7 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     tiny_llama_dir, tmp_path, monkeypatch
 ):
     from advisor.cli import assess as assess_cli
+    from advisor.sweep import STEP_FILE
 
     real = assess_cli.run_assessment
     calls: list[int] = []
@@ -230,7 +228,7 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     monkeypatch.setattr(assess_cli, "run_assessment", interrupt_second)
     assert main(_sweep_args(tiny_llama_dir, rules, out)) == 130  # Ctrl-C
     assert (out / "magnitude-0.1" / "result.json").is_file()
-    assert (out / "magnitude-0.1" / assess_cli.STEP_FILE).is_file()
+    assert (out / "magnitude-0.1" / STEP_FILE).is_file()
     assert not (out / "magnitude-0.2").exists()
 
     calls.clear()

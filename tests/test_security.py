@@ -20,10 +20,7 @@ from advisor.report import render
 from tests.test_assess import _rules
 from tests.tiny_models import tiny_model
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 # --------------------------------------------------------------------------- remote code

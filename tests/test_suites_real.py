@@ -1,4 +1,4 @@
-"""The default model is competent on the arithmetic calibration items (DESIGN.md §5a)."""
+"""The default model is competent on the arithmetic calibration items (docs/design.md §5a)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,14 +32,14 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
-    load_dense,
+    load_options,
     out,
     print_json,
-    pruned_side,
+    prune_request,
     resolve_tasks,
 )
 from advisor.errors import AdvisorError
-from advisor.verdicts import styled
+from advisor.verdicts import FAIL_ON, styled
 
 TemperatureOpt = Annotated[
     float,
@@ -100,35 +99,24 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
     )
 
 
-def run_assessment(
-    dense: Any,
-    side: Any,
-    tasks: list[str],
-    *,
-    temperature: float,
-    rules: Path | None,
-    data: Path | None,
-    seed: int,
-    fail_on: str,
-    timings: dict[str, float],
-) -> dict[str, Any]:
-    """Run :func:`advisor.assess.assess` behind a status display."""
+def run_assessment(dense: Any, pruned: Any, tasks: list[str], **options: Any) -> dict[str, Any]:
+    """Run :func:`advisor.assess.assess` behind a status display (``options``: its
+    keyword options)."""
     from advisor.assess import assess
 
     with err.status("assessing") as status:
         return assess(
             dense,
-            side,
+            pruned,
             tasks,
-            temperature=temperature,
-            rules_path=rules,
-            data_file=data,
-            seed=seed,
-            fail_on=fail_on,
-            timings=timings,
             log=lambda msg: status.update(f"assessing: {msg}"),
-            warn=lambda msg: err.print(f"[yellow]Warning:[/] {msg}", highlight=False),
+            warn=_warn,
+            **options,
         )
+
+
+def _warn(message: str) -> None:
+    err.print(f"[yellow]Warning:[/] {message}", highlight=False)
 
 
 @app.command()
@@ -177,48 +165,29 @@ def assess(
     from advisor.files import writable_dir
     from advisor.report import write_report
 
-    if fail_on not in ("no-go", "caution"):
+    if fail_on not in FAIL_ON:
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
+    from advisor.pair import open_pair
+
     tasks = resolve_tasks(task)
     if out_dir is not None:
         writable_dir(out_dir)  # before minutes of work, not after
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    dense = load_dense(
-        model,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        allow_pickle=allow_pickle,
+    request = prune_request(
+        method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
     )
-    timings["load_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    side = pruned_side(
-        dense,
-        method,
-        pruned,
-        console=err,
-        allow_pickle=allow_pickle,
-        ratio=ratio,
-        layers=layers,
-        sparsity=sparsity,
-        pattern=pattern,
-        seed=seed,
-        calib_samples=calib_samples,
-        calib_len=calib_len,
-    )
-    timings["prune_s"] = time.perf_counter() - start
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    pair = open_pair(model, options, request, pruned, console=err)
+    dense = pair.dense
     result = run_assessment(
         dense,
-        side,
+        pair.pruned,
         tasks,
         temperature=temperature,
-        rules=rules,
-        data=data,
+        rules_path=rules,
+        data_file=data,
         seed=seed,
         fail_on=fail_on,
-        timings=timings,
+        timings=pair.timings,
     )
     if out_dir is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -262,35 +231,6 @@ def report(
     out.print(f"Report: {target}")
 
 
-STEP_FILE = "sweep_step.json"
-
-
-def _finished_step(step_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The result of a sweep step finished by an earlier run with the same ``key``, else None."""
-    try:
-        if json.loads((step_dir / STEP_FILE).read_text()) != json.loads(json.dumps(key)):
-            return None
-        return json.loads((step_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _amounts(method: str, text: str) -> list[dict[str, Any]]:
-    from advisor.rules.grid import STRUCTURAL
-
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise AdvisorError(f"--amounts must be comma-separated numbers, got '{text}'.") from exc
-    if not values:
-        raise AdvisorError("--amounts needs at least one amount.")
-    if method in STRUCTURAL:
-        if all(v >= 1 and v.is_integer() for v in values):
-            return [{"layers": int(v)} for v in values]
-        return [{"ratio": v} for v in values]
-    return [{"sparsity": v} for v in values]
-
-
 @app.command()
 def sweep(
     method: Annotated[str, typer.Option("--method", help="Pruning method to sweep.")],
@@ -331,115 +271,44 @@ def sweep(
     it resumes where it stopped.
     """
     from advisor.assess import load_rules
-    from advisor.files import writable_dir, write_json
-    from advisor.pruning import get_method, prune_model
-    from advisor.report import figures, write_report
+    from advisor.files import writable_dir
+    from advisor.pair import load_dense
+    from advisor.pruning import get_method
+    from advisor.sweep import SweepPlan, sweep_steps
+    from advisor.sweep import sweep as run_sweep
 
     get_method(method)
-    steps = _amounts(method, amounts)
-    tasks = resolve_tasks(task)
-    rules_sha = load_rules(rules)[2]
+    plan = SweepPlan(
+        method=method,
+        steps=sweep_steps(method, amounts),
+        tasks=resolve_tasks(task),
+        pattern=pattern,
+        temperature=temperature,
+        rules_path=rules,
+        seed=seed,
+    )
+    load_rules(rules)  # a bad rules file fails before the model is loaded, not after
     if out_dir is not None:
         writable_dir(out_dir)
-    dense = load_dense(
-        model,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        allow_pickle=allow_pickle,
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    dense = load_dense(model, options, err)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = out_dir or Path("reports") / f"sweep-{_slug(dense.name)}-{method}-{stamp}"
+    summary = run_sweep(
+        dense,
+        plan,
+        folder,
+        console=err,
+        on_step=lambda label, sec, state: err.print(f"  {method} {label}: {sec:.0f} s ({state})"),
+        assessor=run_assessment,
     )
-    folder = writable_dir(
-        out_dir
-        or Path("reports")
-        / f"sweep-{_slug(dense.name)}-{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    )
-    rows = []
-    for step in steps:
-        start = time.perf_counter()
-        label = f"{next(iter(step.values())):g}"
-        step_dir = folder / f"{method}-{label}"
-        # Everything that makes a step's result what it is: a rerun may reuse it only if
-        # all of it is unchanged.
-        key = {
-            "dense": dense.fingerprint,
-            "method": method,
-            "step": step,
-            "pattern": pattern,
-            "tasks": tasks,
-            "temperature": temperature,
-            "seed": seed,
-            "rules_sha256": rules_sha,
-        }
-        result = _finished_step(step_dir, key)
-        if result is None:
-            side = prune_model(dense, method, pattern=pattern, seed=seed, console=err, **step)
-            result = run_assessment(
-                dense,
-                side,
-                tasks,
-                temperature=temperature,
-                rules=rules,
-                data=None,
-                seed=seed,
-                fail_on="no-go",
-                timings={},
-            )
-            write_report(result, step_dir)
-            write_json(step_dir / STEP_FILE, key, sort_keys=True)  # last: marks it complete
-            state = result["manifest"]["measurement"]["dense_cache"]
-        else:
-            state = "resumed"
-        seconds = time.perf_counter() - start
-        rows.append(
-            {
-                "amount": label,
-                "seconds": round(seconds, 1),
-                "verdicts": {t: r["verdict"] for t, r in result["tasks"].items()},
-                "speedup": result["speed"]["speedup"],
-                "dense_cache": result["manifest"]["measurement"]["dense_cache"],
-            }
-        )
-        err.print(f"  {method} {label}: {seconds:.0f} s ({state})")
-    frontier = {}
-    for t in tasks:
-        go = [float(r["amount"]) for r in rows if r["verdicts"][t] == "go"]
-        frontier[t] = max(go) if go else None
-    png = figures.frontier(
-        [float(r["amount"]) for r in rows],
-        {t: [r["verdicts"][t] for r in rows] for t in tasks},
-        method,
-    )
-    _write_index(folder, method, rows, frontier, png)
-    summary = {
-        "method": method,
-        "model": dense.name,
-        "steps": rows,
-        "largest_go": frontier,
-        "index": str(folder / "index.html"),
-    }
-    write_json(folder / "sweep.json", summary, indent=1, sort_keys=True)
     if json_out:
         print_json(summary)
         return
     table = Table(title=f"Largest {method} amount still go")
     table.add_column("task")
     table.add_column("largest go amount")
-    for t, amount in frontier.items():
+    for t, amount in summary["largest_go"].items():
         table.add_row(t, "none" if amount is None else f"{amount:g}")
     out.print(table)
-    out.print(f"Index: {folder / 'index.html'}")
-
-
-def _write_index(
-    folder: Path,
-    method: str,
-    rows: list[dict[str, Any]],
-    frontier: dict[str, float | None],
-    png: str,
-) -> None:
-    from advisor.files import atomic_write
-    from advisor.report import template
-
-    html = template("sweep.html.j2").render(method=method, rows=rows, frontier=frontier, figure=png)
-    atomic_write(folder / "index.html", html)
+    out.print(f"Index: {summary['index']}")

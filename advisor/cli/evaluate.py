@@ -28,10 +28,10 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
-    load_dense,
+    load_options,
     out,
     print_json,
-    pruned_side,
+    prune_request,
     resolve_tasks,
 )
 from advisor.verdicts import styled
@@ -108,40 +108,24 @@ def evaluate(
     Slow by design (the full evaluation split); `assess` is the quick check.
     """
     from advisor.errors import AdvisorError
-    from advisor.rules.grid import cap
-    from advisor.suites import build_suite
+    from advisor.pair import open_pair
+    from advisor.suites import evaluation_suites
     from advisor.truth.evaluate import evaluate_pair
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     tasks = resolve_tasks(task)
-    dense = load_dense(
-        model,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        allow_pickle=allow_pickle,
+    request = prune_request(
+        method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
     )
-    side = pruned_side(
-        dense,
-        method,
-        pruned,
-        console=err,
-        allow_pickle=allow_pickle,
-        ratio=ratio,
-        layers=layers,
-        sparsity=sparsity,
-        pattern=pattern,
-        seed=seed,
-        calib_samples=calib_samples,
-        calib_len=calib_len,
-    )
-    suites = {t: cap(build_suite(t, "evaluation", seed), eval_items) for t in tasks}
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    pair = open_pair(model, options, request, pruned, console=err)
+    dense, pruned_model = pair.dense, pair.pruned
+    suites = evaluation_suites(tasks, seed, eval_items)
     with err.status("evaluating") as status:
         results = evaluate_pair(
             dense,
-            side.loaded,
+            pruned_model.loaded,
             suites,
             tolerance=tolerance,
             seed=seed,
@@ -151,10 +135,12 @@ def evaluate(
         print_json(
             {
                 "model": dense.name,
-                "pruning": side.manifest,
+                "pruning": pruned_model.manifest,
                 "tolerance": tolerance,
                 "tasks": results,
             }
         )
         return
-    print_ground_truth(results, f"{dense.name} vs {side.loaded.name} (tolerance {tolerance})")
+    print_ground_truth(
+        results, f"{dense.name} vs {pruned_model.loaded.name} (tolerance {tolerance})"
+    )

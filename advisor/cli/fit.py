@@ -6,7 +6,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,41 +24,6 @@ from advisor.cli.app import (
     out,
     resolve_tasks,
 )
-
-
-def _run(
-    model: str, points, tasks, seed, tolerance, cases: Path, eval_items: int, allow_pickle: bool
-) -> list[dict]:
-    from advisor.models import load_model
-    from advisor.rules.grid import cap, run_grid
-    from advisor.suites import build_suite
-
-    dense = load_model(model, allow_pickle=allow_pickle, console=err)
-    calibration = {t: build_suite(t, "calibration", seed) for t in tasks}
-    evaluation = {t: cap(build_suite(t, "evaluation", seed), eval_items) for t in tasks}
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err) as progress:
-        bar = progress.add_task(f"{dense.name}: grid", total=len(points))
-
-        def done(point, note: str) -> None:
-            progress.advance(bar)
-            progress.console.print(f"  {dense.name} {point.id}: {note}")
-
-        return run_grid(
-            dense,
-            points,
-            calibration,
-            evaluation,
-            cases,
-            tolerance=tolerance,
-            seed=seed,
-            on_point=done,
-        )
 
 
 def print_validation(rules: dict) -> None:
@@ -148,30 +113,53 @@ def fit(
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError
     from advisor.files import writable_dir, write_json
-    from advisor.rules.fit import build_rules, provenance
+    from advisor.rules.fit import FitPlan, rules_file
     from advisor.rules.grid import DEFAULT_GRID, HELD_OUT_GRID, parse_grid
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
-    tasks = resolve_tasks(task)
-    cases = cases or cache_dir("fit") / "cases.jsonl"
-    train_grid = parse_grid(grid) if grid else DEFAULT_GRID
-    held_grid = parse_grid(held_out_grid) if held_out_grid else HELD_OUT_GRID
+    plan = FitPlan(
+        model=model,
+        held_out_model=None if (held_out_model or "none").lower() == "none" else held_out_model,
+        tasks=resolve_tasks(task),
+        cases_path=cases or cache_dir("fit") / "cases.jsonl",
+        grid=parse_grid(grid) if grid else DEFAULT_GRID,
+        held_out_grid=parse_grid(held_out_grid) if held_out_grid else HELD_OUT_GRID,
+        tolerance=tolerance,
+        seed=seed,
+        eval_items=eval_items,
+        allow_pickle=allow_pickle,
+    )
     # Hours of work must not end in an unwritable destination: check both before starting.
     writable_dir(out_file.parent)
-    writable_dir(cases.parent)
-    start = time.perf_counter()
-    train = _run(model, train_grid, tasks, seed, tolerance, cases, eval_items, allow_pickle)
-    held = []
-    if held_out_model and held_out_model.lower() != "none":
-        held = _run(
-            held_out_model, held_grid, tasks, seed, tolerance, cases, eval_items, allow_pickle
-        )
-    rules = build_rules(train, held, tasks, tolerance=tolerance)
+    writable_dir(plan.cases_path.parent)
     command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
-    rules["provenance"] = provenance(train, held, command, time.perf_counter() - start)
-    rules["provenance"]["cases_file"] = str(cases)
-    rules["provenance"]["eval_items_per_task"] = eval_items or "all"
+    start = time.perf_counter()
+    train = _grid(plan, plan.model, plan.grid)
+    held = _grid(plan, plan.held_out_model, plan.held_out_grid) if plan.held_out_model else []
+    rules = rules_file(plan, train, held, command, time.perf_counter() - start)
     write_json(out_file, rules, indent=1, sort_keys=True)
     print_validation(rules)
-    out.print(f"Rules written to {out_file}; cases in {cases}.")
+    out.print(f"Rules written to {out_file}; cases in {plan.cases_path}.")
+
+
+def _grid(plan: Any, model: str, points: list[Any]) -> list[dict[str, Any]]:
+    """One model's grid rows, behind a progress bar."""
+    from advisor.models import load_model
+    from advisor.rules.fit import grid_rows
+
+    dense = load_model(model, allow_pickle=plan.allow_pickle, console=err)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err) as progress:
+        bar = progress.add_task(f"{dense.name}: grid", total=len(points))
+
+        def done(point: Any, note: str) -> None:
+            progress.advance(bar)
+            progress.console.print(f"  {dense.name} {point.id}: {note}")
+
+        return grid_rows(plan, dense, points, on_point=done)

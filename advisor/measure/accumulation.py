@@ -10,7 +10,7 @@ T = 1, the models' own distributions; decoding is greedy) are compared:
   the pruned model's *own* continuation — the error it actually ships with.
 
 Until the first differing token both histories are identical, so ``KL_free = KL_tf``; after
-it they condition on different texts and the gap is the accumulated error (DESIGN.md §2).
+it they condition on different texts and the gap is the accumulated error (docs/design.md §2).
 
 **Accumulation score** (per item)::
 
@@ -24,7 +24,7 @@ nats in the paper) from outweighing the rest while staying ≈ KL for small valu
 mean per step, in nats-like units, so different horizons are comparable.
 
 Default horizon H = 48: on SmolLM2-135M the first divergence comes after ~2–10 tokens
-(DESIGN.md §5a), so 48 steps leave tens of post-divergence steps for the slope and the
+(docs/design.md §5a), so 48 steps leave tens of post-divergence steps for the slope and the
 score, while two greedy decodes of 48 tokens per item keep a calibration run to seconds
 per item on a CPU.
 """

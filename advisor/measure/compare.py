@@ -1,4 +1,4 @@
-"""The representation hierarchy of a pruned model against its dense original (DESIGN.md §2–3).
+"""The representation hierarchy of a pruned model against its dense original (docs/design.md §2–3).
 
 For every item: the embedding space (residual stream per layer), the logit space (final
 logits and the per-layer logit lens, final norm applied), the probability space
@@ -87,31 +87,58 @@ def _describe(obj: Any, model: Any) -> dict[str, Any]:
     return info
 
 
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How to measure (the keyword options of :func:`measure`).
+
+    ``temperature``: the user's decoding temperature (probability space reports T=1 too).
+    ``horizon``: greedy steps per generative item (0 disables accumulation). ``top_k``: the
+    k of the next-token top-k overlap. ``choice_norm``: how continuation candidates are
+    scored ("mean" per token, or "sum"). ``generate``: decode every item (True), none
+    (False), or by task type (None: :func:`advisor.suites.tasks.is_generative`).
+    ``batch_size``: prompts per forward pass (results do not depend on it).
+    """
+
+    temperature: float = 1.0
+    horizon: int = accumulation.DEFAULT_HORIZON
+    top_k: int = DEFAULT_TOP_K
+    choice_norm: str = "mean"
+    generate: bool | None = None
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """Both models' recordings on the same items, and how to compare them."""
+
+    dense_model: Any
+    pruned_model: Any
+    tokenizer: Any
+    dense: Recording
+    pruned: Recording
+    align: list[int]
+    settings: MeasureSettings
+
+
 def measure(
     dense: Any,
     pruned: Any,
     items: list[Item],
     *,
-    temperature: float = 1.0,
-    horizon: int = accumulation.DEFAULT_HORIZON,
     cache: bool = True,
-    top_k: int = DEFAULT_TOP_K,
-    choice_norm: str = "mean",
-    generate: bool | None = None,
-    batch_size: int = 8,
     log: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> Measurements:
     """Measure the representation hierarchy of ``pruned`` against ``dense`` on ``items``.
 
     ``dense``: a :class:`advisor.models.LoadedModel` (its tokenizer is used for both).
     ``pruned``: a LoadedModel, a pruning result holding ``.model``, or a bare model.
-    ``temperature``: the user's decoding temperature (probability space reports T=1 too).
-    ``horizon``: greedy steps per generative item (0 disables accumulation).
-    ``generate``: decode every item (True), none (False), or by task type (None: generative
-    task types, :func:`advisor.measure.record.is_generative`). ``choice_norm``: how continuation
-    candidates are scored ("mean" per token, or "sum"). ``cache``: reuse / store the dense
-    side on disk. ``log``: called with one line per phase (for progress displays).
+    ``options``: the fields of :class:`MeasureSettings` (``temperature``, ``horizon``, ...).
+    ``cache``: reuse / store the dense side on disk. ``log``: called with one line per
+    phase (for progress displays).
     """
+    settings = MeasureSettings(**options)
+    temperature, horizon = settings.temperature, settings.horizon
     if temperature <= 0:
         raise ValueError("temperature must be positive (greedy decoding is T -> 0; use 1e-2).")
     if not items:
@@ -119,9 +146,10 @@ def measure(
     say = log or (lambda _msg: None)
     dense_model, tokenizer = unwrap_model(dense), dense.tokenizer
     pruned_model = unwrap_model(pruned)
+    generate, batch_size = settings.generate, settings.batch_size
     flags = [is_generative(it) if generate is None else generate for it in items]
     flags = [f and horizon > 0 for f in flags]
-    settings = {
+    key_settings = {
         "horizon": horizon,
         "generate": [i for i, f in enumerate(flags) if f],
         "batch_size_invariant": True,
@@ -129,69 +157,57 @@ def measure(
 
     t0 = time.perf_counter()
     key = None
-    dense_side: Recording | None = None
+    dense_rec: Recording | None = None
     state = "off"
     if cache:
         from advisor.models import fingerprint_state, runtime_identity
 
         fingerprint = getattr(dense, "fingerprint", None) or fingerprint_state(dense_model)
         identity = runtime_identity(fingerprint, dense_model)
-        key = dense_cache.cache_key(identity, items_hash(items), settings)
-        dense_side = dense_cache.load(key)
-        state = "hit" if dense_side is not None else "miss"
-    if dense_side is None:
+        key = dense_cache.cache_key(identity, items_hash(items), key_settings)
+        dense_rec = dense_cache.load(key)
+        state = "hit" if dense_rec is not None else "miss"
+    if dense_rec is None:
         say(f"dense model on {len(items)} items")
-        dense_side = record_model(
+        dense_rec = record_model(
             dense_model, tokenizer, items, horizon=horizon, generate=flags, batch_size=batch_size
         )
         if key is not None:
-            dense_cache.save(key, dense_side)
+            dense_cache.save(key, dense_rec)
     t1 = time.perf_counter()
 
     say(f"pruned model on {len(items)} items")
     # The pruned model also reads the dense continuation teacher-forced, from the same
     # prefill that starts its own free-running decoding.
-    pruned_side = record_model(
+    pruned_rec = record_model(
         pruned_model,
         tokenizer,
         items,
         horizon=horizon,
         generate=flags,
-        forced=dense_side.gen_tokens,
+        forced=dense_rec.gen_tokens,
         batch_size=batch_size,
     )
     forced_by_item = {
-        i: h for i, h in enumerate(pruned_side.forced_hidden) if h is not None and flags[i]
+        i: h for i, h in enumerate(pruned_rec.forced_hidden) if h is not None and flags[i]
     }
     t2 = time.perf_counter()
 
     say("comparing")
-    align = layer_alignment(dense_side.last.shape[1] - 1, pruned_model)
+    align = layer_alignment(dense_rec.last.shape[1] - 1, pruned_model)
+    pair = _Pair(dense_model, pruned_model, tokenizer, dense_rec, pruned_rec, align, settings)
     streams = torch.as_tensor(align[1:])
     vocab = dense_model.get_output_embeddings().weight.shape[0]
     rows = []
     for group in lens_groups(len(items), len(streams), vocab):
         # One output-head call per model for the whole group: a few-row matmul is bound by
         # reading the head's weights, a few-hundred-row one by arithmetic.
-        lens_dense = logit_lens(dense_model, dense_side.last[group, 1:])
-        lens_pruned = logit_lens(pruned_model, pruned_side.last[group][:, streams])
+        lens_dense = logit_lens(dense_model, dense_rec.last[group, 1:])
+        lens_pruned = logit_lens(pruned_model, pruned_rec.last[group][:, streams])
         for j, i in enumerate(group):
             rows.append(
                 _compare_item(
-                    i,
-                    items[i],
-                    dense_model,
-                    pruned_model,
-                    tokenizer,
-                    dense_side,
-                    pruned_side,
-                    (lens_dense[j], lens_pruned[j]),
-                    forced_by_item.get(i),
-                    align,
-                    temperature,
-                    top_k,
-                    choice_norm,
-                    horizon,
+                    pair, i, items[i], (lens_dense[j], lens_pruned[j]), forced_by_item.get(i)
                 )
             )
         del lens_dense, lens_pruned  # [G, L, V] each: free before the next group
@@ -210,8 +226,8 @@ def measure(
         "n_items": len(items),
         "temperature": temperature,
         "horizon": horizon,
-        "top_k": top_k,
-        "choice_norm": choice_norm,
+        "top_k": settings.top_k,
+        "choice_norm": settings.choice_norm,
         "kl_direction": "KL(dense || pruned)",
         "accumulation_temperature": 1.0,
         "notes": {"logit_lens": LENS_NOTE, "streams": STREAM_NOTE},
@@ -228,49 +244,45 @@ def measure(
 
 
 def _compare_item(
+    pair: _Pair,
     i: int,
     item: Item,
-    dense_model: Any,
-    pruned_model: Any,
-    tokenizer: Any,
-    dense: Recording,
-    pruned: Recording,
     lenses: tuple[torch.Tensor, torch.Tensor],
     forced: torch.Tensor | None,
-    align: list[int],
-    temperature: float,
-    top_k: int,
-    choice_norm: str,
-    horizon: int,
 ) -> dict[str, Any]:
+    dense, pruned, settings = pair.dense, pair.pruned, pair.settings
     row: dict[str, Any] = {"id": item.id, "task": item.task}
     with torch.inference_mode():
         row["embedding"] = embedding_space(
-            dense.last[i], dense.mean[i], pruned.last[i], pruned.mean[i], align
+            dense.last[i], dense.mean[i], pruned.last[i], pruned.mean[i], pair.align
         )
         lens_d, lens_p = lenses
         row["logit"] = logit_space(lens_d, lens_p)
-        row["probability"] = probability_space(lens_d[-1], lens_p[-1], temperature, top_k)
+        row["probability"] = probability_space(
+            lens_d[-1], lens_p[-1], settings.temperature, settings.top_k
+        )
         if dense.choice[i] is not None and pruned.choice[i] is not None:
+            norm = settings.choice_norm
             sub = subspace(
-                choice_scores(dense.choice[i], dense.choice_tokens[i], choice_norm),  # type: ignore[arg-type]
-                choice_scores(pruned.choice[i], pruned.choice_tokens[i], choice_norm),  # type: ignore[arg-type]
+                choice_scores(dense.choice[i], dense.choice_tokens[i], norm),  # type: ignore[arg-type]
+                choice_scores(pruned.choice[i], pruned.choice_tokens[i], norm),  # type: ignore[arg-type]
                 item.gold,
             )
             sub["mode"] = item.candidate_mode
             row["subspace"] = sub
         if forced is not None:
             acc = accumulation.compare_generations(
-                dense_model,
-                pruned_model,
+                pair.dense_model,
+                pair.pruned_model,
                 dense.gen_tokens[i],  # type: ignore[arg-type]
                 dense.gen_hidden[i],  # type: ignore[arg-type]
                 forced,
                 pruned.gen_tokens[i],  # type: ignore[arg-type]
                 pruned.gen_hidden[i],  # type: ignore[arg-type]
-                horizon,
+                settings.horizon,
             )
-            acc["dense_text"] = tokenizer.decode(dense.gen_tokens[i], skip_special_tokens=True)
-            acc["pruned_text"] = tokenizer.decode(pruned.gen_tokens[i], skip_special_tokens=True)
+            decode = pair.tokenizer.decode
+            acc["dense_text"] = decode(dense.gen_tokens[i], skip_special_tokens=True)
+            acc["pruned_text"] = decode(pruned.gen_tokens[i], skip_special_tokens=True)
             row["accumulation"] = acc
     return row

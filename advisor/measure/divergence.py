@@ -1,6 +1,6 @@
 """Distances between a dense and a pruned representation: pure functions on tensors.
 
-Notation of DESIGN.md §2: ``z`` dense logits, ``z'`` pruned logits, ``Δz = z' − z``,
+Notation of docs/design.md §2: ``z`` dense logits, ``z'`` pruned logits, ``Δz = z' − z``,
 ``p = softmax(z / T)``. KL is always KL(dense ‖ pruned): the dense model is the reference.
 All functions reduce over the last dimension and compute in float64, because KL values of
 1e-6 between nearly identical models must not drown in float32 rounding.
@@ -78,7 +78,7 @@ def kl_second_order(
 def delta_z_spread(z_dense: torch.Tensor, z_pruned: torch.Tensor) -> dict[str, torch.Tensor]:
     """Spread of Δz: its standard deviation over the whole vocabulary and under p_dense (T=1).
 
-    The second matters for the probabilities (DESIGN.md §2): a shift common to the likely
+    The second matters for the probabilities (docs/design.md §2): a shift common to the likely
     tokens is harmless, disagreement among them is not.
     """
     dz = _f64(z_pruned) - _f64(z_dense)

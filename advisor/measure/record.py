@@ -63,11 +63,11 @@ def record_model(
     prompts = [item.prompt for item in items]
     gen_items = [i for i, flag in enumerate(generate) if flag] if horizon > 0 else []
     plain = [i for i in range(len(items)) if i not in set(gen_items)]
-    side = Recording(last=torch.empty(0), mean=torch.empty(0))
-    side.gen_tokens = [None] * len(items)
-    side.gen_hidden = [None] * len(items)
-    side.gen_ended = [None] * len(items)
-    side.forced_hidden = [None] * len(items)
+    rec = Recording(last=torch.empty(0), mean=torch.empty(0))
+    rec.gen_tokens = [None] * len(items)
+    rec.gen_hidden = [None] * len(items)
+    rec.gen_ended = [None] * len(items)
+    rec.forced_hidden = [None] * len(items)
     last: list[torch.Tensor | None] = [None] * len(items)
     mean: list[torch.Tensor | None] = [None] * len(items)
     if plain:
@@ -87,26 +87,26 @@ def record_model(
         )
         for k, i in enumerate(gen_items):
             last[i], mean[i] = decoded.states.last[k], decoded.states.mean[k]
-            side.gen_tokens[i] = decoded.generation.tokens[k]
-            side.gen_hidden[i] = decoded.generation.hidden[k]
-            side.gen_ended[i] = decoded.generation.ended[k]
+            rec.gen_tokens[i] = decoded.generation.tokens[k]
+            rec.gen_hidden[i] = decoded.generation.hidden[k]
+            rec.gen_ended[i] = decoded.generation.ended[k]
             if decoded.forced is not None:
-                side.forced_hidden[i] = decoded.forced[k]
-    side.last = torch.stack(last)  # type: ignore[arg-type]
-    side.mean = torch.stack(mean)  # type: ignore[arg-type]
-    side.prompt_ids = [forward.encode(tokenizer, p) for p in prompts]
+                rec.forced_hidden[i] = decoded.forced[k]
+    rec.last = torch.stack(last)  # type: ignore[arg-type]
+    rec.mean = torch.stack(mean)  # type: ignore[arg-type]
+    rec.prompt_ids = [forward.encode(tokenizer, p) for p in prompts]
 
-    side.choice = [None] * len(items)
-    side.choice_tokens = [None] * len(items)
+    rec.choice = [None] * len(items)
+    rec.choice_tokens = [None] * len(items)
     token_items = [
         i for i, it in enumerate(items) if it.candidates and it.candidate_mode == "tokens"
     ]
     for i in token_items:
         ids = torch.as_tensor(forward.candidate_token_ids(tokenizer, items[i].candidates))
         # The prompt's next-token logits are the last stream's head output: no new forward.
-        logp = torch.log_softmax(anatomy.head_logits(model, side.last[i, -1]), -1)
-        side.choice[i] = logp[ids].tolist()
-        side.choice_tokens[i] = [1] * len(ids)
+        logp = torch.log_softmax(anatomy.head_logits(model, rec.last[i, -1]), -1)
+        rec.choice[i] = logp[ids].tolist()
+        rec.choice_tokens[i] = [1] * len(ids)
     cont_items = [
         i for i, it in enumerate(items) if it.candidates and it.candidate_mode == "continuation"
     ]
@@ -119,6 +119,6 @@ def record_model(
             batch_size=batch_size,
         )
         for i, row in zip(cont_items, scores, strict=True):
-            side.choice[i] = [s.logprob for s in row]
-            side.choice_tokens[i] = [s.n_tokens for s in row]
-    return side
+            rec.choice[i] = [s.logprob for s in row]
+            rec.choice_tokens[i] = [s.n_tokens for s in row]
+    return rec

@@ -7,9 +7,13 @@ stored states).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
+
+from advisor.errors import AdvisorError
 
 
 def decoder_of(model: Any) -> Any:
@@ -18,16 +22,32 @@ def decoder_of(model: Any) -> Any:
     if decoder is None or decoder is model:
         decoder = getattr(model, "model", None)
     if decoder is None or not hasattr(decoder, "layers"):
-        raise TypeError(f"{type(model).__name__} has no decoder with a `layers` list.")
+        raise AdvisorError(
+            f"{type(model).__name__} does not keep its decoder blocks in a `layers` list, so "
+            f"prune-advisor can neither prune nor measure it: it works on Llama, Qwen2, "
+            f"Mistral and Gemma-3 style causal LMs."
+        )
     return decoder
 
 
-def decoder_layers(model: Any) -> Any:
-    """The decoder blocks the model actually runs, in order."""
-    decoder = decoder_of(model)
+def block_list(model: Any) -> nn.ModuleList:
+    """The decoder's own list of blocks: edit it and the model changes."""
+    return decoder_of(model).layers
+
+
+def decoder_layers(model: Any) -> nn.ModuleList:
+    """The decoder blocks the model actually runs, in order: the block list itself, cut to
+    ``config.num_hidden_layers`` where the list is longer (transformers runs only those;
+    mirrored so that recorded streams match what runs)."""
+    layers = block_list(model)
     n = getattr(model.config, "num_hidden_layers", None)
-    # transformers runs layers[:num_hidden_layers]; mirror that so streams match what runs.
-    return decoder.layers[:n] if n is not None else decoder.layers
+    return layers if n is None or n >= len(layers) else layers[:n]
+
+
+def replace_decoder_layers(model: Any, blocks: Sequence[nn.Module]) -> None:
+    """Make ``blocks`` the decoder's block list (block dropping); the config follows."""
+    decoder_of(model).layers = nn.ModuleList(blocks)  # type: ignore[union-attr]
+    model.config.num_hidden_layers = len(blocks)
 
 
 def final_norm(model: Any) -> Any:

@@ -23,8 +23,8 @@ import torch
 from advisor.errors import AdvisorError
 from advisor.files import writable_dir, write_json
 from advisor.models import LoadedModel, fingerprint_folder, placement_like
+from advisor.models.anatomy import decoder_layers
 from advisor.models.loading import check_weight_format, quiet_transformers
-from advisor.pruning.blocks import decoder_layers
 from advisor.pruning.layer_drop import drop_sublayers
 from advisor.pruning.pruned import (
     MANIFEST_NAME,

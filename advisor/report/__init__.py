@@ -81,6 +81,13 @@ def render(result: dict[str, Any]) -> str:
     )
 
 
+def render_sweep_index(
+    method: str, rows: list[dict[str, Any]], frontier: dict[str, float | None], png: str
+) -> str:
+    """The index page of a sweep: the frontier figure and one row per amount."""
+    return template("sweep.html.j2").render(method=method, rows=rows, frontier=frontier, figure=png)
+
+
 def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
     """Write ``result.json`` and ``report.html`` into ``folder`` (each atomically: a reader
     or a crash never leaves a half-written file); return both paths."""

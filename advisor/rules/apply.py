@@ -1,4 +1,4 @@
-"""Rules: from cheap calibration measurements to go / caution / no-go (DESIGN.md §5).
+"""Rules: from cheap calibration measurements to go / caution / no-go (docs/design.md §5).
 
 ``apply_rules`` walks a fitted rule (plain data, :mod:`advisor.rules.tree`) and explains
 the path it took with the measured values.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
-from dataclasses import asdict
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from advisor import __version__
 from advisor.rules.features import FEATURES
+from advisor.rules.grid import GridPoint, run_grid
 from advisor.rules.tree import (
     MAX_DEPTH,
     Case,
@@ -127,3 +130,74 @@ def provenance(
         "held_out_grid": sorted({r["point"]["id"] for r in held_out_rows}),
         "suites": sorted({r["suites"] for r in train_rows}),
     }
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """What ``prune-advisor fit`` runs: the grid on the training model, the held-out grid
+    on a model never used in fitting (``held_out_model`` None: none), each point measured
+    on the calibration split and evaluated on at most ``eval_items`` evaluation questions
+    per task type (0 = all); finished points are kept in ``cases_path``."""
+
+    model: str
+    held_out_model: str | None
+    tasks: list[str]
+    cases_path: Path
+    grid: list[GridPoint]
+    held_out_grid: list[GridPoint]
+    tolerance: float = DEFAULT_TOLERANCE
+    seed: int = 0
+    eval_items: int = 0
+    allow_pickle: bool = False
+
+
+def grid_rows(
+    plan: FitPlan, dense: Any, points: list[GridPoint], on_point: Callable | None = None
+) -> list[dict[str, Any]]:
+    """The grid rows of one loaded model: its points measured and evaluated, or read back
+    from the cases file. ``on_point(point, note)`` hears of each point."""
+    from advisor.suites import build_suite, evaluation_suites
+
+    calibration = {t: build_suite(t, "calibration", plan.seed) for t in plan.tasks}
+    evaluation = evaluation_suites(plan.tasks, plan.seed, plan.eval_items)
+    return run_grid(
+        dense,
+        points,
+        calibration,
+        evaluation,
+        plan.cases_path,
+        tolerance=plan.tolerance,
+        seed=plan.seed,
+        on_point=on_point,
+    )
+
+
+def rules_file(
+    plan: FitPlan,
+    train: list[dict[str, Any]],
+    held: list[dict[str, Any]],
+    command: str,
+    seconds: float,
+) -> dict[str, Any]:
+    """The rules file's content: one validated rule per task type, with its provenance
+    (``command``: the command line recorded there; ``seconds``: the fit's wall time)."""
+    rules = build_rules(train, held, plan.tasks, tolerance=plan.tolerance)
+    rules["provenance"] = provenance(train, held, command, seconds)
+    rules["provenance"]["cases_file"] = str(plan.cases_path)
+    rules["provenance"]["eval_items_per_task"] = plan.eval_items or "all"
+    return rules
+
+
+def fit_rules(plan: FitPlan, command: str = "fit", console: Any = None) -> dict[str, Any]:
+    """Run ``plan`` and fit the rules (the CLI runs the same steps with progress bars)."""
+    from advisor.models import load_model
+
+    start = time.perf_counter()
+    rows = []
+    for model, points in ((plan.model, plan.grid), (plan.held_out_model, plan.held_out_grid)):
+        if model:
+            dense = load_model(model, allow_pickle=plan.allow_pickle, console=console)
+            rows.append(grid_rows(plan, dense, points))
+        else:
+            rows.append([])
+    return rules_file(plan, rows[0], rows[1], command, time.perf_counter() - start)

@@ -1,4 +1,4 @@
-"""Fitting the shipped rules (DESIGN.md §5): a grid of pruning configurations, each
+"""Fitting the shipped rules (docs/design.md §5): a grid of pruning configurations, each
 measured on the calibration split and evaluated on the evaluation split, then one shallow
 decision tree per task type from calibration features to the ground-truth outcome.
 
@@ -54,7 +54,6 @@ def grid(layers: Sequence[int], sparsities: Sequence[float]) -> list[GridPoint]:
 
 def parse_grid(text: str) -> list[GridPoint]:
     """``"attn-drop@1,wanda@0.1"`` → grid points (the CLI's --grid)."""
-    from advisor.errors import AdvisorError
     from advisor.pruning import METHODS
 
     points = []
@@ -70,20 +69,8 @@ def parse_grid(text: str) -> list[GridPoint]:
     return points
 
 
-def cap(items: list[Item], limit: int) -> list[Item]:
-    """At most ``limit`` questions (0 = all), spread evenly over the suite (which lists its
-    sources in turn), keeping every view of a question together."""
-    if limit < 0:
-        raise AdvisorError(f"--eval-items must be 0 (all) or a positive number, not {limit}.")
-    keys = list(dict.fromkeys(i.meta.get("question_id", i.id) for i in items))
-    if not limit or limit >= len(keys):
-        return items
-    chosen = {keys[k * len(keys) // limit] for k in range(limit)}
-    return [i for i in items if i.meta.get("question_id", i.id) in chosen]
-
-
 # Gentle first: on SmolLM2-135M one dropped MLP sublayer or 5% magnitude sparsity already
-# costs arithmetic ~20-30% (DESIGN.md §5a), so outcomes must span go and no-go early.
+# costs arithmetic ~20-30% (docs/design.md §5a), so outcomes must span go and no-go early.
 DEFAULT_GRID = grid(layers=(1, 2, 3, 4, 6), sparsities=(0.05, 0.1, 0.2, 0.3, 0.5))
 HELD_OUT_GRID = grid(layers=(1, 3), sparsities=(0.1, 0.3))
 

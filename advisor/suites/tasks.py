@@ -94,3 +94,16 @@ def is_generative(item: Item) -> bool:
     task names outside the registry) it has no candidates to choose from."""
     task = TASK_TYPES.get(item.task)
     return task.generative if task is not None else not item.candidates
+
+
+def select_tasks(names: list[str] | None) -> list[str]:
+    """The task types named (``--task``), in canonical order; 'all' or none: every one."""
+    if not names or "all" in names:
+        return list(TASK_TYPES)
+    unknown = [t for t in names if t not in TASK_TYPES]
+    if unknown:
+        raise AdvisorError(
+            f"Unknown task type {', '.join(map(repr, unknown))}; choose from "
+            f"{', '.join(TASK_TYPES)} or 'all'."
+        )
+    return [t for t in TASK_TYPES if t in names]

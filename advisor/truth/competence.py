@@ -1,6 +1,6 @@
 """Competence gate: is the dense model good enough at a task for a verdict to mean anything?
 
-DESIGN.md §5a: a small dense model can sit at chance (knowledge-heavy multiple choice) or
+docs/design.md §5a: a small dense model can sit at chance (knowledge-heavy multiple choice) or
 be degenerate (answering "A" to every lettered question). Then dense-vs-pruned agreement
 is high for any pruning and says nothing. A task type is *assessable* only when the dense
 model is

@@ -1,7 +1,7 @@
 """Ground-truth outcome of one task type: quality retention with a bootstrap interval.
 
 Retention = mean pruned score / mean dense score, on the same items, against gold or a
-reference (DESIGN.md §5). The interval is a paired percentile bootstrap over items. The
+reference (docs/design.md §5). The interval is a paired percentile bootstrap over items. The
 outcome is ``go`` when the interval lies at or above the tolerance, ``no-go`` when it lies
 below, and ``caution`` when it straddles it.
 """
