@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import time
 import warnings
@@ -27,9 +28,21 @@ from advisor.verdicts import FAIL_ON, NO_GO, broken_reason
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_RULES = resource("data", "rules", "default.json")
-SCHEMA_FILE = resource("data", "schema", "result.schema.json")
 EXAMPLES_PER_TASK = 2
 SPEED_PROMPT = "The history of the city begins in the early medieval period, when"
+
+
+def check_temperature(temperature: float) -> None:
+    """Raise a clear error unless ``temperature`` is a finite number above 0.
+
+    NaN passes a plain ``<= 0`` test, and every KL at T = NaN came out as 0.0 ("identical
+    models"); inf flattens every distribution to uniform. Neither is a decoding setting.
+    """
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise AdvisorError(
+            f"--temperature must be a finite number above 0 (your deployment's decoding "
+            f"temperature, e.g. 0.7 or 1.0); got {temperature}."
+        )
 
 
 def load_rules(path: str | Path | None = None) -> tuple[dict[str, Any], Path, str]:
@@ -193,8 +206,7 @@ def assess(
 
     if fail_on not in FAIL_ON:
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
-    if temperature <= 0:
-        raise AdvisorError(f"--temperature must be positive; got {temperature}.")
+    check_temperature(temperature)
     say = log or (lambda _msg: None)
     rules, rules_file, rules_sha = load_rules(rules_path)
     timings = dict(timings or {})

@@ -47,6 +47,17 @@ def load_dense(model: str, options: LoadOptions, console: Any = None) -> Any:
     )
 
 
+def check_request(request: Any, pruned_path: Path | None) -> None:
+    """Exactly one of a pruning method (``request.method``) and ``pruned_path`` must say
+    what the dense model is compared with; commands check it before any model is loaded."""
+    method = request.method if request is not None else None
+    if (method is None) == (pruned_path is None):
+        raise AdvisorError(
+            "Say what to compare with the dense model: either --method NAME with its amount "
+            "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
+        )
+
+
 def open_pruned(
     dense: Any,
     request: Any,
@@ -61,14 +72,10 @@ def open_pruned(
     be given. Returns an :class:`advisor.pruning.PrunedModel`."""
     from advisor.pruning import get_method, load_pruned, prune_model
 
-    method = request.method if request is not None else None
-    if (method is None) == (pruned_path is None):
-        raise AdvisorError(
-            "Say what to compare with the dense model: either --method NAME with its amount "
-            "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
-        )
+    check_request(request, pruned_path)
     if pruned_path is not None:
         return load_pruned(pruned_path, dense, allow_pickle=allow_pickle)
+    method = request.method
     get_method(method)
     options = {k: v for k, v in vars(request).items() if k != "method"}
     return prune_model(dense, method, console=console, **options)

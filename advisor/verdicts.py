@@ -71,11 +71,3 @@ def style(verdict: str | None) -> str:
     """The rich style of a verdict ('' for none or an unknown one)."""
     kind = KINDS.get(verdict or "")
     return kind.style if kind else ""
-
-
-def styled(verdict: str | None) -> str:
-    """A verdict as rich markup in its colour ('—' for none)."""
-    if not verdict:
-        return "—"
-    colour = style(verdict)
-    return f"[{colour}]{verdict}[/]" if colour else verdict

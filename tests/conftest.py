@@ -10,8 +10,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from tests.tiny_models import save_tiny_model
+
+# Property tests: "ci" (the default, and always when $CI is set) is derandomized, so every
+# run tries the same inputs and a test cannot fail at random; its finds are kept as
+# explicit examples. "explore" (HYPOTHESIS_PROFILE=explore, local runs) draws new random
+# inputs, ten times as many, to find new bugs.
+PROFILE_ENV = "HYPOTHESIS_PROFILE"
+_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=150, derandomize=True, database=None, **_COMMON)
+settings.register_profile("explore", max_examples=1500, derandomize=False, **_COMMON)
+settings.load_profile("ci" if os.environ.get("CI") else os.environ.get(PROFILE_ENV, "ci"))
 
 # Tests never reach a hub; this makes hub look-ups fail at once instead of retrying.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

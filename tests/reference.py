@@ -13,6 +13,7 @@ from advisor.forward.batching import (
     by_length,
     decoder_call,
     left_pad,
+    lengths_of,
     pad_id,
 )
 from advisor.models.anatomy import input_device
@@ -33,7 +34,7 @@ def final_states_at(
     device = input_device(model)
     out: list[torch.Tensor | None] = [None] * len(sequences)
     with torch.inference_mode():
-        for batch in batches(by_length(sequences), batch_size):
+        for batch in batches(by_length(sequences), batch_size, lengths_of(sequences)):
             ids, mask, pos = left_pad([sequences[i] for i in batch], pad_id(tokenizer), device)
             with StreamRecorder(model) as rec:
                 decoder_call(model, ids, mask, pos, use_cache=False)

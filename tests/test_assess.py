@@ -12,6 +12,7 @@ import pytest
 from advisor import assess as assess_mod
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from advisor.report import render
+from advisor.report.schema import SCHEMA_FILE
 from advisor.rules.tree import Case, fit_task
 
 TASKS = ["multiple-choice", "math"]
@@ -47,7 +48,7 @@ def tiny_result(tiny_llama_dir, tmp_path_factory):
 
 
 def test_result_validates_against_the_documented_schema(tiny_result):
-    schema = json.loads(assess_mod.SCHEMA_FILE.read_text())
+    schema = json.loads(SCHEMA_FILE.read_text())
     jsonschema.validate(tiny_result, schema)
     json.dumps(tiny_result)  # plain JSON types only
     assert (

@@ -247,3 +247,14 @@ def test_pruned_models_decode_and_score_consistently(kind, dropped):
         single = F.continuation_logprobs(model, tok, [prompt], [OPTIONS[i]])[0]
         for a, b in zip(scores[i], single, strict=True):
             assert a.logprob == pytest.approx(b.logprob, abs=ATOL)
+
+
+def test_batches_never_mix_very_different_lengths():
+    """One long prompt (a cut 8k-token user row) gets its own batch instead of padding the
+    short ones; prompts of similar length are batched as before, up to the batch size."""
+    lengths = [50, 8000, 60, 55, 70, 58]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    assert batching.batches(order, 24, lengths) == [[0, 3, 5, 2, 4], [1]]
+    assert batching.batches(order, 2, lengths) == [[0, 3], [5, 2], [4], [1]]
+    similar = [150, 260, 190, 230]  # a built-in suite's spread: one batch, as before
+    assert batching.batches([0, 2, 3, 1], 24, similar) == [[0, 2, 3, 1]]

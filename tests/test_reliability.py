@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,13 +68,61 @@ def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypa
 def test_report_files_are_published_through_the_atomic_helper(tmp_path, monkeypatch):
     from advisor import report
 
-    written = []
-    real = files.atomic_write
-    monkeypatch.setattr(report, "atomic_write", lambda p, d: written.append(p) or real(p, d))
-    monkeypatch.setattr(report, "write_json", lambda p, *a, **k: written.append(p) or p)
+    calls = []
+    real = files.publish_files
+    monkeypatch.setattr(
+        report,
+        "publish_files",
+        lambda f, contents: calls.append(list(contents)) or real(f, contents),
+    )
     monkeypatch.setattr(report, "render", lambda result: "<html></html>")
     report.write_report({"any": "result"}, tmp_path)
-    assert [p.name for p in written] == ["result.json", "report.html"]
+    assert calls == [["result.json", "report.html"]]  # one set, published together
+    assert json.loads((tmp_path / "result.json").read_text()) == {"any": "result"}
+
+
+def test_report_pairs_are_published_together(tmp_path, monkeypatch):
+    """Two runs publishing into one folder take turns: while one is between its two
+    renames it holds the folder's lock, so the other cannot put its result.json beside the
+    first one's report.html. Deterministic: run A is stopped between its renames."""
+    import fcntl
+    import threading
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    real_replace = os.replace
+    between, go = threading.Event(), threading.Event()
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if threading.current_thread().name == "A" and Path(dst).name == "result.json":
+            between.set()
+            assert go.wait(60)
+
+    monkeypatch.setattr(os, "replace", replace)
+    runs = {
+        name: threading.Thread(
+            target=files.publish_files,
+            args=(folder, {"result.json": f"result {name}", "report.html": f"report {name}"}),
+            name=name,
+        )
+        for name in ("A", "B")
+    }
+    runs["A"].start()
+    assert between.wait(60)  # A has replaced result.json, not yet report.html
+    probe = os.open(folder, os.O_RDONLY)
+    try:
+        with pytest.raises(BlockingIOError):  # the folder is locked for the whole pair
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        runs["B"].start()  # B stages its files, then waits for the lock
+        go.set()
+        for run in runs.values():
+            run.join(60)
+    finally:
+        os.close(probe)
+    pair = [(folder / n).read_text().split()[1] for n in ("result.json", "report.html")]
+    assert pair[0] == pair[1]  # one run's pair, never a mix
+    assert sorted(p.name for p in folder.iterdir()) == ["report.html", "result.json"]
 
 
 # --------------------------------------------------------------------------- damaged caches
@@ -138,7 +187,8 @@ def test_checked_json_rejects_tampering(tmp_path):
 
 # --------------------------------------------------------------------------- concurrency
 
-ROUNDS = 12
+ROUNDS = 6
+WAIT_S = 120  # a barrier that long means a worker died: reported, never a hang
 
 
 def _side(seed: int = 0) -> Recording:
@@ -165,40 +215,121 @@ def _same(a: Recording, b: Recording) -> bool:
     return tensors and steps and all(getattr(a, f) == getattr(b, f) for f in fields)
 
 
-def _writer(start, worker: int, queue) -> None:
-    """One of two processes hammering the same cache entries (run in a fresh process)."""
+def _writer(barrier, worker: int, queue) -> None:
+    """One of two processes sharing one cache (run in a fresh process), in lock-step.
+
+    Each round, on a fresh entry: (1) both stage the same entry and rename it into place at
+    the same moment (a barrier inside ``_publish``: both are past staging before either
+    renames); both then read it back whole. (2) Worker 1 reads the entry; worker 0 then
+    truncates its tensor file in place; worker 1's entry must still be the one it checked,
+    and a new read must see the damage (None), after which worker 1 heals it and worker 0
+    reads it whole. (3) Both rewrite and read one checked-JSON file. No step depends on
+    timing: the barriers fix the interleaving.
+    """
     try:
         expected = _side()
         scores = Path(os.environ["PRUNE_ADVISOR_CACHE"]) / "scores.json"
-        start.wait()
+        real_publish, together = files._publish, [False]
+
+        def publish(stage: Path, target: Path) -> bool:
+            if together[0]:
+                barrier.wait(WAIT_S)
+            return real_publish(stage, target)
+
+        files._publish = publish
         for round_ in range(ROUNDS):
-            got = dense_cache.load("shared")
-            assert got is None or _same(got, expected)  # never a wrong or partial entry
-            if worker == 0 and round_ % 3 == 2 and got is not None:
-                _truncate(dense_cache.cache_path("shared") / "states.safetensors")
-            dense_cache.save("shared", expected)
-            files.write_checked_json(scores, {"rows": list(range(500)), "round": 0})
-            assert files.read_checked_json(scores) == {"rows": list(range(500)), "round": 0}
+            key = f"shared-{round_}"
+            together[0] = True
+            dense_cache.save(key, expected)
+            together[0] = False
+            got = dense_cache.load(key)
+            assert got is not None and _same(got, expected), f"round {round_}: published entry"
+            barrier.wait(WAIT_S)
+            if worker == 1:
+                held = dense_cache.load(key)
+            barrier.wait(WAIT_S)
+            if worker == 0:
+                _truncate(dense_cache.cache_path(key) / "states.safetensors")
+            barrier.wait(WAIT_S)
+            if worker == 1:
+                assert held is not None and _same(held, expected), f"round {round_}: held entry"
+                assert dense_cache.load(key) is None, f"round {round_}: damage not detected"
+                dense_cache.save(key, expected)
+            barrier.wait(WAIT_S)
+            got = dense_cache.load(key)
+            assert got is not None and _same(got, expected), f"round {round_}: healed entry"
+            files.write_checked_json(scores, {"rows": list(range(500)), "round": round_})
+            assert files.read_checked_json(scores) == {"rows": list(range(500)), "round": round_}
+            barrier.wait(WAIT_S)
         queue.put((worker, "ok"))
     except BaseException as exc:  # report anything to the parent, which asserts on it
+        barrier.abort()  # release the other worker at once instead of after WAIT_S
         queue.put((worker, f"{type(exc).__name__}: {exc}"))
 
 
 def test_two_processes_sharing_a_cache_do_not_corrupt_it():
     context = multiprocessing.get_context("spawn")
-    start, queue = context.Event(), context.Queue()
-    workers = [context.Process(target=_writer, args=(start, i, queue)) for i in range(2)]
+    barrier, queue = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_writer, args=(barrier, i, queue)) for i in range(2)]
     for w in workers:
         w.start()
-    start.set()
-    reports = sorted(queue.get(timeout=240) for _ in workers)
+    reports = sorted(queue.get(timeout=600) for _ in workers)
     for w in workers:
         w.join(timeout=60)
     assert reports == [(0, "ok"), (1, "ok")]
-    final = dense_cache.load("shared")
-    assert final is not None and _same(final, _side())
-    leftovers = [p.name for p in dense_cache.cache_path("x").parent.iterdir()]
-    assert leftovers == ["shared"]  # no staging or discarded folders left behind
+    for round_ in range(ROUNDS):
+        final = dense_cache.load(f"shared-{round_}")
+        assert final is not None and _same(final, _side())
+    leftovers = sorted(p.name for p in dense_cache.cache_path("x").parent.iterdir())
+    assert leftovers == [f"shared-{r}" for r in range(ROUNDS)]  # no staging or discarded folders
+
+
+def test_an_entry_damaged_after_its_check_never_reaches_the_reader(monkeypatch):
+    """The race behind the flaky test above: a reader checked an entry, then read it again
+    through a memory map, so a truncation after the check turned its tensors to zeros. Now
+    the reader parses the bytes it checked."""
+    expected = _side()
+    dense_cache.save("entry", expected)
+    states = dense_cache.cache_path("entry") / "states.safetensors"
+    held = dense_cache.load("entry")
+    _truncate(states)  # another process damages the published file in place
+    assert held is not None and _same(held, expected)  # was: zeros where the file was cut
+    dense_cache.save("entry", expected)  # healed (the damaged copy is replaced)
+
+    real = dense_cache.read_verified
+
+    def damaged_right_after_the_check(folder, names):
+        blobs = real(folder, names)
+        _truncate(states)
+        return blobs
+
+    monkeypatch.setattr(dense_cache, "read_verified", damaged_right_after_the_check)
+    got = dense_cache.load("entry")
+    assert got is not None and _same(got, expected)
+
+
+def test_publish_retries_when_the_entry_it_met_vanishes(tmp_path, monkeypatch):
+    """Another process can discard a damaged entry between our failed rename and our look
+    at what blocked it: that is not an error, the rename is tried again."""
+    target = tmp_path / "entry"
+    target.mkdir()
+    (target / "old").write_text("damaged")
+    real_rename = os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 1:
+            try:
+                real_rename(src, dst)  # fails: the damaged entry is in the way
+            finally:
+                shutil.rmtree(target)  # ... and is discarded by someone else right then
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with files.staged_dir(target) as stage:
+        (stage / "new").write_text("whole")
+    assert (target / "new").read_text() == "whole" and len(calls) == 2
 
 
 # --------------------------------------------------------------------------- interruptions

@@ -105,7 +105,7 @@ def test_invalid_json_names_the_line(tmp_path):
 
 def test_repeated_ids_are_refused(tmp_path):
     rows = [dict(GOOD["generation"][0]), dict(GOOD["generation"][1], id="s1")]
-    with pytest.raises(AdvisorError, match="'s1' is used by more than one row"):
+    with pytest.raises(AdvisorError, match="line 2: the id 's1' is already used by line 1"):
         build_suite("generation", data_file=write(tmp_path, rows))
 
 

@@ -1,8 +1,8 @@
 """The ``prune-advisor`` command line.
 
 Exit codes (as linters and click use them): 0 pass, 1 gate failed, 2 usage or input
-error, 3 internal error. Each command lives in its own module and registers itself on
-``app`` when imported below.
+error, 3 internal error, 130 interrupted (Ctrl-C, the shell's 128 + SIGINT). Each command
+lives in its own module and registers itself on ``app`` when imported below.
 """
 
 from __future__ import annotations
@@ -12,14 +12,32 @@ import os
 import sys
 import traceback
 
-from advisor.cli.app import EXIT_GATE, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, app, err
+from advisor.cli.app import (
+    EXIT_GATE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    app,
+    err,
+    line,
+)
 from advisor.errors import AdvisorError
 
 # Importing a command module registers its commands; this order is the order of --help.
 for _module in ("catalog", "assess", "prune", "evaluate", "fit"):
     importlib.import_module(f"advisor.cli.{_module}")
 
-__all__ = ["EXIT_GATE", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "app", "entry", "main"]
+__all__ = [
+    "EXIT_GATE",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "app",
+    "entry",
+    "main",
+]
 
 
 THREADS_ENV = "PRUNE_ADVISOR_THREADS"
@@ -41,6 +59,14 @@ def set_threads() -> None:
         sys.modules["torch"].set_num_threads(int(value))
 
 
+def _say_interrupted() -> None:
+    err.print(
+        "Interrupted (Ctrl-C): stopped; files already published are whole, nothing "
+        "half-written was left.",
+        soft_wrap=True,  # one line, however narrow the terminal
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; user mistakes never show a traceback."""
     try:
@@ -49,20 +75,26 @@ def main(argv: list[str] | None = None) -> int:
         # typer.Exit(code) into SystemExit; our own exceptions still propagate to here.
         app(args=argv, prog_name="prune-advisor", standalone_mode=True)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        err.print("Interrupted.")
-        return 130
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            _say_interrupted()
+        return code
+    except KeyboardInterrupt:  # Ctrl-C outside typer's handling (e.g. while starting)
+        _say_interrupted()
+        return EXIT_INTERRUPTED
     except AdvisorError as exc:
-        err.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err.print(line(("Error:", "bold red"), f" {exc}"), highlight=False)
         return EXIT_USAGE
     except Exception as exc:  # anything else is our bug: say so, and how to report it
         if os.environ.get("PRUNE_ADVISOR_DEBUG"):
             traceback.print_exc()
         err.print(
-            f"[bold red]Internal error:[/] {type(exc).__name__}: {exc}\n"
-            "This is a bug in prune-advisor. Re-run with PRUNE_ADVISOR_DEBUG=1 for the "
-            "traceback and include it in a report.",
+            line(
+                ("Internal error:", "bold red"),
+                f" {type(exc).__name__}: {exc}\n"
+                "This is a bug in prune-advisor. Re-run with PRUNE_ADVISOR_DEBUG=1 for the "
+                "traceback and include it in a report.",
+            ),
             highlight=False,
         )
         return EXIT_INTERNAL

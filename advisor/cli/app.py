@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from advisor import __version__
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's convention, 128 + SIGINT
 
 app = typer.Typer(
     name="prune-advisor",
@@ -20,15 +21,30 @@ app = typer.Typer(
         "Tell, before deployment, whether a pruned language model is safe to ship for a "
         "given task type (retrieval, classification, multiple-choice, rag, generation, "
         "summarization, math).\n\n"
-        "Exit codes: 0 pass, 1 gate failed, 2 usage or input error, 3 internal error."
+        "Exit codes: 0 pass, 1 gate failed, 2 usage or input error, 3 internal error, "
+        "130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
 )
-out = Console()
-err = Console(stderr=True)
+# Console markup and emoji codes are off: everything printed holds strings a user or a
+# model wrote (task names, paths, item ids, generated text, error messages quoting them),
+# and "[/bold]" or ":fire:" in them must print as written, not be parsed (an unmatched
+# closing tag used to crash the error path itself). Styles are applied with ``line``.
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
+
+
+def line(*parts: str | tuple[str, str]) -> Text:
+    """One printable line from plain strings and ``(text, style)`` pairs; no text is ever
+    read as markup, so user and model strings print exactly as written.
+
+    The one way to print styled text (and the text of a status or progress display, which
+    rich reads as markup even on a markup-free console)."""
+    return Text.assemble(*parts)
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON to stdout.")]
 TrustFlag = Annotated[
@@ -99,7 +115,10 @@ CalibLenOpt = Annotated[int, typer.Option("--calib-len", help="Tokens per calibr
 
 
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    """Print ``payload`` to stdout as strict JSON (non-finite numbers as null)."""
+    from advisor.files import json_text
+
+    sys.stdout.write(json_text(payload, indent=2, sort_keys=True) + "\n")
 
 
 def _version(value: bool) -> None:
@@ -205,6 +224,16 @@ def prune_request(
     from advisor.pruning import PruneRequest
 
     return PruneRequest(method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len)  # type: ignore[arg-type]
+
+
+def verdict_text(verdict: str | None) -> Text | str:
+    """A verdict (or ground-truth outcome) in its colour; '—' for none."""
+    from advisor.verdicts import style
+
+    if not verdict:
+        return "—"
+    colour = style(verdict)
+    return line((verdict, colour)) if colour else verdict
 
 
 def resolve_tasks(tasks: list[str] | None) -> list[str]:

@@ -32,14 +32,16 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
+    line,
     load_options,
     out,
     print_json,
     prune_request,
     resolve_tasks,
+    verdict_text,
 )
 from advisor.errors import AdvisorError
-from advisor.verdicts import FAIL_ON, styled
+from advisor.verdicts import FAIL_ON
 
 TemperatureOpt = Annotated[
     float,
@@ -86,7 +88,7 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
         confidence = record["confidence"]
         table.add_row(
             task,
-            styled(record["verdict"]),
+            verdict_text(record["verdict"]),
             "—" if confidence is None else f"{confidence:.2f}",
             record["reasons"][0],
         )
@@ -109,14 +111,14 @@ def run_assessment(dense: Any, pruned: Any, tasks: list[str], **options: Any) ->
             dense,
             pruned,
             tasks,
-            log=lambda msg: status.update(f"assessing: {msg}"),
+            log=lambda msg: status.update(line(f"assessing: {msg}")),
             warn=_warn,
             **options,
         )
 
 
 def _warn(message: str) -> None:
-    err.print(f"[yellow]Warning:[/] {message}", highlight=False)
+    err.print(line(("Warning:", "yellow"), f" {message}"), highlight=False)
 
 
 @app.command()
@@ -137,7 +139,7 @@ def assess(
         typer.Option(
             "--out",
             help="Folder for report.html and result.json (default "
-            "reports/<model>-<config>-<timestamp>/).",
+            "reports/\\<model\\>-\\<config\\>-\\<timestamp\\>/).",
         ),
     ] = None,
     json_out: JsonFlag = False,
@@ -162,38 +164,42 @@ def assess(
     error, 3 internal error. Example CI gate:
     `prune-advisor assess --pruned ./my-pruned-model --task rag`.
     """
-    from advisor.files import writable_dir
+    from advisor.assess import calibration_suites, check_temperature
+    from advisor.files import output_dir
+    from advisor.pair import check_request, open_pair
     from advisor.report import write_report
 
+    # Every input that can be checked without the model is checked first: loading and
+    # pruning take tens of seconds before the first use of these.
     if fail_on not in FAIL_ON:
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
-    from advisor.pair import open_pair
-
     tasks = resolve_tasks(task)
-    if out_dir is not None:
-        writable_dir(out_dir)  # before minutes of work, not after
     request = prune_request(
         method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
     )
+    check_request(request, pruned)
+    check_temperature(temperature)
+    if data is not None:
+        calibration_suites(tasks, seed, data)  # reads and checks every row of the file
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
-    pair = open_pair(model, options, request, pruned, console=err)
-    dense = pair.dense
-    result = run_assessment(
-        dense,
-        pair.pruned,
-        tasks,
-        temperature=temperature,
-        rules_path=rules,
-        data_file=data,
-        seed=seed,
-        fail_on=fail_on,
-        timings=pair.timings,
-    )
-    if out_dir is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        config = _slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
-        out_dir = Path("reports") / f"{_slug(dense.name)}-{config}-{stamp}"
-    result_path, report_path = write_report(result, out_dir)
+    with output_dir(out_dir):  # a run that fails leaves no empty --out behind
+        pair = open_pair(model, options, request, pruned, console=err)
+        result = run_assessment(
+            pair.dense,
+            pair.pruned,
+            tasks,
+            temperature=temperature,
+            rules_path=rules,
+            data_file=data,
+            seed=seed,
+            fail_on=fail_on,
+            timings=pair.timings,
+        )
+        if out_dir is None:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            config = _slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
+            out_dir = Path("reports") / f"{_slug(pair.dense.name)}-{config}-{stamp}"
+        result_path, report_path = write_report(result, out_dir)
     if json_out:
         print_json(result)
         print_verdicts(result, err)
@@ -202,8 +208,10 @@ def assess(
     err.print(f"Report: {report_path}\nResult: {result_path}")
     if result["gate"]["failed"]:
         err.print(
-            f"[red]Gate failed[/] (--fail-on {fail_on}): "
-            f"{', '.join(result['gate']['failing_tasks'])}"
+            line(
+                ("Gate failed", "red"),
+                f" (--fail-on {fail_on}): {', '.join(result['gate']['failing_tasks'])}",
+            )
         )
         raise typer.Exit(EXIT_GATE)
 
@@ -217,15 +225,29 @@ def report(
     ] = None,
 ) -> None:
     """Re-render the HTML report from a saved result.json."""
+    from jinja2 import TemplateError
+
     from advisor.files import atomic_write
-    from advisor.report import render
+    from advisor.report import check_result, render
 
     if not result_file.is_file():
         raise AdvisorError(f"No result file at {result_file}.")
     try:
-        result = json.loads(result_file.read_text())
+        result = json.loads(result_file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise AdvisorError(
+            f"{result_file} is not a prune-advisor result: byte {exc.start} is not UTF-8 "
+            f"(result.json is UTF-8 JSON written by assess)."
+        ) from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise AdvisorError(
+            f"{result_file} is not a prune-advisor result: not JSON ({exc})."
+        ) from exc
+    check_result(result, result_file)
+    try:
         html = render(result)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, TemplateError) as exc:
+        # The schema holds what every result has; a field the page needs beyond it.
         raise AdvisorError(f"{result_file} is not a prune-advisor result ({exc}).") from exc
     target = atomic_write(out_file or result_file.with_name("report.html"), html)
     out.print(f"Report: {target}")
@@ -270,7 +292,7 @@ def sweep(
     amount is kept: rerun the same command with the same --out after an interruption and
     it resumes where it stopped.
     """
-    from advisor.assess import load_rules
+    from advisor.assess import check_temperature, load_rules
     from advisor.files import writable_dir
     from advisor.pair import load_dense
     from advisor.pruning import get_method
@@ -287,6 +309,7 @@ def sweep(
         rules_path=rules,
         seed=seed,
     )
+    check_temperature(temperature)
     load_rules(rules)  # a bad rules file fails before the model is loaded, not after
     if out_dir is not None:
         writable_dir(out_dir)

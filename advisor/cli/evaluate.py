@@ -28,13 +28,14 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
+    line,
     load_options,
     out,
     print_json,
     prune_request,
     resolve_tasks,
+    verdict_text,
 )
-from advisor.verdicts import styled
 
 
 def _pct(value: float | None) -> str:
@@ -71,7 +72,7 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
             retention,
             _pct(r["fidelity"]["same_answer"]),
             _pct(r["fidelity"].get("chrf_to_dense")),
-            styled(r["outcome"]),
+            verdict_text(r["outcome"]),
         )
     out.print(table)
     out.print("✗ = dense model not competent (competence gate): no verdict is possible there.")
@@ -129,7 +130,7 @@ def evaluate(
             suites,
             tolerance=tolerance,
             seed=seed,
-            log=lambda msg: status.update(f"evaluating {msg}"),
+            log=lambda msg: status.update(line(f"evaluating {msg}")),
         )
     if json_out:
         print_json(

@@ -150,7 +150,7 @@ def _grid(plan: Any, model: str, points: list[Any]) -> list[dict[str, Any]]:
 
     dense = load_model(model, allow_pickle=plan.allow_pickle, console=err)
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),

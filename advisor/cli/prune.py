@@ -26,6 +26,7 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
+    line,
     load_options,
     out,
     print_json,
@@ -38,7 +39,9 @@ def _ranges(indices: list[int]) -> str:
 
 
 def _print_plan(result: dict[str, Any]) -> None:
-    out.print(f"[bold]Plan[/] for {result['model']}: {result['method']} {result['amount']}")
+    out.print(
+        line(("Plan", "bold"), f" for {result['model']}: {result['method']} {result['amount']}")
+    )
     if "would_drop" in result:
         out.print(
             f"Layers that would be dropped (original indices): {_ranges(result['would_drop'])}"

@@ -17,6 +17,7 @@ from advisor.forward.batching import (
     feed_after_cache,
     last_position,
     left_pad,
+    lengths_of,
     pad_id,
     prompt_states,
 )
@@ -81,7 +82,7 @@ def _prefix_shared_states(
     device = input_device(model)
     pad = pad_id(tokenizer)
     out: list[list[torch.Tensor | None]] = [[None] * len(c) for c in conts]
-    for batch in batches(by_length(contexts), batch_size):
+    for batch in batches(by_length(contexts), batch_size, lengths_of(contexts)):
         ids, mask, pos = left_pad([contexts[i] for i in batch], pad, device)
         cache, streams = extend_cache(
             model, ids, mask, pos, DynamicCache(config=model.config), last_position

@@ -18,6 +18,7 @@ from advisor.forward.batching import (
     feed_after_cache,
     last_position,
     left_pad,
+    lengths_of,
     pad_id,
     stack_summaries,
     summarise_streams,
@@ -230,7 +231,7 @@ def decode(
     ended = [False] * len(seqs)
     forced_out: list[torch.Tensor | None] = [None] * len(seqs)
     with torch.inference_mode():
-        for batch in batches(_by_template(seqs), batch_size):
+        for batch in batches(_by_template(seqs), batch_size, lengths_of(seqs)):
             longest_forced = max((len(forced[i]) for i in batch), default=0) if forced else 0
             cache, mask, pos, batch_last, batch_mean = _prefill(
                 [seqs[i] for i in batch], model, pad, max_new_tokens + longest_forced

@@ -29,13 +29,14 @@ from advisor.cache import cache_dir
 from advisor.files import (
     CHECKSUMS_NAME,
     discard,
+    read_verified,
     staged_dir,
-    verify_checksums,
     write_checksums,
 )
 from advisor.measure.record import Recording
 
 CACHE_VERSION = "dense-v2"
+ENTRY_FILES = ("states.safetensors", "meta.json")
 
 
 def cache_key(fingerprint: str, items_id: str, settings: dict[str, Any]) -> str:
@@ -59,28 +60,28 @@ def cache_path(key: str) -> Path:
     return cache_dir("dense") / key
 
 
-def save(key: str, side: Recording) -> Path:
-    """Publish ``side`` under ``key`` atomically, with checksums (see :mod:`advisor.files`).
+def save(key: str, recording: Recording) -> Path:
+    """Publish ``recording`` under ``key`` atomically, with checksums (see :mod:`advisor.files`).
 
     A half-written entry is never visible, and two processes saving the same key at once
     leave one intact copy.
     """
     from safetensors.torch import save_file
 
-    steps = [h for h in side.gen_hidden if h is not None]
-    width = side.last.shape[-1]
+    steps = [h for h in recording.gen_hidden if h is not None]
+    width = recording.last.shape[-1]
     tensors = {
-        "last": side.last.contiguous(),
-        "mean": side.mean.contiguous(),
+        "last": recording.last.contiguous(),
+        "mean": recording.mean.contiguous(),
         "gen_hidden": torch.cat(steps).contiguous() if steps else torch.zeros(0, width),
     }
     meta = {
-        "choice": side.choice,
-        "choice_tokens": side.choice_tokens,
-        "prompt_ids": side.prompt_ids,
-        "gen_tokens": side.gen_tokens,
-        "gen_ended": side.gen_ended,
-        "gen_steps": [None if h is None else h.shape[0] for h in side.gen_hidden],
+        "choice": recording.choice,
+        "choice_tokens": recording.choice_tokens,
+        "prompt_ids": recording.prompt_ids,
+        "gen_tokens": recording.gen_tokens,
+        "gen_ended": recording.gen_ended,
+        "gen_steps": [None if h is None else h.shape[0] for h in recording.gen_hidden],
     }
     target = cache_path(key)
     with staged_dir(target) as stage:
@@ -91,8 +92,14 @@ def save(key: str, side: Recording) -> Path:
 
 
 def load(key: str) -> Recording | None:
-    """The cached dense outputs under ``key``, or ``None`` on a miss or a damaged entry."""
-    from safetensors.torch import load_file
+    """The cached dense outputs under ``key``, or ``None`` on a miss or a damaged entry.
+
+    The entry's files are read once and parsed from the bytes whose checksums were checked
+    (:func:`advisor.files.read_verified`): tensors memory-mapped from the file, as
+    ``safetensors.torch.load_file`` gives, would change under the caller if the file were
+    truncated or rewritten later, after the check.
+    """
+    from safetensors.torch import load as tensors_from_bytes
 
     folder = cache_path(key)
     if not folder.exists():
@@ -101,10 +108,14 @@ def load(key: str) -> Recording | None:
     # if they read back whole.
     legacy = not (folder / CHECKSUMS_NAME).exists()
     try:
-        if not legacy and not verify_checksums(folder):
-            raise ValueError("checksum mismatch")
-        tensors = load_file(str(folder / "states.safetensors"))
-        meta = json.loads((folder / "meta.json").read_text())
+        if legacy:
+            blobs = {name: (folder / name).read_bytes() for name in ENTRY_FILES}
+        else:
+            blobs = read_verified(folder, ENTRY_FILES)
+            if blobs is None:
+                raise ValueError("checksum mismatch")
+        tensors = tensors_from_bytes(blobs["states.safetensors"])
+        meta = json.loads(blobs["meta.json"])
     except Exception:  # any unreadable entry (truncated, damaged) is recomputed
         discard(folder)
         return None

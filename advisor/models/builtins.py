@@ -29,11 +29,12 @@ from advisor.files import (
     CHECKSUMS_NAME,
     atomic_write,
     discard,
+    read_checked_json,
     sha256_file,
     staged_dir,
     verify_checksums,
+    write_checked_json,
     write_checksums,
-    write_json,
 )
 
 DEQUANTISED_NOTE = (
@@ -122,12 +123,11 @@ def is_converted(name: str) -> bool:
     if not (folder / CHECKSUMS_NAME).is_file():  # converted before checksums existed
         write_checksums(folder)
     memo = cache_dir("fingerprints") / f"verified-{name}.json"
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(memo.read_text()) == _stamp(folder):
-            return True
+    if read_checked_json(memo) == _stamp(folder):
+        return True
     if not verify_checksums(folder):
         return False
-    write_json(memo, _stamp(folder))
+    write_checked_json(memo, _stamp(folder))
     return True
 
 
@@ -264,7 +264,7 @@ def convert_builtin(name: str, console: Any = None) -> Path:
     console = console or Console(stderr=True)
     columns = (
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),

@@ -10,8 +10,9 @@ from typing import Any
 from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
 from advisor.files import (
+    read_checked_json,
     sha256_file,
-    write_json,
+    write_checked_json,
 )
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -39,16 +40,21 @@ def fingerprint_folder(folder: str | Path) -> str:
     stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in weights]
     stamp.append(("config.json", 0, (folder / "config.json").stat().st_mtime_ns))
     memo = cache_dir("fingerprints") / (hashlib.sha1(str(folder).encode()).hexdigest() + ".json")
-    if memo.is_file():
-        saved = json.loads(memo.read_text())
-        if saved.get("stamp") == [list(s) for s in stamp]:
-            return saved["fingerprint"]
+    # Checked like every cache file: a truncated or altered memo reads as absent and is
+    # recomputed (and rewritten) instead of breaking every later run of this model.
+    saved = read_checked_json(memo)
+    if (
+        isinstance(saved, dict)
+        and saved.get("stamp") == [list(s) for s in stamp]
+        and isinstance(saved.get("fingerprint"), str)
+    ):
+        return saved["fingerprint"]
     digest = hashlib.sha256(_canonical_config(folder).encode())
     for p in weights:
         digest.update(p.name.encode())
         digest.update(sha256_file(p).encode())
     fingerprint = digest.hexdigest()[:16]
-    write_json(memo, {"stamp": stamp, "fingerprint": fingerprint})
+    write_checked_json(memo, {"stamp": stamp, "fingerprint": fingerprint})
     return fingerprint
 
 

@@ -146,7 +146,10 @@ def check_weight_format(path: Path, allow_pickle: bool) -> bool:
     Loading a pickle (``pytorch_model.bin``, ``*.pt``) can run arbitrary code hidden in the
     file. safetensors is always preferred when the folder has it.
     """
-    if any(path.glob("*.safetensors")):
+    weights = sorted(path.glob("*.safetensors"))
+    if weights:
+        for weight_file in weights:
+            check_safetensors(weight_file)
         return True
     pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickles and not allow_pickle:
@@ -158,6 +161,48 @@ def check_weight_format(path: Path, allow_pickle: bool) -> bool:
             f"--allow-pickle."
         )
     return False
+
+
+# A safetensors header is JSON of at most 100 MB (the format's own limit).
+_MAX_HEADER = 100_000_000
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Why ``path`` is not a whole safetensors file (None when it is): an 8-byte header
+    length, the JSON header, then exactly the bytes its tensors' offsets cover."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return f"it has {size} bytes, fewer than a header needs"
+        length = int.from_bytes(head, "little")
+        if not 2 <= length <= min(_MAX_HEADER, size - 8):
+            return f"its header claims {length:,} bytes but the file has {size:,}"
+        try:
+            header = json.loads(fh.read(length))
+            ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return "its header is not valid safetensors JSON"
+    expected = 8 + length + max(ends, default=0)
+    if size != expected:
+        return f"it has {size:,} bytes where its header describes {expected:,}"
+    return None
+
+
+def check_safetensors(path: Path) -> None:
+    """Raise a clear :class:`AdvisorError` naming ``path`` when the weights file is damaged
+    or truncated (an interrupted download or copy); reads only the header, so it is cheap.
+
+    Without this, the safetensors library fails deep inside model loading with an error
+    that reads like a bug in prune-advisor.
+    """
+    problem = _safetensors_problem(path)
+    if problem is not None:
+        raise AdvisorError(
+            f"The weights file {path} is damaged or truncated ({problem}). Copy or download "
+            f"it again (e.g. an interrupted transfer), or re-save the model with "
+            f"save_pretrained."
+        )
 
 
 def _ensure_pad_token(tokenizer: Any) -> None:

@@ -89,7 +89,7 @@ def progress(console: Any, description: str, total: int) -> Iterator[Callable[[]
 
     columns = (
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} blocks"),
         TimeElapsedColumn(),

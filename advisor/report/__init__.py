@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advisor.files import atomic_write, writable_dir, write_json
+from advisor.files import finite_json, json_text, publish_files, writable_dir
 from advisor.report import figures
+from advisor.report.schema import check_result
 from advisor.resources import resource
 from advisor.verdicts import CAUTION, GO, KINDS, NO_GO, cautions
 
@@ -26,6 +27,9 @@ def template(name: str) -> Any:
     )
     env.globals["kinds"] = list(KINDS.values())
     return env.get_template(name)
+
+
+__all__ = ["check_result", "plain_sentence", "render", "render_sweep_index", "write_report"]
 
 
 def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -> str:
@@ -89,9 +93,16 @@ def render_sweep_index(
 
 
 def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
-    """Write ``result.json`` and ``report.html`` into ``folder`` (each atomically: a reader
-    or a crash never leaves a half-written file); return both paths."""
+    """Write ``result.json`` and ``report.html`` into ``folder`` as one pair (see
+    :func:`advisor.files.publish_files`: each file whole, and two runs writing into one
+    folder leave one run's pair, never a mix); return both paths."""
     folder = writable_dir(folder)
-    result_path = write_json(folder / "result.json", result, indent=1, sort_keys=True)
-    report_path = atomic_write(folder / "report.html", render(result))
+    result = finite_json(result)  # the page shows what result.json holds (null, not NaN)
+    result_path, report_path = publish_files(
+        folder,
+        {
+            "result.json": json_text(result, indent=1, sort_keys=True) + "\n",
+            "report.html": render(result),
+        },
+    )
     return result_path, report_path

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +75,16 @@ def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
             raise AdvisorError(
                 f"{path}, line {line}: malformed row ({exc}). Expected rows like: {suite.schema}"
             ) from exc
-    repeated = [i for i, n in Counter(item.id for item in items).items() if n > 1]
-    if repeated:
-        raise AdvisorError(f"{path}: the id '{repeated[0]}' is used by more than one row.")
+    first_line: dict[str, int] = {}
+    for item in items:
+        line = item.meta["line"]
+        if item.id in first_line:
+            raise AdvisorError(
+                f"{path}, line {line}: the id '{item.id}' is already used by line "
+                f"{first_line[item.id]}; every row needs its own id (or none: the default "
+                f"is user:<line>)."
+            )
+        first_line[item.id] = line
     if suite.finish is not None:
         try:
             items = suite.finish(items, load_spec(suite.task))

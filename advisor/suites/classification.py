@@ -8,8 +8,11 @@ from advisor.errors import AdvisorError
 from advisor.suites import sources as data
 from advisor.suites.common import (
     Suite,
+    choices_field,
     few_shot,
     fill,
+    gold_field,
+    id_field,
     leading_sentences,
     news_articles,
     sentences,
@@ -75,25 +78,17 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
 
 
 def from_row(row: dict[str, Any], line: int) -> Item:
-    """A user row: prompt, labels (list of label words), gold (index or label word)."""
-    labels = row["labels"]
-    if not isinstance(labels, list) or len(labels) < 2:
-        raise AdvisorError(f"line {line}: 'labels' must be a list of at least two label words.")
-    gold = row["gold"]
-    if isinstance(gold, str):
-        if gold not in labels:
-            raise AdvisorError(f"line {line}: gold '{gold}' is not one of the labels {labels}.")
-        gold = labels.index(gold)
-    if not isinstance(gold, int) or not 0 <= gold < len(labels):
-        raise AdvisorError(f"line {line}: gold must be a label word or an index into labels.")
+    """A user row: prompt, labels (distinct label words), gold (index or label word)."""
+    labels = choices_field(row, "labels", line)
+    gold = gold_field(row, labels, "labels", line)
     mode = row.get("candidate_mode", "continuation")
     if mode not in ("tokens", "continuation"):
         raise AdvisorError(f"line {line}: candidate_mode must be 'tokens' or 'continuation'.")
     return Item(
-        id=str(row.get("id", f"user:{line}")),
+        id=id_field(row, line),
         task="classification",
         prompt=text_field(row, "prompt", line),
-        candidates=tuple(str(x) for x in labels),
+        candidates=tuple(labels),
         candidate_mode=mode,
         gold=gold,
         meta={"source": "user", "line": line},

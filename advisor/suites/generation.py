@@ -9,6 +9,7 @@ from advisor.suites.common import (
     count_field,
     fill,
     fill_up,
+    id_field,
     leading_sentences,
     news_articles,
     sentences,
@@ -64,7 +65,7 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
 def from_row(row: dict[str, Any], line: int) -> Item:
     """A user row: prompt (the text to continue) and reference (its real continuation)."""
     return Item(
-        id=str(row.get("id", f"user:{line}")),
+        id=id_field(row, line),
         task="generation",
         prompt=text_field(row, "prompt", line),
         reference=text_field(row, "reference", line),

@@ -14,6 +14,7 @@ from advisor.suites.common import (
     Suite,
     few_shot,
     fill,
+    id_field,
     load_spec,
     split_units,
     text_field,
@@ -95,20 +96,33 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
 
 def from_row(row: dict[str, Any], line: int) -> Item:
     """A user row: question and answer (a number); prompted like the GSM8K items."""
-    answer = extract_final_number(str(row["answer"]))
+    raw = row["answer"]
+    answer = None if isinstance(raw, bool | list | dict) else extract_final_number(str(raw))
     if answer is None:
         raise AdvisorError(f"line {line}: 'answer' must be a number, got {row['answer']!r}.")
     cfg = load_spec("math")["gsm8k"]
-    item_id = str(row.get("id", f"user:{line}"))
+    item_id = id_field(row, line)
     item = _item(cfg, item_id, {"question": text_field(row, "question", line)}, answer)
     item.meta.update(source="user", line=line)
     return item
+
+
+def finish_user(items: list[Item], spec: dict[str, Any]) -> list[Item]:
+    """Give every user item the chance rate of its source, as the built-in sources have:
+    the share of the most common gold answer in the file (always giving that answer is
+    right that often). Without it a user suite had chance 0 and any success passed the
+    competence gate's "above chance" test."""
+    chance = mode_share([item.meta["answer"] for item in items])
+    for item in items:
+        item.meta["chance"] = chance
+    return items
 
 
 SUITE = Suite(
     task="math",
     build=build,
     from_row=from_row,
+    finish=finish_user,
     required=("question", "answer"),
     schema='{"question": "Ann has 3 pens and buys 4 more. How many pens does she have?", '
     '"answer": 7}  (prompted like the GSM8K items; scored on the final number)',

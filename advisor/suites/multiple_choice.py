@@ -12,15 +12,18 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from advisor.errors import AdvisorError
 from advisor.suites import sources
 from advisor.suites.common import (
     Suite,
+    choices_field,
     fill,
     fill_up,
+    gold_field,
+    id_field,
     sentences,
     split_units,
     take_split,
+    text_field,
     units_of_split,
     wikipedia_passages,
     words,
@@ -210,25 +213,21 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
     return items
 
 
+def _candidate(option: str) -> str:
+    """An option's text as the continuation scored after the question."""
+    return " " + option.lstrip()
+
+
 def from_row(row: dict[str, Any], line: int) -> Item:
-    """A user row: question, options (list of texts), gold (index or option text)."""
-    options = row["options"]
-    if not isinstance(options, list) or len(options) < 2:
-        raise AdvisorError(f"line {line}: 'options' must be a list of at least two texts.")
-    gold = row["gold"]
-    if isinstance(gold, str):
-        if gold not in options:
-            raise AdvisorError(f"line {line}: gold '{gold}' is not one of the options.")
-        gold = options.index(gold)
-    if not isinstance(gold, int) or not 0 <= gold < len(options):
-        raise AdvisorError(f"line {line}: gold must be an option text or an index into options.")
+    """A user row: question, options (list of distinct texts), gold (index or option text)."""
+    options = choices_field(row, "options", line, same=_candidate)
     return Item(
-        id=str(row.get("id", f"user:{line}")),
+        id=id_field(row, line),
         task="multiple-choice",
-        prompt=row["question"],
-        candidates=tuple(" " + str(o).lstrip() for o in options),
+        prompt=text_field(row, "question", line),
+        candidates=tuple(_candidate(o) for o in options),
         candidate_mode="continuation",
-        gold=gold,
+        gold=gold_field(row, options, "options", line),
         meta={"source": "user", "line": line, "view": "options"},
     )
 

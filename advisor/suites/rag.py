@@ -13,6 +13,7 @@ from advisor.suites.common import (
     few_shot,
     fill,
     fill_up,
+    id_field,
     leading_sentences,
     load_spec,
     sentences,
@@ -94,7 +95,7 @@ def from_row(row: dict[str, Any], line: int) -> Item:
     spec = load_spec("rag")
     item = _item(
         spec,
-        str(row.get("id", f"user:{line}")),
+        id_field(row, line),
         text_field(row, "passage", line),
         text_field(row, "question", line),
         answer.strip(),

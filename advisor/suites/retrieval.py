@@ -10,6 +10,7 @@ from advisor.errors import AdvisorError
 from advisor.suites.common import (
     Suite,
     fill_up,
+    id_field,
     leading_sentences,
     sentences,
     text_field,
@@ -71,7 +72,7 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
 def from_row(row: dict[str, Any], line: int) -> Item:
     """A user row: query and the passage it should find (the corpus is all rows' passages)."""
     return Item(
-        id=str(row.get("id", f"user:{line}")),
+        id=id_field(row, line),
         task="retrieval",
         prompt=text_field(row, "query", line),
         meta={"source": "user", "line": line, "corpus": [text_field(row, "passage", line)]},

@@ -159,6 +159,29 @@ def gsm8k() -> Dataset:
     return Dataset.from_list(rows)
 
 
+# Limits of a user suite file, checked before any row is parsed, so a wrong file fails in
+# moments (a 10 MB single-line row once ran for 20 minutes in 6 GB). A calibration suite
+# is tens of short items; these are far above any useful one and far below harm.
+MAX_ROW_CHARS = 100_000  # one row (line): ~25k tokens, beyond the default model's context
+MAX_ROWS = 10_000
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def _row_too_long(path: Path, line: int, chars: int) -> AdvisorError:
+    return AdvisorError(
+        f"{path}, line {line}: the row has {chars:,} characters, over the limit of "
+        f"{MAX_ROW_CHARS:,} per row. A calibration item is a short prompt (prompts longer "
+        f"than the model's context would be cut to their end anyway); shorten it."
+    )
+
+
+def _too_many_rows(path: Path, line: int) -> AdvisorError:
+    return AdvisorError(
+        f"{path}, line {line}: more than {MAX_ROWS:,} rows. A calibration suite needs tens "
+        f"of items (each runs through two models); use a sample of the file."
+    )
+
+
 def _read_text(path: Path) -> str:
     """The file as UTF-8 text; a bad byte is reported with its line number."""
     data = path.read_bytes()
@@ -178,6 +201,10 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     for number, line in enumerate(_read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_ROW_CHARS:  # before parsing: bounded work per row
+            raise _row_too_long(path, number, len(line))
+        if len(rows) == MAX_ROWS:
+            raise _too_many_rows(path, number)
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -202,6 +229,11 @@ def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
                     f"{path}, line {reader.line_num}: the number of fields "
                     f"differs from the header's {len(reader.fieldnames or [])}."
                 )
+            chars = sum(len(value) for value in row.values())
+            if chars > MAX_ROW_CHARS:
+                raise _row_too_long(path, reader.line_num, chars)
+            if len(rows) == MAX_ROWS:
+                raise _too_many_rows(path, reader.line_num)
             rows.append((reader.line_num, row))
     except csv.Error as exc:
         raise AdvisorError(f"{path}, after line {reader.line_num}: not valid CSV ({exc}).") from exc
@@ -230,6 +262,12 @@ def load_user_rows(
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise AdvisorError(f"{path}: unsupported file type '{path.suffix}'; use .jsonl or .csv.")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise AdvisorError(
+            f"{path} is {size / 2**20:.0f} MiB, over the limit of {MAX_FILE_BYTES // 2**20} "
+            f"MiB for a suite file. A calibration suite is tens of short items; use a sample."
+        )
     rows = reader(path)
     if not rows:
         raise AdvisorError(f"{path} holds no rows.")

@@ -9,6 +9,7 @@ from advisor.suites.common import (
     few_shot,
     fill,
     fill_up,
+    id_field,
     leading_sentences,
     load_spec,
     news_articles,
@@ -55,7 +56,7 @@ def from_row(row: dict[str, Any], line: int) -> Item:
     """A user row: text (to summarise) and reference (a reference summary)."""
     item = _item(
         load_spec("summarization"),
-        str(row.get("id", f"user:{line}")),
+        id_field(row, line),
         text_field(row, "text", line),
         text_field(row, "reference", line),
     )
