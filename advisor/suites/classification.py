@@ -6,22 +6,10 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.suites import sources as data
-from advisor.suites.common import (
-    Suite,
-    choices_field,
-    few_shot,
-    fill,
-    gold_field,
-    id_field,
-    leading_sentences,
-    news_articles,
-    sentences,
-    split_units,
-    take_split,
-    text_field,
-    wikipedia_passages,
-)
+from advisor.suites.common import Suite, news_articles, split_units, take_split, wikipedia_passages
 from advisor.suites.items import Item
+from advisor.suites.rows import choices_field, gold_field, id_field, text_field
+from advisor.suites.text import few_shot, fill, leading_sentences, sentences
 
 
 def _labelled_texts(name: str, label_set: dict[str, Any]) -> list[tuple[str, str, str]]:

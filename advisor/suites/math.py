@@ -10,17 +10,10 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.suites import sources as data
-from advisor.suites.common import (
-    Suite,
-    few_shot,
-    fill,
-    id_field,
-    load_spec,
-    split_units,
-    text_field,
-    units_of_split,
-)
+from advisor.suites.common import Suite, load_spec, split_units, units_of_split
 from advisor.suites.items import Item
+from advisor.suites.rows import id_field, text_field
+from advisor.suites.text import few_shot, fill
 from advisor.truth.metrics import extract_final_number, format_number
 
 _OPS: dict[str, Callable[[int, int], int]] = {

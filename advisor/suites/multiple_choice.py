@@ -15,20 +15,15 @@ from typing import Any
 from advisor.suites import sources
 from advisor.suites.common import (
     Suite,
-    choices_field,
-    fill,
     fill_up,
-    gold_field,
-    id_field,
-    sentences,
     split_units,
     take_split,
-    text_field,
     units_of_split,
     wikipedia_passages,
-    words,
 )
 from advisor.suites.items import Item
+from advisor.suites.rows import choices_field, gold_field, id_field, text_field
+from advisor.suites.text import fill, sentences, words
 
 Question = dict[str, Any]  # source, uid, context fields, options (gold first)
 _WORD = re.compile(r"^[A-Za-z]+$")

@@ -8,20 +8,10 @@ from collections import defaultdict
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.suites.common import (
-    Suite,
-    few_shot,
-    fill,
-    fill_up,
-    id_field,
-    leading_sentences,
-    load_spec,
-    sentences,
-    text_field,
-    units_of_split,
-    wikipedia_passages,
-)
+from advisor.suites.common import Suite, fill_up, load_spec, units_of_split, wikipedia_passages
 from advisor.suites.items import Item
+from advisor.suites.rows import id_field, text_field
+from advisor.suites.text import few_shot, fill, leading_sentences, sentences
 
 _SPAN = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}\b")
 
