@@ -1,10 +1,13 @@
 """assess: the quick pre-deployment check behind ``prune-advisor assess``.
 
 load → prune → measure → rules: the short calibration suite of each task type runs
-through the dense and the pruned model; the dense model's competence is checked on the
-same items; the representation measurements feed the shipped rules, which give a
-go / caution / no-go (or not-assessable) per task type with the reasons. The result is a
-JSON-ready dict following ``data/schema/result.schema.json``.
+through the dense and the pruned model (prefill passes only); the dense model's
+competence is checked on the same items; the direct evidence of each task's quality
+(:mod:`advisor.measure.evidence`) feeds the shipped rules, which predict the quality
+retention with an interval and give go / caution / no-go (or not-assessable) per task
+type with the reasons (:mod:`advisor.rules.predict`). The representation hierarchy is
+measured on a few items per task type for the report. The result is a JSON-ready dict
+following ``data/schema/result.schema.json``.
 """
 
 from __future__ import annotations
@@ -16,19 +19,18 @@ import platform
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from advisor import __version__
 from advisor.errors import AdvisorError
-from advisor.items import Item, items_hash
-from advisor.rules import NO_GO
+from advisor.resources import resource
+from advisor.suites.items import Item, items_hash
+from advisor.verdicts import FAIL_ON, NO_GO, NOT_ASSESSABLE, broken_reason
 
 SCHEMA_VERSION = "1.0"
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RULES = ROOT / "data" / "rules" / "default.json"
-SCHEMA_FILE = ROOT / "data" / "schema" / "result.schema.json"
-FAIL_ON = {"no-go": ("no-go",), "caution": ("caution", "no-go")}
+DEFAULT_RULES = resource("data", "rules", "default.json")
 EXAMPLES_PER_TASK = 2
 # The representation hierarchy is reported, not decided on: measured on a few items per
 # task type, with free-running decoding (the costly part) on fewer still (docs/design.md §5c).
@@ -85,7 +87,7 @@ def _fit_suites(
     suites: dict[str, list[Item]], dense: Any, warn: Callable[[str], None]
 ) -> dict[str, list[str]]:
     """Cut over-long prompts to the model's context in place; return the cut ids per task."""
-    from advisor.accumulation import DEFAULT_HORIZON
+    from advisor.measure.accumulation import DEFAULT_HORIZON
     from advisor.suites import context_length, fit_to_context
 
     cut: dict[str, list[str]] = {}
@@ -108,7 +110,7 @@ def hierarchy_items(
     """The items the representation hierarchy is measured on (the first HIERARCHY_ITEMS
     of each suite) and which of them are decoded freely (the first DECODED_ITEMS of each
     generative task type; none with ``decode=False``)."""
-    from advisor.side import is_generative
+    from advisor.suites.tasks import is_generative
 
     items, flags = [], []
     for task_items in suites.values():
@@ -122,26 +124,27 @@ def covers(task: str, items: list[Item], data_file: str | Path | None) -> str:
     """What a verdict covers: which prompts it was measured on."""
     if data_file is not None:
         own = sum(1 for i in items if i.meta.get("prompt_source") == "user")
-        return (
-            f"{len(items)} items of your suite {Path(data_file).name}"
-            + (
-                f", {own} of them in your own prompt format"
-                if own
-                else f", in the built-in {task} prompt template"
-            )
-            + "."
+        how = (
+            f", {own} of them in your own prompt format"
+            if own
+            else f", in the built-in {task} prompt template"
         )
+        return f"{len(items)} items of your suite {Path(data_file).name}{how}."
     from advisor.suites import load_spec
 
     about = load_spec(task).get("about", "").split(". ")[0].rstrip(".")
     return f"{len(items)} calibration items of the built-in {task} suite ({about})."
 
 
-def _degenerate_verdict(reason: str) -> dict[str, Any]:
+def _not_assessable(reason: str) -> dict[str, Any]:
+    return {"verdict": NOT_ASSESSABLE, "confidence": None, "reasons": [reason], "path": []}
+
+
+def _broken_verdict(reason: str) -> dict[str, Any]:
     return {
         "verdict": NO_GO,
         "confidence": 1.0,
-        "reasons": [f"Degenerate pruned model: {reason}"],
+        "reasons": [broken_reason(reason)],
         "path": [],
     }
 
@@ -191,10 +194,30 @@ def _examples(rows: list[dict[str, Any]], items: dict[str, Item]) -> list[dict[s
 
 
 def _latency(dense: Any, pruned: Any) -> dict[str, float]:
-    from advisor.speed import paired_latency
+    from advisor.measure.speed import paired_latency
 
     ids = dense.tokenizer(SPEED_PROMPT, return_tensors="pt").input_ids
     return paired_latency(dense.model, pruned.loaded.model, ids, tokens=8, rounds=2)
+
+
+@dataclass(frozen=True)
+class AssessSettings:
+    """What to assess and how (the keyword options of :func:`assess`).
+
+    ``temperature``: the deployment decoding temperature; ``rules_path``: a rules file (the
+    shipped one when None); ``data_file``: the user's own suite for the single task type;
+    ``seed``: for the built-in suites; ``fail_on``: "no-go", or "caution" to fail the gate
+    on caution too; ``tolerance``: the retention needed for go (None: the rules');
+    ``decode``: decode a few items freely for the report (no verdict needs it).
+    """
+
+    temperature: float = 1.0
+    rules_path: str | Path | None = None
+    data_file: str | Path | None = None
+    seed: int = 0
+    fail_on: str = NO_GO
+    tolerance: float | None = None
+    decode: bool = True
 
 
 def assess(
@@ -202,38 +225,38 @@ def assess(
     pruned: Any,
     tasks: list[str],
     *,
-    temperature: float = 1.0,
-    rules_path: str | Path | None = None,
-    data_file: str | Path | None = None,
-    seed: int = 0,
-    fail_on: str = "no-go",
-    tolerance: float | None = None,
-    decode: bool = True,
     timings: dict[str, float] | None = None,
     log: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Assess ``pruned`` (an ``advisor.pruning.PrunedModel``) against ``dense`` for ``tasks``.
 
-    Returns the result dict (schema ``SCHEMA_VERSION``); ``result["gate"]["failed"]`` says
-    whether any task's verdict is in ``fail_on`` ("no-go", or "caution" for caution too).
-    A pruned model whose outputs are NaN / inf or do not depend on the input gets no-go for
-    every task, with the reason, and is not measured further. ``warn`` receives warnings
-    for the user (default: :func:`warnings.warn`).
+    ``options`` are the fields of :class:`AssessSettings`. Returns the result dict (schema
+    ``SCHEMA_VERSION``); ``result["gate"]["failed"]`` says whether any task's verdict is in
+    ``fail_on``. A pruned model whose outputs are NaN / inf or do not depend on the input
+    gets no-go for every task, with the reason, and is not measured further. ``timings``
+    (seconds of the caller's phases) go into the manifest; ``log`` receives progress lines
+    and ``warn`` warnings for the user (default: :func:`warnings.warn`).
     """
-    from advisor.degenerate import degeneracy
-    from advisor.evaluate import dense_competence
-    from advisor.evidence import task_evidence
-    from advisor.ground_truth import dense_results
     from advisor.measure import measure
-    from advisor.predict import explain
-    from advisor.rules import NOT_ASSESSABLE, features_of
+    from advisor.measure.evidence import task_evidence
+    from advisor.measure.probe import probe_broken
+    from advisor.rules.features import features_of
+    from advisor.rules.predict import explain
+    from advisor.truth.evaluate import dense_results
+    from advisor.truth.score import dense_competence
+
+    settings = AssessSettings(**options)
+    temperature, seed, fail_on = settings.temperature, settings.seed, settings.fail_on
+    rules_path, data_file = settings.rules_path, settings.data_file
 
     if fail_on not in FAIL_ON:
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
     check_temperature(temperature)
     say = log or (lambda _msg: None)
     rules, rules_file, rules_sha = load_rules(rules_path)
+    tolerance = settings.tolerance
     tolerance = float(rules.get("tolerance", 0.9)) if tolerance is None else tolerance
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
@@ -244,27 +267,25 @@ def assess(
     suites = calibration_suites(tasks, seed, data_file)
     truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
-    degenerate = degeneracy(dense, pruned.loaded)
-    competence, dense_scored = {}, {}
+    broken = probe_broken(dense, pruned.loaded)
+    competence, scored = {}, {}
     for task, items in suites.items():
         say(f"dense competence: {task}")
-        dense_scored[task] = dense_results(dense, items)
-        competence[task] = dense_competence(task, items, dense_scored[task]).to_dict()
+        scored[task] = dense_results(dense, items)
+        competence[task] = dense_competence(task, items, scored[task]).to_dict()
     timings["competence_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     evidence = {}
-    if degenerate is None:
-        for task, items in suites.items():
-            if competence[task]["assessable"]:
-                say(f"evidence: {task}")
-                found = task_evidence(dense, pruned.loaded, task, items, dense_scored[task])
-                evidence[task] = found.to_dict()
+    for task, items in suites.items():
+        if broken is None and competence[task]["assessable"]:
+            say(f"evidence: {task}")
+            evidence[task] = task_evidence(dense, pruned.loaded, task, items, scored[task])
     timings["evidence_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    measured_items, decoded = hierarchy_items(suites, decode)
-    if degenerate is None:
+    measured_items, decoded = hierarchy_items(suites, settings.decode)
+    if broken is None:
         measured = measure(
             dense,
             pruned.loaded,
@@ -287,30 +308,17 @@ def assess(
     verdicts = {}
     for task in tasks:
         task_aggregates = aggregates.get(task, {})
-        if degenerate is not None:
-            verdict = _degenerate_verdict(degenerate)
+        rule = rules.get("tasks", {}).get(task) or {}
+        if broken is not None:
+            verdict = _broken_verdict(broken)
         elif not competence[task]["assessable"]:
-            verdict = {
-                "verdict": NOT_ASSESSABLE,
-                "confidence": None,
-                "reasons": [f"Not assessable with this model/suite: {competence[task]['reason']}"],
-                "path": [],
-            }
-        elif task not in rules.get("tasks", {}) or not rules["tasks"][task].get("slope"):
-            verdict = {
-                "verdict": NOT_ASSESSABLE,
-                "confidence": None,
-                "reasons": [f"The rules file has no rule for '{task}'."],
-                "path": [],
-            }
+            reason = competence[task]["reason"]
+            verdict = _not_assessable(f"Not assessable with this model/suite: {reason}")
+        elif "slope" not in rule:
+            verdict = _not_assessable(f"The rules file has no rule for '{task}'.")
         else:
-            verdict = explain(
-                task,
-                rules["tasks"][task],
-                evidence[task],
-                tolerance,
-                rules.get("provenance", {}),
-            )
+            found = evidence[task].to_dict()
+            verdict = explain(task, rule, found, tolerance, rules.get("provenance", {}))
         verdicts[task] = {
             **verdict,
             "covers": covers(task, suites[task], data_file),
@@ -361,7 +369,7 @@ def assess(
                 "provenance": rules.get("provenance", {}),
             },
             "measurement": {k: meta[k] for k in ("horizon", "top_k", "notes")}
-            | {"dense_cache": meta["dense_cache"]["state"], "degenerate": degenerate},
+            | {"dense_cache": meta["dense_cache"]["state"], "degenerate": broken},
             "timings": {k: round(v, 2) for k, v in timings.items()},
         },
     }

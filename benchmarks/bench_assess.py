@@ -92,10 +92,12 @@ class Counter:
     @contextmanager
     def installed(self):
         from advisor import forward
+        from advisor.forward import batching
+        from advisor.models import anatomy
 
         # `decode` is the fused prefill + decoding pass; older trees only had greedy_generate.
         decode_name = "decode" if hasattr(forward, "decode") else "greedy_generate"
-        originals = (forward._decoder_call, forward.head_logits, getattr(forward, decode_name))
+        originals = (batching.decoder_call, anatomy.head_logits, getattr(forward, decode_name))
 
         def decoder_call(model, ids, mask, positions, **kw):
             start = time.perf_counter()
@@ -118,12 +120,12 @@ class Counter:
             self.decode_s += time.perf_counter() - start
             return out
 
-        forward._decoder_call, forward.head_logits = decoder_call, head_logits
+        batching.decoder_call, anatomy.head_logits = decoder_call, head_logits
         setattr(forward, decode_name, decode)
         try:
             yield self
         finally:
-            forward._decoder_call, forward.head_logits = originals[:2]
+            batching.decoder_call, anatomy.head_logits = originals[:2]
             setattr(forward, decode_name, originals[2])
 
 
@@ -134,7 +136,7 @@ def decoder_flops(model: Any, batch: int, queries: int, keys: int) -> float:
     """Matmul FLOPs of one decoder call (see module docstring)."""
     import torch
 
-    from advisor.forward import decoder_layers
+    from advisor.models.anatomy import decoder_layers
 
     if id(model) not in _LINEAR_CACHE:
         linear = attention_layers = 0
@@ -187,9 +189,9 @@ def section_cli(args: argparse.Namespace) -> dict[str, Any]:
 def section_phases(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from advisor import measure as measure_module
     from advisor.assess import assess
     from advisor.cli.app import resolve_tasks
+    from advisor.measure import compare as measure_module
     from advisor.models import load_model
     from advisor.pruning import prune_model
     from advisor.report import write_report
@@ -209,7 +211,7 @@ def section_phases(args: argparse.Namespace) -> dict[str, Any]:
     assess(dense, pruned, tasks)
 
     passes = {"dense": 0.0, "pruned": 0.0}
-    original_side = measure_module.run_side
+    original_side = measure_module.record_model
 
     def timed_side(model, *a, **kw):
         begin = time.perf_counter()
@@ -218,14 +220,14 @@ def section_phases(args: argparse.Namespace) -> dict[str, Any]:
         return side
 
     counter = Counter()
-    measure_module.run_side = timed_side
+    measure_module.record_model = timed_side
     try:
         with counter.installed():
             start = time.perf_counter()
             result = assess(dense, pruned, tasks)
             assess_s = time.perf_counter() - start
     finally:
-        measure_module.run_side = original_side
+        measure_module.record_model = original_side
     out = Path(tempfile.mkdtemp(prefix="bench-report-"))
     start = time.perf_counter()
     write_report(result, out)

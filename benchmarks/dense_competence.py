@@ -1,4 +1,4 @@
-"""Dense competence per task type on the calibration suites (DESIGN.md §5a, issue 5).
+"""Dense competence per task type on the calibration suites (docs/design.md §5a, issue 5).
 
 Run: ``.venv/bin/python benchmarks/dense_competence.py [--model smollm2-135m] [--split
 calibration] [--seed 0] [--tasks math rag ...]``. Prints one row per task type (and per
@@ -12,9 +12,9 @@ import argparse
 import json
 import time
 
-from advisor.evaluate import dense_competence, score_model
 from advisor.models import load_model
 from advisor.suites import SUITES, build_suite, views
+from advisor.truth.score import dense_competence, score_model
 
 
 def main() -> None:

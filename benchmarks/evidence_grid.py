@@ -1,4 +1,4 @@
-"""Direct evidence (advisor.evidence) on every configuration of the fitting grids.
+"""Direct evidence (advisor.measure.evidence) on every configuration of the fitting grids.
 
 Resumable: one JSONL row per (model, grid point), appended as soon as it is measured.
 ``--merge-into`` then adds each row's evidence to the matching row (model, point id) of a
@@ -19,14 +19,14 @@ from pathlib import Path
 import torch
 
 from advisor.assess import calibration_suites
-from advisor.evidence import _loss_answers, _loss_reference, task_evidence
-from advisor.fit import DEFAULT_GRID, HELD_OUT_GRID, read_cases
-from advisor.ground_truth import dense_results
+from advisor.measure.evidence import _loss_answers, _loss_reference, task_evidence
 from advisor.models import load_model
 from advisor.pruning import prune_model
-from advisor.tasks import TASK_TYPES
+from advisor.rules.grid import MODEL_GRIDS, read_cases
+from advisor.suites.tasks import TASK_TYPES
+from advisor.truth.evaluate import dense_results
 
-GRIDS = {"smollm2-135m": DEFAULT_GRID, "gemma3-270m": HELD_OUT_GRID}
+GRIDS = MODEL_GRIDS
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
 Items (built here, not a product suite): **multiple choice** — the first two sentences
 of a Wikipedia paragraph; the candidates are its true next sentence and three sentences
 from other paragraphs of the same article, scored as continuations by per-token
-log-likelihood (DESIGN.md §5a found the dense model at 0.54 against 0.25 chance on items of
+log-likelihood (docs/design.md §5a found the dense model at 0.54 against 0.25 chance on items of
 this kind; the table prints the accuracy measured here); **generation** — the opening
 sentences of a passage from other articles, continued greedily for ``--horizon`` tokens.
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from advisor.items import Item
+from advisor.suites.items import Item
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 CONFIGS: list[tuple[str, str | None, dict[str, Any]]] = [
@@ -61,7 +61,7 @@ def next_sentence_items(n: int, seed: int = 0, context: int = 2) -> list[Item]:
     """Continuation-choice items: the first ``context`` sentences of a paragraph; its true
     next sentence against three sentences from other paragraphs of the same article; order
     shuffled, seeded. At most one item per article."""
-    from advisor.data import wikipedia_articles
+    from advisor.suites.sources import wikipedia_articles
 
     rng = random.Random(seed)
     articles = list(wikipedia_articles())
@@ -101,7 +101,7 @@ def next_sentence_items(n: int, seed: int = 0, context: int = 2) -> list[Item]:
 
 def continuation_items(n: int, seed: int = 1, context: int = 2) -> list[Item]:
     """Open-ended continuation items: the first sentences of a passage, the next as reference."""
-    from advisor.data import wikipedia_articles
+    from advisor.suites.sources import wikipedia_articles
 
     rng = random.Random(seed)
     articles = list(wikipedia_articles())

@@ -17,10 +17,10 @@ import time
 
 import torch
 
+from advisor.measure.speed import ms_per_token, paired_latency
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.pruning.calibration import token_batches
-from advisor.speed import ms_per_token, paired_latency
 
 GRID = [
     ("block-drop", {"layers": 2}),

@@ -116,14 +116,14 @@ def run(folder: Path, out: Path, models: list[str]) -> None:
     import torch
 
     from advisor.assess import load_rules
-    from advisor.evaluate import dense_competence
-    from advisor.evidence import task_evidence
-    from advisor.fit import parse_grid
-    from advisor.ground_truth import dense_results, evaluate_pair
+    from advisor.measure.evidence import task_evidence
     from advisor.models import load_model
-    from advisor.predict import explain
     from advisor.pruning import prune_model
+    from advisor.rules.grid import parse_grid
+    from advisor.rules.predict import explain
     from advisor.suites import build_suite
+    from advisor.truth.evaluate import dense_results, evaluate_pair
+    from advisor.truth.score import dense_competence
 
     torch.set_num_threads(1)
     rules, _, _ = load_rules(None)

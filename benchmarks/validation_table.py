@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from advisor.predict import add_scores
+from advisor.rules.predict import add_scores
 
 
 def cell(record: dict) -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny random models and the real default model (from the user cache)."""
+"""Shared fixtures: thread pinning, scratch caches, tiny random models and the real default
+model (from the user cache). Every fixture that more than one test module uses lives here."""
 
 from __future__ import annotations
 
@@ -35,6 +36,23 @@ if "PRUNE_ADVISOR_TEST_KEEP_CACHE" not in os.environ:
     atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 # One torch thread, as the CLI uses: several times faster on 2-core machines (see cli).
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread for every test, as the CLI uses (a test that changes it does not
+    leak into the next). Tiny models gain nothing from threads, and on a busy machine
+    OpenMP spin-waits make each small matmul ~100x slower."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cache of this test's own (opt in with ``pytestmark``): for tests that count or
+    damage cache entries, or must see a cold one."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
 import torch
 from transformers import AutoTokenizer
 
@@ -52,13 +51,3 @@ def logits(model, ids: torch.Tensor) -> torch.Tensor:
 
 def weights(model) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models: one thread. Their matmuls are too small to share, and on a busy machine
-    waiting for a second thread costs far more than the work itself."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -1,4 +1,4 @@
-"""advisor.accumulation: closed-form helpers and the per-item comparison on tiny models."""
+"""advisor.measure.accumulation: closed-form helpers and the per-item comparison on tiny models."""
 
 from __future__ import annotations
 
@@ -8,18 +8,10 @@ import math
 import pytest
 import torch
 
-from advisor import accumulation as A
 from advisor import forward
+from advisor.measure import accumulation as A
+from tests.reference import teacher_forced_states
 from tests.tiny_models import tiny_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads; on a busy machine spin-waits dominate."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_repetition_rate():
@@ -73,7 +65,7 @@ def _pair(scale: float):
 def _compare(dense, pruned, tok, prompt: str, horizon: int):
     gd = forward.greedy_generate(dense, tok, [prompt], horizon, stop_at_eos=False)
     gp = forward.greedy_generate(pruned, tok, [prompt], horizon, stop_at_eos=False)
-    forced = A.teacher_forced_states(pruned, tok, gd.prompt_ids, gd.tokens)[0]
+    forced = teacher_forced_states(pruned, tok, gd.prompt_ids, gd.tokens)[0]
     return (
         gd,
         gp,

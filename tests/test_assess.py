@@ -12,13 +12,14 @@ import pytest
 from advisor import assess as assess_mod
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from advisor.report import render
+from advisor.report.schema import SCHEMA_FILE
 
 TASKS = ["multiple-choice", "math"]
 
 
 def _rules(path: Path) -> Path:
     """A predicted-retention rules file for TASKS: retention = 1 − loss, no misfit."""
-    from advisor.evidence import evidence_kind
+    from advisor.measure.evidence import evidence_kind
 
     tasks = {
         task: {
@@ -48,7 +49,7 @@ def tiny_result(tiny_llama_dir, tmp_path_factory):
 
 
 def test_result_validates_against_the_documented_schema(tiny_result):
-    schema = json.loads(assess_mod.SCHEMA_FILE.read_text())
+    schema = json.loads(SCHEMA_FILE.read_text())
     jsonschema.validate(tiny_result, schema)
     json.dumps(tiny_result)  # plain JSON types only
     assert (
@@ -113,7 +114,8 @@ def _cli(tiny_llama_dir, rules: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
-    from advisor import evaluate, evidence
+    from advisor.measure import evidence
+    from advisor.truth import score as evaluate
 
     real_gate = evaluate.dense_competence
 
@@ -123,14 +125,9 @@ def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
 
     def lost(dense, pruned, task, items, dense_results, **kw):  # and that it lost half
         return evidence.TaskEvidence(
-            task,
-            "survival",
-            [1.0] * 20,
-            [1.0] * 10 + [0.0] * 10,
-            0.5,
-            [0.3, 0.7],
+            task, "survival", [1.0] * 20, [1.0] * 10 + [0.0] * 10, 0.5, [0.3, 0.7],
             {"loss": 0.5, "loss_sd": 0.1, "survival": 0.5},
-        )
+        )  # fmt: skip
 
     monkeypatch.setattr(evaluate, "dense_competence", competent)
     monkeypatch.setattr(evidence, "task_evidence", lost)

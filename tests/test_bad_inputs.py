@@ -15,21 +15,18 @@ import pytest
 
 from advisor import files
 from advisor.cli import EXIT_INTERRUPTED, EXIT_USAGE, main
-from advisor.data import MAX_ROW_CHARS
 from advisor.errors import AdvisorError
-from advisor.evaluate import ItemResult, dense_competence
 from advisor.models import fingerprint_folder
 from advisor.suites import build_suite
+from advisor.suites.sources import MAX_ROW_CHARS
+from advisor.truth.score import ItemResult, dense_competence
 from tests.test_failure_modes import assess_args, run_cli
 from tests.tiny_models import save_tiny_model
 
+pytestmark = pytest.mark.usefixtures("private_cache")
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_RESULT = ROOT / "reports" / "examples" / "smollm2-attn-drop-25" / "result.json"
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -39,7 +36,7 @@ def no_model_load(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded before the inputs were checked")
 
-    monkeypatch.setattr("advisor.cli.assess.load_dense", refuse)
+    monkeypatch.setattr("advisor.pair.load_dense", refuse)
 
 
 def squeezed(text: str) -> str:
@@ -105,7 +102,7 @@ def test_truncated_pruned_weights_are_a_usage_error_naming_the_file(
 
 
 def test_whole_weights_pass_the_check(tiny_llama_dir):
-    from advisor.models import check_safetensors
+    from advisor.models.loading import check_safetensors
 
     check_safetensors(tiny_llama_dir / "model.safetensors")  # no error for an intact file
 
@@ -124,9 +121,9 @@ def test_a_10_mb_row_fails_at_once_with_the_size_limit(capsys, tmp_path, no_mode
 
 
 def test_too_many_rows_are_refused_with_the_line(tmp_path, monkeypatch):
-    from advisor import data as data_module
+    from advisor.suites import sources
 
-    monkeypatch.setattr(data_module, "MAX_ROWS", 3)
+    monkeypatch.setattr(sources, "MAX_ROWS", 3)
     path = tmp_path / "many.jsonl"
     path.write_text("".join(json.dumps({"question": f"{n}+1?", "answer": n + 1}) + "\n"
                             for n in range(5)))  # fmt: skip
@@ -299,12 +296,12 @@ def test_result_json_never_holds_bare_nan(tmp_path):
 
 
 def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch):
-    from advisor.cli import assess as assess_cli
+    from advisor import pair
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(assess_cli, "load_dense", interrupt)
+    monkeypatch.setattr(pair, "load_dense", interrupt)
     code = main(assess_args("smollm2-135m", "--task", "math"))
     err = capsys.readouterr().err
     assert code == EXIT_INTERRUPTED == 130

@@ -7,12 +7,12 @@ import json
 import pytest
 from scipy.stats import binom
 
-from advisor.competence import (
-    NOT_ASSESSABLE,
+from advisor.truth.competence import (
     competence_gate,
     paired_wins,
     poisson_binomial_sf,
 )
+from advisor.verdicts import NOT_COMPETENT
 
 
 def test_one_answer_model_is_flagged_even_when_right_often():
@@ -24,7 +24,7 @@ def test_one_answer_model_is_flagged_even_when_right_often():
     )
     assert not gate.assessable
     assert gate.top_share == 1.0 and "degenerate" in gate.reason
-    assert gate.reason.startswith(NOT_ASSESSABLE)
+    assert gate.reason.startswith(NOT_COMPETENT)
 
 
 def test_clearly_competent_model_passes():

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from advisor import data
 from advisor.errors import AdvisorError
-from advisor.scoring import extract_final_number
+from advisor.suites import sources
+from advisor.truth.metrics import extract_final_number
 
 
 def test_wikipedia_articles_are_real_and_clean():
-    articles = data.wikipedia_articles()
+    articles = sources.wikipedia_articles()
     assert len(articles) >= 100
     titles = set(articles["title"])
     assert {"Anarchism", "Abraham Lincoln", "Alkali metal"} <= titles
@@ -20,7 +20,7 @@ def test_wikipedia_articles_are_real_and_clean():
 
 
 def test_wikipedia_passages_keep_their_article_and_section():
-    passages = data.wikipedia_passages()
+    passages = sources.wikipedia_passages()
     assert len(passages) > 1000
     assert set(passages.column_names) == {"id", "article_id", "title", "section", "text"}
     lengths = [len(t.split()) for t in passages["text"]]
@@ -30,20 +30,20 @@ def test_wikipedia_passages_keep_their_article_and_section():
 
 
 def test_news_articles():
-    news = data.news_articles()
+    news = sources.news_articles()
     assert len(news) == 300
     assert news[0]["text"].startswith("Hundreds of people have been forced to vacate")
 
 
 def test_movie_reviews_are_labelled_both_ways():
-    reviews = data.movie_reviews()
+    reviews = sources.movie_reviews()
     assert len(reviews) == 200
     assert sorted(set(reviews["label"])) == ["neg", "pos"]
     assert reviews[0] == {"id": 0, "text": "simplistic , silly and tedious .", "label": "neg"}
 
 
 def test_gsm8k_has_1319_numeric_answers():
-    items = data.gsm8k()
+    items = sources.gsm8k()
     assert len(items) == 1319
     assert all(isinstance(a, float) for a in items["answer"])
     assert items[0]["answer"] == 18.0 and "Janet" in items[0]["question"]
@@ -61,10 +61,13 @@ def test_final_number_of_a_text(text, number):
 def test_user_jsonl_and_csv(tmp_path):
     jsonl = tmp_path / "suite.jsonl"
     jsonl.write_text('{"prompt": "2+2=", "answer": "4"}\n\n{"prompt": "3+3=", "answer": "6"}\n')
-    assert data.load_user_file(jsonl, required=("prompt", "answer"))["answer"] == ["4", "6"]
+    assert sources.load_user_file(jsonl, required=("prompt", "answer"))["answer"] == ["4", "6"]
     table = tmp_path / "suite.csv"
     table.write_text("prompt,answer\n2+2=,4\n")
-    assert data.load_user_file(table, required=("prompt",))[0] == {"prompt": "2+2=", "answer": "4"}
+    assert sources.load_user_file(table, required=("prompt",))[0] == {
+        "prompt": "2+2=",
+        "answer": "4",
+    }
 
 
 @pytest.mark.parametrize(
@@ -82,9 +85,9 @@ def test_user_file_errors_name_the_line(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(AdvisorError, match=message):
-        data.load_user_file(path, required=("prompt",))
+        sources.load_user_file(path, required=("prompt",))
 
 
 def test_missing_user_file(tmp_path):
     with pytest.raises(AdvisorError, match="No data file"):
-        data.load_user_file(tmp_path / "absent.jsonl")
+        sources.load_user_file(tmp_path / "absent.jsonl")

@@ -7,11 +7,12 @@ import math
 
 import pytest
 
-from advisor import evidence, forward
-from advisor.evaluate import score_model
-from advisor.items import Item
+from advisor import forward
+from advisor.measure import evidence
 from advisor.models import load_model
 from advisor.pruning import prune_model
+from advisor.suites.items import Item
+from advisor.truth.score import score_model
 from tests.tiny_models import save_tiny_model
 
 WORDS = "the cat dog house river city king war music science water fire stone tree bird"

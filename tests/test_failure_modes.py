@@ -14,12 +14,14 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from advisor.assess import assess
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from advisor.errors import AdvisorError
-from advisor.items import Item
 from advisor.models import load_model
 from advisor.pruning import prune_model, save_pruned
 from advisor.suites import fit_to_context
+from advisor.suites.items import Item
 from tests.test_assess import _rules
 from tests.tiny_models import WORDS, tiny_model, tiny_tokenizer
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:
@@ -32,11 +34,6 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
 
 def assess_args(model, *extra) -> list[str]:
     return ["assess", "--model", str(model), "--method", "attn-drop", "--layers", "1", *extra]
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
 
 
 # --------------------------------------------------------------------------- models
@@ -281,24 +278,24 @@ def test_constant_outputs_are_a_no_go_verdict(dense_tiny, tmp_path):
 
 
 def test_healthy_pruned_model_is_not_called_degenerate(dense_tiny):
-    from advisor.degenerate import degeneracy
+    from advisor.measure.probe import probe_broken
 
-    assert degeneracy(dense_tiny, prune_model(dense_tiny, "attn-drop", layers=1).loaded) is None
+    assert probe_broken(dense_tiny, prune_model(dense_tiny, "attn-drop", layers=1).loaded) is None
 
 
 @pytest.mark.real_model
 def test_sparsity_099_on_smollm2_is_degenerate(smollm2):
-    from advisor.degenerate import degeneracy
+    from advisor.measure.probe import probe_broken
 
-    reason = degeneracy(smollm2, prune_model(smollm2, "magnitude", sparsity=0.99).loaded)
+    reason = probe_broken(smollm2, prune_model(smollm2, "magnitude", sparsity=0.99).loaded)
     assert reason is not None and "worse than a uniform guess" in reason
-    assert degeneracy(smollm2, prune_model(smollm2, "magnitude", sparsity=0.5).loaded) is None
+    assert probe_broken(smollm2, prune_model(smollm2, "magnitude", sparsity=0.5).loaded) is None
 
 
 def test_degenerate_verdict_reaches_the_cli_gate(capsys, tiny_llama_dir, tmp_path, monkeypatch):
-    from advisor import degenerate
+    from advisor.measure import probe
 
-    monkeypatch.setattr(degenerate, "degeneracy", lambda d, p: "outputs are NaN (forced).")
+    monkeypatch.setattr(probe, "probe_broken", lambda d, p: "outputs are NaN (forced).")
     code, _ = run_cli(capsys, *assess_args(tiny_llama_dir, "--task", "math", "--out",
                                            tmp_path / "out"))  # fmt: skip
     assert code == EXIT_GATE
@@ -331,18 +328,18 @@ def test_readme_failure_table_names_only_real_tests():
 
 
 def test_noise_is_judged_against_a_dense_model_that_beats_chance(monkeypatch):
-    from advisor import degenerate
+    from advisor.measure import probe
 
     def fake(losses):
         outputs = iter(losses)
-        monkeypatch.setattr(degenerate, "_constant", lambda out: False)
-        monkeypatch.setattr(degenerate, "_loss", lambda out: next(outputs))
+        monkeypatch.setattr(probe, "_constant", lambda out: False)
+        monkeypatch.setattr(probe, "_loss", lambda out: next(outputs))
 
     vocab = len(tiny_tokenizer())
     model, _ = tiny_model("llama")
     view = type("View", (), {"model": model, "tokenizer": tiny_tokenizer()})()
     uniform = math.log(vocab)
     fake([uniform + 0.5, uniform - 2.0])  # pruned worse than chance, dense clearly better
-    assert "worse than a uniform guess" in degenerate.degeneracy(view, view)
+    assert "worse than a uniform guess" in probe.probe_broken(view, view)
     fake([uniform + 0.5, uniform - 0.1])  # dense itself near chance: no judgement
-    assert degenerate.degeneracy(view, view) is None
+    assert probe.probe_broken(view, view) is None

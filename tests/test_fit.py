@@ -7,24 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from advisor import fit
+from advisor import suites
 from advisor.errors import AdvisorError
-from advisor.fit import GridPoint
-from advisor.items import Item
 from advisor.models import load_model
+from advisor.rules import fit, grid
+from advisor.rules.grid import GridPoint
 from advisor.suites import build_suite, primary_items
+from advisor.suites.items import Item
 
 
 def test_grid_points_and_default_grid():
     assert GridPoint("attn-drop", 2).kwargs() == {"layers": 2}
     assert GridPoint("wanda", 0.1).kwargs() == {"sparsity": 0.1}
     assert GridPoint("wanda", 0.1).id == "wanda@0.1"
-    methods = {p.method for p in fit.DEFAULT_GRID}
+    methods = {p.method for p in grid.DEFAULT_GRID}
     assert methods == {"attn-drop", "mlp-drop", "block-drop", "magnitude", "wanda", "sparsegpt"}
     for method in methods:
-        amounts = sorted(p.amount for p in fit.DEFAULT_GRID if p.method == method)
+        amounts = sorted(p.amount for p in grid.DEFAULT_GRID if p.method == method)
         assert len(amounts) >= 5
-        assert amounts[0] in (1, 0.05)  # gentle first (DESIGN.md §5a)
+        assert amounts[0] in (1, 0.05)  # gentle first (docs/design.md §5a)
 
 
 def test_run_grid_is_resumable(tiny_llama_dir, tmp_path, monkeypatch):
@@ -35,7 +36,7 @@ def test_run_grid_is_resumable(tiny_llama_dir, tmp_path, monkeypatch):
     points = [GridPoint("attn-drop", 1), GridPoint("magnitude", 0.2)]
     cases = tmp_path / "cases.jsonl"
     seen = []
-    rows = fit.run_grid(
+    rows = grid.run_grid(
         dense,
         points,
         calibration,
@@ -61,7 +62,7 @@ def test_run_grid_is_resumable(tiny_llama_dir, tmp_path, monkeypatch):
         raise AssertionError("recomputed a finished grid point")
 
     monkeypatch.setattr("advisor.pruning.prune_model", boom)
-    again = fit.run_grid(dense, points, calibration, evaluation, cases)
+    again = grid.run_grid(dense, points, calibration, evaluation, cases)
     assert again == rows
 
 
@@ -136,29 +137,29 @@ def test_cases_carry_evidence_and_ground_truth():
 def test_parse_grid_and_cap():
     from advisor.errors import AdvisorError
 
-    assert fit.parse_grid("attn-drop@1, wanda@0.1") == [
+    assert grid.parse_grid("attn-drop@1, wanda@0.1") == [
         GridPoint("attn-drop", 1),
         GridPoint("wanda", 0.1),
     ]
     with pytest.raises(AdvisorError, match="method@amount"):
-        fit.parse_grid("pruneall@1")
+        grid.parse_grid("pruneall@1")
     items = build_suite("multiple-choice", "evaluation")
-    capped = fit.cap(items, 10)
+    capped = suites.cap(items, 10)
     questions = {i.meta["question_id"] for i in capped}
     assert len(questions) == 10
     assert {i.meta["source"] for i in capped} == {i.meta["source"] for i in items}
     assert all(len([c for c in capped if c.meta["question_id"] == q]) == 2 for q in questions)
-    assert fit.cap(items, 0) == items
+    assert suites.cap(items, 0) == items
 
 
 def test_a_row_appended_after_a_torn_line_survives(tmp_path):
     """A kill mid-line must cost only that line: the next finished case starts afresh."""
     cases = tmp_path / "cases.jsonl"
-    fit._append(cases, {"point": {"id": "a"}})
+    grid._append(cases, {"point": {"id": "a"}})
     with cases.open("a") as fh:
         fh.write('{"point": {"id": "torn"')
-    fit._append(cases, {"point": {"id": "b"}})
-    assert [r["point"]["id"] for r in fit.read_cases(cases)] == ["a", "b"]
+    grid._append(cases, {"point": {"id": "b"}})
+    assert [r["point"]["id"] for r in grid.read_cases(cases)] == ["a", "b"]
 
 
 def test_cap_keeps_whole_questions_and_rejects_negative_counts():
@@ -167,11 +168,11 @@ def test_cap_keeps_whole_questions_and_rejects_negative_counts():
         for q in range(10)
         for v in range(2)
     ]
-    kept = fit.cap(items, 4)
+    kept = suites.cap(items, 4)
     assert len({i.meta["question_id"] for i in kept}) == 4 and len(kept) == 8
-    assert fit.cap(items, 0) == items
+    assert suites.cap(items, 0) == items
     with pytest.raises(AdvisorError, match="--eval-items"):
-        fit.cap(items, -1)
+        suites.cap(items, -1)
 
 
 def test_shipped_rules_are_what_fit_makes_of_the_shipped_cases():
@@ -180,11 +181,11 @@ def test_shipped_rules_are_what_fit_makes_of_the_shipped_cases():
     root = Path(__file__).resolve().parents[1]
     shipped = json.loads((root / "data/rules/default.json").read_text())
     provenance = shipped.pop("provenance")
-    rows = fit.read_cases(root / "data/rules/cases.jsonl")
+    rows = grid.read_cases(root / "data/rules/cases.jsonl")
     fingerprints = {m["fingerprint"] for m in provenance["training_models"]}
     rows = [r for r in rows if r["fingerprint"] in fingerprints]
     for model in provenance["training_models"]:
         mine = {r["point"]["id"] for r in rows if r["model"] == model["name"]}
-        assert mine == {p.id for p in fit.default_grid(model["name"])}
+        assert mine == {p.id for p in grid.default_grid(model["name"])}
     refitted = fit.build_rules(rows, list(shipped["tasks"]), tolerance=shipped["tolerance"])
     assert json.loads(json.dumps(refitted)) == shipped

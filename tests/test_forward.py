@@ -6,6 +6,9 @@ import pytest
 import torch
 
 from advisor import forward as F
+from advisor.forward import batching, decoding
+from advisor.models import anatomy
+from tests.reference import final_states_at
 from tests.tiny_models import tiny_model
 
 PROMPTS = [
@@ -15,16 +18,6 @@ PROMPTS = [
 ]
 OPTIONS = [[" the dog", " a river"], [" is", " was on the"], [" one two", " three"]]
 ATOL = 1e-4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine OpenMP spin-waits
-    make each small matmul ~100x slower; restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module", params=["llama", "qwen2", "gemma3_text"])
@@ -139,9 +132,9 @@ def test_generation_hidden_rebuilds_step_logits(tiny):
         logits = model(torch.tensor([seq])).logits[0]
     start = len(gen.prompt_ids[0])
     expected = logits[start - 1 : start - 1 + len(gen.tokens[0])]
-    assert torch.allclose(F.head_logits(model, gen.hidden[0]), expected, atol=ATOL)
+    assert torch.allclose(anatomy.head_logits(model, gen.hidden[0]), expected, atol=ATOL)
     # Teacher forcing over the same tokens gives the same states.
-    forced = F.final_states_at(model, tok, [seq], [start])[0]
+    forced = final_states_at(model, tok, [seq], [start])[0]
     assert torch.allclose(forced, gen.hidden[0], atol=ATOL)
 
 
@@ -159,7 +152,7 @@ def test_decode_reads_prompt_and_forced_continuations_from_one_prefill(tiny):
     assert out.generation.tokens == free.tokens
     for i, prompt in enumerate(PROMPTS):
         ids = F.encode(tok, prompt)
-        reference = F.final_states_at(model, tok, [ids + forced[i]], [len(ids)])[0]
+        reference = final_states_at(model, tok, [ids + forced[i]], [len(ids)])[0]
         assert out.forced[i].shape == (len(forced[i]), model.config.hidden_size)
         assert torch.allclose(out.forced[i], reference, atol=ATOL)
 
@@ -173,20 +166,20 @@ def test_decode_runs_a_shared_prompt_prefix_once_and_changes_nothing(tiny):
     )
     prompts = [demo + "a dog", demo + "the king of the city is", demo + "one"]
     seqs = [F.encode(tok, p) for p in prompts]
-    assert F._shared_prefix(seqs) >= F.MIN_SHARED_PREFIX  # the shared path is taken
+    assert decoding._shared_prefix(seqs) >= decoding.MIN_SHARED_PREFIX  # the shared path is taken
     forced = [[5, 9, 11], [7, 3], [2]]
     calls = []
-    original = F._decoder_call
+    original = batching.decoder_call
 
     def counting(model_, ids, *args, **kw):
         calls.append(tuple(ids.shape))
         return original(model_, ids, *args, **kw)
 
-    F._decoder_call = counting
+    batching.decoder_call = counting
     try:
         out = F.decode(model, tok, prompts, 5, forced=forced, batch_size=3, stop_at_eos=False)
     finally:
-        F._decoder_call = original
+        batching.decoder_call = original
     # The prefix runs once, except where a sliding window (tiny Gemma-3: 16 tokens) could
     # not span the padding between prefix and suffix.
     sliding = "sliding_attention" in (getattr(model.config, "layer_types", None) or [])
@@ -203,10 +196,10 @@ def test_decode_runs_a_shared_prompt_prefix_once_and_changes_nothing(tiny):
 def test_template_order_groups_shared_openings_and_sorts_the_rest_by_length():
     a = list(range(20))
     seqs = [[9, 9], [*a, 1, 2, 3], [8] * 5, [*a, 4], [7] * 3]
-    order = F._by_template(seqs)
+    order = decoding._by_template(seqs)
     assert order == [0, 4, 2, 3, 1]  # lone prompts by length, then the shared group by length
-    assert F._shared_prefix([[*a, 1], [*a, 2, 3]]) == 20
-    assert F._shared_prefix([a, a]) == 19  # every row keeps one token of its own
+    assert decoding._shared_prefix([[*a, 1], [*a, 2, 3]]) == 20
+    assert decoding._shared_prefix([a, a]) == 19  # every row keeps one token of its own
 
 
 def test_decode_rejects_bad_arguments(tiny):
@@ -249,7 +242,7 @@ def test_pruned_models_decode_and_score_consistently(kind, dropped):
             logits = model(torch.tensor([seq])).logits[0]
         start = len(batch.prompt_ids[i])
         assert torch.allclose(
-            F.head_logits(model, batch.hidden[i]), logits[start - 1 : -1], atol=ATOL
+            anatomy.head_logits(model, batch.hidden[i]), logits[start - 1 : -1], atol=ATOL
         )
         single = F.continuation_logprobs(model, tok, [prompt], [OPTIONS[i]])[0]
         for a, b in zip(scores[i], single, strict=True):
@@ -261,7 +254,7 @@ def test_batches_never_mix_very_different_lengths():
     short ones; prompts of similar length are batched as before, up to the batch size."""
     lengths = [50, 8000, 60, 55, 70, 58]
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    assert F._batches(order, 24, lengths) == [[0, 3, 5, 2, 4], [1]]
-    assert F._batches(order, 2, lengths) == [[0, 3], [5, 2], [4], [1]]
+    assert batching.batches(order, 24, lengths) == [[0, 3, 5, 2, 4], [1]]
+    assert batching.batches(order, 2, lengths) == [[0, 3], [5, 2], [4], [1]]
     similar = [150, 260, 190, 230]  # a built-in suite's spread: one batch, as before
-    assert F._batches([0, 2, 3, 1], 24, similar) == [[0, 2, 3, 1]]
+    assert batching.batches([0, 2, 3, 1], 24, similar) == [[0, 2, 3, 1]]

@@ -7,9 +7,9 @@ import copy
 import pytest
 import torch
 
-from advisor import ground_truth
 from advisor.models import load_model
 from advisor.suites import build_suite
+from advisor.truth import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def _suites() -> dict:
 
 def test_identical_models_retain_everything(tiny, monkeypatch, tmp_path):
     monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path))
-    result = ground_truth.evaluate_pair(tiny, tiny, _suites())
+    result = evaluate.evaluate_pair(tiny, tiny, _suites())
     assert set(result) == {"multiple-choice", "math", "retrieval"}
     for task, record in result.items():
         assert record["fidelity"]["same_answer"] == 1.0, task
@@ -41,11 +41,11 @@ def test_identical_models_retain_everything(tiny, monkeypatch, tmp_path):
 def test_dense_results_are_cached_bit_for_bit(tiny, monkeypatch, tmp_path):
     monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path))
     items = build_suite("multiple-choice", "evaluation")[:8]
-    first = ground_truth.dense_results(tiny, items)
+    first = evaluate.dense_results(tiny, items)
     assert len(list((tmp_path / "scores").glob("*.json"))) == 1
     calls = []
-    monkeypatch.setattr(ground_truth, "score_model", lambda *a, **k: calls.append(1))
-    again = ground_truth.dense_results(tiny, items)
+    monkeypatch.setattr(evaluate, "score_model", lambda *a, **k: calls.append(1))
+    again = evaluate.dense_results(tiny, items)
     assert not calls and [r.to_dict() for r in again] == [r.to_dict() for r in first]
 
 
@@ -57,6 +57,6 @@ def test_a_changed_model_loses_fidelity(tiny, monkeypatch, tmp_path):
         for p in other.model.parameters():
             p.add_(torch.randn_like(p, generator=torch.Generator().manual_seed(1)) * 0.5)
     items = build_suite("math", "evaluation")[:12]
-    record = ground_truth.evaluate_pair(tiny, other, {"math": items})["math"]
+    record = evaluate.evaluate_pair(tiny, other, {"math": items})["math"]
     assert record["fidelity"]["identical_text"] < 1.0
     assert 0.0 <= record["fidelity"]["chrf_to_dense"] < 1.0

@@ -11,12 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from advisor import dense_cache, forward
-from advisor import measure as measure_module
-from advisor.items import Item
-from advisor.measure import lens_groups, measure
+from advisor import forward
+from advisor.measure import dense_cache, spaces
+from advisor.measure.compare import lens_groups, measure
 from advisor.models import LoadedModel
+from advisor.suites.items import Item
 from tests.tiny_models import tiny_model
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 HORIZON = 10
 ITEMS = [
@@ -39,21 +41,6 @@ ITEMS = [
         gold=0,
     ),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine OpenMP spin-waits
-    make each small matmul ~100x slower; restore the setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +168,7 @@ def test_lens_groups_cover_every_item_once_within_the_budget():
     per_item = streams * vocab * 4
     groups = lens_groups(100, streams, vocab)
     assert [i for g in groups for i in g] == list(range(100))
-    assert all(1 <= len(g) * per_item <= measure_module.LENS_BYTES for g in groups)
+    assert all(1 <= len(g) * per_item <= spaces.LENS_BYTES for g in groups)
     assert len(groups) > 1  # 100 items of this size do not fit one 64 MiB group
     # An item larger than the budget still gets a group of its own.
     assert lens_groups(3, 10**6, 10**6) == [[0], [1], [2]]
@@ -191,7 +178,7 @@ def test_lens_groups_cover_every_item_once_within_the_budget():
 def test_grouped_logit_lens_matches_one_item_at_a_time(dense, monkeypatch):
     pruned = perturbed(dense.model, 0.3)
     grouped = measure(dense, pruned, ITEMS, horizon=HORIZON, cache=False)
-    monkeypatch.setattr(measure_module, "LENS_BYTES", 1)
+    monkeypatch.setattr(spaces, "LENS_BYTES", 1)
     single = measure(dense, pruned, ITEMS, horizon=HORIZON, cache=False)
     assert _close(grouped.items, single.items, 1e-5) == []
 

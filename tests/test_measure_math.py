@@ -1,4 +1,4 @@
-"""Closed-form checks of the distances and aggregates in advisor.divergence / advisor.measure."""
+"""Closed-form checks of the distances and aggregates in advisor.measure."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from advisor import divergence as D
-from advisor import measure as M
+from advisor.measure import aggregate, spaces
+from advisor.measure import divergence as D
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +74,7 @@ def test_uniform_logit_shift_changes_nothing():
     for temperature in (0.5, 1.0, 2.0):
         assert float(D.kl_logits(z, z + 7.5, temperature)) == pytest.approx(0.0, abs=1e-12)
         assert float(D.kl_second_order(z, z + 7.5, temperature)) == pytest.approx(0.0, abs=1e-12)
-    prob = M.probability_space(z, z + 7.5, temperature=0.7)
+    prob = spaces.probability_space(z, z + 7.5, temperature=0.7)
     assert prob["kl_t1"] == pytest.approx(0.0, abs=1e-12)
     assert prob["top1_agree"] == 1.0 and prob["topk_overlap"] == 1.0
     assert prob["dp_top"] == pytest.approx(0.0, abs=1e-12)
@@ -112,7 +112,7 @@ def test_lower_temperature_amplifies_kl():
 def test_subspace_closed_form():
     dense = torch.log(torch.tensor([0.6, 0.3, 0.1]))
     pruned = torch.log(torch.tensor([0.2, 0.5, 0.3]))
-    out = M.subspace(dense + 4.0, pruned - 2.0, gold=0)  # unnormalised scores
+    out = spaces.subspace(dense + 4.0, pruned - 2.0, gold=0)  # unnormalised scores
     assert out["dense_dist"] == pytest.approx([0.6, 0.3, 0.1])
     assert out["dense_choice"] == 0 and out["pruned_choice"] == 1
     assert out["argmax_agree"] == 0.0
@@ -127,25 +127,25 @@ def test_subspace_closed_form():
 
 
 def test_choice_scores_length_normalisation():
-    scores = M.choice_scores([-6.0, -4.0], [3, 1], "mean")
+    scores = spaces.choice_scores([-6.0, -4.0], [3, 1], "mean")
     assert scores.tolist() == [-2.0, -4.0]
-    assert M.choice_scores([-6.0, -4.0], [3, 1], "sum").tolist() == [-6.0, -4.0]
+    assert spaces.choice_scores([-6.0, -4.0], [3, 1], "sum").tolist() == [-6.0, -4.0]
     with pytest.raises(ValueError):
-        M.choice_scores([-1.0], [1], "max")
+        spaces.choice_scores([-1.0], [1], "max")
 
 
 def test_summarise_worst_follows_direction():
     values = [0.9, 0.5, 1.0, 0.8]
-    assert M.summarise(values, "up")["worst"] == 0.5
-    assert M.summarise(values, "down")["worst"] == 1.0
-    assert M.summarise([0.8, 1.3, 1.0], 1.0)["worst"] == 1.3
-    stats = M.summarise(list(map(float, range(11))), "down")
+    assert aggregate.summarise(values, "up")["worst"] == 0.5
+    assert aggregate.summarise(values, "down")["worst"] == 1.0
+    assert aggregate.summarise([0.8, 1.3, 1.0], 1.0)["worst"] == 1.3
+    stats = aggregate.summarise(list(map(float, range(11))), "down")
     assert stats["mean"] == 5.0 and stats["median"] == 5.0 and stats["p90"] == pytest.approx(9.0)
 
 
 def test_subspace_answers_flag_degenerate_answering():
     rows = [{"dense_choice": 0, "pruned_choice": 0, "gold": None} for _ in range(5)]
-    out = M.subspace_answers(rows)
+    out = aggregate.subspace_answers(rows)
     assert out["agreement"] == 1.0
     assert out["dense_majority_share"] == 1.0
     assert out["chance_agreement"] == 1.0
@@ -154,7 +154,7 @@ def test_subspace_answers_flag_degenerate_answering():
         {"dense_choice": d, "pruned_choice": p, "gold": None}
         for d, p in [(0, 0), (1, 1), (0, 1), (1, 0)]
     ]
-    out = M.subspace_answers(mixed)
+    out = aggregate.subspace_answers(mixed)
     assert out["agreement"] == 0.5 and out["chance_agreement"] == 0.5 and out["kappa"] == 0.0
 
 
@@ -174,9 +174,9 @@ class _FakeModel:
 
 
 def test_layer_alignment():
-    assert M.layer_alignment(4, _FakeModel(4)) == [0, 1, 2, 3, 4]
-    assert M.layer_alignment(4, _FakeModel(3, [1])) == [0, 1, 1, 2, 3]
-    assert M.layer_alignment(4, _FakeModel(3, [0])) == [0, 0, 1, 2, 3]
-    assert M.layer_alignment(5, _FakeModel(3, [3, 4])) == [0, 1, 2, 3, 3, 3]
+    assert spaces.layer_alignment(4, _FakeModel(4)) == [0, 1, 2, 3, 4]
+    assert spaces.layer_alignment(4, _FakeModel(3, [1])) == [0, 1, 1, 2, 3]
+    assert spaces.layer_alignment(4, _FakeModel(3, [0])) == [0, 0, 1, 2, 3]
+    assert spaces.layer_alignment(5, _FakeModel(3, [3, 4])) == [0, 1, 2, 3, 3, 3]
     with pytest.raises(ValueError, match="cannot be aligned"):
-        M.layer_alignment(4, _FakeModel(3))
+        spaces.layer_alignment(4, _FakeModel(3))

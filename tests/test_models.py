@@ -11,6 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from advisor import models
 from advisor.errors import AdvisorError
+from advisor.models import builtins
 
 
 def test_local_folder_loads_with_fingerprint(tiny_llama_dir):
@@ -110,8 +111,8 @@ def test_converted_folder_reproduces_gguf_logits_exactly(smollm2):
         def update(self, *a, **k): ...
         def advance(self, *a, **k): ...
 
-    gguf = models._materialise_gguf(spec, _Progress(), None)
-    reference, tokenizer = models.load_gguf(gguf)
+    gguf = builtins._materialise_gguf(spec, _Progress(), None)
+    reference, tokenizer = builtins.load_gguf(gguf)
     ids = tokenizer("The capital of France is", return_tensors="pt")
     assert torch.equal(
         ids.input_ids, smollm2.tokenizer("The capital of France is", return_tensors="pt").input_ids
@@ -127,4 +128,4 @@ def test_converted_folder_reproduces_gguf_logits_exactly(smollm2):
 def test_reload_from_cache_gives_same_fingerprint(smollm2):
     again = models.load_model("smollm2-135m")
     assert again.fingerprint == smollm2.fingerprint
-    assert models.is_converted("smollm2-135m")
+    assert builtins.is_converted("smollm2-135m")

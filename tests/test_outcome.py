@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.outcome import retention
+from advisor.truth.retention import retention
 
 
 def test_identical_scores_retain_everything():

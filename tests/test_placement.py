@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from advisor.errors import AdvisorError
-from advisor.items import Item
 from advisor.measure import measure
 from advisor.models import load_model, placement_like, runtime_identity
 from advisor.pruning import load_pruned, prune_model, save_pruned
+from advisor.suites.items import Item
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 ITEMS = [
     Item(id="g", task="generation", prompt="the cat is on the road and the dog"),
@@ -21,15 +23,6 @@ ITEMS = [
         gold=0,
     ),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _summary(result):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from advisor import predict
-from advisor.predict import Case
+from advisor.rules import predict
+from advisor.rules.predict import Case
 
 ROOT = Path(__file__).resolve().parents[1]
 

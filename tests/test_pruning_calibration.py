@@ -7,7 +7,6 @@ import torch
 
 from advisor.errors import AdvisorError
 from advisor.pruning import calibration
-from tests.pruning_helpers import single_thread  # noqa: F401  (autouse fixture)
 from tests.tiny_models import tiny_tokenizer
 
 

@@ -11,15 +11,14 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 
 from advisor.errors import AdvisorError
+from advisor.models.anatomy import decoder_layers
 from advisor.pruning import load_pruned, prune_model, save_pruned
-from advisor.pruning.blocks import decoder_layers
 from advisor.pruning.layer_drop import SkippedAttention, SkippedMLP
-from tests.pruning_helpers import (  # single_thread: autouse fixture
+from tests.pruning_helpers import (
     ARCHS,
     CALIB,
     logits,
     sample_ids,
-    single_thread,  # noqa: F401
     tiny_dense,
 )
 

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from advisor.cli import EXIT_USAGE, main
-from tests.pruning_helpers import single_thread  # noqa: F401  (autouse fixture)
 
 CALIB = ["--calib-samples", "4", "--calib-len", "32"]
 

@@ -10,16 +10,15 @@ import torch
 from transformers import DynamicCache
 
 from advisor.models import parameter_count
+from advisor.models.anatomy import decoder_layers
 from advisor.pruning import plan, prune_model
-from advisor.pruning.blocks import decoder_layers
 from advisor.pruning.calibration import token_batches
 from advisor.pruning.layer_drop import SkippedAttention, SkippedMLP, drop_sublayers, importance
-from tests.pruning_helpers import (  # single_thread: autouse fixture
+from tests.pruning_helpers import (
     ARCHS,
     CALIB,
     logits,
     sample_ids,
-    single_thread,  # noqa: F401
     tiny_dense,
     weights,
 )

@@ -8,17 +8,17 @@ import torch
 from torch import nn
 
 from advisor.errors import AdvisorError
+from advisor.models.anatomy import decoder_layers
 from advisor.pruning import METHODS, plan, prune_model
-from advisor.pruning.blocks import block_linears, decoder_layers
+from advisor.pruning.blocks import block_linears
 from advisor.pruning.masks import check_nm, select, target_zeros, tie_keys
 from advisor.pruning.sparsegpt import Hessian, prune_weight
 from advisor.pruning.wanda import InputNorm, prune_linear, scores
-from tests.pruning_helpers import (  # single_thread: autouse fixture
+from tests.pruning_helpers import (
     ARCHS,
     CALIB,
     logits,
     sample_ids,
-    single_thread,  # noqa: F401
     tiny_dense,
     weights,
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from advisor.pruning.blocks import block_linears, decoder_layers, forward_all, walk_blocks
+from advisor.models.anatomy import decoder_layers
+from advisor.pruning.blocks import block_linears, forward_all, walk_blocks
 from advisor.pruning.calibration import token_batches
 from advisor.pruning.layer_drop import importance, ranking
 from advisor.pruning.masks import select, target_zeros, tie_keys

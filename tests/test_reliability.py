@@ -12,23 +12,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from advisor import dense_cache, files, fit, models
+from advisor import files
 from advisor.cli import EXIT_OK, main
 from advisor.errors import AdvisorError
-from advisor.fit import GridPoint
-from advisor.ground_truth import dense_results
-from advisor.measure import measure
-from advisor.models import load_model
+from advisor.measure import dense_cache, measure
+from advisor.measure.record import Recording
+from advisor.models import builtins, load_model
 from advisor.pruning import prune_model
-from advisor.side import SideOutputs
+from advisor.rules import grid
+from advisor.rules.grid import GridPoint
 from advisor.suites import build_suite
+from advisor.truth.evaluate import dense_results
 from tests.test_assess import _rules
 from tests.tiny_models import tiny_model
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +143,7 @@ def test_truncated_dense_cache_entry_is_detected_and_recomputed(dense):
 
 
 def test_truncated_score_cache_entry_is_detected_and_recomputed(dense, monkeypatch):
-    from advisor import ground_truth
+    from advisor.truth import evaluate as ground_truth
 
     items = build_suite("multiple-choice", "calibration")[:4]
     first = dense_results(dense, items)
@@ -168,15 +166,15 @@ def test_damaged_converted_model_is_converted_again(monkeypatch, tmp_path):
         conversions.append(gguf)
         return tiny_model("llama")
 
-    monkeypatch.setattr(models, "_materialise_gguf", lambda spec, p, t: tmp_path / "x.gguf")
-    monkeypatch.setattr(models, "load_gguf", fake_gguf)
-    folder = models.convert_builtin("smollm2-135m")
-    assert models.is_converted("smollm2-135m") and len(conversions) == 1
-    assert models.convert_builtin("smollm2-135m") == folder and len(conversions) == 1
+    monkeypatch.setattr(builtins, "_materialise_gguf", lambda spec, p, t: tmp_path / "x.gguf")
+    monkeypatch.setattr(builtins, "load_gguf", fake_gguf)
+    folder = builtins.convert_builtin("smollm2-135m")
+    assert builtins.is_converted("smollm2-135m") and len(conversions) == 1
+    assert builtins.convert_builtin("smollm2-135m") == folder and len(conversions) == 1
     _truncate(folder / "model.safetensors")
-    assert not models.is_converted("smollm2-135m")
-    models.convert_builtin("smollm2-135m")
-    assert len(conversions) == 2 and models.is_converted("smollm2-135m")
+    assert not builtins.is_converted("smollm2-135m")
+    builtins.convert_builtin("smollm2-135m")
+    assert len(conversions) == 2 and builtins.is_converted("smollm2-135m")
     assert load_model("smollm2-135m").model.config.num_hidden_layers == 2
 
 
@@ -193,9 +191,9 @@ ROUNDS = 6
 WAIT_S = 120  # a barrier that long means a worker died: reported, never a hang
 
 
-def _side(seed: int = 0) -> SideOutputs:
+def _side(seed: int = 0) -> Recording:
     torch.manual_seed(seed)
-    return SideOutputs(
+    return Recording(
         last=torch.randn(3, 3, 16),
         mean=torch.randn(3, 3, 16),
         choice=[None, [-0.5, -1.25], None],
@@ -207,7 +205,7 @@ def _side(seed: int = 0) -> SideOutputs:
     )
 
 
-def _same(a: SideOutputs, b: SideOutputs) -> bool:
+def _same(a: Recording, b: Recording) -> bool:
     tensors = all(torch.equal(getattr(a, f), getattr(b, f)) for f in ("last", "mean"))
     steps = all(
         (x is None and y is None) or torch.equal(x, y)
@@ -346,6 +344,7 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     tiny_llama_dir, tmp_path, monkeypatch
 ):
     from advisor.cli import assess as assess_cli
+    from advisor.sweep import STEP_FILE
 
     real = assess_cli.run_assessment
     calls: list[int] = []
@@ -360,7 +359,7 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     monkeypatch.setattr(assess_cli, "run_assessment", interrupt_second)
     assert main(_sweep_args(tiny_llama_dir, rules, out)) == 130  # Ctrl-C
     assert (out / "magnitude-0.1" / "result.json").is_file()
-    assert (out / "magnitude-0.1" / assess_cli.STEP_FILE).is_file()
+    assert (out / "magnitude-0.1" / STEP_FILE).is_file()
     assert not (out / "magnitude-0.2").exists()
 
     calls.clear()
@@ -397,12 +396,12 @@ def test_interrupted_fit_keeps_finished_configs_and_resumes(dense, tmp_path, mon
 
     monkeypatch.setattr(advisor.measure, "measure", interrupt_second)
     with pytest.raises(KeyboardInterrupt):
-        fit.run_grid(dense, points, calibration, evaluation, cases)
+        grid.run_grid(dense, points, calibration, evaluation, cases)
     assert [json.loads(line)["point"]["id"] for line in cases.read_text().splitlines()] == [
         "magnitude@0.1"
     ]
     notes: list[tuple[str, str]] = []
-    rows = fit.run_grid(
+    rows = grid.run_grid(
         dense, points, calibration, evaluation, cases, on_point=lambda p, n: notes.append((p.id, n))
     )
     assert [r["point"]["id"] for r in rows] == ["magnitude@0.1", "magnitude@0.2"]

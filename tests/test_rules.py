@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from advisor import rules
-from advisor.predict import explain
 from advisor.report import plain_sentence
+from advisor.rules import features as rules
+from advisor.rules.predict import explain
 
 RULE = {"slope": 1.0, "misfit": 0.3, "n_cases": 40, "evidence": "survival"}
 PROVENANCE = {"training_models": [{"name": "smollm2-135m"}, {"name": "gemma3-270m"}]}

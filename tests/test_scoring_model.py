@@ -7,10 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from advisor import evaluate, forward
-from advisor.evaluate import ItemResult, chance_rates, dense_competence, score_model
-from advisor.items import Item
+from advisor import forward
 from advisor.models import LoadedModel
+from advisor.suites.items import Item
+from advisor.truth import score
+from advisor.truth.score import ItemResult, chance_rates, dense_competence, score_model
 from tests.tiny_models import tiny_model
 
 
@@ -117,6 +118,6 @@ def test_dense_competence_flags_a_one_answer_model():
 
 
 def test_cut():
-    assert evaluate._cut(" 7\n8", ["\n"]) == " 7"
-    assert evaluate._cut("\n 7\n8", ["\n"]) == "\n 7"
-    assert evaluate._cut("abc", []) == "abc"
+    assert score._cut(" 7\n8", ["\n"]) == " 7"
+    assert score._cut("\n 7\n8", ["\n"]) == "\n 7"
+    assert score._cut("abc", []) == "abc"

@@ -14,15 +14,13 @@ import torch
 from advisor import models
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from advisor.errors import AdvisorError
+from advisor.models import loading
 from advisor.pruning import load_pruned, prune_model
 from advisor.report import render
 from tests.test_assess import _rules
 from tests.tiny_models import tiny_model
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 # --------------------------------------------------------------------------- remote code
@@ -91,7 +89,7 @@ def test_pickled_pruned_folder_is_refused_without_allow_pickle(tiny_llama_dir, p
 def test_safetensors_are_preferred_when_both_exist(pickle_dir, monkeypatch):
     model, _ = tiny_model("llama")
     model.save_pretrained(pickle_dir)  # adds model.safetensors beside the pickle
-    assert models.check_weight_format(pickle_dir, allow_pickle=False) is True
+    assert loading.check_weight_format(pickle_dir, allow_pickle=False) is True
 
 
 @pytest.mark.parametrize("command", ["assess", "sweep", "prune", "evaluate", "fit", "models"])

@@ -6,8 +6,6 @@ import functools
 
 import pytest
 
-from advisor.items import items_hash
-from advisor.scoring import extract_final_number
 from advisor.suites import (
     PRIMARY_VIEW,
     SPLITS,
@@ -18,7 +16,9 @@ from advisor.suites import (
     suite_record,
     views,
 )
-from advisor.tasks import task_names
+from advisor.suites.items import items_hash
+from advisor.suites.tasks import task_names
+from advisor.truth.metrics import extract_final_number
 
 CHOICE = ("classification", "multiple-choice")
 

@@ -1,11 +1,11 @@
-"""The default model is competent on the arithmetic calibration items (DESIGN.md §5a)."""
+"""The default model is competent on the arithmetic calibration items (docs/design.md §5a)."""
 
 from __future__ import annotations
 
 import pytest
 
-from advisor.evaluate import dense_competence, score_model
 from advisor.suites import build_suite
+from advisor.truth.score import dense_competence, score_model
 
 pytestmark = pytest.mark.real_model
 

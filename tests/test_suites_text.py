@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from advisor.errors import AdvisorError
-from advisor.suites.common import (
-    fill_up,
-    leading_sentences,
-    sentences,
-    tidy,
-    units_of_split,
-)
+from advisor.suites.common import fill_up, units_of_split
+from advisor.suites.text import leading_sentences, sentences, tidy
 
 
 def test_sentences_keep_abbreviations_initials_and_quotes():

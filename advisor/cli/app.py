@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.text import Text
 
 from advisor import __version__
-from advisor.errors import AdvisorError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's convention, 128 + SIGINT
@@ -216,70 +215,47 @@ DeviceMapOpt = Annotated[
 ]
 
 
-def load_dense(
-    model: str,
-    *,
-    trust_remote_code: bool = False,
-    dtype: str = "float32",
-    device: str | None = None,
-    device_map: str | None = None,
-    allow_pickle: bool = False,
+def load_options(
+    trust_remote_code: bool,
+    dtype: str,
+    device: str | None,
+    device_map: str | None,
+    allow_pickle: bool,
 ) -> Any:
-    """Load the dense model a command works on, with the shared loading options."""
-    from advisor.models import load_model
+    """The shared loading options, as :class:`advisor.pair.LoadOptions`."""
+    from advisor.pair import LoadOptions
 
-    return load_model(
-        model,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        allow_pickle=allow_pickle,
-        console=err,
-    )
+    return LoadOptions(trust_remote_code, dtype, device, device_map, allow_pickle)
+
+
+def prune_request(
+    method: str | None,
+    ratio: float | None,
+    layers: int | None,
+    sparsity: float | None,
+    pattern: str,
+    seed: int,
+    calib_samples: int,
+    calib_len: int,
+) -> Any:
+    """The shared pruning options, as :class:`advisor.pruning.PruneRequest`."""
+    from advisor.pruning import PruneRequest
+
+    return PruneRequest(method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len)  # type: ignore[arg-type]
+
+
+def verdict_text(verdict: str | None) -> Text | str:
+    """A verdict (or ground-truth outcome) in its colour; '—' for none."""
+    from advisor.verdicts import style
+
+    if not verdict:
+        return "—"
+    colour = style(verdict)
+    return line((verdict, colour)) if colour else verdict
 
 
 def resolve_tasks(tasks: list[str] | None) -> list[str]:
     """The task types named on the command line ('all' or none: every task type)."""
-    from advisor.tasks import TASK_TYPES
+    from advisor.suites.tasks import select_tasks
 
-    if not tasks or "all" in tasks:
-        return list(TASK_TYPES)
-    unknown = [t for t in tasks if t not in TASK_TYPES]
-    if unknown:
-        raise AdvisorError(
-            f"Unknown task type {', '.join(map(repr, unknown))}; choose from "
-            f"{', '.join(TASK_TYPES)} or 'all'."
-        )
-    return [t for t in TASK_TYPES if t in tasks]
-
-
-def check_side(method: str | None, pruned_path: Path | None) -> None:
-    """Exactly one of --method and --pruned must say what the dense model is compared with
-    (checked before any model is loaded)."""
-    if (method is None) == (pruned_path is None):
-        raise AdvisorError(
-            "Say what to compare with the dense model: either --method NAME with its amount "
-            "(e.g. --method attn-drop --layers 2), or --pruned FOLDER."
-        )
-
-
-def pruned_side(
-    dense: Any,
-    method: str | None,
-    pruned_path: Path | None,
-    *,
-    console: Any = None,
-    allow_pickle: bool = False,
-    **amounts: Any,
-) -> Any:
-    """The pruned model a command compares against ``dense``: made now with ``method`` and
-    its amounts, or loaded from ``pruned_path`` (pickle weights only with ``allow_pickle``).
-    Returns an ``advisor.pruning.PrunedModel``."""
-    from advisor.pruning import get_method, load_pruned, prune_model
-
-    check_side(method, pruned_path)
-    if pruned_path is not None:
-        return load_pruned(pruned_path, dense, allow_pickle=allow_pickle)
-    get_method(method)
-    return prune_model(dense, method, console=console, **amounts)
+    return select_tasks(tasks)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +15,6 @@ from advisor.cli.app import (
     EXIT_GATE,
     CalibLenOpt,
     CalibSamplesOpt,
-    DataOpt,
     DeviceMapOpt,
     DeviceOpt,
     DtypeOpt,
@@ -33,18 +31,17 @@ from advisor.cli.app import (
     TaskOpt,
     TrustFlag,
     app,
-    check_side,
     err,
     line,
-    load_dense,
+    load_options,
     out,
     print_json,
-    pruned_side,
+    prune_request,
     resolve_tasks,
+    verdict_text,
 )
 from advisor.errors import AdvisorError
-
-VERDICT_STYLE = {"go": "green", "caution": "yellow", "no-go": "red", "not-assessable": "dim"}
+from advisor.verdicts import FAIL_ON
 
 TemperatureOpt = Annotated[
     float,
@@ -67,6 +64,13 @@ FailOnOpt = Annotated[
         help="Exit 1 when any task's verdict is no-go ('no-go') or caution or worse ('caution').",
     ),
 ]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Your own calibration suite (JSONL) for the single --task; schemas in README.",
+    ),
+]
 
 
 def _slug(text: str) -> str:
@@ -81,12 +85,11 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
     for column in ("task", "verdict", "predicted retention", "confidence", "evidence"):
         table.add_column(column)
     for task, record in result["tasks"].items():
-        style = VERDICT_STYLE[record["verdict"]]
         confidence = record["confidence"]
         pred = record.get("prediction")
         table.add_row(
             task,
-            line((record["verdict"], style)),
+            verdict_text(record["verdict"]),
             "—"
             if pred is None
             else f"{pred['retention']:.2f} [{pred['interval'][0]:.2f}, {pred['interval'][1]:.2f}]",
@@ -102,39 +105,24 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
     )
 
 
-def run_assessment(
-    dense: Any,
-    side: Any,
-    tasks: list[str],
-    *,
-    temperature: float,
-    rules: Path | None,
-    data: Path | None,
-    seed: int,
-    fail_on: str,
-    timings: dict[str, float],
-    tolerance: float | None = None,
-    decode: bool = True,
-) -> dict[str, Any]:
-    """Run :func:`advisor.assess.assess` behind a status display."""
+def run_assessment(dense: Any, pruned: Any, tasks: list[str], **options: Any) -> dict[str, Any]:
+    """Run :func:`advisor.assess.assess` behind a status display (``options``: its
+    keyword options)."""
     from advisor.assess import assess
 
     with err.status("assessing") as status:
         return assess(
             dense,
-            side,
+            pruned,
             tasks,
-            temperature=temperature,
-            rules_path=rules,
-            data_file=data,
-            seed=seed,
-            fail_on=fail_on,
-            tolerance=tolerance,
-            decode=decode,
-            timings=timings,
             log=lambda msg: status.update(line(f"assessing: {msg}")),
-            warn=lambda msg: err.print(line(("Warning:", "yellow"), f" {msg}"), highlight=False),
+            warn=_warn,
+            **options,
         )
+
+
+def _warn(message: str) -> None:
+    err.print(line(("Warning:", "yellow"), f" {message}"), highlight=False)
 
 
 @app.command()
@@ -202,64 +190,43 @@ def assess(
     """
     from advisor.assess import calibration_suites, check_temperature
     from advisor.files import output_dir
+    from advisor.pair import check_request, open_pair
     from advisor.report import write_report
 
     # Every input that can be checked without the model is checked first: loading and
     # pruning take tens of seconds before the first use of these.
-    if fail_on not in ("no-go", "caution"):
+    if fail_on not in FAIL_ON:
         raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
     tasks = resolve_tasks(task)
-    check_side(method, pruned)
+    request = prune_request(
+        method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
+    )
+    check_request(request, pruned)
     check_temperature(temperature)
     if tolerance is not None and not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     if data is not None:
         calibration_suites(tasks, seed, data)  # reads and checks every row of the file
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
     with output_dir(out_dir):  # a run that fails leaves no empty --out behind
-        timings: dict[str, float] = {}
-        start = time.perf_counter()
-        dense = load_dense(
-            model,
-            trust_remote_code=trust_remote_code,
-            dtype=dtype,
-            device=device,
-            device_map=device_map,
-            allow_pickle=allow_pickle,
-        )
-        timings["load_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        side = pruned_side(
-            dense,
-            method,
-            pruned,
-            console=err,
-            allow_pickle=allow_pickle,
-            ratio=ratio,
-            layers=layers,
-            sparsity=sparsity,
-            pattern=pattern,
-            seed=seed,
-            calib_samples=calib_samples,
-            calib_len=calib_len,
-        )
-        timings["prune_s"] = time.perf_counter() - start
+        pair = open_pair(model, options, request, pruned, console=err)
         result = run_assessment(
-            dense,
-            side,
+            pair.dense,
+            pair.pruned,
             tasks,
             temperature=temperature,
-            rules=rules,
-            data=data,
+            rules_path=rules,
+            data_file=data,
             seed=seed,
             fail_on=fail_on,
-            timings=timings,
             tolerance=tolerance,
             decode=decode,
+            timings=pair.timings,
         )
         if out_dir is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             config = _slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
-            out_dir = Path("reports") / f"{_slug(dense.name)}-{config}-{stamp}"
+            out_dir = Path("reports") / f"{_slug(pair.dense.name)}-{config}-{stamp}"
         result_path, report_path = write_report(result, out_dir)
     if json_out:
         print_json(result)
@@ -314,35 +281,6 @@ def report(
     out.print(f"Report: {target}")
 
 
-STEP_FILE = "sweep_step.json"
-
-
-def _finished_step(step_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The result of a sweep step finished by an earlier run with the same ``key``, else None."""
-    try:
-        if json.loads((step_dir / STEP_FILE).read_text()) != json.loads(json.dumps(key)):
-            return None
-        return json.loads((step_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _amounts(method: str, text: str) -> list[dict[str, Any]]:
-    from advisor.fit import STRUCTURAL
-
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise AdvisorError(f"--amounts must be comma-separated numbers, got '{text}'.") from exc
-    if not values:
-        raise AdvisorError("--amounts needs at least one amount.")
-    if method in STRUCTURAL:
-        if all(v >= 1 and v.is_integer() for v in values):
-            return [{"layers": int(v)} for v in values]
-        return [{"ratio": v} for v in values]
-    return [{"sparsity": v} for v in values]
-
-
 @app.command()
 def sweep(
     method: Annotated[str, typer.Option("--method", help="Pruning method to sweep.")],
@@ -382,123 +320,46 @@ def sweep(
     amount is kept: rerun the same command with the same --out after an interruption and
     it resumes where it stopped.
     """
-    from advisor import figures
     from advisor.assess import check_temperature, load_rules
-    from advisor.files import writable_dir, write_json
-    from advisor.pruning import get_method, prune_model
-    from advisor.report import write_report
+    from advisor.files import writable_dir
+    from advisor.pair import load_dense
+    from advisor.pruning import get_method
+    from advisor.sweep import SweepPlan, sweep_steps
+    from advisor.sweep import sweep as run_sweep
 
     get_method(method)
-    steps = _amounts(method, amounts)
-    tasks = resolve_tasks(task)
+    plan = SweepPlan(
+        method=method,
+        steps=sweep_steps(method, amounts),
+        tasks=resolve_tasks(task),
+        pattern=pattern,
+        temperature=temperature,
+        rules_path=rules,
+        seed=seed,
+    )
     check_temperature(temperature)
-    rules_sha = load_rules(rules)[2]
+    load_rules(rules)  # a bad rules file fails before the model is loaded, not after
     if out_dir is not None:
         writable_dir(out_dir)
-    dense = load_dense(
-        model,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        allow_pickle=allow_pickle,
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    dense = load_dense(model, options, err)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = out_dir or Path("reports") / f"sweep-{_slug(dense.name)}-{method}-{stamp}"
+    summary = run_sweep(
+        dense,
+        plan,
+        folder,
+        console=err,
+        on_step=lambda label, sec, state: err.print(f"  {method} {label}: {sec:.0f} s ({state})"),
+        assessor=run_assessment,
     )
-    folder = writable_dir(
-        out_dir
-        or Path("reports")
-        / f"sweep-{_slug(dense.name)}-{method}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    )
-    rows = []
-    for step in steps:
-        start = time.perf_counter()
-        label = f"{next(iter(step.values())):g}"
-        step_dir = folder / f"{method}-{label}"
-        # Everything that makes a step's result what it is: a rerun may reuse it only if
-        # all of it is unchanged.
-        key = {
-            "dense": dense.fingerprint,
-            "method": method,
-            "step": step,
-            "pattern": pattern,
-            "tasks": tasks,
-            "temperature": temperature,
-            "seed": seed,
-            "rules_sha256": rules_sha,
-        }
-        result = _finished_step(step_dir, key)
-        if result is None:
-            side = prune_model(dense, method, pattern=pattern, seed=seed, console=err, **step)
-            result = run_assessment(
-                dense,
-                side,
-                tasks,
-                temperature=temperature,
-                rules=rules,
-                data=None,
-                seed=seed,
-                fail_on="no-go",
-                timings={},
-            )
-            write_report(result, step_dir)
-            write_json(step_dir / STEP_FILE, key, sort_keys=True)  # last: marks it complete
-            state = result["manifest"]["measurement"]["dense_cache"]
-        else:
-            state = "resumed"
-        seconds = time.perf_counter() - start
-        rows.append(
-            {
-                "amount": label,
-                "seconds": round(seconds, 1),
-                "verdicts": {t: r["verdict"] for t, r in result["tasks"].items()},
-                "speedup": result["speed"]["speedup"],
-                "dense_cache": result["manifest"]["measurement"]["dense_cache"],
-            }
-        )
-        err.print(f"  {method} {label}: {seconds:.0f} s ({state})")
-    frontier = {}
-    for t in tasks:
-        go = [float(r["amount"]) for r in rows if r["verdicts"][t] == "go"]
-        frontier[t] = max(go) if go else None
-    png = figures.frontier(
-        [float(r["amount"]) for r in rows],
-        {t: [r["verdicts"][t] for r in rows] for t in tasks},
-        method,
-    )
-    _write_index(folder, method, rows, frontier, png)
-    summary = {
-        "method": method,
-        "model": dense.name,
-        "steps": rows,
-        "largest_go": frontier,
-        "index": str(folder / "index.html"),
-    }
-    write_json(folder / "sweep.json", summary, indent=1, sort_keys=True)
     if json_out:
         print_json(summary)
         return
     table = Table(title=f"Largest {method} amount still go")
     table.add_column("task")
     table.add_column("largest go amount")
-    for t, amount in frontier.items():
+    for t, amount in summary["largest_go"].items():
         table.add_row(t, "none" if amount is None else f"{amount:g}")
     out.print(table)
-    out.print(f"Index: {folder / 'index.html'}")
-
-
-def _write_index(
-    folder: Path,
-    method: str,
-    rows: list[dict[str, Any]],
-    frontier: dict[str, float | None],
-    png: str,
-) -> None:
-    from jinja2 import Environment, FileSystemLoader
-
-    from advisor.files import atomic_write
-    from advisor.report import TEMPLATES
-
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
-    html = env.get_template("sweep.html.j2").render(
-        method=method, rows=rows, frontier=frontier, figure=png
-    )
-    atomic_write(folder / "index.html", html)
+    out.print(f"Index: {summary['index']}")

@@ -66,7 +66,7 @@ def models(
 @app.command()
 def tasks(json_out: JsonFlag = False) -> None:
     """List the task types a verdict is given for, and the spaces each one reads."""
-    from advisor.tasks import TASK_TYPES
+    from advisor.suites.tasks import TASK_TYPES
 
     if json_out:
         print_json(

@@ -31,14 +31,13 @@ from advisor.cli.app import (
     app,
     err,
     line,
-    load_dense,
+    load_options,
     out,
     print_json,
-    pruned_side,
+    prune_request,
     resolve_tasks,
+    verdict_text,
 )
-
-OUTCOME_STYLE = {"go": "green", "caution": "yellow", "no-go": "red", "not-assessable": "dim"}
 
 
 def _pct(value: float | None) -> str:
@@ -69,8 +68,6 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
         retention = (
             "—" if r["retention"] is None else (f"{r['retention']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]")
         )
-        outcome = r["outcome"] or "—"
-        style = OUTCOME_STYLE.get(outcome, "")
         table.add_row(
             task,
             f"{r['dense_score']:.2f} ({comp['chance']:.2f})" + ("" if comp["assessable"] else " ✗"),
@@ -79,7 +76,7 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
             str(r["n"]),
             _pct(r["fidelity"]["same_answer"]),
             _pct(r["fidelity"].get("chrf_to_dense")),
-            line((outcome, style)) if style else outcome,
+            verdict_text(r["outcome"]),
         )
     out.print(table)
     out.print("✗ = dense model not competent (competence gate): no verdict is possible there.")
@@ -114,49 +111,33 @@ def evaluate(
     Per task type: the dense model's competence (score vs chance), both scores against
     gold or reference, quality retention (pruned / dense, the deciding measure) with a
     bootstrap interval, fidelity to the dense model, and the outcome: go when the interval
-    lies at or above --tolerance, no-go when below, caution (borderline) when it straddles.
-    A go or no-go is *decisive*. By default the evaluation is sequential (--adaptive 32):
-    32 questions first, more only while the label is borderline, up to the whole split.
-    With --data, your own suite file is the evaluation set (use one disjoint from the
-    file you give `assess --data`). Slow by design; `assess` is the quick check.
+    lies at or above --tolerance, no-go when below — both decisive — and caution
+    (borderline) when it straddles. Sequential by default (--adaptive 32): 32 questions
+    first, more only while the label is borderline, up to the whole split. With --data,
+    your own suite file is the evaluation set (keep it disjoint from the file you give
+    `assess --data`). Slow by design; `assess` is the quick check.
     """
     from advisor.errors import AdvisorError
-    from advisor.fit import cap
-    from advisor.ground_truth import evaluate_pair
-    from advisor.suites import build_suite
+    from advisor.pair import open_pair
+    from advisor.suites import evaluation_suites
+    from advisor.truth.evaluate import evaluate_pair
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     tasks = resolve_tasks(task)
-    dense = load_dense(
-        model,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        allow_pickle=allow_pickle,
-    )
-    side = pruned_side(
-        dense,
-        method,
-        pruned,
-        console=err,
-        allow_pickle=allow_pickle,
-        ratio=ratio,
-        layers=layers,
-        sparsity=sparsity,
-        pattern=pattern,
-        seed=seed,
-        calib_samples=calib_samples,
-        calib_len=calib_len,
-    )
     if data is not None and len(tasks) != 1:
         raise AdvisorError("--data holds one task type's suite: name it with a single --task.")
-    suites = {t: cap(build_suite(t, "evaluation", seed, data_file=data), eval_items) for t in tasks}
+    request = prune_request(
+        method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
+    )
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    pair = open_pair(model, options, request, pruned, console=err)
+    dense, pruned_model = pair.dense, pair.pruned
+    suites = evaluation_suites(tasks, seed, eval_items, data)
     with err.status("evaluating") as status:
         results = evaluate_pair(
             dense,
-            side.loaded,
+            pruned_model.loaded,
             suites,
             tolerance=tolerance,
             seed=seed,
@@ -167,10 +148,12 @@ def evaluate(
         print_json(
             {
                 "model": dense.name,
-                "pruning": side.manifest,
+                "pruning": pruned_model.manifest,
                 "tolerance": tolerance,
                 "tasks": results,
             }
         )
         return
-    print_ground_truth(results, f"{dense.name} vs {side.loaded.name} (tolerance {tolerance})")
+    print_ground_truth(
+        results, f"{dense.name} vs {pruned_model.loaded.name} (tolerance {tolerance})"
+    )

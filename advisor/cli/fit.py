@@ -6,7 +6,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,54 +26,10 @@ from advisor.cli.app import (
 )
 
 
-def _run(
-    model: str,
-    points,
-    tasks,
-    seed,
-    tolerance,
-    cases: Path,
-    eval_items: int,
-    adaptive: int,
-    allow_pickle: bool,
-) -> list[dict]:
-    from advisor.fit import cap, run_grid
-    from advisor.models import load_model
-    from advisor.suites import build_suite
-
-    dense = load_model(model, allow_pickle=allow_pickle, console=err)
-    calibration = {t: build_suite(t, "calibration", seed) for t in tasks}
-    evaluation = {t: cap(build_suite(t, "evaluation", seed), eval_items) for t in tasks}
-    columns = (
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err) as progress:
-        bar = progress.add_task(f"{dense.name}: grid", total=len(points))
-
-        def done(point, note: str) -> None:
-            progress.advance(bar)
-            progress.console.print(f"  {dense.name} {point.id}: {note}")
-
-        return run_grid(
-            dense,
-            points,
-            calibration,
-            evaluation,
-            cases,
-            tolerance=tolerance,
-            seed=seed,
-            adaptive=adaptive,
-            on_point=done,
-        )
-
-
 def print_validation(rules: dict) -> None:
     """The validation table README shows: per task type, the rule and how its verdicts
-    fared on models and methods left out of fitting."""
-    from advisor.predict import rate
+    fared on a model and on methods left out of fitting."""
+    from advisor.rules.predict import rate
 
     table = Table(title=f"Rules (tolerance {rules['tolerance']})")
     for column in ("task", "cases", "rule", "leave-one-model-out", "leave-one-method-out"):
@@ -137,34 +93,58 @@ def fit(
     retention = 1 − slope·loss with a misfit that grows with the loss, fitted on every
     model's cases together and validated leave-one-model-out and leave-one-method-out.
     Default grids: smollm2-135m — attn-drop, mlp-drop and block-drop at 1, 2, 3, 4, 6
-    layers, magnitude, wanda and sparsegpt at 5, 10, 20, 30, 50% sparsity; gemma3-270m —
-    every method at 1 and 3 layers or 10% and 30%. Takes hours on 2 CPU cores; resumable.
+    layers, magnitude, wanda and sparsegpt at 5, 10, 20, 30, 50% sparsity (gentle first);
+    gemma3-270m — every method at 1 and 3 layers or 10% and 30%. Takes hours on 2 CPU
+    cores; resumable.
     """
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError
     from advisor.files import writable_dir, write_json
-    from advisor.fit import build_rules, default_grid, parse_grid, provenance
+    from advisor.rules.fit import DEFAULT_MODELS, FitPlan, rules_file
+    from advisor.rules.grid import parse_grid
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
-    tasks = resolve_tasks(task)
-    models = model or ["smollm2-135m", "gemma3-270m"]
-    cases = cases or cache_dir("fit") / "cases.jsonl"
+    plan = FitPlan(
+        models=tuple(model or DEFAULT_MODELS),
+        tasks=resolve_tasks(task),
+        cases_path=cases or cache_dir("fit") / "cases.jsonl",
+        grid=parse_grid(grid) if grid else None,
+        tolerance=tolerance,
+        seed=seed,
+        eval_items=eval_items,
+        adaptive=adaptive,
+        allow_pickle=allow_pickle,
+    )
     # Hours of work must not end in an unwritable destination: check both before starting.
     writable_dir(out_file.parent)
-    writable_dir(cases.parent)
-    start = time.perf_counter()
-    rows = []
-    for name in models:
-        points = parse_grid(grid) if grid else default_grid(name)
-        rows += _run(
-            name, points, tasks, seed, tolerance, cases, eval_items, adaptive, allow_pickle
-        )
-    rules = build_rules(rows, tasks, tolerance=tolerance)
+    writable_dir(plan.cases_path.parent)
     command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
-    rules["provenance"] = provenance(rows, command, time.perf_counter() - start)
-    rules["provenance"]["cases_file"] = str(cases)
-    rules["provenance"]["eval_items_per_task"] = eval_items or "all"
+    start = time.perf_counter()
+    rows = [row for name in plan.models for row in _grid(plan, name, plan.points(name))]
+    rules = rules_file(plan, rows, command, time.perf_counter() - start)
     write_json(out_file, rules, indent=1, sort_keys=True)
     print_validation(rules)
-    out.print(f"Rules written to {out_file}; cases in {cases}.")
+    out.print(f"Rules written to {out_file}; cases in {plan.cases_path}.")
+
+
+def _grid(plan: Any, model: str, points: list[Any]) -> list[dict[str, Any]]:
+    """One model's grid rows, behind a progress bar."""
+    from advisor.models import load_model
+    from advisor.rules.fit import grid_rows
+
+    dense = load_model(model, allow_pickle=plan.allow_pickle, console=err)
+    columns = (
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err) as progress:
+        bar = progress.add_task(f"{dense.name}: grid", total=len(points))
+
+        def done(point: Any, note: str) -> None:
+            progress.advance(bar)
+            progress.console.print(f"  {dense.name} {point.id}: {note}")
+
+        return grid_rows(plan, dense, points, on_point=done)

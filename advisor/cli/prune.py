@@ -27,7 +27,7 @@ from advisor.cli.app import (
     app,
     err,
     line,
-    load_dense,
+    load_options,
     out,
     print_json,
 )
@@ -104,6 +104,7 @@ def prune(
     Example: prune-advisor prune --model smollm2-135m --method wanda --pattern 2:4 --out DIR
     """
     from advisor.files import writable_dir
+    from advisor.pair import load_dense
     from advisor.pruning import get_method, plan, prune_model, save_pruned
 
     if method is None:
@@ -115,14 +116,8 @@ def prune(
         writable_dir(out_dir)  # before pruning (minutes for sparsegpt), not after
     amounts = dict(ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern)
     calib = dict(seed=seed, calib_samples=calib_samples, calib_len=calib_len)
-    dense = load_dense(
-        model,
-        trust_remote_code=trust_remote_code,
-        dtype=dtype,
-        device=device,
-        device_map=device_map,
-        allow_pickle=allow_pickle,
-    )
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    dense = load_dense(model, options, err)
     if dry_run:
         result = plan(dense, method, **amounts, **calib, console=err)
         if json_out:

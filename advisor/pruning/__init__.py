@@ -21,9 +21,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from advisor.errors import AdvisorError
 from advisor.models import LoadedModel, parameter_count
+from advisor.models.anatomy import decoder_layers
 from advisor.pruning import layer_drop
-from advisor.pruning.blocks import block_linears, decoder_layers, sublayer_parts
+from advisor.pruning.blocks import block_linears, sublayer_parts
 from advisor.pruning.calibration import (
     DEFAULT_CALIB_LEN,
     DEFAULT_CALIB_SAMPLES,
@@ -40,7 +42,14 @@ from advisor.pruning.pruned import (
     measure_sparsity,
     progress,
 )
-from advisor.pruning.registry import METHODS, Amount, PruningMethod, get_method, resolve_amount
+from advisor.pruning.registry import (
+    METHODS,
+    Amount,
+    PruneRequest,
+    PruningMethod,
+    get_method,
+    resolve_amount,
+)
 
 __all__ = [
     "DEFAULT_CALIB_LEN",
@@ -49,6 +58,7 @@ __all__ = [
     "PATTERNS",
     "Amount",
     "Calibration",
+    "PruneRequest",
     "PrunedModel",
     "PruningMethod",
     "get_method",
@@ -62,16 +72,46 @@ __all__ = [
 _DROP_KIND = {"block-drop": "block", "attn-drop": "attn", "mlp-drop": "mlp"}
 
 
-def _resolve(loaded: LoadedModel, method: str, **amounts: Any) -> tuple[PruningMethod, Amount]:
-    spec = get_method(method)
-    n_layers = len(decoder_layers(loaded.model))
-    return spec, resolve_amount(spec, n_layers, **amounts)
+def _blocks(model: Any) -> Any:
+    """The blocks a method would prune, or an error that names the methods and what they
+    work on (and the way out: prune elsewhere, compare with --pruned)."""
+    try:
+        return decoder_layers(model)
+    except AdvisorError:
+        raise AdvisorError(
+            f"{type(model).__name__} does not keep its decoder blocks in model.model.layers, "
+            f"so no prune-advisor method can prune it: {', '.join(METHODS)} work on "
+            f"Llama, Qwen2, Mistral and Gemma-3 style models. Prune this model with another "
+            f"tool and compare it with --pruned FOLDER."
+        ) from None
 
 
-def _calibration(loaded, spec, seed, samples, length) -> Calibration | None:
+def _resolve(loaded: LoadedModel, request: PruneRequest) -> tuple[PruningMethod, Amount]:
+    spec = get_method(request.method)
+    n_layers = len(_blocks(loaded.model))
+    amount = resolve_amount(
+        spec,
+        n_layers,
+        ratio=request.ratio,
+        layers=request.layers,
+        sparsity=request.sparsity,
+        pattern=request.pattern,
+    )
+    return spec, amount
+
+
+def _calibration(
+    loaded: LoadedModel, spec: PruningMethod, request: PruneRequest
+) -> Calibration | None:
     if not spec.needs_calibration:
         return None
-    return token_batches(loaded.tokenizer, samples, length, seed, split="calibration")
+    return token_batches(
+        loaded.tokenizer,
+        request.calib_samples,
+        request.calib_len,
+        request.seed,
+        split="calibration",
+    )
 
 
 def _dropped(method: str, details: dict[str, Any]) -> dict[str, list[int]]:
@@ -108,28 +148,19 @@ def _manifest(loaded, spec, amount, seed, calib, details, model) -> dict[str, An
 
 
 def prune_model(
-    loaded: LoadedModel,
-    method: str,
-    *,
-    ratio: float | None = None,
-    layers: int | None = None,
-    sparsity: float | None = None,
-    pattern: str = "unstructured",
-    seed: int = 0,
-    calib_samples: int = DEFAULT_CALIB_SAMPLES,
-    calib_len: int = DEFAULT_CALIB_LEN,
-    console: Any = None,
+    loaded: LoadedModel, method: str, *, console: Any = None, **options: Any
 ) -> PrunedModel:
     """Prune a copy of ``loaded.model`` with ``method``; the dense model stays untouched.
 
-    Structural methods take ``ratio`` (of the layers) or ``layers``; sparsity methods take
-    ``sparsity`` and ``pattern`` ('unstructured', '2:4', '4:8'). Deterministic for a given
-    seed, calibration size and model.
+    ``options`` are the fields of :class:`PruneRequest`: structural methods take ``ratio``
+    (of the layers) or ``layers``; sparsity methods take ``sparsity`` and ``pattern``
+    ('unstructured', '2:4', '4:8'); all take ``seed``, ``calib_samples`` and ``calib_len``.
+    Deterministic for a given seed, calibration size and model.
     """
-    spec, amount = _resolve(
-        loaded, method, ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern
-    )
-    calib = _calibration(loaded, spec, seed, calib_samples, calib_len)
+    request = PruneRequest(method, **options)
+    spec, amount = _resolve(loaded, request)
+    seed = request.seed
+    calib = _calibration(loaded, spec, request)
     model = working_copy(loaded.model, spec.kind)
     n_layers = len(decoder_layers(model))
     with progress(console, f"{spec.name} {amount.label()}", n_layers) as advance:
@@ -190,27 +221,17 @@ def _removed_parameters(model: Any, kind: str, dropped: list[int]) -> int:
 
 
 def plan(
-    loaded: LoadedModel,
-    method: str,
-    *,
-    ratio: float | None = None,
-    layers: int | None = None,
-    sparsity: float | None = None,
-    pattern: str = "unstructured",
-    seed: int = 0,
-    calib_samples: int = DEFAULT_CALIB_SAMPLES,
-    calib_len: int = DEFAULT_CALIB_LEN,
-    console: Any = None,
+    loaded: LoadedModel, method: str, *, console: Any = None, **options: Any
 ) -> dict[str, Any]:
-    """What ``prune_model`` would do, without pruning (``--dry-run``).
+    """What ``prune_model`` would do, without pruning (``--dry-run``); same ``options``.
 
     Structural methods score every layer on the calibration text (one forward pass) and
     list the layers that would go; sparsity methods list how many weights each linear
     layer would lose. The dense model is left as it was.
     """
-    spec, amount = _resolve(
-        loaded, method, ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern
-    )
+    request = PruneRequest(method, **options)
+    spec, amount = _resolve(loaded, request)
+    seed = request.seed
     before = parameter_count(loaded.model)
     result: dict[str, Any] = {
         "model": loaded.name,
@@ -220,7 +241,7 @@ def plan(
         "seed": seed,
         "parameters_before": before,
     }
-    calib = _calibration(loaded, spec, seed, calib_samples, calib_len)
+    calib = _calibration(loaded, spec, request)
     if calib is not None:
         result["calibration"] = calib.describe()
     if spec.kind == "structural":

@@ -16,23 +16,9 @@ import torch
 from torch import nn
 
 from advisor.errors import AdvisorError
+from advisor.models.anatomy import block_list, decoder_layers
 
 BlockInputs = list[tuple[torch.Tensor, dict[str, Any]]]
-
-
-def decoder_layers(model: Any) -> nn.ModuleList:
-    """The decoder blocks of a Llama / Qwen2 / Mistral / Gemma-3 style causal LM."""
-    layers = getattr(getattr(model, "model", None), "layers", None)
-    if not isinstance(layers, nn.ModuleList):
-        from advisor.pruning.registry import METHODS
-
-        raise AdvisorError(
-            f"{type(model).__name__} does not keep its decoder blocks in model.model.layers, "
-            f"so no prune-advisor method can prune it: {', '.join(METHODS)} work on "
-            f"Llama, Qwen2, Mistral and Gemma-3 style models. Prune this model with another "
-            f"tool and compare it with --pruned FOLDER."
-        )
-    return layers
 
 
 def is_sandwich(block: nn.Module) -> bool:
@@ -100,7 +86,7 @@ def record_block_calls(model: Any, batches: list[torch.Tensor]) -> tuple[BlockIn
     ``kwargs[layer][b]``. The blocks are swapped for recorders, so this costs only the
     embedding and the mask / rotary set-up.
     """
-    layers = decoder_layers(model)
+    layers = block_list(model)  # the blocks are swapped in the model's own list
     device = model.get_input_embeddings().weight.device
     with _recording(layers) as sinks:
         for ids in batches:

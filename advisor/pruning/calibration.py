@@ -62,7 +62,7 @@ class Calibration:
 
 @functools.lru_cache(maxsize=2)
 def _pool(split: str) -> tuple[str, ...]:
-    from advisor.data import wikipedia_articles
+    from advisor.suites.sources import wikipedia_articles
 
     articles = wikipedia_articles()
     if split == "calibration":

@@ -22,14 +22,9 @@ import torch
 
 from advisor.errors import AdvisorError
 from advisor.files import writable_dir, write_json
-from advisor.models import (
-    LoadedModel,
-    _quiet_transformers,
-    check_weight_format,
-    fingerprint_folder,
-    placement_like,
-)
-from advisor.pruning.blocks import decoder_layers
+from advisor.models import LoadedModel, fingerprint_folder, placement_like
+from advisor.models.anatomy import decoder_layers
+from advisor.models.loading import check_weight_format, quiet_transformers
 from advisor.pruning.layer_drop import drop_sublayers
 from advisor.pruning.pruned import (
     MANIFEST_NAME,
@@ -79,7 +74,7 @@ def save_pruned(pruned: PrunedModel, out_dir: str | Path) -> Path:
     state = _full_state(pruned.model, config)
     with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging:
         stage = Path(staging)
-        with _quiet_transformers():
+        with quiet_transformers():
             pruned.model.save_pretrained(stage, state_dict=state, safe_serialization=True)
             config.save_pretrained(stage)  # replaces the one written above (with cache marks)
             pruned.tokenizer.save_pretrained(stage)
@@ -96,7 +91,7 @@ def _tokenizer_matches(folder: Path, dense_tokenizer: Any) -> tuple[bool, str]:
     from transformers import AutoTokenizer
 
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             theirs = AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, TypeError) as exc:
         return False, f"it has no loadable tokenizer ({type(exc).__name__})"
@@ -194,7 +189,7 @@ def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = Fa
         )
     config = _check_folder(folder, dense)
     safetensors = check_weight_format(folder, allow_pickle)
-    with _quiet_transformers():
+    with quiet_transformers():
         model = AutoModelForCausalLM.from_pretrained(
             folder,
             use_safetensors=safetensors,

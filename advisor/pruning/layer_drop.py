@@ -21,13 +21,8 @@ from torch import nn
 
 from advisor.cache import cache_dir
 from advisor.files import read_checked_json, write_checked_json
-from advisor.pruning.blocks import (
-    contribution_module,
-    decoder_layers,
-    run_block,
-    sublayer_parts,
-    walk_blocks,
-)
+from advisor.models.anatomy import decoder_layers, replace_decoder_layers
+from advisor.pruning.blocks import contribution_module, run_block, sublayer_parts, walk_blocks
 from advisor.pruning.calibration import Calibration
 
 KINDS = ("block", "attn", "mlp")
@@ -149,14 +144,13 @@ def drop_blocks(model: Any, dropped: list[int]) -> None:
     kept = [block for i, block in enumerate(layers) if i not in gone]
     config = model.config
     layer_types = getattr(config, "layer_types", None)
-    model.model.layers = nn.ModuleList(kept)
+    replace_decoder_layers(model, kept)
     for new_index, block in enumerate(kept):
         # The KV cache is indexed by these; stale values would collide or overflow.
         if hasattr(block, "layer_idx"):
             block.layer_idx = new_index
         if hasattr(block.self_attn, "layer_idx"):
             block.self_attn.layer_idx = new_index
-    config.num_hidden_layers = len(kept)
     if layer_types is not None:
         # Gemma-3 / Qwen2 pick each block's mask (sliding or full) by position in this list.
         config.layer_types = [t for i, t in enumerate(layer_types) if i not in gone]

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from advisor.pruning.blocks import block_linears, decoder_layers
+from advisor.models.anatomy import decoder_layers
+from advisor.pruning.blocks import block_linears
 from advisor.pruning.masks import select, tie_keys
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from advisor.models import LoadedModel
-from advisor.pruning.blocks import block_linears, decoder_layers
+from advisor.models.anatomy import decoder_layers
+from advisor.pruning.blocks import block_linears
 
 MANIFEST_NAME = "prune_manifest.json"
 RECORD_KEY = "prune_advisor"

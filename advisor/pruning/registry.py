@@ -8,7 +8,7 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.pruning import layer_drop, magnitude, sparsegpt, wanda
-from advisor.pruning.calibration import Calibration
+from advisor.pruning.calibration import DEFAULT_CALIB_LEN, DEFAULT_CALIB_SAMPLES, Calibration
 from advisor.pruning.masks import PATTERNS, parse_pattern
 
 
@@ -32,6 +32,22 @@ class Amount:
         if self.layers is not None:
             return f"{self.layers} layer{'s' if self.layers != 1 else ''}"
         return f"{self.sparsity:.0%} {self.pattern}"
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    """What to prune and how: a method, its amount (``ratio`` or ``layers`` for structural
+    methods, ``sparsity`` and ``pattern`` for the others) and the calibration text
+    (``calib_samples`` sequences of ``calib_len`` tokens, shuffled by ``seed``)."""
+
+    method: str
+    ratio: float | None = None
+    layers: int | None = None
+    sparsity: float | None = None
+    pattern: str = "unstructured"
+    seed: int = 0
+    calib_samples: int = DEFAULT_CALIB_SAMPLES
+    calib_len: int = DEFAULT_CALIB_LEN
 
 
 # (model copy, amount, calibration, seed, progress callback, the dense model's cache

@@ -14,49 +14,33 @@ import re
 from pathlib import Path
 from typing import Any
 
-from advisor.data import load_user_rows
 from advisor.errors import AdvisorError
-from advisor.items import Item
-from advisor.suites import (
-    classification,
-    generation,
-    math,
-    multiple_choice,
-    rag,
-    retrieval,
-    summarization,
-)
-from advisor.suites.common import SPLITS, Suite, check_split, count_field, load_spec
-
-SUITES: dict[str, Suite] = {
-    s.task: s
-    for s in (
-        retrieval.SUITE,
-        classification.SUITE,
-        multiple_choice.SUITE,
-        rag.SUITE,
-        generation.SUITE,
-        summarization.SUITE,
-        math.SUITE,
-    )
-}
+from advisor.suites.common import SPLITS, Suite, check_split, load_spec
+from advisor.suites.items import Item
+from advisor.suites.rows import count_field
+from advisor.suites.sources import load_user_rows
+from advisor.suites.tasks import SUITES, TASK_TYPES, is_generative, task_names
 
 __all__ = [
     "PRIMARY_VIEW",
     "SPLITS",
     "SUITES",
+    "TASK_TYPES",
     "Suite",
     "build_suite",
+    "cap",
+    "evaluation_suites",
     "fit_to_context",
     "load_spec",
     "primary_items",
     "suite_record",
+    "task_names",
     "views",
 ]
 
 # Multiple-choice questions come in two views; the deciding one is "options" (option texts
 # scored as continuations). "letters" is a second view, informative only where the
-# competence gate passes it (DESIGN.md §5a).
+# competence gate passes it (docs/design.md §5a).
 PRIMARY_VIEW = "options"
 
 
@@ -184,9 +168,29 @@ def build_suite(
     return items
 
 
+def cap(items: list[Item], limit: int) -> list[Item]:
+    """At most ``limit`` questions (0 = all), spread evenly over the suite (which lists its
+    sources in turn), keeping every view of a question together."""
+    if limit < 0:
+        raise AdvisorError(f"--eval-items must be 0 (all) or a positive number, not {limit}.")
+    keys = list(dict.fromkeys(i.meta.get("question_id", i.id) for i in items))
+    if not limit or limit >= len(keys):
+        return items
+    chosen = {keys[k * len(keys) // limit] for k in range(limit)}
+    return [i for i in items if i.meta.get("question_id", i.id) in chosen]
+
+
+def evaluation_suites(
+    tasks: list[str], seed: int, limit: int = 0, data_file: str | Path | None = None
+) -> dict[str, list[Item]]:
+    """Each task type's evaluation split (or the user's suite file), at most ``limit``
+    questions each (0 = all)."""
+    return {t: cap(build_suite(t, "evaluation", seed, data_file), limit) for t in tasks}
+
+
 def suite_record(task: str, split: str, seed: int, items: list[Item]) -> dict[str, Any]:
     """What a result file records about the suite: its spec, split, seed, size and hash."""
-    from advisor.items import items_hash
+    from advisor.suites.items import items_hash
 
     return {
         "task": task,
@@ -212,8 +216,6 @@ def context_length(model: Any, tokenizer: Any) -> int | None:
 
 def _reserve(item: Item, tokenizer: Any, horizon: int) -> int:
     """Tokens that follow the prompt when ``item`` is scored or decoded."""
-    from advisor.side import is_generative
-
     room = 0
     if is_generative(item):
         room = max(horizon, int(item.meta.get("max_new_tokens", 0)))

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor import data
 from advisor.errors import AdvisorError
-from advisor.items import Item
-from advisor.suites.common import (
-    Suite,
-    choices_field,
-    few_shot,
-    fill,
-    gold_field,
-    id_field,
-    leading_sentences,
-    news_articles,
-    sentences,
-    split_units,
-    take_split,
-    text_field,
-    wikipedia_passages,
-)
+from advisor.suites import sources as data
+from advisor.suites.common import Suite, news_articles, split_units, take_split, wikipedia_passages
+from advisor.suites.items import Item
+from advisor.suites.rows import choices_field, gold_field, id_field, text_field
+from advisor.suites.text import few_shot, fill, leading_sentences, sentences
 
 
 def _labelled_texts(name: str, label_set: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -73,7 +61,7 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
             sizes = {s: round(n * label_set["share"] / per_label) for s, n in spec["sizes"].items()}
             order = split_units(pool, seed, f"classification:{name}:{label}")
             chosen = take_split(([r] for r in order), sizes, split, per_group=1)
-            items += [_item(label_set, spec["candidate_mode"], *row) for row in chosen]
+            items += [_item(label_set, spec["task_type"]["candidate_mode"], *row) for row in chosen]
     return split_units(items, seed, "classification:order")
 
 

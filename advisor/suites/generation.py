@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.items import Item
-from advisor.suites.common import (
-    Suite,
-    count_field,
-    fill,
-    fill_up,
-    id_field,
-    leading_sentences,
-    news_articles,
-    sentences,
-    text_field,
-    units_of_split,
-    wikipedia_passages,
-    words,
-)
+from advisor.suites.common import Suite, fill_up, news_articles, units_of_split, wikipedia_passages
+from advisor.suites.items import Item
+from advisor.suites.rows import count_field, id_field, text_field
+from advisor.suites.text import fill, leading_sentences, sentences, words
 
 
 def _texts(source: str) -> list[tuple[str, str]]:

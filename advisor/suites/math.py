@@ -8,20 +8,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from advisor import data
 from advisor.errors import AdvisorError
-from advisor.items import Item
-from advisor.scoring import extract_final_number, format_number
-from advisor.suites.common import (
-    Suite,
-    few_shot,
-    fill,
-    id_field,
-    load_spec,
-    split_units,
-    text_field,
-    units_of_split,
-)
+from advisor.suites import sources as data
+from advisor.suites.common import Suite, load_spec, split_units, units_of_split
+from advisor.suites.items import Item
+from advisor.suites.rows import id_field, text_field
+from advisor.suites.text import few_shot, fill
+from advisor.truth.metrics import extract_final_number, format_number
 
 _OPS: dict[str, Callable[[int, int], int]] = {
     "+": operator.add,
@@ -126,5 +119,5 @@ SUITE = Suite(
     required=("question", "answer"),
     schema='{"question": "Ann has 3 pens and buys 4 more. How many pens does she have?", '
     '"answer": 7}  (prompted like the GSM8K items; scored on the final number)',
-    prompt_fields=('question',),
+    prompt_fields=("question",),
 )

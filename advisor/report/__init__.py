@@ -1,0 +1,121 @@
+"""The self-contained HTML report: a result dict → one file with figures inlined.
+
+Rendered from ``templates/report.html.j2`` with jinja2 autoescaping on, so everything a
+model generated (or a user named) lands in the page as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from advisor.files import finite_json, json_text, publish_files, writable_dir
+from advisor.report import figures
+from advisor.report.schema import check_result
+from advisor.resources import resource
+from advisor.verdicts import CAUTION, GO, KINDS, NO_GO
+
+
+def template(name: str) -> Any:
+    """A shipped jinja2 template, autoescaping on, with the verdict colours as ``kinds``."""
+    from jinja2 import Environment, FunctionLoader
+
+    env = Environment(
+        loader=FunctionLoader(lambda n: resource("templates", n).read_text(encoding="utf-8")),
+        autoescape=True,
+    )
+    env.globals["kinds"] = list(KINDS.values())
+    return env.get_template(name)
+
+
+__all__ = ["check_result", "plain_sentence", "render", "render_sweep_index", "write_report"]
+
+
+def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -> str:
+    """One sentence a non-specialist can act on, for one task type's verdict."""
+    share = f"{tolerance:.0%}" if tolerance else "the tolerated share"
+    verdict = record["verdict"]
+    pred = record.get("prediction")
+    if verdict == GO:
+        kept = f" (predicted retention {pred['retention']:.2f}, at least {pred['interval'][0]:.2f})"
+        return (
+            f"Safe to ship for {task}: it is predicted to keep at least {share} of the dense "
+            f"model's {task} quality{kept if pred else ''}."
+        )
+    if verdict == NO_GO:
+        below = (
+            f" (predicted retention {pred['retention']:.2f}, at most {pred['interval'][1]:.2f})"
+            if pred
+            else f": {record['reasons'][0]}"
+        )
+        return (
+            f"Do not ship for {task}: its quality is predicted to fall below {share} of the "
+            f"dense model's{below}."
+        )
+    if verdict == CAUTION:
+        settle = record.get("settle")
+        span = (
+            f" {pred['retention']:.2f} [{pred['interval'][0]:.2f}, {pred['interval'][1]:.2f}]"
+            if pred
+            else ""
+        )
+        return (
+            f"Borderline for {task}: the predicted retention{span} does not decide against "
+            f"{share}. "
+            + (f"To settle it, {settle}." if settle else "Check with `prune-advisor evaluate`.")
+        )
+    competence = record.get("competence", {})
+    return (
+        f"No verdict for {task}: the dense model itself is not competent here "
+        f"(score {competence.get('score', 0):.2f} vs chance {competence.get('chance', 0):.2f}"
+        f"), so a comparison would be noise."
+    )
+
+
+def render(result: dict[str, Any]) -> str:
+    """The report HTML for a result dict (as written to result.json)."""
+    from advisor.suites.tasks import task_names
+
+    tolerance = result["settings"].get("tolerance")
+    # result.json is written with sorted keys: restore the task types' own order so that a
+    # re-rendered report is the one assess wrote.
+    rank = {name: i for i, name in enumerate(task_names())}
+    tasks = dict(sorted(result["tasks"].items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    result = {**result, "tasks": tasks}
+    overall = result.get("overall", {})  # aggregates over every calibration item
+    figs = {
+        "hierarchy": figures.hierarchy(overall),
+        "accumulation": figures.accumulation(overall),
+        "temperature": figures.temperature(tasks, result["settings"]["temperature"]),
+        "subspace": figures.subspace(tasks),
+    }
+    return template("report.html.j2").render(
+        r=result,
+        figures=figs,
+        sentences={n: plain_sentence(n, t, tolerance) for n, t in tasks.items()},
+        manifest_json=json.dumps(result["manifest"], indent=2, sort_keys=True),
+    )
+
+
+def render_sweep_index(
+    method: str, rows: list[dict[str, Any]], frontier: dict[str, float | None], png: str
+) -> str:
+    """The index page of a sweep: the frontier figure and one row per amount."""
+    return template("sweep.html.j2").render(method=method, rows=rows, frontier=frontier, figure=png)
+
+
+def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
+    """Write ``result.json`` and ``report.html`` into ``folder`` as one pair (see
+    :func:`advisor.files.publish_files`: each file whole, and two runs writing into one
+    folder leave one run's pair, never a mix); return both paths."""
+    folder = writable_dir(folder)
+    result = finite_json(result)  # the page shows what result.json holds (null, not NaN)
+    result_path, report_path = publish_files(
+        folder,
+        {
+            "result.json": json_text(result, indent=1, sort_keys=True) + "\n",
+            "report.html": render(result),
+        },
+    )
+    return result_path, report_path

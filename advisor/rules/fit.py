@@ -1,0 +1,180 @@
+"""From grid rows to a rules file: one validated predicted-retention line per task type,
+fitted on every model's cases together, with provenance (docs/design.md §5c)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from advisor import __version__
+from advisor.measure.evidence import evidence_kind
+from advisor.rules.grid import GridPoint, GridSettings, default_grid, run_grid
+from advisor.rules.predict import MIN_CASES, Case, Z, fit_line, held_out, score
+from advisor.truth.retention import DEFAULT_TOLERANCE
+
+DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
+
+
+def cases_for(rows: Sequence[dict[str, Any]], task: str) -> list[Case]:
+    """One :class:`advisor.rules.predict.Case` per row where the dense model is competent
+    at ``task`` and the row holds the task's evidence."""
+    cases = []
+    for row in rows:
+        truth = row["truth"].get(task)
+        found = row.get("evidence", {}).get(task)
+        if not truth or not truth["assessable"] or truth["retention"] is None or not found:
+            continue
+        low, high = truth["ci"]
+        cases.append(
+            Case(
+                loss=found["stats"]["loss"],
+                loss_sd=found["stats"]["loss_sd"],
+                retention=truth["retention"],
+                outcome=truth["outcome"],
+                label_sd=(high - low) / (2 * 1.96),
+                model=row["model"],
+                method=row["point"]["method"],
+                meta={"point": row["point"]["id"]},
+            )
+        )
+    return cases
+
+
+def build_rules(
+    rows: Sequence[dict[str, Any]],
+    tasks: Sequence[str],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> dict[str, Any]:
+    """Fit one predicted-retention rule per task type on every model's cases, and
+    validate it: leave-one-model-out (fitted on the other models, scored on this one) and
+    leave-one-method-out within each model."""
+    entries: dict[str, Any] = {}
+    for task in tasks:
+        cases = cases_for(rows, task)
+        if len(cases) < MIN_CASES:
+            reasons = {r["truth"][task]["competence"] for r in rows if task in r["truth"]}
+            entries[task] = {
+                "assessable": False,
+                "reason": "too few configurations where the dense model is competent: "
+                + "; ".join(sorted(reasons))[:400],
+                "n_cases": len(cases),
+            }
+            continue
+        kind = evidence_kind(task)
+        models = sorted({c.model for c in cases})
+        by_model = held_out(cases, lambda c: c.model, tolerance, kind)
+        within = {
+            m: held_out([c for c in cases if c.model == m], lambda c: c.method, tolerance, kind)
+            for m in models
+        }
+        rule = fit_line(cases, kind)
+        entries[task] = rule | {
+            "assessable": True,
+            "evidence": kind,
+            "n_cases": len(cases),
+            "models": models,
+            "in_sample": score(rule, cases, tolerance),
+            "validation": {
+                "leave_one_model_out": by_model["total"],
+                "leave_one_model_out_per_model": by_model["per_group"],
+                "leave_one_method_out": {m: v["total"] for m, v in within.items()},
+            },
+        }
+    return {
+        "schema_version": 2,
+        "engine": "predicted-retention",
+        "tolerance": tolerance,
+        "z": Z,
+        "label": "predicted retention = 1 - slope * loss; interval +- z * sqrt((slope * "
+        "loss_sd)^2 + (misfit * loss)^2); go when its lower end >= tolerance",
+        "tasks": entries,
+    }
+
+
+def provenance(rows: Sequence[dict[str, Any]], command: str, seconds: float) -> dict[str, Any]:
+    """Where a rules file came from: models, grids, command, versions and wall time."""
+    import torch
+    import transformers
+
+    pairs = sorted({(r["model"], r["fingerprint"]) for r in rows})
+    return {
+        "command": command,
+        "wall_time_s": round(seconds, 1),
+        "advisor_version": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "training_models": [{"name": name, "fingerprint": fp} for name, fp in pairs],
+        "grids": {
+            name: sorted({r["point"]["id"] for r in rows if r["model"] == name})
+            for name, _ in pairs
+        },
+        "suites": sorted({r["suites"] for r in rows}),
+    }
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """What ``prune-advisor fit`` runs: each of ``models`` over ``grid`` (None: the model's
+    default grid), each point read on the calibration split and evaluated on at most
+    ``eval_items`` evaluation questions per task type (0 = all; sequential from
+    ``adaptive``); finished points are kept in ``cases_path``."""
+
+    models: tuple[str, ...]
+    tasks: list[str]
+    cases_path: Path
+    grid: list[GridPoint] | None = None
+    tolerance: float = DEFAULT_TOLERANCE
+    seed: int = 0
+    eval_items: int = 0
+    adaptive: int = 32
+    allow_pickle: bool = False
+
+    def points(self, model: str) -> list[GridPoint]:
+        """The grid points ``model`` is measured over."""
+        return self.grid if self.grid is not None else default_grid(model)
+
+
+def grid_rows(
+    plan: FitPlan, dense: Any, points: list[GridPoint], on_point: Callable | None = None
+) -> list[dict[str, Any]]:
+    """The grid rows of one loaded model: its points measured and evaluated, or read back
+    from the cases file. ``on_point(point, note)`` hears of each point."""
+    from advisor.suites import build_suite, evaluation_suites
+
+    calibration = {t: build_suite(t, "calibration", plan.seed) for t in plan.tasks}
+    evaluation = evaluation_suites(plan.tasks, plan.seed, plan.eval_items)
+    settings = GridSettings(plan.tolerance, plan.seed, plan.adaptive)
+    return run_grid(
+        dense, points, calibration, evaluation, plan.cases_path, settings=settings,
+        on_point=on_point,
+    )  # fmt: skip
+
+
+def rules_file(
+    plan: FitPlan, rows: list[dict[str, Any]], command: str, seconds: float
+) -> dict[str, Any]:
+    """The rules file's content: one validated rule per task type, with its provenance
+    (``command``: the command line recorded there; ``seconds``: the fit's wall time)."""
+    rules = build_rules(rows, plan.tasks, tolerance=plan.tolerance)
+    rules["provenance"] = provenance(rows, command, seconds)
+    rules["provenance"]["cases_file"] = str(plan.cases_path)
+    rules["provenance"]["eval_items_per_task"] = plan.eval_items or "all"
+    return rules
+
+
+def fit_rules(plan: FitPlan, command: str = "fit", console: Any = None) -> dict[str, Any]:
+    """Run ``plan`` and fit the rules (the CLI runs the same steps with progress bars)."""
+    from advisor.models import load_model
+
+    start = time.perf_counter()
+    rows = []
+    for model in plan.models:
+        dense = load_model(model, allow_pickle=plan.allow_pickle, console=console)
+        rows += grid_rows(plan, dense, plan.points(model))
+    return rules_file(plan, rows, command, time.perf_counter() - start)

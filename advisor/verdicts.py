@@ -1,0 +1,68 @@
+"""The one go / caution / no-go / not-assessable vocabulary, with its colours and reasons.
+
+Rules, ground truth, the report, the CLI and the templates all speak it: a verdict (what
+``assess`` predicts from the rules) and an outcome (what ``evaluate`` measures as ground
+truth) take the same four values, drawn the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GO, CAUTION, NO_GO, NOT_ASSESSABLE = "go", "caution", "no-go", "not-assessable"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one verdict value looks: a fill colour (figures, report badges), a text colour
+    (tables on white) and the rich style of the terminal tables."""
+
+    name: str
+    fill: str
+    text: str
+    style: str
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(GO, fill="#1a9850", text="#1a9850", style="green"),
+        Kind(CAUTION, fill="#f0a500", text="#b07800", style="yellow"),
+        Kind(NO_GO, fill="#d73027", text="#d73027", style="red"),
+        Kind(NOT_ASSESSABLE, fill="#9e9e9e", text="#777", style="dim"),
+    )
+}
+UNKNOWN_FILL = "#cccccc"
+
+# --fail-on: the verdicts that fail the CI gate at each threshold.
+FAIL_ON = {NO_GO: (NO_GO,), CAUTION: (CAUTION, NO_GO)}
+
+# A reason that makes a verdict caution starts with this marker, so that a person reading
+# the list of reasons sees which one decided it; what would settle a caution is in the
+# verdict's own ``settle`` field (result.json), not parsed out of the text.
+CAUTION_MARK = "Caution: "
+# The competence gate's phrase for a task type whose dense model is not informative.
+NOT_COMPETENT = "not assessable with this model/suite"
+NOT_ASSESSABLE_MARK = NOT_COMPETENT.capitalize() + ": "
+BROKEN_MARK = "Degenerate pruned model: "
+
+
+def caution_reason(text: str) -> str:
+    """A reason that makes the verdict caution."""
+    return CAUTION_MARK + text
+
+
+def not_assessable_reason(why: str) -> str:
+    """The reason of a not-assessable verdict: the dense model is not competent."""
+    return NOT_ASSESSABLE_MARK + why
+
+
+def broken_reason(why: str) -> str:
+    """The reason of a no-go for a pruned model that is broken outright."""
+    return BROKEN_MARK + why
+
+
+def style(verdict: str | None) -> str:
+    """The rich style of a verdict ('' for none or an unknown one)."""
+    kind = KINDS.get(verdict or "")
+    return kind.style if kind else ""
