@@ -241,7 +241,7 @@ def assess(
     """
     from advisor.measure import measure
     from advisor.measure.evidence import task_evidence
-    from advisor.measure.probe import probe_broken
+    from advisor.measure.probe import probe_broken, same_weights
     from advisor.rules.features import features_of
     from advisor.rules.predict import explain
     from advisor.truth.evaluate import dense_results
@@ -277,10 +277,14 @@ def assess(
 
     clock = time.perf_counter()
     evidence = {}
+    identical = broken is None and same_weights(dense.model, pruned.loaded.model)
     for task, items in suites.items():
         if broken is None and competence[task]["assessable"]:
             say(f"evidence: {task}")
-            evidence[task] = task_evidence(dense, pruned.loaded, task, items, scored[task])
+            found = task_evidence(dense, pruned.loaded, task, items, scored[task])
+            if identical:  # the same function on every input: nothing to sample
+                found.stats |= {"loss": 0.0, "loss_sd": 0.0, "identical_weights": 1.0}
+            evidence[task] = found
     timings["evidence_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -135,3 +135,15 @@ def test_reference_evidence_matches_a_hand_computed_nll(models):
             logits = pruned.model(ids).logits[0, len(prompt) - 1 : -1].double()
         logp = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ref)[:, None])
         assert value == pytest.approx(float(-logp.mean()), abs=1e-5)
+
+
+def test_same_weights_tells_an_unpruned_copy_from_a_pruned_one(models, tiny_llama_dir):
+    import copy
+
+    from advisor.measure.probe import same_weights
+
+    dense, pruned = models
+    assert same_weights(dense.model, copy.deepcopy(dense.model))
+    assert not same_weights(dense.model, pruned.model)  # magnitude: same shapes, zeros
+    dropped = prune_model(dense, "attn-drop", layers=1).loaded.model
+    assert not same_weights(dense.model, dropped)

@@ -88,3 +88,18 @@ def probe_broken(dense: Any, pruned: Any) -> str | None:
             f"the dense model: {dense_loss:.1f}), so its output is noise."
         )
     return None
+
+
+def same_weights(dense_model: Any, pruned_model: Any) -> bool:
+    """Whether the "pruned" model holds exactly the dense model's weights (an unpruned
+    copy, or pruning that removed nothing): then it computes the same function on every
+    input, and no sampling of calibration items is needed to say it loses nothing."""
+    if dense_model is pruned_model:
+        return True
+    dense_state, pruned_state = dense_model.state_dict(), pruned_model.state_dict()
+    if dense_state.keys() != pruned_state.keys():
+        return False
+    return all(
+        dense_state[k].shape == pruned_state[k].shape and torch.equal(dense_state[k], v)
+        for k, v in pruned_state.items()
+    )

@@ -38,10 +38,14 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
     verdict = record["verdict"]
     pred = record.get("prediction")
     if verdict == GO:
-        kept = f" (predicted retention {pred['retention']:.2f}, at least {pred['interval'][0]:.2f})"
+        kept = (
+            f" (predicted retention {pred['retention']:.2f}, at least {pred['interval'][0]:.2f})"
+            if pred
+            else ""
+        )
         return (
             f"Safe to ship for {task}: it is predicted to keep at least {share} of the dense "
-            f"model's {task} quality{kept if pred else ''}."
+            f"model's {task} quality{kept}."
         )
     if verdict == NO_GO:
         below = (

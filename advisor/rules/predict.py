@@ -231,6 +231,8 @@ def explain(
             f"retention {evidence['retention']:.2f} on {evidence['n']} items (same answer "
             f"as the dense model on {stats['answer_agreement']:.0%})"
         )
+    if stats.get("identical_weights"):
+        measured += "; the pruned model holds exactly the dense model's weights"
     models = ", ".join(m["name"] for m in provenance.get("training_models", [])) or "?"
     reasons = [
         f"Evidence: {EVIDENCE_WORDS[kind]}: {measured}; loss u = {loss:.4f} ± {loss_sd:.4f}.",

@@ -169,7 +169,6 @@ def evaluate_pair(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
-    cache: bool = True,
     all_views: bool = True,
     adaptive: int = 0,
     log: Any = None,
@@ -179,10 +178,11 @@ def evaluate_pair(
     The verdict rests on each task's primary items (multiple-choice questions in their
     option-text view); with ``all_views`` the other views (lettered A-D) are evaluated
     too and reported under ``"views"``. ``adaptive=N`` starts each task type with N
-    questions and adds more only while its label is borderline (:func:`_adaptive`).
+    questions and adds more only while its label is borderline (:func:`_adaptive`). Dense
+    results come from the disk cache (:func:`dense_results`).
     """
     say = log or (lambda _msg: None)
-    kw = {"tolerance": tolerance, "seed": seed, "cache": cache, "adaptive": adaptive}
+    kw = {"tolerance": tolerance, "seed": seed, "cache": True, "adaptive": adaptive}
     out = {}
     for task, items in suites.items():
         out[task] = _pair(dense, pruned, task, primary_items(items), say, **kw)
