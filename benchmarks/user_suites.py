@@ -145,7 +145,10 @@ def run(folder: Path, out: Path, models: list[str]) -> None:
                 scored = dense_results(dense, cal)
                 competence = dense_competence(task, cal, scored).to_dict()
                 found = task_evidence(dense, pruned, task, cal, scored).to_dict()
-                verdict = explain(task, rules["tasks"][task], found, 0.9, rules["provenance"])
+                verdict = {"verdict": "n/a", "prediction": None}
+                if competence["assessable"]:
+                    rule = rules["tasks"][task]
+                    verdict = explain(task, rule, found, 0.9, rules["provenance"])
                 seconds = time.perf_counter() - start
                 truth = evaluate_pair(dense, pruned, {task: ev_items}, adaptive=0)[task]
                 row = {
@@ -155,7 +158,7 @@ def run(folder: Path, out: Path, models: list[str]) -> None:
                     "task": task,
                     "competence": competence["assessable"],
                     "dense_cal": competence["score"],
-                    "verdict": verdict["verdict"] if competence["assessable"] else "n/a",
+                    "verdict": verdict["verdict"],
                     "prediction": verdict["prediction"],
                     "evidence": {k: found[k] for k in ("kind", "retention", "stats", "n")},
                     "truth": {

@@ -219,17 +219,18 @@ def explain(
     loss, loss_sd = stats["loss"], stats["loss_sd"]
     pred = predict(rule, loss, loss_sd, tolerance)
     kind = evidence["kind"]
+    kept = "n/a" if evidence["retention"] is None else f"{evidence['retention']:.2f}"
     if kind == "reference":
         measured = f"ΔNLL {stats['delta_nll']:.3f} nats/token on {evidence['n']} references"
     elif kind == "survival":
         measured = (
             f"{stats['survival']:.0%} of {evidence['n']} dense answers survive (retention "
-            f"on these items {evidence['retention']:.2f})"
+            f"on these items {kept})"
         )
     else:
         measured = (
-            f"retention {evidence['retention']:.2f} on {evidence['n']} items (same answer "
-            f"as the dense model on {stats['answer_agreement']:.0%})"
+            f"retention {kept} on {evidence['n']} items (same answer as the dense model on "
+            f"{stats['answer_agreement']:.0%})"
         )
     if stats.get("identical_weights"):
         measured += "; the pruned model holds exactly the dense model's weights"

@@ -1,0 +1,48 @@
+"""README's user-suite table from benchmarks/user_suites/results.jsonl.
+
+.venv/bin/python benchmarks/user_suites_table.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "user_suites" / "results.jsonl"
+
+
+def main() -> None:
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    print("| model | suite | config | verdict | predicted [interval] | ground truth [CI] (n) |")
+    print("|---|---|---|---|---|---|")
+    tally = {"decisive": 0, "committed": 0, "right": 0}
+    for r in rows:
+        p, t = r["prediction"], r["truth"]
+        truth = (
+            "—"
+            if t["retention"] is None
+            else f"{t['retention']:.2f} [{t['ci'][0]:.2f}, {t['ci'][1]:.2f}] "
+            f"({t['n']}) {t['outcome']}"
+        )
+        pred = (
+            "—"
+            if p is None
+            else f"{p['retention']:.2f} [{p['interval'][0]:.2f}, {p['interval'][1]:.2f}]"
+        )
+        print(
+            f"| {r['model']} | {r['suite']} ({r['task']}) | {r['point']} | {r['verdict']} | "
+            f"{pred} | {truth} |"
+        )
+        if t["outcome"] in ("go", "no-go") and r["verdict"] != "n/a":
+            tally["decisive"] += 1
+            if r["verdict"] in ("go", "no-go"):
+                tally["committed"] += 1
+                tally["right"] += r["verdict"] == t["outcome"]
+    print(
+        f"\n{tally['right']}/{tally['committed']} committed verdicts right; "
+        f"{tally['committed']} of {tally['decisive']} decisive cases committed."
+    )
+
+
+if __name__ == "__main__":
+    main()
