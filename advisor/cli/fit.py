@@ -55,6 +55,7 @@ def fit(
         list[str] | None,
         typer.Option(
             "--model",
+            metavar="NAME",
             help="A model to fit on (repeatable). Default: smollm2-135m and gemma3-270m, "
             "each over its default grid.",
         ),
