@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
 import torch
 
 from advisor.assess import calibration_suites
-from advisor.measure.evidence import _loss_answers, _loss_reference, task_evidence
+from advisor.measure.evidence import loss_of, task_evidence
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.rules.grid import MODEL_GRIDS, read_cases
@@ -54,13 +53,7 @@ def _restated(record: dict) -> dict:
     """The evidence record without its per-item lists, its loss recomputed from them by
     the current code (so a change to the loss needs no new model run)."""
     items = record["items"]
-    if record["kind"] == "reference":
-        delta = [
-            math.log(d) - math.log(p) for d, p in zip(items["dense"], items["pruned"], strict=True)
-        ]
-        loss, loss_sd = _loss_reference(delta)
-    else:
-        loss, loss_sd = _loss_answers(items["dense"], items["pruned"])
+    loss, loss_sd = loss_of(record["kind"], items["dense"], items["pruned"])
     stats = record["stats"] | {"loss": loss, "loss_sd": loss_sd}
     return {k: v for k, v in record.items() if k != "items"} | {"stats": stats}
 

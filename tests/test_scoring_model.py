@@ -83,7 +83,7 @@ def test_generated_text_is_cut_at_stop_strings_and_scored(tiny, monkeypatch):
     }
 
     def fake_generate(model, tokenizer, prompts, horizon, **kwargs):
-        return SimpleNamespace(texts=[outputs[p] for p in prompts])
+        return SimpleNamespace(texts=[outputs[p] for p in prompts], tokens=[[] for _ in prompts])
 
     monkeypatch.setattr(forward, "greedy_generate", fake_generate)
     items = [
@@ -117,7 +117,7 @@ def test_dense_competence_flags_a_one_answer_model():
     assert dense_competence("multiple-choice", items, right).assessable
 
 
-def test_cut():
-    assert score._cut(" 7\n8", ["\n"]) == " 7"
-    assert score._cut("\n 7\n8", ["\n"]) == "\n 7"
-    assert score._cut("abc", []) == "abc"
+def test_cut_at_stop():
+    assert score.cut_at_stop(" 7\n8", ["\n"]) == " 7"
+    assert score.cut_at_stop("\n 7\n8", ["\n"]) == "\n 7"
+    assert score.cut_at_stop("abc", []) == "abc"

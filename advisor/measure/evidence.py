@@ -43,7 +43,7 @@ from advisor.suites.items import Item, items_hash
 from advisor.suites.tasks import TASK_TYPES
 from advisor.truth import metrics
 from advisor.truth.retention import retention
-from advisor.truth.score import ItemResult, _cut, score_model
+from advisor.truth.score import ItemResult, cut_at_stop, greedy_continuations, score_model
 
 EVIDENCE_VERSION = "evidence-v3"
 # The evidence follows what the task type's metric scores (its suite spec names the metric).
@@ -117,7 +117,7 @@ def _answer_window(tokenizer: Any, tokens: Sequence[int], item: Item) -> tuple[i
             if metrics.span_match(text_of(k), item.reference):
                 return (k + 1, True) if k < len(tokens) else (k, False)
     text = text_of(len(tokens))
-    cut = _cut(text, item.meta.get("stop", []))
+    cut = cut_at_stop(text, item.meta.get("stop", []))
     if len(cut) >= len(text):
         return len(tokens), False
     for k in range(1, len(tokens) + 1):
@@ -165,26 +165,19 @@ def dense_side(dense: Any, task: str, items: list[Item], *, cache: bool = True) 
     record = read_checked_json(path) if cache else None
     if record is not None:
         return record
-    model, tok = dense.model, dense.tokenizer
     record = {"kind": kind}
     if kind == "survival":
-        by_horizon: dict[int, list[int]] = {}
-        for n, item in enumerate(items):
-            by_horizon.setdefault(int(item.meta.get("max_new_tokens", 32)), []).append(n)
-        tokens: list[list[int]] = [[] for _ in items]
-        for horizon, members in sorted(by_horizon.items()):
-            gen = forward.greedy_generate(model, tok, [items[n].prompt for n in members], horizon)
-            for n, toks in zip(members, gen.tokens, strict=True):
-                tokens[n] = list(toks)
-        record["tokens"] = tokens
-        windows = [_answer_window(tok, t, item) for t, item in zip(tokens, items, strict=True)]
-        record["window"] = [k for k, _ in windows]
-        record["boundary"] = [b for _, b in windows]
+        tokens = [t for t, _ in greedy_continuations(dense, items)]
+        windows = [
+            _answer_window(dense.tokenizer, t, item) for t, item in zip(tokens, items, strict=True)
+        ]
+        record |= {
+            "tokens": tokens,
+            "window": [k for k, _ in windows],
+            "boundary": [b for _, b in windows],
+        }
     elif kind == "reference":
-        pairs = [_reference_ids(tok, item) for item in items]
-        prompts, refs = [p for p, _ in pairs], [r for _, r in pairs]
-        logits = _forced_logits(model, tok, prompts, refs)
-        record["nll"] = [_mean_nll(z, r) for z, r in zip(logits, refs, strict=True)]
+        record["nll"] = reference_nll(dense.model, dense.tokenizer, items)
     if cache:
         write_checked_json(path, record)
     return record
@@ -254,13 +247,19 @@ def _loss_reference(delta: list[float]) -> tuple[float, float]:
     return max(0.0, float(x.mean())), float(np.std(x[picks].mean(1)))
 
 
-def _retention(task: str, kind: str, dense: list[float], pruned: list[float], **stats: float):
+def loss_of(kind: str, dense: Sequence[float], pruned: Sequence[float]) -> tuple[float, float]:
+    """The loss u and its sampling SD from paired per-item scores (``TaskEvidence.dense`` /
+    ``.pruned``; for "reference" these are exp(−NLL), so ΔNLL = log dense − log pruned)."""
+    if kind == "reference":
+        return _loss_reference(
+            [math.log(d) - math.log(p) for d, p in zip(dense, pruned, strict=True)]
+        )
+    return _loss_answers(list(dense), list(pruned))
+
+
+def _evidence(task: str, kind: str, dense: list[float], pruned: list[float], **stats: float):
+    loss, loss_sd = loss_of(kind, dense, pruned)
     record = retention(dense, pruned)
-    if "delta_nll_items" in stats:
-        loss, loss_sd = _loss_reference(stats.pop("delta_nll_items"))  # type: ignore[arg-type]
-    else:
-        loss, loss_sd = _loss_answers(dense, pruned)
-    stats |= {"loss": loss, "loss_sd": loss_sd}
     return TaskEvidence(
         task=task,
         kind=kind,
@@ -268,7 +267,7 @@ def _retention(task: str, kind: str, dense: list[float], pruned: list[float], **
         pruned=pruned,
         retention=record["retention"],
         ci=record["ci"],
-        stats={k: float(v) for k, v in stats.items()},
+        stats={k: float(v) for k, v in stats.items()} | {"loss": loss, "loss_sd": loss_sd},
     )
 
 
@@ -287,39 +286,26 @@ def task_evidence(
     dense_scores = [r.score for r in dense_results]
     if kind in ("answers", "ranking"):
         pruned_results = score_model(pruned, items)
+        pairs = list(zip(dense_results, pruned_results, strict=True))
+        agree = float(np.mean([d.answer == p.answer for d, p in pairs]))
         if kind == "ranking":  # reciprocal rank of the gold passage: finer than recall@1
-            dense_scores = [1.0 / r.details["rank"] for r in dense_results]
-            rr = [1.0 / r.details["rank"] for r in pruned_results]
-            agree = float(
-                np.mean(
-                    [
-                        d.answer == p.answer
-                        for d, p in zip(dense_results, pruned_results, strict=True)
-                    ]
-                )
-            )
-            return _retention(task, kind, dense_scores, rr, answer_agreement=agree)
-        agree = float(
-            np.mean(
-                [d.answer == p.answer for d, p in zip(dense_results, pruned_results, strict=True)]
-            )
-        )
-        return _retention(
-            task, kind, dense_scores, [r.score for r in pruned_results], answer_agreement=agree
-        )
+            scores = [(1.0 / d.details["rank"], 1.0 / p.details["rank"]) for d, p in pairs]
+        else:
+            scores = [(d.score, p.score) for d, p in pairs]
+        dense_scores, pruned_scores = [d for d, _ in scores], [p for _, p in scores]
+        return _evidence(task, kind, dense_scores, pruned_scores, answer_agreement=agree)
     side = dense_side(dense, task, items, cache=cache)
     if kind == "survival":
         kept = survival(pruned.model, dense.tokenizer, items, side)
         pruned_scores = [s * float(k) for s, k in zip(dense_scores, kept, strict=True)]
-        return _retention(task, kind, dense_scores, pruned_scores, survival=float(np.mean(kept)))
+        return _evidence(task, kind, dense_scores, pruned_scores, survival=float(np.mean(kept)))
     nll_p = reference_nll(pruned.model, dense.tokenizer, items)
     delta = [p - d for p, d in zip(nll_p, side["nll"], strict=True)]
-    return _retention(
+    return _evidence(
         task,
         kind,
         [math.exp(-x) for x in side["nll"]],
         [math.exp(-x) for x in nll_p],
         delta_nll=float(np.mean(delta)),
         dense_nll=float(np.mean(side["nll"])),
-        delta_nll_items=delta,  # type: ignore[arg-type]
     )

@@ -154,7 +154,7 @@ def run_grid(
     done = {r["point"]["id"] for r in mine}
     primary = {t: primary_items(items) for t, items in calibration.items()}
     measured_items, _ = hierarchy_items(primary, decode=False)
-    dense_scored = {t: dense_results(dense, items) for t, items in primary.items()}
+    dense_scored: dict[str, list] = {}  # filled at the first point to compute, not before
     for point in points:
         if point.id in done:
             if on_point:
@@ -162,6 +162,8 @@ def run_grid(
             continue
         start = time.perf_counter()
         pruned = prune_model(dense, point.method, **point.kwargs(), seed=seed)
+        if not dense_scored:
+            dense_scored.update((t, dense_results(dense, items)) for t, items in primary.items())
         evidence = {
             t: task_evidence(dense, pruned.loaded, t, items, dense_scored[t]).to_dict()
             for t, items in primary.items()

@@ -57,7 +57,7 @@ class ItemResult:
         return asdict(self)
 
 
-def _cut(text: str, stops: Sequence[str]) -> str:
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
     """``text`` up to the first of ``stops`` (a stop at the very start is skipped)."""
     end = len(text)
     for stop in stops:
@@ -137,11 +137,15 @@ def _retrieval(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResu
     return results
 
 
-def _generate(loaded: Any, items: list[Item], batch_size: int) -> list[str]:
+def greedy_continuations(
+    loaded: Any, items: list[Item], batch_size: int = 8
+) -> list[tuple[list[int], str]]:
+    """Each item's greedy continuation, tokens and text (not yet cut at its stop strings),
+    decoded for the item's own ``max_new_tokens`` (default 32)."""
     by_horizon: dict[int, list[int]] = defaultdict(list)
     for n, item in enumerate(items):
         by_horizon[int(item.meta.get("max_new_tokens", 32))].append(n)
-    texts = [""] * len(items)
+    out: list[tuple[list[int], str]] = [([], "")] * len(items)
     for horizon, members in sorted(by_horizon.items()):
         gen = forward.greedy_generate(
             loaded.model,
@@ -150,9 +154,18 @@ def _generate(loaded: Any, items: list[Item], batch_size: int) -> list[str]:
             horizon,
             batch_size=max(batch_size, forward.DECODE_BATCH),
         )
-        for n, text in zip(members, gen.texts, strict=True):
-            texts[n] = _cut(text, items[n].meta.get("stop", []))
-    return texts
+        for n, tokens, text in zip(members, gen.tokens, gen.texts, strict=True):
+            out[n] = (list(tokens), text)
+    return out
+
+
+def _generate(loaded: Any, items: list[Item], batch_size: int) -> list[str]:
+    return [
+        cut_at_stop(text, item.meta.get("stop", []))
+        for (_, text), item in zip(
+            greedy_continuations(loaded, items, batch_size), items, strict=True
+        )
+    ]
 
 
 def _answer_text(task: TaskType, output: str) -> str:
