@@ -197,7 +197,7 @@ def _latency(dense: Any, pruned: Any) -> dict[str, float]:
     from advisor.measure.speed import paired_latency
 
     ids = dense.tokenizer(SPEED_PROMPT, return_tensors="pt").input_ids
-    return paired_latency(dense.model, pruned.loaded.model, ids, tokens=8, rounds=2)
+    return paired_latency(dense.model, pruned.loaded.model, ids, tokens=4, rounds=2)
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,7 @@ def assess(
     (seconds of the caller's phases) go into the manifest; ``log`` receives progress lines
     and ``warn`` warnings for the user (default: :func:`warnings.warn`).
     """
+    from advisor import forward
     from advisor.measure import measure
     from advisor.measure.evidence import task_evidence
     from advisor.measure.probe import probe_broken, same_weights
@@ -275,34 +276,37 @@ def assess(
         competence[task] = dense_competence(task, items, scored[task]).to_dict()
     timings["competence_s"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    evidence = {}
-    identical = broken is None and same_weights(dense.model, pruned.loaded.model)
-    for task, items in suites.items():
-        if broken is None and competence[task]["assessable"]:
-            say(f"evidence: {task}")
-            found = task_evidence(dense, pruned.loaded, task, items, scored[task])
-            if identical:  # the same function on every input: nothing to sample
-                found.stats |= {"loss": 0.0, "loss_sd": 0.0, "identical_weights": 1.0}
-            evidence[task] = found
-    timings["evidence_s"] = time.perf_counter() - clock
+    # The hierarchy reads a subset of the prompts the evidence runs through the pruned
+    # model: inside `reuse` those prompt passes are kept and handed back, not repeated.
+    with forward.reuse(pruned.loaded.model):
+        clock = time.perf_counter()
+        evidence = {}
+        identical = broken is None and same_weights(dense.model, pruned.loaded.model)
+        for task, items in suites.items():
+            if broken is None and competence[task]["assessable"]:
+                say(f"evidence: {task}")
+                found = task_evidence(dense, pruned.loaded, task, items, scored[task])
+                if identical:  # the same function on every input: nothing to sample
+                    found.stats |= {"loss": 0.0, "loss_sd": 0.0, "identical_weights": 1.0}
+                evidence[task] = found
+        timings["evidence_s"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    measured_items, decoded = hierarchy_items(suites, settings.decode)
-    if broken is None:
-        measured = measure(
-            dense,
-            pruned.loaded,
-            measured_items,
-            temperature=temperature,
-            generate=decoded,
-            log=say,
-        )
-        aggregates, rows, meta = measured.aggregates, measured.items, measured.meta
-    else:  # nothing meaningful (or even finite) to measure
-        aggregates, rows = {}, []
-        meta = {"horizon": 0, "top_k": 0, "notes": [], "dense_cache": {"state": "skipped"}}
-    timings["measure_s"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        measured_items, decoded = hierarchy_items(suites, settings.decode)
+        if broken is None:
+            measured = measure(
+                dense,
+                pruned.loaded,
+                measured_items,
+                temperature=temperature,
+                generate=decoded,
+                log=say,
+            )
+            aggregates, rows, meta = measured.aggregates, measured.items, measured.meta
+        else:  # nothing meaningful (or even finite) to measure
+            aggregates, rows = {}, []
+            meta = {"horizon": 0, "top_k": 0, "notes": [], "dense_cache": {"state": "skipped"}}
+        timings["measure_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     say("timing decoding")

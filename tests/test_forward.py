@@ -258,3 +258,33 @@ def test_batches_never_mix_very_different_lengths():
     assert batching.batches(order, 2, lengths) == [[0, 3], [5, 2], [4], [1]]
     similar = [150, 260, 190, 230]  # a built-in suite's spread: one batch, as before
     assert batching.batches([0, 2, 3, 1], 24, similar) == [[0, 2, 3, 1]]
+
+
+def test_reuse_hands_back_prompt_passes_without_running_the_model_again(tiny):
+    """Inside `reuse`, a prompt already run (by prompt_states, or by decode's prefill) and
+    option scores already computed come back equal, with no new forward call; outside it
+    every call runs the model."""
+    model, tok = tiny
+    calls = []
+    hook = model.get_decoder().register_forward_hook(lambda *_: calls.append(1))
+    try:
+        with F.reuse(model):
+            decoded = F.decode(model, tok, PROMPTS[:2], 2)
+            before = len(calls)
+            first = F.prompt_states(model, tok, PROMPTS, batch_size=3)
+            ran = len(calls) - before
+            again = F.prompt_states(model, tok, list(reversed(PROMPTS)), batch_size=1)
+            scores = F.continuation_logprobs(model, tok, PROMPTS, OPTIONS)
+            ran_scores = len(calls)
+            scores_again = F.continuation_logprobs(model, tok, PROMPTS, OPTIONS)
+            assert len(calls) == ran_scores  # nothing new ran
+        assert ran == 1  # only the third prompt: decode's prefill gave the first two
+        assert scores_again == scores
+        for i in range(3):
+            assert torch.equal(again.last[2 - i], first.last[i])
+            assert torch.equal(again.mean[2 - i], first.mean[i])
+        assert torch.equal(first.last[:2], decoded.states.last)
+        F.prompt_states(model, tok, PROMPTS[:1])
+        assert len(calls) == ran_scores + 1  # the memo is gone after the block
+    finally:
+        hook.remove()

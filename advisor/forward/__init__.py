@@ -15,6 +15,7 @@ from advisor.forward.choices import (
     split_continuation,
 )
 from advisor.forward.decoding import DECODE_BATCH, Decoded, Generation, decode, greedy_generate
+from advisor.forward.reuse import reuse
 
 __all__ = [
     "DECODE_BATCH",
@@ -31,5 +32,6 @@ __all__ = [
     "greedy_generate",
     "left_pad",
     "prompt_states",
+    "reuse",
     "split_continuation",
 ]

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from advisor.forward.reuse import memo
 from advisor.models import anatomy
 from advisor.models.anatomy import decoder_layers, decoder_of, input_device
 
@@ -223,8 +224,15 @@ def prompt_states(
     device = input_device(model)
     last: list[torch.Tensor | None] = [None] * len(seqs)
     mean: list[torch.Tensor | None] = [None] * len(seqs)
+    kept = memo(model)
+    for i, seq in enumerate(seqs):
+        if kept is not None and ("states", tuple(seq)) in kept:
+            last[i], mean[i] = kept["states", tuple(seq)]
+    todo = [i for i in range(len(seqs)) if last[i] is None]
     with torch.inference_mode():
-        for batch in batches(by_length(seqs), batch_size, lengths_of(seqs)):
+        fresh = [seqs[i] for i in todo]
+        for part in batches(by_length(fresh), batch_size, lengths_of(fresh)):
+            batch = [todo[k] for k in part]
             ids, mask, pos = left_pad([seqs[i] for i in batch], pad_id(tokenizer), device)
             with StreamRecorder(model, summarise_streams(mask)) as rec:
                 decoder_call(model, ids, mask, pos, use_cache=False)
@@ -232,11 +240,19 @@ def prompt_states(
             for row, i in enumerate(batch):
                 last[i] = batch_last[row].cpu()
                 mean[i] = batch_mean[row].cpu()
+                remember_states(model, seqs[i], last[i], mean[i])
         last_t = torch.stack(last)  # type: ignore[arg-type]
         mean_t = torch.stack(mean)  # type: ignore[arg-type]
         logits = anatomy.head_logits(model, last_t[:, -1]).cpu()
         lens = anatomy.head_logits(model, last_t).cpu() if logit_lens else None
     return PromptStates(last=last_t, mean=mean_t, logits=logits, lens=lens)
+
+
+def remember_states(model: Any, seq: Sequence[int], last: Any, mean: Any) -> None:
+    """Keep a prompt's stream summaries for reuse while a :func:`reuse` block is open."""
+    kept = memo(model)
+    if kept is not None:
+        kept["states", tuple(seq)] = (last, mean)
 
 
 def cache_kwarg(model: Any) -> str:

@@ -21,6 +21,7 @@ from advisor.forward.batching import (
     pad_id,
     prompt_states,
 )
+from advisor.forward.reuse import memo
 from advisor.models import anatomy
 from advisor.models.anatomy import input_device
 
@@ -143,19 +144,30 @@ def continuation_logprobs(
             context = encode(tokenizer, prompt.rstrip(" "))
         contexts.append(context)
         conts.append(row)
-    states = _prefix_shared_states(model, tokenizer, contexts, conts, batch_size)
-    scores: list[list[OptionScore]] = []
+    kept = memo(model)
+    keys = [
+        ("options", tuple(c), tuple(map(tuple, o))) for c, o in zip(contexts, conts, strict=True)
+    ]
+    scores: list[list[OptionScore] | None] = [
+        kept.get(key) if kept is not None else None for key in keys
+    ]
+    todo = [i for i, row in enumerate(scores) if row is None]
+    states = _prefix_shared_states(
+        model, tokenizer, [contexts[i] for i in todo], [conts[i] for i in todo], batch_size
+    )
     with torch.inference_mode():
-        for row_states, row_conts in zip(states, conts, strict=True):
+        for i, row_states in zip(todo, states, strict=True):
             row_scores = []
-            for hidden, cont in zip(row_states, row_conts, strict=True):
+            for hidden, cont in zip(row_states, conts[i], strict=True):
                 logprobs = torch.log_softmax(anatomy.head_logits(model, hidden), dim=-1)
                 targets = torch.as_tensor(cont)
                 picked = logprobs.gather(-1, targets[:, None]).squeeze(-1)
                 greedy = bool((logprobs.argmax(-1) == targets).all())
                 row_scores.append(OptionScore(float(picked.sum()), len(targets), greedy))
-            scores.append(row_scores)
-    return scores
+            scores[i] = row_scores
+            if kept is not None:
+                kept[keys[i]] = row_scores
+    return scores  # type: ignore[return-value]
 
 
 def candidate_token_ids(tokenizer: Any, candidates: Sequence[str]) -> list[int]:

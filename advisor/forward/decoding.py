@@ -20,6 +20,7 @@ from advisor.forward.batching import (
     left_pad,
     lengths_of,
     pad_id,
+    remember_states,
     stack_summaries,
     summarise_streams,
 )
@@ -269,6 +270,7 @@ def decode(
             for row, i in enumerate(batch):
                 last[i] = batch_last[row].cpu()
                 mean[i] = batch_mean[row].cpu()
+                remember_states(model, seqs[i], last[i], mean[i])
                 logits[i] = first_logits[row]
                 tokens[i], ended[i] = _cut_at_stop(chosen[row].tolist(), stop)
                 hidden[i] = states[row, : len(tokens[i])].clone()

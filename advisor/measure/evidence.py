@@ -296,9 +296,23 @@ def task_evidence(
         return _evidence(task, kind, dense_scores, pruned_scores, answer_agreement=agree)
     side = dense_side(dense, task, items, cache=cache)
     if kind == "survival":
-        kept = survival(pruned.model, dense.tokenizer, items, side)
-        pruned_scores = [s * float(k) for s, k in zip(dense_scores, kept, strict=True)]
-        return _evidence(task, kind, dense_scores, pruned_scores, survival=float(np.mean(kept)))
+        # An item the dense model gets wrong scores 0 for both models whatever the pruned
+        # one decodes: only the scoring dense answers are read (the same evidence, fewer
+        # prefills).
+        scoring = [n for n, s in enumerate(dense_scores) if s > 0]
+        subset = {key: [side[key][n] for n in scoring] for key in ("tokens", "window", "boundary")}
+        kept = survival(pruned.model, dense.tokenizer, [items[n] for n in scoring], subset)
+        pruned_scores = [0.0] * len(items)
+        for n, k in zip(scoring, kept, strict=True):
+            pruned_scores[n] = dense_scores[n] * float(k)
+        return _evidence(
+            task,
+            kind,
+            dense_scores,
+            pruned_scores,
+            survival=float(np.mean(kept)) if kept else 1.0,
+            scoring_answers=len(scoring),
+        )
     nll_p = reference_nll(pruned.model, dense.tokenizer, items)
     delta = [p - d for p, d in zip(nll_p, side["nll"], strict=True)]
     return _evidence(

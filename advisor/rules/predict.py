@@ -224,8 +224,8 @@ def explain(
         measured = f"ΔNLL {stats['delta_nll']:.3f} nats/token on {evidence['n']} references"
     elif kind == "survival":
         measured = (
-            f"{stats['survival']:.0%} of {evidence['n']} dense answers survive (retention "
-            f"on these items {kept})"
+            f"{stats['survival']:.0%} of the {stats.get('scoring_answers', evidence['n']):.0f} "
+            f"scoring dense answers (of {evidence['n']} items) survive (retention {kept})"
         )
     else:
         measured = (

@@ -22,6 +22,7 @@ from datasets import Dataset
 from advisor.errors import AdvisorError
 from advisor.truth.metrics import extract_final_number
 
+WIKI_CACHE_VERSION = "v1"  # bump when the extraction below changes
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$")
 _MARKUP = re.compile(r"'{2,}|__[A-Z]+__")
@@ -39,11 +40,26 @@ def _clean(text: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _wiki_pages() -> tuple[tuple[str, str], ...]:
+    """The dump's articles as (title, markup-free text), redirects left out.
+
+    Stripping the wiki markup takes ~3 s, on every run that builds a suite or prunes: the
+    result is kept in the cache, keyed by the dump's own sha256 (a checked file, so a torn
+    or edited copy is rebuilt, never read)."""
+    from advisor.cache import cache_dir
+    from advisor.files import read_checked_json, sha256_file, write_checked_json
+
+    dump = _gensim_file(WIKI_DUMP)
+    path = cache_dir("sources") / f"wiki-{WIKI_CACHE_VERSION}-{sha256_file(dump)[:24]}.json"
+    cached = read_checked_json(path)
+    if isinstance(cached, list):
+        return tuple((title, text) for title, text in cached)
     from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
-    with bz2.open(_gensim_file(WIKI_DUMP)) as fh:
+    with bz2.open(dump) as fh:
         pages = [(title, filter_wiki(text)) for title, text, _ in extract_pages(fh)]
-    return tuple((t, x) for t, x in pages if not x.lstrip().upper().startswith("#REDIRECT"))
+    kept = [(t, x) for t, x in pages if not x.lstrip().upper().startswith("#REDIRECT")]
+    write_checked_json(path, kept)
+    return tuple(kept)
 
 
 def _sections(text: str) -> list[tuple[str, list[str]]]:
