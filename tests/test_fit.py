@@ -189,3 +189,14 @@ def test_shipped_rules_are_what_fit_makes_of_the_shipped_cases():
         assert mine == {p.id for p in grid.default_grid(model["name"])}
     refitted = fit.build_rules(rows, list(shipped["tasks"]), tolerance=shipped["tolerance"])
     assert json.loads(json.dumps(refitted)) == shipped
+
+
+def test_a_row_is_matched_on_its_calibration_suites_whatever_labelled_it():
+    """Rows labelled by 32 questions or by sequential evaluation of the whole split match
+    the same calibration suites (a row keeps its label; `fit` does not redo it)."""
+    h = "0123456789abcdef"
+    short = f"multiple-choice:{h}-eval/multiple-choice:{'1' * 16}-rag:{h}"
+    full = f"eval/multiple-choice:{'2' * 16}-multiple-choice:{h}-rag:{h}"
+    assert grid.calibration_part(short) == grid.calibration_part(full)
+    assert grid.calibration_part(short) == f"multiple-choice:{h}-rag:{h}"
+    assert grid.calibration_part(f"rag:{'3' * 16}") != grid.calibration_part(short)

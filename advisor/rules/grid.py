@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -96,6 +97,18 @@ def _suite_id(suites: dict[str, list[Item]]) -> str:
     return "-".join(f"{t}:{items_hash(items)}" for t, items in sorted(suites.items()))
 
 
+_SUITE_PART = re.compile(r"(?<=:[0-9a-f]{16})-")
+
+
+def calibration_part(suite_id: str) -> str:
+    """The calibration suites of a row's suite id, without its evaluation suites.
+
+    A finished row is matched on its calibration suites (what its evidence was read on),
+    not on how many evaluation questions labelled it: a row keeps the label it was given
+    (32 questions, or sequential evaluation of the whole split); delete it to relabel."""
+    return "-".join(p for p in _SUITE_PART.split(suite_id) if not p.startswith("eval/"))
+
+
 def read_cases(path: Path) -> list[dict[str, Any]]:
     """The rows of a cases file (a torn last line from a kill is ignored)."""
     if not path.is_file():
@@ -146,10 +159,11 @@ def run_grid(
     tolerance, seed = settings.tolerance, settings.seed
 
     suite_id = _suite_id({**calibration, **{f"eval/{k}": v for k, v in evaluation.items()}})
+    calibration_id = _suite_id(calibration)
     mine = [
         r
         for r in read_cases(cases_path)
-        if r["fingerprint"] == dense.fingerprint and r["suites"] == suite_id
+        if r["fingerprint"] == dense.fingerprint and calibration_part(r["suites"]) == calibration_id
     ]
     done = {r["point"]["id"] for r in mine}
     primary = {t: primary_items(items) for t, items in calibration.items()}
