@@ -1,18 +1,39 @@
 """README's user-suite table from benchmarks/user_suites/results.jsonl.
 
-.venv/bin/python benchmarks/user_suites_table.py
+.venv/bin/python benchmarks/user_suites_table.py [RULES.json]
+
+The verdicts are derived again from each row's stored evidence (its loss and sampling SD)
+with the rules given (default: the shipped ones), so a refit needs no model run; the
+ground truth is the row's own.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+from advisor.assess import load_rules
+from advisor.rules.predict import predict
 
 RESULTS = Path(__file__).resolve().parent / "user_suites" / "results.jsonl"
 
 
 def main() -> None:
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    rules, _, _ = load_rules(sys.argv[1] if len(sys.argv) > 1 else None)
+    for r in rows:
+        rule = rules["tasks"].get(r["task"], {})
+        if r["prediction"] is None or "slope" not in rule:
+            continue
+        stats = r["evidence"]["stats"]
+        found = predict(rule, stats["loss"], stats["loss_sd"], rules["tolerance"])
+        r["verdict"] = found.verdict
+        r["prediction"] = {
+            "retention": found.retention,
+            "interval": [found.low, found.high],
+            "verdict": found.verdict,
+        }
     print("| model | suite | config | verdict | predicted [interval] | ground truth [CI] (n) |")
     print("|---|---|---|---|---|---|")
     tally = {"decisive": 0, "committed": 0, "right": 0}
