@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -23,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor import __version__
 from advisor.errors import AdvisorError
+from advisor.provenance import pruning_record, versions
 from advisor.resources import resource
 from advisor.suites.items import Item, items_hash
 from advisor.verdicts import FAIL_ON, NO_GO, NOT_ASSESSABLE, broken_reason
@@ -149,28 +148,6 @@ def _broken_verdict(reason: str) -> dict[str, Any]:
     }
 
 
-def _pruning_record(pruned: Any) -> dict[str, Any]:
-    manifest = pruned.manifest
-    record = pruned.loaded.model.config.prune_advisor
-    sparsity = manifest.get("sparsity")
-    achieved = sparsity.get("achieved") if isinstance(sparsity, dict) else record.get("sparsity")
-    return {
-        "method": manifest.get("method", record.get("method")),
-        "amount": manifest.get("amount", record.get("amount")),
-        "label": manifest.get("amount_label") or str(manifest.get("amount", "")),
-        "pattern": manifest.get("pattern", record.get("pattern")),
-        "achieved_sparsity": achieved,
-        "dropped": {
-            "layers": record.get("dropped_layers", []),
-            "attn": record.get("dropped_attn", []),
-            "mlp": record.get("dropped_mlp", []),
-        },
-        "parameters": pruned.loaded.parameters,
-        "source": manifest.get("loaded_from", "pruned by prune-advisor"),
-        "name": pruned.loaded.name,
-    }
-
-
 def _examples(rows: list[dict[str, Any]], items: dict[str, Item]) -> list[dict[str, Any]]:
     picked: dict[str, int] = {}
     examples = []
@@ -208,7 +185,9 @@ class AssessSettings:
     shipped one when None); ``data_file``: the user's own suite for the single task type;
     ``seed``: for the built-in suites; ``fail_on``: "no-go", or "caution" to fail the gate
     on caution too; ``tolerance``: the retention needed for go (None: the rules');
-    ``decode``: decode a few items freely for the report (no verdict needs it).
+    ``decode``: decode a few items freely for the report (no verdict needs it);
+    ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
+    evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`).
     """
 
     temperature: float = 1.0
@@ -218,6 +197,8 @@ class AssessSettings:
     fail_on: str = NO_GO
     tolerance: float | None = None
     decode: bool = True
+    hierarchy: bool = True
+    share: Any = None
 
 
 def assess(
@@ -282,18 +263,25 @@ def assess(
         clock = time.perf_counter()
         evidence = {}
         identical = broken is None and same_weights(dense.model, pruned.loaded.model)
+        run = settings.share.run if settings.share else lambda _m, _t, compute: compute()
         for task, items in suites.items():
             if broken is None and competence[task]["assessable"]:
                 say(f"evidence: {task}")
-                found = task_evidence(dense, pruned.loaded, task, items, scored[task])
+                found = run(
+                    pruned.loaded.model,
+                    task,
+                    lambda: task_evidence(dense, pruned.loaded, task, items, scored[task]),  # noqa: B023
+                )
                 if identical:  # the same function on every input: nothing to sample
                     found.stats |= {"loss": 0.0, "loss_sd": 0.0, "identical_weights": 1.0}
                 evidence[task] = found
         timings["evidence_s"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        measured_items, decoded = hierarchy_items(suites, settings.decode)
-        if broken is None:
+        measured_items, decoded = hierarchy_items(
+            suites if settings.hierarchy else {}, settings.decode
+        )
+        if broken is None and measured_items:
             measured = measure(
                 dense,
                 pruned.loaded,
@@ -303,7 +291,7 @@ def assess(
                 log=say,
             )
             aggregates, rows, meta = measured.aggregates, measured.items, measured.meta
-        else:  # nothing meaningful (or even finite) to measure
+        else:  # not asked for, or nothing meaningful (or even finite) to measure
             aggregates, rows = {}, []
             meta = {"horizon": 0, "top_k": 0, "notes": [], "dense_cache": {"state": "skipped"}}
         timings["measure_s"] = time.perf_counter() - clock
@@ -348,7 +336,7 @@ def assess(
             "architecture": type(dense.model).__name__,
             "layers": dense.model.config.num_hidden_layers,
         },
-        "pruning": _pruning_record(pruned),
+        "pruning": pruning_record(pruned),
         "speed": speed,
         "settings": {
             "temperature": temperature,
@@ -362,7 +350,7 @@ def assess(
         "examples": _examples(rows, by_id),
         "gate": {"fail_on": fail_on, "failed": bool(failing), "failing_tasks": failing},
         "manifest": {
-            "versions": _versions(),
+            "versions": versions(),
             "seed": seed,
             "data": {
                 task: {"items": len(items), "items_hash": items_hash(items)}
@@ -380,17 +368,4 @@ def assess(
             | {"dense_cache": meta["dense_cache"]["state"], "degenerate": broken},
             "timings": {k: round(v, 2) for k, v in timings.items()},
         },
-    }
-
-
-def _versions() -> dict[str, str]:
-    import torch
-    import transformers
-
-    return {
-        "prune_advisor": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(terse=True),
     }

@@ -19,7 +19,7 @@ from typing import Any
 from advisor.assess import assess, load_rules
 from advisor.errors import AdvisorError
 from advisor.files import atomic_write, writable_dir, write_json
-from advisor.verdicts import GO, NO_GO
+from advisor.verdicts import NO_GO
 
 STEP_FILE = "sweep_step.json"
 
@@ -27,7 +27,9 @@ STEP_FILE = "sweep_step.json"
 @dataclass(frozen=True)
 class SweepPlan:
     """What to sweep: a method, its amounts (each ``{"layers": n}``, ``{"ratio": r}`` or
-    ``{"sparsity": s}``, see :func:`sweep_steps`) and how to assess each."""
+    ``{"sparsity": s}``, see :func:`sweep_steps`) and how to assess each: ``early_stop``
+    a task type after two decisive no-gos, measure the report's ``hierarchy`` per amount
+    (docs/design.md §5d)."""
 
     method: str
     steps: list[dict[str, Any]]
@@ -36,6 +38,8 @@ class SweepPlan:
     temperature: float = 1.0
     rules_path: str | Path | None = None
     seed: int = 0
+    early_stop: bool = True
+    hierarchy: bool = False
 
 
 def sweep_steps(method: str, text: str) -> list[dict[str, Any]]:
@@ -76,14 +80,16 @@ class _Run:
     rules_sha: str
     console: Any
     assessor: Callable[..., dict[str, Any]]
+    pruned: dict[int, Any]
+    share: Any
 
 
-def _step(run: _Run, step: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _step(run: _Run, n: int, tasks: list[str]) -> tuple[dict[str, Any], str]:
     """One amount's result, assessed now or reused from an earlier run; and which."""
     from advisor.pruning import prune_model
     from advisor.report import write_report
 
-    dense, plan = run.dense, run.plan
+    dense, plan, step = run.dense, run.plan, run.plan.steps[n]
     step_dir = run.folder / f"{plan.method}-{next(iter(step.values())):g}"
     # Everything that makes a step's result what it is: a rerun may reuse it only if all
     # of it is unchanged.
@@ -92,7 +98,8 @@ def _step(run: _Run, step: dict[str, Any]) -> tuple[dict[str, Any], str]:
         "method": plan.method,
         "step": step,
         "pattern": plan.pattern,
-        "tasks": plan.tasks,
+        "tasks": tasks,
+        "hierarchy": plan.hierarchy,
         "temperature": plan.temperature,
         "seed": plan.seed,
         "rules_sha256": run.rules_sha,
@@ -100,19 +107,23 @@ def _step(run: _Run, step: dict[str, Any]) -> tuple[dict[str, Any], str]:
     result = _finished_step(step_dir, key)
     if result is not None:
         return result, "resumed"
-    pruned = prune_model(
+    pruned = run.pruned.pop(n, None) or prune_model(
         dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=run.console, **step
     )
     result = run.assessor(
         dense,
         pruned,
-        plan.tasks,
+        tasks,
+        hierarchy=plan.hierarchy,
+        share=run.share,
         temperature=plan.temperature,
         rules_path=plan.rules_path,
         seed=plan.seed,
         fail_on=NO_GO,
         timings={},
     )
+    if run.share is not None:
+        run.share.finished(pruned.loaded.model)
     write_report(result, step_dir)
     write_json(step_dir / STEP_FILE, key, sort_keys=True)  # last: marks it complete
     return result, result["manifest"]["measurement"]["dense_cache"]
@@ -132,31 +143,34 @@ def sweep(
     largest go amount per task type. ``on_step(label, seconds, state)`` reports each
     amount; ``console`` shows pruning progress; ``assessor`` runs one assessment (default
     :func:`advisor.assess.assess`; the CLI wraps it in a status display)."""
+    from advisor.frontier import STOPPED, EarlyStop, largest_go, pruned_up_front
     from advisor.report import figures, render_sweep_index
 
     rules_sha = load_rules(plan.rules_path)[2]
-    run = _Run(dense, plan, writable_dir(folder), rules_sha, console, assessor)
-    rows = []
-    for step in plan.steps:
+    folder = writable_dir(folder)
+    models, share = pruned_up_front(dense, plan, console)
+    run = _Run(dense, plan, folder, rules_sha, console, assessor, dict(enumerate(models)), share)
+    rows, stop = [], EarlyStop(plan.tasks, plan.early_stop)
+    for n, step in enumerate(plan.steps):
         start = time.perf_counter()
         label = f"{next(iter(step.values())):g}"
-        result, state = _step(run, step)
+        result, state = _step(run, n, stop.active())
+        stop.update(label, result)
         seconds = time.perf_counter() - start
         rows.append(
             {
                 "amount": label,
                 "seconds": round(seconds, 1),
-                "verdicts": {t: r["verdict"] for t, r in result["tasks"].items()},
+                "verdicts": {
+                    t: result["tasks"].get(t, {}).get("verdict", STOPPED) for t in plan.tasks
+                },
                 "speedup": result["speed"]["speedup"],
                 "dense_cache": result["manifest"]["measurement"]["dense_cache"],
             }
         )
         if on_step:
             on_step(label, seconds, state)
-    frontier = {}
-    for t in plan.tasks:
-        go = [float(r["amount"]) for r in rows if r["verdicts"][t] == GO]
-        frontier[t] = max(go) if go else None
+    frontier = largest_go(rows, plan.tasks)
     png = figures.frontier(
         [float(r["amount"]) for r in rows],
         {t: [r["verdicts"][t] for r in rows] for t in plan.tasks},
@@ -169,6 +183,8 @@ def sweep(
         "model": dense.name,
         "steps": rows,
         "largest_go": frontier,
+        "early_stop": {"enabled": plan.early_stop, "stopped_after": stop.stopped},
+        "prefix_sharing": share.stats if share is not None else None,
         "index": str(run.folder / "index.html"),
     }
     write_json(run.folder / "sweep.json", summary, indent=1, sort_keys=True)

@@ -306,6 +306,22 @@ def sweep(
         ),
     ] = None,
     seed: SeedOpt = 0,
+    early_stop: Annotated[
+        bool,
+        typer.Option(
+            "--early-stop/--no-early-stop",
+            help="Stop assessing a task type after two consecutive amounts are no-go with a "
+            "decisive margin (assumes a larger amount is no better).",
+        ),
+    ] = True,
+    hierarchy: Annotated[
+        bool,
+        typer.Option(
+            "--hierarchy/--no-hierarchy",
+            help="Measure the representation hierarchy in every amount's report (no verdict "
+            "reads it; off by default in a sweep).",
+        ),
+    ] = False,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
     dtype: DtypeOpt = "float32",
@@ -315,10 +331,11 @@ def sweep(
 ) -> None:
     """The largest pruning amount that is still go, per task type.
 
-    Assesses each amount in turn (the dense side is measured once and reused), writes one
-    report per amount, a frontier figure and an index.html linking them. Each finished
-    amount is kept: rerun the same command with the same --out after an interruption and
-    it resumes where it stopped.
+    Assesses each amount in turn (the dense side is measured once and reused; for drop
+    methods the layers two amounts share run once), writes one report per amount, a
+    frontier figure and an index.html linking them. Each finished amount is kept: rerun
+    the same command with the same --out after an interruption and it resumes where it
+    stopped.
     """
     from advisor.assess import check_temperature, load_rules
     from advisor.files import writable_dir
@@ -336,6 +353,8 @@ def sweep(
         temperature=temperature,
         rules_path=rules,
         seed=seed,
+        early_stop=early_stop,
+        hierarchy=hierarchy,
     )
     check_temperature(temperature)
     load_rules(rules)  # a bad rules file fails before the model is loaded, not after

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from advisor.forward import prefix
 from advisor.forward.reuse import memo
 from advisor.models import anatomy
 from advisor.models.anatomy import decoder_layers, decoder_of, input_device
@@ -176,9 +177,32 @@ def extend_cache(
     """Run ``ids`` after what ``cache`` holds; return the extended cache and the recorded
     streams (each passed through ``reduce``)."""
     cache_kw = cache_kwarg(model)
+    out, states = recorded_call(
+        model, ids, mask, positions, reduce, use_cache=True, **{cache_kw: cache}
+    )
+    return getattr(out, cache_kw, None) or out.past_key_values, states
+
+
+def _recorded(model: Any, ids: Any, mask: Any, positions: Any, reduce: Any, **kw: Any) -> tuple:
     with StreamRecorder(model, reduce) as rec:
-        out = decoder_call(model, ids, mask, positions, use_cache=True, **{cache_kw: cache})
-    return getattr(out, cache_kw, None) or out.past_key_values, rec.states
+        out = decoder_call(model, ids, mask, positions, **kw)
+    return out, rec.states
+
+
+def recorded_call(
+    model: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    reduce: Callable[[torch.Tensor], Any] | None,
+    **kw: Any,
+) -> tuple[Any, list[Any]]:
+    """One decoder call with its residual streams recorded (through ``reduce``); inside a
+    sweep's prefix sharing (:mod:`advisor.forward.prefix`) a kept layer prefix is replayed."""
+    session = prefix.active(model)
+    if session is not None:
+        return session.run(model, ids, mask, positions, reduce, _recorded, **kw)
+    return _recorded(model, ids, mask, positions, reduce, **kw)
 
 
 @dataclass
@@ -234,9 +258,10 @@ def prompt_states(
         for part in batches(by_length(fresh), batch_size, lengths_of(fresh)):
             batch = [todo[k] for k in part]
             ids, mask, pos = left_pad([seqs[i] for i in batch], pad_id(tokenizer), device)
-            with StreamRecorder(model, summarise_streams(mask)) as rec:
-                decoder_call(model, ids, mask, pos, use_cache=False)
-            batch_last, batch_mean = stack_summaries(rec.states, mask.sum(1))
+            _, states = recorded_call(
+                model, ids, mask, pos, summarise_streams(mask), use_cache=False
+            )
+            batch_last, batch_mean = stack_summaries(states, mask.sum(1))
             for row, i in enumerate(batch):
                 last[i] = batch_last[row].cpu()
                 mean[i] = batch_mean[row].cpu()

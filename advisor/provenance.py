@@ -1,0 +1,46 @@
+"""What a result records about its inputs: the pruning that made the compared model, and
+the versions of the software that measured it."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from advisor import __version__
+
+
+def pruning_record(pruned: Any) -> dict[str, Any]:
+    """The result's ``pruning`` block for an :class:`advisor.pruning.PrunedModel`."""
+    manifest = pruned.manifest
+    record = pruned.loaded.model.config.prune_advisor
+    sparsity = manifest.get("sparsity")
+    achieved = sparsity.get("achieved") if isinstance(sparsity, dict) else record.get("sparsity")
+    return {
+        "method": manifest.get("method", record.get("method")),
+        "amount": manifest.get("amount", record.get("amount")),
+        "label": manifest.get("amount_label") or str(manifest.get("amount", "")),
+        "pattern": manifest.get("pattern", record.get("pattern")),
+        "achieved_sparsity": achieved,
+        "dropped": {
+            "layers": record.get("dropped_layers", []),
+            "attn": record.get("dropped_attn", []),
+            "mlp": record.get("dropped_mlp", []),
+        },
+        "parameters": pruned.loaded.parameters,
+        "source": manifest.get("loaded_from", "pruned by prune-advisor"),
+        "name": pruned.loaded.name,
+    }
+
+
+def versions() -> dict[str, str]:
+    """The versions of everything that measured a result."""
+    import torch
+    import transformers
+
+    return {
+        "prune_advisor": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }

@@ -1,0 +1,167 @@
+"""A sweep's shared work (docs/design.md §5d): replayed layer prefixes give exactly the
+numbers of a plain run, the sweep's per-amount results equal plain `assess` results, and
+the early stop never changes the frontier."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from advisor.frontier import STOPPED, EarlyStop, decisive_no_go, largest_go
+from tests.test_assess import _rules
+from tests.tiny_models import save_tiny_model
+
+TASKS = ["retrieval", "multiple-choice", "generation", "summarization"]
+
+
+@pytest.fixture(scope="module")
+def deep_dense(tmp_path_factory):
+    """A 6-layer random Llama: room for nested drop sets."""
+    from advisor.models import load_model
+
+    return load_model(str(save_tiny_model(tmp_path_factory.mktemp("deep"), "llama", layers=6)))
+
+
+def _assessable(monkeypatch):
+    """Let the random model's evidence be read (its competence is at chance)."""
+    from advisor.truth import score
+
+    real = score.dense_competence
+
+    def competent(task, items, results):
+        return dataclasses.replace(real(task, items, results), assessable=True, reason="test")
+
+    monkeypatch.setattr(score, "dense_competence", competent)
+
+
+def test_replayed_prefixes_give_the_plain_evidence(deep_dense, private_cache):
+    from advisor.assess import calibration_suites
+    from advisor.forward.prefix import PrefixShare, dense_tensors
+    from advisor.measure.evidence import dense_side, survival, task_evidence
+    from advisor.pruning import prune_model
+    from advisor.truth.evaluate import dense_results
+
+    models = [prune_model(deep_dense, "attn-drop", layers=n) for n in (1, 2, 3)]
+    share = PrefixShare([m.loaded.model for m in models], dense_tensors(deep_dense.model))
+    suites = calibration_suites([*TASKS, "rag"], seed=0)
+    for task in TASKS:
+        items = suites[task][:6]
+        scored = dense_results(deep_dense, items)
+        for m in models:
+            plain = task_evidence(deep_dense, m.loaded, task, items, scored)
+            shared = share.run(
+                m.model,
+                task,
+                lambda m=m, task=task, items=items, scored=scored: task_evidence(
+                    deep_dense, m.loaded, task, items, scored
+                ),
+            )
+            assert dataclasses.asdict(shared) == dataclasses.asdict(plain), (task, m.manifest)
+        for m in models:
+            share.finished(m.model)
+    # survival: every item's dense answer read teacher-forced (not only the scoring ones)
+    items = suites["rag"][:6]
+    side = dense_side(deep_dense, "rag", items)
+    for m in models:
+        plain = survival(m.model, deep_dense.tokenizer, items, side)
+        shared = share.run(
+            m.model, "rag", lambda m=m: survival(m.model, deep_dense.tokenizer, items, side)
+        )
+        assert shared == plain
+    assert share.stats["replayed_calls"] > 0
+    assert share.stats["reruns"] == 0
+
+
+def test_a_call_that_differs_is_rerun_without_sharing(deep_dense, private_cache):
+    from advisor import forward
+    from advisor.forward.prefix import PrefixShare, dense_tensors
+    from advisor.pruning import prune_model
+
+    models = [prune_model(deep_dense, "attn-drop", layers=n) for n in (1, 2)]
+    share = PrefixShare([m.loaded.model for m in models], dense_tensors(deep_dense.model))
+    tok = deep_dense.tokenizer
+    first = share.run(
+        models[0].model, "t", lambda: forward.prompt_states(models[0].model, tok, ["a b c"])
+    )
+    assert first.last.shape[0] == 1
+    other = share.run(
+        models[1].model, "t", lambda: forward.prompt_states(models[1].model, tok, ["c b a d"])
+    )
+    plain = forward.prompt_states(models[1].model, tok, ["c b a d"])
+    assert share.stats["reruns"] == 1
+    assert bool((other.last == plain.last).all())
+
+
+def test_sweep_results_equal_plain_assess(deep_dense, private_cache, tmp_path, monkeypatch):
+    from advisor.assess import assess
+    from advisor.pruning import prune_model
+    from advisor.sweep import SweepPlan, sweep
+
+    _assessable(monkeypatch)
+    rules = _rules(tmp_path / "rules.json")
+    steps = [{"layers": n} for n in (1, 2, 3)]
+    plan = SweepPlan("attn-drop", steps, TASKS, rules_path=rules, hierarchy=True, early_stop=False)
+    summary = sweep(deep_dense, plan, tmp_path / "sweep")
+    assert summary["prefix_sharing"]["replayed_calls"] > 0
+    plain_rows = []
+    for step in steps:
+        pruned = prune_model(deep_dense, "attn-drop", **step)
+        plain = assess(deep_dense, pruned, TASKS, rules_path=rules, timings={})
+        label = str(step["layers"])
+        swept = json.loads((tmp_path / "sweep" / f"attn-drop-{label}" / "result.json").read_text())
+        for result in (plain, swept):
+            result.pop("speed")
+            result["manifest"].pop("timings")
+            result["manifest"]["measurement"].pop("dense_cache")  # the first amount fills it
+        assert json.loads(json.dumps(plain, sort_keys=True)) == swept
+        plain_rows.append(
+            {"amount": label, "verdicts": {t: plain["tasks"][t]["verdict"] for t in TASKS}}
+        )
+    assert summary["largest_go"] == largest_go(plain_rows, TASKS)
+
+
+def _record(verdict: str, upper: float | None) -> dict:
+    prediction = None if upper is None else {"retention": upper - 0.1, "interval": [0.0, upper]}
+    return {"verdict": verdict, "prediction": prediction}
+
+
+def test_decisive_no_go_needs_a_margin():
+    assert decisive_no_go(_record("no-go", 0.80), 0.9)
+    assert not decisive_no_go(_record("no-go", 0.88), 0.9)  # no-go, but near the tolerance
+    assert not decisive_no_go(_record("caution", 0.5), 0.9)
+    assert decisive_no_go(_record("no-go", None), 0.9)  # broken model
+
+
+VERDICT = st.sampled_from(["go", "caution", "no-go-near", "no-go-far"])
+
+
+@given(st.lists(VERDICT, min_size=1, max_size=10))
+def test_early_stop_never_changes_the_frontier_of_a_monotone_sweep(sequence):
+    """Verdicts that never improve as the amount grows (the premise the stop rests on):
+    the frontier with early stop is the frontier of every amount assessed."""
+    rank = {"go": 0, "caution": 1, "no-go-near": 2, "no-go-far": 3}
+    ordered = sorted(sequence, key=rank.get)  # monotone: never better at a larger amount
+
+    def result(kind: str) -> dict:
+        verdict = "no-go" if kind.startswith("no-go") else kind
+        upper = 0.88 if kind == "no-go-near" else 0.7
+        return {"settings": {"tolerance": 0.9}, "tasks": {"t": _record(verdict, upper)}}
+
+    stop, rows, plain = EarlyStop(["t"]), [], []
+    for n, kind in enumerate(ordered):
+        record = result(kind)
+        plain.append({"amount": str(n + 1), "verdicts": {"t": record["tasks"]["t"]["verdict"]}})
+        if "t" in stop.active():
+            stop.update(str(n + 1), record)
+            rows.append(plain[-1])
+        else:
+            rows.append({"amount": str(n + 1), "verdicts": {"t": STOPPED}})
+    assert largest_go(rows, ["t"]) == largest_go(plain, ["t"])
+    far = [k == "no-go-far" for k in ordered]
+    stops = any(a and b for a, b in itertools.pairwise(far))
+    assert ("t" in stop.stopped) == stops
