@@ -78,17 +78,16 @@ class _Run:
     assessor: Callable[..., dict[str, Any]]
 
 
-def _step(run: _Run, step: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """One amount's result, assessed now or reused from an earlier run; and which."""
-    from advisor.pruning import prune_model
-    from advisor.report import write_report
+def _label(step: dict[str, Any]) -> str:
+    return f"{next(iter(step.values())):g}"
 
-    dense, plan = run.dense, run.plan
-    step_dir = run.folder / f"{plan.method}-{next(iter(step.values())):g}"
-    # Everything that makes a step's result what it is: a rerun may reuse it only if all
-    # of it is unchanged.
-    key = {
-        "dense": dense.fingerprint,
+
+def _key(run: _Run, step: dict[str, Any]) -> dict[str, Any]:
+    """Everything that makes a step's result what it is: a rerun may reuse it only if all
+    of it is unchanged."""
+    plan = run.plan
+    return {
+        "dense": run.dense.fingerprint,
         "method": plan.method,
         "step": step,
         "pattern": plan.pattern,
@@ -97,13 +96,23 @@ def _step(run: _Run, step: dict[str, Any]) -> tuple[dict[str, Any], str]:
         "seed": plan.seed,
         "rules_sha256": run.rules_sha,
     }
-    result = _finished_step(step_dir, key)
-    if result is not None:
-        return result, "resumed"
+
+
+def compute_step(
+    dense: Any,
+    plan: SweepPlan,
+    step: dict[str, Any],
+    assessor: Callable[..., dict[str, Any]] = assess,
+    console: Any = None,
+) -> dict[str, Any]:
+    """Prune ``dense`` by one amount of ``plan`` and assess it: the step's result (run in
+    this process, or in a Ray task by :mod:`advisor.distributed`)."""
+    from advisor.pruning import prune_model
+
     pruned = prune_model(
-        dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=run.console, **step
+        dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console, **step
     )
-    result = run.assessor(
+    return assessor(
         dense,
         pruned,
         plan.tasks,
@@ -113,9 +122,46 @@ def _step(run: _Run, step: dict[str, Any]) -> tuple[dict[str, Any], str]:
         fail_on=NO_GO,
         timings={},
     )
+
+
+def _publish(run: _Run, step: dict[str, Any], result: dict[str, Any]) -> None:
+    from advisor.report import write_report
+
+    step_dir = run.folder / f"{run.plan.method}-{_label(step)}"
     write_report(result, step_dir)
-    write_json(step_dir / STEP_FILE, key, sort_keys=True)  # last: marks it complete
-    return result, result["manifest"]["measurement"]["dense_cache"]
+    write_json(step_dir / STEP_FILE, _key(run, step), sort_keys=True)  # last: marks it complete
+
+
+def warm(dense: Any, plan: SweepPlan, step: dict[str, Any], console: Any = None) -> None:
+    """Measure once, before any step, the dense side every step reads (its scores,
+    evidence and hierarchy recordings, all cached on disk by fingerprint and items), and
+    for structural methods the layer importance (by pruning ``step``): the steps, here or
+    in other processes sharing the cache, then run only their pruned model
+    (docs/design.md §9a)."""
+    from advisor.assess import calibration_suites, hierarchy_items
+    from advisor.measure.accumulation import DEFAULT_HORIZON
+    from advisor.measure.compare import warm_dense
+    from advisor.measure.evidence import dense_side
+    from advisor.pruning import prune_model
+    from advisor.rules.grid import STRUCTURAL
+    from advisor.suites import fit_to_context
+    from advisor.truth.evaluate import dense_results
+    from advisor.truth.score import dense_competence
+
+    suites = calibration_suites(plan.tasks, plan.seed)
+    for task, items in suites.items():
+        suites[task], _ = fit_to_context(items, dense.model, dense.tokenizer, DEFAULT_HORIZON)
+        scored = dense_results(dense, suites[task])
+        if dense_competence(task, suites[task], scored).assessable:
+            dense_side(dense, task, suites[task])
+    items, decoded = hierarchy_items(suites)
+    warm_dense(dense, items, generate=decoded)
+    if plan.method in STRUCTURAL:
+        prune_model(dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console,
+                    **step)  # fmt: skip
+
+
+StepsRunner = Callable[[list[dict[str, Any]]], list[tuple[dict[str, Any], float]]]
 
 
 def sweep(
@@ -126,22 +172,44 @@ def sweep(
     console: Any = None,
     on_step: Callable[[str, float, str], None] | None = None,
     assessor: Callable[..., dict[str, Any]] = assess,
+    remote: StepsRunner | None = None,
 ) -> dict[str, Any]:
     """Assess every amount of ``plan`` against ``dense`` into ``folder``; return the summary
     (also written as ``sweep.json``): per amount the verdicts, speed-up and time, and the
     largest go amount per task type. ``on_step(label, seconds, state)`` reports each
     amount; ``console`` shows pruning progress; ``assessor`` runs one assessment (default
-    :func:`advisor.assess.assess`; the CLI wraps it in a status display)."""
+    :func:`advisor.assess.assess`; the CLI wraps it in a status display). The dense side
+    is measured once first (:func:`warm`); ``remote`` (e.g.
+    :func:`advisor.distributed.sweep_runner`) computes the unfinished steps elsewhere and
+    returns each one's result and seconds, which are published here as a local run
+    publishes them."""
     from advisor.report import figures, render_sweep_index
 
     rules_sha = load_rules(plan.rules_path)[2]
     run = _Run(dense, plan, writable_dir(folder), rules_sha, console, assessor)
+    finished = {
+        _label(s): _finished_step(run.folder / f"{plan.method}-{_label(s)}", _key(run, s))
+        for s in plan.steps
+    }
+    todo = [s for s in plan.steps if finished[_label(s)] is None]
+    if todo:
+        warm(dense, plan, todo[0], console)
+    computed = dict(zip(map(_label, todo), remote(todo), strict=True)) if remote and todo else {}
     rows = []
     for step in plan.steps:
         start = time.perf_counter()
-        label = f"{next(iter(step.values())):g}"
-        result, state = _step(run, step)
-        seconds = time.perf_counter() - start
+        label = _label(step)
+        result, state = finished[label], "resumed"
+        if result is None and label in computed:
+            result, seconds = computed[label]
+            _publish(run, step, result)
+            state = "ray"
+        elif result is None:
+            result = compute_step(dense, plan, step, assessor, console)
+            _publish(run, step, result)
+            state = result["manifest"]["measurement"]["dense_cache"]
+        if state != "ray":
+            seconds = time.perf_counter() - start
         rows.append(
             {
                 "amount": label,
