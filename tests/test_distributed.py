@@ -53,9 +53,7 @@ def _without_timings(result: dict) -> dict:
     return result
 
 
-def test_sweep_on_ray_writes_what_a_local_sweep_writes(
-    local_ray, tiny_llama_dir, tmp_path, capsys
-):
+def test_sweep_on_ray_writes_what_a_local_sweep_writes(local_ray, tiny_llama_dir, tmp_path, capsys):
     rules = _rules(tmp_path / "rules.json")
     start = time.perf_counter()
     assert main(_sweep(tiny_llama_dir, rules, tmp_path / "local")) == EXIT_OK
