@@ -158,3 +158,24 @@ def test_without_ray_installed_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(AdvisorError, match=r"prune-advisor\[ray\]"):
         distributed.connect("local")
+
+
+def test_warm_measures_the_dense_side_once_before_the_steps(tiny_llama_dir, tmp_path, monkeypatch):
+    """After :func:`advisor.sweep.warm` a step records only its pruned model: the dense
+    recording, scores and evidence all come from the cache (no Ray needed)."""
+    import advisor.measure.compare as compare
+    from advisor.sweep import SweepPlan, compute_step, warm
+
+    monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
+    dense = load_model(str(tiny_llama_dir))
+    plan = SweepPlan("attn-drop", [{"layers": 1}], ["math", "multiple-choice"],
+                     rules_path=_rules(tmp_path / "rules.json"))  # fmt: skip
+    warm(dense, plan, plan.steps[0])
+    recorded = []
+    real = compare.record_model
+    monkeypatch.setattr(
+        compare, "record_model", lambda m, *a, **k: recorded.append(m) or real(m, *a, **k)
+    )
+    result = compute_step(dense, plan, plan.steps[0])
+    assert result["manifest"]["measurement"]["dense_cache"] == "hit"
+    assert len(recorded) == 1 and recorded[0] is not dense.model  # the pruned model only
