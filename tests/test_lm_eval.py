@@ -40,7 +40,7 @@ def test_scores_pick_the_documented_metric_with_its_stderr():
         math.sqrt(86 / 150 * 64 / 150 / 149)
     )  # lm-eval's sample stderr of a mean of 0/1 scores
     assert choice["metric"] == "acc_norm,none"  # multiple choice prefers acc_norm to acc
-    assert choice["hash"] and choice["shots"] == 0
+    assert choice["shots"] == 0 and choice["hash"] is None  # task_hashes: with --log_samples
 
 
 def test_label_is_retention_with_a_delta_method_interval():
@@ -219,3 +219,23 @@ def test_the_real_cli_output_parses(tiny_llama_dir, tmp_path):
     assert 0 <= scores["pa_arith_choice"]["value"] <= 1
     found = lm_eval.labels(out, out, extra=EXTRA)  # the model against itself
     assert set(found) == {"math", "multiple-choice"}
+
+
+def test_evaluate_shows_lm_eval_labels_beside_its_own(tiny_llama_dir, capsys):
+    files = ["--lm-eval-dense", str(RESULTS / "dense.json"),
+             "--lm-eval-pruned", str(RESULTS / "mlp-drop-1.json")]  # fmt: skip
+    maps = [a for m in MAPS for a in ("--lm-eval-task", m)]
+    base = ["evaluate", "--model", str(tiny_llama_dir), "--method", "magnitude",
+            "--sparsity", "0.1", "--task", "math", "--eval-items", "4"]  # fmt: skip
+    assert main([*base, *files, *maps, "--json"]) == EXIT_OK
+    shown = json.loads(capsys.readouterr().out)
+    expected = lm_eval.labels(RESULTS / "dense.json", RESULTS / "mlp-drop-1.json", extra=EXTRA)
+    assert shown["lm_eval"] == json.loads(json.dumps(expected)) and "math" in shown["tasks"]
+    assert main([*base, *files, *maps]) == EXIT_OK
+    table = capsys.readouterr().out
+    assert "lm-eval" in table and "0.573" in table and "0.427" in table  # dense, pruned
+    # files are checked before any model loads: one file alone, or an unmapped task
+    assert main([*base, *files[:2]]) == EXIT_USAGE
+    assert "both --lm-eval-dense and --lm-eval-pruned" in capsys.readouterr().err
+    assert main([*base, *files]) == EXIT_USAGE
+    assert "--lm-eval-task pa_arith" in capsys.readouterr().err

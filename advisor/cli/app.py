@@ -215,6 +215,15 @@ DeviceMapOpt = Annotated[
 ]
 
 
+LmEvalTaskOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--lm-eval-task",
+        metavar="NAME=TYPE[@METRIC]",
+        help="Map an lm-eval task the table does not know onto a task type (repeatable), "
+        "e.g. my_qa=rag or my_qa=rag@exact_match,strict-match.",
+    ),
+]
 RayOpt = Annotated[
     str | None,
     typer.Option(

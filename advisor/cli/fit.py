@@ -16,6 +16,7 @@ from rich.table import Table
 from advisor.cli.app import (
     AdaptiveOpt,
     EvalItemsOpt,
+    LmEvalTaskOpt,
     PickleFlag,
     RayOpt,
     SeedOpt,
@@ -98,15 +99,7 @@ def fit(
             "(lm_eval --output_path). lm-eval tasks map onto task types by README's table.",
         ),
     ] = None,
-    lm_eval_task: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--lm-eval-task",
-            metavar="NAME=TYPE[@METRIC]",
-            help="Map an lm-eval task the table does not know onto a task type (repeatable), "
-            "e.g. my_qa=rag or my_qa=rag@exact_match,strict-match.",
-        ),
-    ] = None,
+    lm_eval_task: LmEvalTaskOpt = None,
     ray: RayOpt = None,
 ) -> None:
     """Fit the rules: prune over a grid, read the evidence, evaluate, fit one line per task.
