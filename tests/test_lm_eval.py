@@ -160,13 +160,16 @@ def test_manifest_reads_every_configuration_with_its_labels(tmp_path):
             read_manifest(bad, extra=EXTRA)
 
 
-def test_fit_on_lm_eval_files_writes_rules(tiny_llama_dir, tmp_path, capsys):
-    """The whole command on the committed files; the evidence is read from a tiny model
-    (the labels are SmolLM2's: the plumbing, not a claim; README has the real fit)."""
+def test_fit_on_lm_eval_files_writes_rules(tmp_path, capsys):
+    """The whole command on the committed files; the evidence is read from a tiny model of
+    8 layers (the labels are SmolLM2's: the plumbing, not a claim; README has the real fit)."""
+    from tests.tiny_models import save_tiny_model
+
+    tiny = save_tiny_model(tmp_path / "tiny8", layers=8)
     manifest = tmp_path / "manifest.jsonl"
     lines = [json.loads(line) for line in (FIXTURES / "manifest.jsonl").read_text().splitlines()]
     manifest.write_text("".join(
-        json.dumps(line | {"model": str(tiny_llama_dir),
+        json.dumps(line | {"model": str(tiny),
                            "dense": str(FIXTURES / line["dense"]),
                            "pruned": str(FIXTURES / line["pruned"])}) + "\n"
         for line in lines
