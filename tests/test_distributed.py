@@ -179,3 +179,48 @@ def test_warm_measures_the_dense_side_once_before_the_steps(tiny_llama_dir, tmp_
     result = compute_step(dense, plan, plan.steps[0])
     assert result["manifest"]["measurement"]["dense_cache"] == "hit"
     assert len(recorded) == 1 and recorded[0] is not dense.model  # the pruned model only
+
+
+def test_sweep_joins_a_ray_head_started_by_ray_start(tiny_llama_dir, tmp_path):
+    """`ray start --head` as a user (or CI) runs it, and the CLI in its own process joining
+    it by HOST:PORT: the address path, not an in-process instance."""
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    ray_cli = Path(sys.executable).parent / "ray"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Ray >= 2.59 authenticates by token: the head and the command share one, as a cluster's
+    # nodes and drivers do (Ray's own RAY_AUTH_MODE / RAY_AUTH_TOKEN).
+    env = {**os.environ, **distributed.task_env(), "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex()}  # fmt: skip
+    head = subprocess.Popen(
+        [str(ray_cli), "start", "--head", "--port", str(port), "--num-cpus", "2",
+         "--include-dashboard", "false", "--disable-usage-stats", "--block"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the head answers on its port once it is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "ray start failed"
+                time.sleep(1)
+        rules = _rules(tmp_path / "rules.json")
+        args = _sweep(tiny_llama_dir, rules, tmp_path / "out", "--ray", f"127.0.0.1:{port}")
+        cli = "import sys; from advisor.cli import main; sys.exit(main(sys.argv[1:]))"
+        done = subprocess.run([sys.executable, "-c", cli, *args], env=env, capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
+        assert done.returncode == EXIT_OK, done.stderr[-2000:]
+        assert "(ray)" in done.stderr
+        summary = json.loads((tmp_path / "out" / "sweep.json").read_text())
+        assert [s["amount"] for s in summary["steps"]] == ["0.1", "0.3"]
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # the head and the processes it started
+        head.wait(timeout=60)
