@@ -81,8 +81,10 @@ def connect(address: str) -> Any:
     if ray.is_initialized():
         return ray
     runtime = {"env_vars": task_env()}
-    if local:
-        ray.init(runtime_env=runtime, include_dashboard=False, logging_level="ERROR")
+    if local:  # address="local": always a new instance, never one found on this machine
+        ray.init(
+            address="local", runtime_env=runtime, include_dashboard=False, logging_level="ERROR"
+        )
         return ray
     try:
         ray.init(address=address, runtime_env=runtime, logging_level="ERROR")

@@ -74,8 +74,6 @@ class _Run:
     plan: SweepPlan
     folder: Path
     rules_sha: str
-    console: Any
-    assessor: Callable[..., dict[str, Any]]
 
 
 def _label(step: dict[str, Any]) -> str:
@@ -157,8 +155,8 @@ def warm(dense: Any, plan: SweepPlan, step: dict[str, Any], console: Any = None)
     items, decoded = hierarchy_items(suites)
     warm_dense(dense, items, generate=decoded)
     if plan.method in STRUCTURAL:
-        prune_model(dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console,
-                    **step)  # fmt: skip
+        options = {"pattern": plan.pattern, "seed": plan.seed, "console": console}
+        prune_model(dense, plan.method, **options, **step)
 
 
 StepsRunner = Callable[[list[dict[str, Any]]], list[tuple[dict[str, Any], float]]]
@@ -186,7 +184,7 @@ def sweep(
     from advisor.report import figures, render_sweep_index
 
     rules_sha = load_rules(plan.rules_path)[2]
-    run = _Run(dense, plan, writable_dir(folder), rules_sha, console, assessor)
+    run = _Run(dense, plan, writable_dir(folder), rules_sha)
     finished = {
         _label(s): _finished_step(run.folder / f"{plan.method}-{_label(s)}", _key(run, s))
         for s in plan.steps

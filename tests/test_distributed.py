@@ -29,6 +29,7 @@ def local_ray():
     """A local Ray instance of two CPUs, the tasks given this session's scratch cache."""
     ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
     ray.init(
+        address="local",  # a new instance, never one a `ray start` left on this machine
         num_cpus=2,
         runtime_env={"env_vars": distributed.task_env()},
         include_dashboard=False,
@@ -185,9 +186,11 @@ def test_sweep_joins_a_ray_head_started_by_ray_start(tiny_llama_dir, tmp_path):
     """`ray start --head` as a user (or CI) runs it, and the CLI in its own process joining
     it by HOST:PORT: the address path, not an in-process instance."""
     import os
+    import shutil
     import signal
     import socket
     import subprocess
+    import tempfile
 
     pytest.importorskip("ray", reason="the [ray] extra is not installed")
     ray_cli = Path(sys.executable).parent / "ray"
@@ -198,9 +201,11 @@ def test_sweep_joins_a_ray_head_started_by_ray_start(tiny_llama_dir, tmp_path):
     # nodes and drivers do (Ray's own RAY_AUTH_MODE / RAY_AUTH_TOKEN).
     env = {**os.environ, **distributed.task_env(), "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex()}  # fmt: skip
+    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: it holds unix sockets
     head = subprocess.Popen(
         [str(ray_cli), "start", "--head", "--port", str(port), "--num-cpus", "2",
-         "--include-dashboard", "false", "--disable-usage-stats", "--block"],
+         "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp),
+         "--block"],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -224,3 +229,4 @@ def test_sweep_joins_a_ray_head_started_by_ray_start(tiny_llama_dir, tmp_path):
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # the head and the processes it started
         head.wait(timeout=60)
+        shutil.rmtree(temp, ignore_errors=True)
