@@ -4,8 +4,9 @@
 
 Default model: the 2-layer random Llama of the tests (written to a scratch folder), the
 sweep of tests/test_distributed.py (magnitude 0.1 and 0.3; math and multiple-choice).
-Each run is the whole command in a fresh process with its own empty cache (so each
-measures the dense side once, and a Ray run pays for starting Ray and its workers); the
+Each run is the whole command in a fresh process with its own empty measurement cache
+(converted models are linked, not rebuilt; each run measures the dense side once, and a Ray
+run pays for starting Ray and its workers); the
 printed seconds are wall time. Ray gets one CPU per task and as many CPUs as the machine.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,8 +45,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ray-sweep-") as scratch:
         work = Path(scratch)
         model = args.model
+        sys.path.insert(0, str(ROOT))
         if model is None:
-            sys.path.insert(0, str(ROOT))
             from tests.tiny_models import save_tiny_model
 
             model = str(save_tiny_model(work / "tiny-llama"))
@@ -52,10 +54,16 @@ def main() -> None:
         tasks = args.task or ["math", "multiple-choice"]
         base = ["sweep", "--model", model, "--method", "magnitude", "--amounts", args.amounts,
                 "--rules", str(rules), *[a for t in tasks for a in ("--task", t)]]  # fmt: skip
+        from advisor.cache import scratch_cache
+
         seconds = {}
         for name, extra in (("local", []), ("ray", ["--ray"])):
             out = work / name
-            seconds[name] = run([*base, "--out", str(out), *extra], work / f"cache-{name}")
+            cache = scratch_cache()  # empty measurement caches; converted models linked
+            try:
+                seconds[name] = run([*base, "--out", str(out), *extra], cache)
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
         same = [
             json.loads((work / "local" / d.name / "result.json").read_text())["tasks"]
             == json.loads((work / "ray" / d.name / "result.json").read_text())["tasks"]

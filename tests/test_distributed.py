@@ -230,3 +230,24 @@ def test_sweep_joins_a_ray_head_started_by_ray_start(tiny_llama_dir, tmp_path):
         os.killpg(head.pid, signal.SIGTERM)  # the head and the processes it started
         head.wait(timeout=60)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_lm_eval_fit_on_ray_gives_the_rows_of_a_local_one(local_ray, tmp_path):
+    """fit --lm-eval's configurations as Ray tasks: the cases a local run writes."""
+    from advisor.pair import LoadOptions
+    from advisor.rules.external import lm_eval_rows, read_manifest
+    from advisor.truth.lm_eval import parse_task_maps
+    from tests.test_lm_eval import FIXTURES, MAPS
+    from tests.tiny_models import save_tiny_model
+
+    tiny = save_tiny_model(tmp_path / "tiny8", layers=8)
+    extra = parse_task_maps(MAPS, ["math", "multiple-choice"])
+    configs = read_manifest(FIXTURES / "manifest.jsonl", extra=extra)[:3]
+    dense = load_model(str(tiny))
+    local = lm_eval_rows(dense, configs, tmp_path / "local.jsonl")
+    target = distributed.RayTarget("local", str(tiny), LoadOptions(), dense.fingerprint)
+    remote = distributed.lm_eval_rows_on_ray(target, dense, configs, tmp_path / "ray.jsonl")
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(remote) == strip(local)
+    assert [r["point"]["id"] for r in remote] == ["attn-drop@2", "attn-drop@6", "mlp-drop@1"]
+    assert len(grid.read_cases(tmp_path / "ray.jsonl")) == 3
