@@ -190,9 +190,12 @@ def grid_rows_on_ray(
                 on_point(todo[n], f"{row['seconds']:.0f} s (ray)")
 
         fan_out(target, _grid_task, [(plan, p) for p in todo], done)
-    # Every point is in the cases file now: read back in order, as a local run returns.
-    return run_grid(dense, points, setup.calibration, setup.evaluation, plan.cases_path,
+    # Every point is in the cases file now (in the order the tasks finished: each row is
+    # kept the moment it arrives); read back and returned in the points' order.
+    rows = run_grid(dense, points, setup.calibration, setup.evaluation, plan.cases_path,
                     settings=setup.settings)  # fmt: skip
+    by_id = {row["point"]["id"]: row for row in rows}
+    return [by_id[point.id] for point in points]
 
 
 def lm_eval_rows_on_ray(
@@ -206,8 +209,10 @@ def lm_eval_rows_on_ray(
     tasks = label_tasks(configs)
     setup = evidence_setup(dense, tasks, seed)  # warms the dense side
     todo, rows = pending(dense, configs, setup, cases_path)
-    found = fan_out(target, _lm_eval_task, [(c, tasks, seed) for c in todo])
-    for config, row in zip(todo, found, strict=True):
+
+    def done(n: int, row: dict[str, Any]) -> None:  # kept the moment it arrives
         append_case(cases_path, row)
-        rows[config.id] = row
+        rows[todo[n].id] = row
+
+    fan_out(target, _lm_eval_task, [(c, tasks, seed) for c in todo], done)
     return [rows[c.id] for c in configs]
