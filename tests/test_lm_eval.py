@@ -242,3 +242,14 @@ def test_evaluate_shows_lm_eval_labels_beside_its_own(tiny_llama_dir, capsys):
     assert "both --lm-eval-dense and --lm-eval-pruned" in capsys.readouterr().err
     assert main([*base, *files]) == EXIT_USAGE
     assert "--lm-eval-task pa_arith" in capsys.readouterr().err
+
+
+def test_fit_usage_errors_come_before_any_work(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "rules.json"), "--cases", str(tmp_path / "cases.jsonl")]
+    assert main(["fit", "--lm-eval-task", "pa_arith=math", *out]) == EXIT_USAGE
+    assert "pass --lm-eval too" in capsys.readouterr().err
+    manifest = str(FIXTURES / "manifest.jsonl")
+    maps = [a for m in MAPS for a in ("--lm-eval-task", m)]
+    assert main(["fit", "--lm-eval", manifest, *maps, *out, "--ray", "127.0.0.1:1"]) == EXIT_USAGE
+    assert "Cannot reach a Ray head at 127.0.0.1:1" in capsys.readouterr().err
+    assert not (tmp_path / "cases.jsonl").exists()
