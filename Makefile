@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# torch first and pinned: the CPU wheel; an unpinned resolve may pick a CUDA build.
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# [ray]: tests/test_distributed.py runs a sweep through a local Ray instance.
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,ray]'
 	touch $(STAMP)
 
 # The main job: assess SmolLM2-135M with a quarter of its attention sublayers dropped, for

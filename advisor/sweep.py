@@ -78,23 +78,18 @@ class _Run:
     plan: SweepPlan
     folder: Path
     rules_sha: str
-    console: Any
-    assessor: Callable[..., dict[str, Any]]
-    pruned: dict[int, Any]
-    share: Any
 
 
-def _step(run: _Run, n: int, tasks: list[str]) -> tuple[dict[str, Any], str]:
-    """One amount's result, assessed now or reused from an earlier run; and which."""
-    from advisor.pruning import prune_model
-    from advisor.report import write_report
+def _label(step: dict[str, Any]) -> str:
+    return f"{next(iter(step.values())):g}"
 
-    dense, plan, step = run.dense, run.plan, run.plan.steps[n]
-    step_dir = run.folder / f"{plan.method}-{next(iter(step.values())):g}"
-    # Everything that makes a step's result what it is: a rerun may reuse it only if all
-    # of it is unchanged.
-    key = {
-        "dense": dense.fingerprint,
+
+def _key(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
+    """Everything that makes a step's result what it is: a rerun may reuse it only if all
+    of it is unchanged."""
+    plan = run.plan
+    return {
+        "dense": run.dense.fingerprint,
         "method": plan.method,
         "step": step,
         "pattern": plan.pattern,
@@ -104,29 +99,108 @@ def _step(run: _Run, n: int, tasks: list[str]) -> tuple[dict[str, Any], str]:
         "seed": plan.seed,
         "rules_sha256": run.rules_sha,
     }
-    result = _finished_step(step_dir, key)
-    if result is not None:
-        return result, "resumed"
-    pruned = run.pruned.pop(n, None) or prune_model(
-        dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=run.console, **step
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """How one step runs: the task types still swept, the amount's pruned model if it was
+    pruned up front, the sweep's layer-prefix sharing (:mod:`advisor.frontier`)."""
+
+    tasks: list[str] | None = None
+    pruned: Any = None
+    share: Any = None
+
+
+def compute_step(
+    dense: Any,
+    plan: SweepPlan,
+    step: dict[str, Any],
+    assessor: Callable[..., dict[str, Any]] = assess,
+    console: Any = None,
+    inputs: StepInputs = StepInputs(),
+) -> dict[str, Any]:
+    """Prune ``dense`` by one amount of ``plan`` (unless ``inputs`` holds it pruned) and
+    assess it: the step's result (run in this process, or in a Ray task by
+    :mod:`advisor.distributed`)."""
+    from advisor.pruning import prune_model
+
+    pruned = inputs.pruned or prune_model(
+        dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console, **step
     )
-    result = run.assessor(
+    result = assessor(
         dense,
         pruned,
-        tasks,
+        inputs.tasks if inputs.tasks is not None else plan.tasks,
         hierarchy=plan.hierarchy,
-        share=run.share,
+        share=inputs.share,
         temperature=plan.temperature,
         rules_path=plan.rules_path,
         seed=plan.seed,
         fail_on=NO_GO,
         timings={},
     )
-    if run.share is not None:
-        run.share.finished(pruned.loaded.model)
+    if inputs.share is not None:
+        inputs.share.finished(pruned.loaded.model)
+    return result
+
+
+def _publish(run: _Run, step: dict[str, Any], tasks: list[str], result: dict[str, Any]) -> None:
+    from advisor.report import write_report
+
+    step_dir = run.folder / f"{run.plan.method}-{_label(step)}"
     write_report(result, step_dir)
+    key = _key(run, step, tasks)
     write_json(step_dir / STEP_FILE, key, sort_keys=True)  # last: marks it complete
-    return result, result["manifest"]["measurement"]["dense_cache"]
+
+
+def _finished(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, Any] | None:
+    return _finished_step(run.folder / f"{run.plan.method}-{_label(step)}", _key(run, step, tasks))
+
+
+def warm(dense: Any, plan: SweepPlan, step: dict[str, Any], console: Any = None) -> None:
+    """Measure once, before any step, the dense side every step reads (its scores,
+    evidence and, with ``plan.hierarchy``, hierarchy recordings, all cached on disk by
+    fingerprint and items), and for structural methods the layer importance (by pruning
+    ``step``): the steps, in other processes sharing the cache, then run only their pruned
+    model (docs/design.md §9a)."""
+    from advisor.assess import calibration_suites, hierarchy_items
+    from advisor.measure.accumulation import DEFAULT_HORIZON
+    from advisor.measure.compare import warm_dense
+    from advisor.measure.evidence import dense_side
+    from advisor.pruning import prune_model
+    from advisor.rules.grid import STRUCTURAL
+    from advisor.suites import fit_to_context
+    from advisor.truth.evaluate import dense_results
+    from advisor.truth.score import dense_competence
+
+    suites = calibration_suites(plan.tasks, plan.seed)
+    for task, items in suites.items():
+        suites[task], _ = fit_to_context(items, dense.model, dense.tokenizer, DEFAULT_HORIZON)
+        scored = dense_results(dense, suites[task])
+        if dense_competence(task, suites[task], scored).assessable:
+            dense_side(dense, task, suites[task])
+    if plan.hierarchy:
+        items, decoded = hierarchy_items(suites)
+        warm_dense(dense, items, generate=decoded)
+    if plan.method in STRUCTURAL:
+        options = {"pattern": plan.pattern, "seed": plan.seed, "console": console}
+        prune_model(dense, plan.method, **options, **step)
+
+
+StepsRunner = Callable[[list[dict[str, Any]]], list[tuple[dict[str, Any], float]]]
+
+
+def _remote_steps(run: _Run, remote: StepsRunner, console: Any) -> dict[str, tuple[Any, float]]:
+    """Every unfinished step computed by ``remote`` (all at once, so no early stop), the
+    dense side measured here first; each published as a local run publishes it."""
+    todo = [s for s in run.plan.steps if _finished(run, s, run.plan.tasks) is None]
+    if not todo:
+        return {}
+    warm(run.dense, run.plan, todo[0], console)
+    computed = dict(zip(map(_label, todo), remote(todo), strict=True))
+    for step in todo:
+        _publish(run, step, run.plan.tasks, computed[_label(step)][0])
+    return computed
 
 
 def sweep(
@@ -137,26 +211,41 @@ def sweep(
     console: Any = None,
     on_step: Callable[[str, float, str], None] | None = None,
     assessor: Callable[..., dict[str, Any]] = assess,
+    remote: StepsRunner | None = None,
 ) -> dict[str, Any]:
     """Assess every amount of ``plan`` against ``dense`` into ``folder``; return the summary
     (also written as ``sweep.json``): per amount the verdicts, speed-up and time, and the
     largest go amount per task type. ``on_step(label, seconds, state)`` reports each
     amount; ``console`` shows pruning progress; ``assessor`` runs one assessment (default
-    :func:`advisor.assess.assess`; the CLI wraps it in a status display)."""
+    :func:`advisor.assess.assess`; the CLI wraps it in a status display). In this process
+    the amounts share what they can and a task type stops early (docs/design.md §5d);
+    ``remote`` (e.g. :func:`advisor.distributed.sweep_runner`) instead computes every
+    unfinished step elsewhere after the dense side is measured here, and returns each
+    one's result and seconds."""
     from advisor.frontier import STOPPED, EarlyStop, largest_go, pruned_up_front
     from advisor.report import figures, render_sweep_index
 
     rules_sha = load_rules(plan.rules_path)[2]
-    folder = writable_dir(folder)
-    models, share = pruned_up_front(dense, plan, console)
-    run = _Run(dense, plan, folder, rules_sha, console, assessor, dict(enumerate(models)), share)
-    rows, stop = [], EarlyStop(plan.tasks, plan.early_stop)
+    run = _Run(dense, plan, writable_dir(folder), rules_sha)
+    computed = _remote_steps(run, remote, console) if remote else {}
+    models, share = pruned_up_front(dense, plan, console) if not remote else ([], None)
+    pruned = dict(enumerate(models))
+    rows, stop = [], EarlyStop(plan.tasks, plan.early_stop and not remote)
     for n, step in enumerate(plan.steps):
         start = time.perf_counter()
-        label = f"{next(iter(step.values())):g}"
-        result, state = _step(run, n, stop.active())
+        label, tasks = _label(step), stop.active()
+        result, state = _finished(run, step, tasks), "resumed"
+        if label in computed:
+            result, seconds = computed[label]
+            state = "ray"
+        elif result is None:
+            inputs = StepInputs(tasks, pruned.pop(n, None), share)
+            result = compute_step(dense, plan, step, assessor, console, inputs)
+            _publish(run, step, tasks, result)
+            state = result["manifest"]["measurement"]["dense_cache"]
+        if state != "ray":
+            seconds = time.perf_counter() - start
         stop.update(label, result)
-        seconds = time.perf_counter() - start
         rows.append(
             {
                 "amount": label,
@@ -183,7 +272,7 @@ def sweep(
         "model": dense.name,
         "steps": rows,
         "largest_go": frontier,
-        "early_stop": {"enabled": plan.early_stop, "stopped_after": stop.stopped},
+        "early_stop": {"enabled": plan.early_stop and not remote, "stopped_after": stop.stopped},
         "prefix_sharing": share.stats if share is not None else None,
         "index": str(run.folder / "index.html"),
     }

@@ -18,6 +18,7 @@ from advisor.cli.app import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    RAY_LOCAL,
     app,
     err,
     line,
@@ -67,8 +68,19 @@ def _say_interrupted() -> None:
     )
 
 
+def optional_values(argv: list[str]) -> list[str]:
+    """``--ray`` takes an optional address: a bare one becomes ``--ray local``."""
+    out = []
+    for n, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--ray" and (n + 1 == len(argv) or argv[n + 1].startswith("-")):
+            out.append(RAY_LOCAL)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; user mistakes never show a traceback."""
+    argv = optional_values(sys.argv[1:] if argv is None else list(argv))
     try:
         set_threads()
         # Standalone mode: click itself reports usage errors (exit 2) and turns

@@ -215,6 +215,30 @@ DeviceMapOpt = Annotated[
 ]
 
 
+LmEvalTaskOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--lm-eval-task",
+        metavar="NAME=TYPE[@METRIC]",
+        help="Map an lm-eval task the table does not know onto a task type (repeatable), "
+        "e.g. my_qa=rag or my_qa=rag@exact_match,strict-match.",
+    ),
+]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Run one Ray task per configuration (pip install 'prune-advisor[ray]'): bare "
+        "--ray starts Ray on this machine; 'auto' joins the one `ray start --head` runs here; "
+        "HOST:PORT joins a cluster (the cache should be on shared storage). The dense side is "
+        "measured here first; the files written are a local run's.",
+    ),
+]
+# A bare --ray (last, or followed by another option) means "start Ray on this machine".
+RAY_LOCAL = "local"
+
+
 def load_options(
     trust_remote_code: bool,
     dtype: str,

@@ -26,6 +26,7 @@ from advisor.cli.app import (
     PickleFlag,
     PrunedOpt,
     RatioOpt,
+    RayOpt,
     SeedOpt,
     SparsityOpt,
     TaskOpt,
@@ -328,14 +329,16 @@ def sweep(
     device: DeviceOpt = None,
     device_map: DeviceMapOpt = None,
     allow_pickle: PickleFlag = False,
+    ray: RayOpt = None,
 ) -> None:
     """The largest pruning amount that is still go, per task type.
 
     Assesses each amount in turn (the dense side is measured once and reused; for drop
-    methods the layers two amounts share run once), writes one report per amount, a
-    frontier figure and an index.html linking them. Each finished amount is kept: rerun
-    the same command with the same --out after an interruption and it resumes where it
-    stopped.
+    methods the layers two amounts share run once; a task type stops after two decisive
+    no-gos); with --ray every amount is one Ray task, all at once. Writes one report per
+    amount, a frontier figure and an index.html linking them. Each finished amount is
+    kept: rerun the same command with the same --out after an interruption and it resumes
+    where it stopped.
     """
     from advisor.assess import check_temperature, load_rules
     from advisor.files import writable_dir
@@ -361,9 +364,18 @@ def sweep(
     if out_dir is not None:
         writable_dir(out_dir)
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    if ray is not None:
+        from advisor.distributed import connect
+
+        connect(ray)  # an unreachable address fails before any model is loaded
     dense = load_dense(model, options, err)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = out_dir or Path("reports") / f"sweep-{_slug(dense.name)}-{method}-{stamp}"
+    remote = None
+    if ray is not None:
+        from advisor.distributed import RayTarget, sweep_runner
+
+        remote = sweep_runner(RayTarget(ray, model, options, dense.fingerprint), plan)
     summary = run_sweep(
         dense,
         plan,
@@ -371,6 +383,7 @@ def sweep(
         console=err,
         on_step=lambda label, sec, state: err.print(f"  {method} {label}: {sec:.0f} s ({state})"),
         assessor=run_assessment,
+        remote=remote,
     )
     if json_out:
         print_json(summary)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
+import typer
 from rich.table import Table
 
 from advisor.cli.app import (
@@ -17,6 +19,7 @@ from advisor.cli.app import (
     EvalItemsOpt,
     JsonFlag,
     LayersOpt,
+    LmEvalTaskOpt,
     MethodOpt,
     ModelOpt,
     PatternOpt,
@@ -82,6 +85,34 @@ def print_ground_truth(results: dict[str, dict[str, Any]], title: str) -> None:
     out.print("✗ = dense model not competent (competence gate): no verdict is possible there.")
 
 
+def _interval(record: dict[str, Any] | None) -> str:
+    if not record or record.get("retention") is None:
+        return "—"
+    low, high = record["ci"]
+    return f"{record['retention']:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def print_lm_eval(labels: dict[str, dict[str, Any]], ours: dict[str, dict[str, Any]]) -> None:
+    """lm-eval's labels per task type (docs/design.md §5e) beside this evaluation's."""
+    table = Table(title="lm-eval labels, and this evaluation's")
+    for column in ("task", "lm-eval task: metric", "dense", "pruned", "retention [CI]",
+                   "outcome", "here: retention [CI]", "here: outcome"):  # fmt: skip
+        table.add_column(column)
+    for task, rec in labels.items():
+        mine = ours.get(task)
+        table.add_row(
+            task,
+            "; ".join(f"{name}: {metric}" for name, metric in rec["lm_eval"].items()),
+            f"{rec['dense_score']:.3f}" + ("" if rec["assessable"] else " ✗"),
+            f"{rec['pruned_score']:.3f}",
+            _interval(rec),
+            verdict_text(rec["outcome"]),
+            _interval(mine),
+            verdict_text(mine["outcome"]) if mine else "—",
+        )
+    out.print(table)
+
+
 @app.command()
 def evaluate(
     model: ModelOpt = "smollm2-135m",
@@ -105,6 +136,22 @@ def evaluate(
     device: DeviceOpt = None,
     device_map: DeviceMapOpt = None,
     allow_pickle: PickleFlag = False,
+    lm_eval_dense: Annotated[
+        Path | None,
+        typer.Option(
+            "--lm-eval-dense",
+            metavar="FILE",
+            help="lm-eval results of the dense model (with --lm-eval-pruned): their labels "
+            "per task type are shown beside this evaluation's.",
+        ),
+    ] = None,
+    lm_eval_pruned: Annotated[
+        Path | None,
+        typer.Option(
+            "--lm-eval-pruned", metavar="FILE", help="lm-eval results of the pruned model."
+        ),
+    ] = None,
+    lm_eval_task: LmEvalTaskOpt = None,
 ) -> None:
     """Ground truth: score dense and pruned on each task's evaluation split.
 
@@ -125,6 +172,7 @@ def evaluate(
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     tasks = resolve_tasks(task)
+    labels = _lm_eval_labels(lm_eval_dense, lm_eval_pruned, lm_eval_task, tolerance)
     if data is not None and len(tasks) != 1:
         raise AdvisorError("--data holds one task type's suite: name it with a single --task.")
     request = prune_request(
@@ -152,8 +200,29 @@ def evaluate(
                 "tolerance": tolerance,
                 "tasks": results,
             }
+            | ({"lm_eval": labels} if labels is not None else {})
         )
         return
     print_ground_truth(
         results, f"{dense.name} vs {pruned_model.loaded.name} (tolerance {tolerance})"
     )
+    if labels is not None:
+        print_lm_eval(labels, results)
+
+
+def _lm_eval_labels(
+    dense: Path | None, pruned: Path | None, maps: list[str] | None, tolerance: float
+) -> dict[str, dict[str, Any]] | None:
+    """The lm-eval labels of the two files, read before any model loads (None: no files)."""
+    from advisor.errors import AdvisorError
+    from advisor.suites.tasks import task_names
+    from advisor.truth.lm_eval import labels, parse_task_maps
+
+    if dense is None and pruned is None:
+        if maps:
+            raise AdvisorError("--lm-eval-task maps tasks of --lm-eval-dense/--lm-eval-pruned.")
+        return None
+    if dense is None or pruned is None:
+        raise AdvisorError("Pass both --lm-eval-dense and --lm-eval-pruned (lm-eval results).")
+    extra = parse_task_maps(maps, task_names())
+    return labels(dense, pruned, tolerance=tolerance, extra=extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,9 @@ from rich.table import Table
 from advisor.cli.app import (
     AdaptiveOpt,
     EvalItemsOpt,
+    LmEvalTaskOpt,
     PickleFlag,
+    RayOpt,
     SeedOpt,
     TaskOpt,
     ToleranceOpt,
@@ -85,6 +88,19 @@ def fit(
     eval_items: EvalItemsOpt = 0,
     adaptive: AdaptiveOpt = 32,
     allow_pickle: PickleFlag = False,
+    lm_eval: Annotated[
+        Path | None,
+        typer.Option(
+            "--lm-eval",
+            metavar="MANIFEST",
+            help="Take the ground truth from lm-evaluation-harness results instead of "
+            'evaluating here: a JSONL manifest, one configuration a line, {"method", '
+            '"amount"} or {"checkpoint"}, with "dense" and "pruned" results files '
+            "(lm_eval --output_path). lm-eval tasks map onto task types by README's table.",
+        ),
+    ] = None,
+    lm_eval_task: LmEvalTaskOpt = None,
+    ray: RayOpt = None,
 ) -> None:
     """Fit the rules: prune over a grid, read the evidence, evaluate, fit one line per task.
 
@@ -93,6 +109,8 @@ def fit(
     first, more while the label is borderline). Per task type the rule is predicted
     retention = 1 − slope·loss with a misfit that grows with the loss, fitted on every
     model's cases together and validated leave-one-model-out and leave-one-method-out.
+    With --lm-eval the labels come from lm-eval results files instead (no evaluation
+    here): only the evidence of each listed configuration is measured.
     Default grids: smollm2-135m — attn-drop, mlp-drop and block-drop at 1, 2, 3, 4, 6
     layers, magnitude, wanda and sparsegpt at 5, 10, 20, 30, 50% sparsity (gentle first);
     gemma3-270m — every method at 1 and 3 layers or 10% and 30%. Takes hours on 2 CPU
@@ -106,6 +124,8 @@ def fit(
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
+    if lm_eval is None and lm_eval_task:
+        raise AdvisorError("--lm-eval-task maps tasks of --lm-eval results; pass --lm-eval too.")
     plan = FitPlan(
         models=tuple(model or DEFAULT_MODELS),
         tasks=resolve_tasks(task),
@@ -117,24 +137,110 @@ def fit(
         adaptive=adaptive,
         allow_pickle=allow_pickle,
     )
+    configs = None
+    if lm_eval is not None:  # every results file is read and checked before any model loads
+        configs = _lm_eval_configs(lm_eval, lm_eval_task, tolerance, task, model)
+        tasks = [t for t in plan.tasks if any(t in c.labels for c in configs)]
+        plan = replace(plan, models=tuple(dict.fromkeys(c.model for c in configs)), tasks=tasks)
     # Hours of work must not end in an unwritable destination: check both before starting.
     writable_dir(out_file.parent)
     writable_dir(plan.cases_path.parent)
+    if ray is not None:
+        from advisor.distributed import connect
+
+        connect(ray)  # an unreachable address fails before any model is loaded
     command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
     start = time.perf_counter()
-    rows = [row for name in plan.models for row in _grid(plan, name, plan.points(name))]
+    if configs is None:
+        rows = [row for name in plan.models for row in _grid(plan, name, plan.points(name), ray)]
+    else:
+        rows = [row for name in plan.models for row in _labelled(plan, name, configs, ray)]
     rules = rules_file(plan, rows, command, time.perf_counter() - start)
+    if configs is not None:
+        rules["provenance"]["ground_truth"] = _lm_eval_provenance(lm_eval, configs)
     write_json(out_file, rules, indent=1, sort_keys=True)
     print_validation(rules)
     out.print(f"Rules written to {out_file}; cases in {plan.cases_path}.")
 
 
-def _grid(plan: Any, model: str, points: list[Any]) -> list[dict[str, Any]]:
-    """One model's grid rows, behind a progress bar."""
+def _lm_eval_configs(
+    manifest: Path, maps: list[str] | None, tolerance: float, task: Any, model: Any
+) -> list[Any]:
+    """The manifest's configurations with their labels; a line without "model" is of the
+    single --model (default smollm2-135m)."""
+    from advisor.errors import AdvisorError
+    from advisor.rules.external import read_manifest
+    from advisor.suites.tasks import task_names
+    from advisor.truth.lm_eval import parse_task_maps
+
+    extra = parse_task_maps(maps, task_names())
+    configs = read_manifest(manifest, tolerance=tolerance, extra=extra)
+    if any(c.model is None for c in configs) and len(model or []) > 1:
+        raise AdvisorError(
+            f'{manifest}: a line without "model" needs a single --model, not {len(model)}.'
+        )
+    default = (model or ["smollm2-135m"])[0]
+    configs = [replace(c, model=c.model or default) for c in configs]
+    if task and not any(t in c.labels for c in configs for t in resolve_tasks(task)):
+        raise AdvisorError("No --task you named has an lm-eval label in the manifest.")
+    return configs
+
+
+def _lm_eval_provenance(manifest: Path, configs: list[Any]) -> dict[str, Any]:
+    return {
+        "source": "lm-eval",
+        "manifest": str(manifest),
+        "configurations": {c.id: _config_record(c) for c in configs},
+    }
+
+
+def _config_record(config: Any) -> dict[str, Any]:
+    return {
+        "model": config.model,
+        "dense": config.files[0],
+        "pruned": config.files[1],
+        "lm_eval_tasks": {t: rec["lm_eval"] for t, rec in config.labels.items()},
+    }
+
+
+def _target(plan: Any, name: str, dense: Any, ray: str) -> Any:
+    from advisor.distributed import RayTarget
+    from advisor.pair import LoadOptions
+
+    return RayTarget(ray, name, LoadOptions(allow_pickle=plan.allow_pickle), dense.fingerprint)
+
+
+def _labelled(plan: Any, name: str, configs: list[Any], ray: str | None) -> list[dict[str, Any]]:
+    """One model's lm-eval-labelled rows: its configurations' evidence measured (here, or
+    one Ray task each) or read back from the cases file."""
+    from advisor.models import load_model
+    from advisor.rules.external import lm_eval_rows
+
+    dense = load_model(name, allow_pickle=plan.allow_pickle, console=err)
+    mine = [c for c in configs if c.model == name]
+    if ray is not None:
+        from advisor.distributed import lm_eval_rows_on_ray
+
+        return lm_eval_rows_on_ray(
+            _target(plan, name, dense, ray), dense, mine, plan.cases_path, plan.seed
+        )
+    return lm_eval_rows(
+        dense, mine, plan.cases_path, seed=plan.seed, allow_pickle=plan.allow_pickle,
+        on_config=lambda cid, note: err.print(f"  {dense.name} {cid}: {note}"),
+    )  # fmt: skip
+
+
+def _grid(plan: Any, model: str, points: list[Any], ray: str | None) -> list[dict[str, Any]]:
+    """One model's grid rows, behind a progress bar (with --ray: one Ray task a point)."""
     from advisor.models import load_model
     from advisor.rules.fit import grid_rows
 
     dense = load_model(model, allow_pickle=plan.allow_pickle, console=err)
+    if ray is not None:
+        from advisor.distributed import grid_rows_on_ray
+
+        say = lambda point, note: err.print(f"  {dense.name} {point.id}: {note}")  # noqa: E731
+        return grid_rows_on_ray(_target(plan, model, dense, ray), plan, dense, points, say)
     columns = (
         TextColumn("{task.description}", markup=False),
         BarColumn(),

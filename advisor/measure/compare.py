@@ -121,6 +121,71 @@ class _Pair:
     settings: MeasureSettings
 
 
+def _decode_flags(items: list[Item], settings: MeasureSettings) -> list[bool]:
+    """Which items are decoded freely (see :class:`MeasureSettings` ``generate``)."""
+    generate = settings.generate
+    if isinstance(generate, list | tuple):
+        if len(generate) != len(items):
+            raise ValueError("generate must give one flag per item.")
+        flags = [bool(g) for g in generate]
+    else:
+        flags = [is_generative(it) if generate is None else generate for it in items]
+    return [f and settings.horizon > 0 for f in flags]
+
+
+def dense_recording(
+    dense: Any,
+    items: list[Item],
+    flags: list[bool],
+    settings: MeasureSettings,
+    *,
+    cache: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Recording, dict[str, Any]]:
+    """The dense side of :func:`measure` on ``items`` (``flags``: which are decoded), from
+    the disk cache when present; and the cache record: ``state`` "hit", "miss" (stored now)
+    or "off", and ``key``."""
+    dense_model = unwrap_model(dense)
+    key_settings = {
+        "horizon": settings.horizon,
+        "generate": [i for i, f in enumerate(flags) if f],
+        "batch_size_invariant": True,
+    }
+    key = None
+    dense_rec: Recording | None = None
+    state = "off"
+    if cache:
+        from advisor.models import fingerprint_state, runtime_identity
+
+        fingerprint = getattr(dense, "fingerprint", None) or fingerprint_state(dense_model)
+        identity = runtime_identity(fingerprint, dense_model)
+        key = dense_cache.cache_key(identity, items_hash(items), key_settings)
+        dense_rec = dense_cache.load(key)
+        state = "hit" if dense_rec is not None else "miss"
+    if dense_rec is None:
+        if log:
+            log(f"dense model on {len(items)} items")
+        dense_rec = record_model(
+            dense_model,
+            dense.tokenizer,
+            items,
+            horizon=settings.horizon,
+            generate=flags,
+            batch_size=settings.batch_size,
+        )
+        if key is not None:
+            dense_cache.save(key, dense_rec)
+    return dense_rec, {"state": state, "key": key}
+
+
+def warm_dense(dense: Any, items: list[Item], **options: Any) -> str:
+    """Measure and cache the dense side :func:`measure` would need for ``items`` with the
+    same ``options``, so that later measurements (in this process or another sharing the
+    cache) run only their pruned model; returns the cache state before ("hit"/"miss")."""
+    settings = MeasureSettings(**options)
+    return dense_recording(dense, items, _decode_flags(items, settings), settings)[1]["state"]
+
+
 def measure(
     dense: Any,
     pruned: Any,
@@ -147,39 +212,11 @@ def measure(
     say = log or (lambda _msg: None)
     dense_model, tokenizer = unwrap_model(dense), dense.tokenizer
     pruned_model = unwrap_model(pruned)
-    generate, batch_size = settings.generate, settings.batch_size
-    if isinstance(generate, list | tuple):
-        if len(generate) != len(items):
-            raise ValueError("generate must give one flag per item.")
-        flags = [bool(g) for g in generate]
-    else:
-        flags = [is_generative(it) if generate is None else generate for it in items]
-    flags = [f and horizon > 0 for f in flags]
-    key_settings = {
-        "horizon": horizon,
-        "generate": [i for i, f in enumerate(flags) if f],
-        "batch_size_invariant": True,
-    }
+    batch_size = settings.batch_size
+    flags = _decode_flags(items, settings)
 
     t0 = time.perf_counter()
-    key = None
-    dense_rec: Recording | None = None
-    state = "off"
-    if cache:
-        from advisor.models import fingerprint_state, runtime_identity
-
-        fingerprint = getattr(dense, "fingerprint", None) or fingerprint_state(dense_model)
-        identity = runtime_identity(fingerprint, dense_model)
-        key = dense_cache.cache_key(identity, items_hash(items), key_settings)
-        dense_rec = dense_cache.load(key)
-        state = "hit" if dense_rec is not None else "miss"
-    if dense_rec is None:
-        say(f"dense model on {len(items)} items")
-        dense_rec = record_model(
-            dense_model, tokenizer, items, horizon=horizon, generate=flags, batch_size=batch_size
-        )
-        if key is not None:
-            dense_cache.save(key, dense_rec)
+    dense_rec, cached = dense_recording(dense, items, flags, settings, cache=cache, log=say)
     t1 = time.perf_counter()
 
     say(f"pruned model on {len(items)} items")
@@ -238,7 +275,7 @@ def measure(
         "accumulation_temperature": 1.0,
         "notes": {"logit_lens": LENS_NOTE, "streams": STREAM_NOTE},
         "layer_alignment": align,
-        "dense_cache": {"state": state, "key": key},
+        "dense_cache": cached,
         "timing_s": {
             "dense": round(t1 - t0, 3),
             "pruned": round(t2 - t1, 3),

@@ -12,7 +12,16 @@ from typing import Any
 
 from advisor import __version__
 from advisor.measure.evidence import evidence_kind
-from advisor.rules.grid import GridPoint, GridSettings, default_grid, run_grid
+from advisor.rules.grid import (
+    STRUCTURAL,
+    GridPoint,
+    GridSettings,
+    calibration_part,
+    default_grid,
+    read_cases,
+    run_grid,
+    suite_id,
+)
 from advisor.rules.predict import MIN_CASES, Case, Z, fit_line, held_out, score
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
@@ -140,19 +149,71 @@ class FitPlan:
         return self.grid if self.grid is not None else default_grid(model)
 
 
-def grid_rows(
-    plan: FitPlan, dense: Any, points: list[GridPoint], on_point: Callable | None = None
-) -> list[dict[str, Any]]:
-    """The grid rows of one loaded model: its points measured and evaluated, or read back
-    from the cases file. ``on_point(point, note)`` hears of each point."""
+@dataclass(frozen=True)
+class GridSetup:
+    """One loaded model's fitting grid: its suites, how labels are taken, and which points
+    the cases file already holds."""
+
+    plan: FitPlan
+    dense: Any
+    calibration: dict[str, list[Any]]
+    evaluation: dict[str, list[Any]]
+    settings: GridSettings
+
+    def pending(self, points: list[GridPoint]) -> list[GridPoint]:
+        """The points of ``points`` not yet in the cases file for this model and suites."""
+        wanted = suite_id(self.calibration)  # rows match on calibration, as run_grid's do
+        done = {
+            r["point"]["id"]
+            for r in read_cases(self.plan.cases_path)
+            if r.get("fingerprint") == self.dense.fingerprint
+            and calibration_part(r.get("suites", "")) == wanted
+        }
+        return [p for p in points if p.id not in done]
+
+    def warm(self, points: list[GridPoint] | None = None) -> None:
+        """Measure the dense side every point reads, once, into the disk caches (scores,
+        evidence, hierarchy, evaluation), and the layer importance of each structural
+        method in ``points``: points computed elsewhere then run only their pruned model
+        (docs/design.md §9a)."""
+        from advisor.assess import hierarchy_items
+        from advisor.measure.compare import warm_dense
+        from advisor.measure.evidence import dense_side
+        from advisor.pruning import prune_model
+        from advisor.suites import primary_items
+        from advisor.truth.evaluate import dense_results
+
+        dense = self.dense
+        primary = {t: primary_items(items) for t, items in self.calibration.items()}
+        for task, items in primary.items():
+            dense_results(dense, items)
+            dense_side(dense, task, items)
+        warm_dense(dense, hierarchy_items(primary, decode=False)[0], generate=False)
+        for items in self.evaluation.values():
+            dense_results(dense, primary_items(items))
+        for method in dict.fromkeys(p.method for p in points or [] if p.method in STRUCTURAL):
+            prune_model(dense, method, layers=1, seed=self.plan.seed)  # importance, cached
+
+
+def grid_setup(plan: FitPlan, dense: Any) -> GridSetup:
+    """The suites and label settings of ``plan`` for one loaded model."""
     from advisor.suites import build_suite, evaluation_suites
 
     calibration = {t: build_suite(t, "calibration", plan.seed) for t in plan.tasks}
     evaluation = evaluation_suites(plan.tasks, plan.seed, plan.eval_items)
     settings = GridSettings(plan.tolerance, plan.seed, plan.adaptive)
+    return GridSetup(plan, dense, calibration, evaluation, settings)
+
+
+def grid_rows(
+    plan: FitPlan, dense: Any, points: list[GridPoint], on_point: Callable | None = None
+) -> list[dict[str, Any]]:
+    """The grid rows of one loaded model: its points measured and evaluated, or read back
+    from the cases file. ``on_point(point, note)`` hears of each point."""
+    setup = grid_setup(plan, dense)
     return run_grid(
-        dense, points, calibration, evaluation, plan.cases_path, settings=settings,
-        on_point=on_point,
+        dense, points, setup.calibration, setup.evaluation, plan.cases_path,
+        settings=setup.settings, on_point=on_point,
     )  # fmt: skip
 
 

@@ -131,6 +131,16 @@ def _append(path: Path, row: dict[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+def suite_id(suites: dict[str, list[Item]]) -> str:
+    """The identity of a set of suites, as a cases file's ``suites`` records it."""
+    return _suite_id(suites)
+
+
+def append_case(path: Path, row: dict[str, Any]) -> None:
+    """Append one row to a cases file, durably (a torn last line is left behind)."""
+    _append(path, row)
+
+
 def run_grid(
     dense: Any,
     points: Sequence[GridPoint],
