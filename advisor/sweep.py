@@ -161,8 +161,8 @@ def warm(dense: Any, plan: SweepPlan, step: dict[str, Any], console: Any = None)
     """Measure once, before any step, the dense side every step reads (its scores,
     evidence and, with ``plan.hierarchy``, hierarchy recordings, all cached on disk by
     fingerprint and items), and for structural methods the layer importance (by pruning
-    ``step``): the steps, in other processes sharing the cache, then run only their pruned
-    model (docs/design.md §9a)."""
+    ``step``): the steps, here or in other processes sharing the cache, then run only their
+    pruned model (docs/design.md §9a)."""
     from advisor.assess import calibration_suites, hierarchy_items
     from advisor.measure.accumulation import DEFAULT_HORIZON
     from advisor.measure.compare import warm_dense
@@ -228,6 +228,8 @@ def sweep(
     rules_sha = load_rules(plan.rules_path)[2]
     run = _Run(dense, plan, writable_dir(folder), rules_sha)
     computed = _remote_steps(run, remote, console) if remote else {}
+    if not remote and any(_finished(run, s, plan.tasks) is None for s in plan.steps):
+        warm(dense, plan, plan.steps[0], console)  # every step then reads the dense side
     models, share = pruned_up_front(dense, plan, console) if not remote else ([], None)
     pruned = dict(enumerate(models))
     rows, stop = [], EarlyStop(plan.tasks, plan.early_stop and not remote)
