@@ -23,7 +23,7 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.models import LoadedModel, parameter_count
-from advisor.models.anatomy import decoder_layers
+from advisor.models.anatomy import FAMILIES, decoder_layers
 from advisor.pruning import layer_drop
 from advisor.pruning.blocks import block_linears, sublayer_parts
 from advisor.pruning.calibration import (
@@ -79,10 +79,9 @@ def _blocks(model: Any) -> Any:
         return decoder_layers(model)
     except AdvisorError:
         raise AdvisorError(
-            f"{type(model).__name__} does not keep its decoder blocks in model.model.layers, "
-            f"so no prune-advisor method can prune it: {', '.join(METHODS)} work on "
-            f"Llama, Qwen2, Mistral and Gemma-3 style models. Prune this model with another "
-            f"tool and compare it with --pruned FOLDER."
+            f"{type(model).__name__} has no decoder block list prune-advisor can find, so no "
+            f"prune-advisor method can prune it: {', '.join(METHODS)} work on {FAMILIES} "
+            f"style models."
         ) from None
 
 
@@ -214,8 +213,8 @@ def _removed_parameters(model: Any, kind: str, dropped: list[int]) -> int:
         if kind == "block":
             total += sum(p.numel() for p in block.parameters())
             continue
-        name, norms = sublayer_parts(block, kind)
-        for part in [name, *norms]:
+        names, norms = sublayer_parts(block, kind, model.config)
+        for part in [*names, *norms]:
             total += sum(p.numel() for p in getattr(block, part).parameters())
     return total
 
