@@ -98,6 +98,14 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
             record.get("summary") or record["reasons"][0],
         )
     console.print(table)
+    detected = pruning.get("detected")
+    if detected:  # a checkpoint pruned elsewhere: what its weights show (§9a)
+        for line in detected["description"]:
+            console.print(f"detected: {line}", markup=False)
+        for skipped in detected["skipped_spaces"]:
+            console.print(
+                f"not measured: {skipped['space']} space ({skipped['why']})", markup=False
+            )
     speed = result["speed"]
     console.print(
         f"parameters {result['model']['parameters']:,} → {pruning['parameters']:,}; "

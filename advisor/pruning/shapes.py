@@ -2,8 +2,8 @@
 (docs/design.md §9a).
 
 * **Depth**: which dense blocks remain. Every pruned block is matched to a dense block by
-  the relative distance of their weights (``‖W_p − W_d‖ / ‖W_d‖`` over the parameters both
-  have with equal shapes), the kept blocks in their original order (a monotone assignment
+  the relative distance of their weights (``‖W_p − W_d‖ / ‖W_d‖`` averaged over the
+  weight matrices both have with equal shapes), the kept blocks in their original order (a monotone assignment
   by dynamic programming). Distance 0 is an exact match (ShortGPT and LLM-Drop save the
   kept blocks untouched); a checkpoint healed by fine-tuning after pruning matches its
   nearest blocks, and the distances are reported as the match quality.
@@ -34,9 +34,15 @@ def _params(block: Any) -> dict[str, torch.Tensor]:
     return {name: p.detach() for name, p in block.named_parameters()}
 
 
+def _matrices(block: Any) -> dict[str, torch.Tensor]:
+    """The block's weight matrices: what matching compares (norm weights are all ones at
+    initialisation, alike in every block, and biases are small)."""
+    return {name: p for name, p in _params(block).items() if p.dim() >= 2}
+
+
 def _sampled(block: Any) -> dict[str, torch.Tensor]:
     out = {}
-    for name, p in _params(block).items():
+    for name, p in _matrices(block).items():
         flat = p.reshape(-1).float().cpu()
         k = min(flat.numel(), SAMPLE)
         out[name] = flat[torch.linspace(0, flat.numel() - 1, k).long()] if k else flat
@@ -44,20 +50,19 @@ def _sampled(block: Any) -> dict[str, torch.Tensor]:
 
 
 def _distance(dense: dict[str, torch.Tensor], pruned: dict[str, torch.Tensor]) -> float:
-    """Relative distance over the tensors both have with the same shape (inf if none)."""
-    diff = norm = 0.0
-    shared = 0
+    """Mean relative distance ``‖W_p − W_d‖ / ‖W_d‖`` over the weight matrices both have with
+    the same shape (inf if none). Per tensor, so that norm weights — all ones at
+    initialisation, alike in every block — cannot outweigh the matrices."""
+    ratios = []
     for name, w in pruned.items():
         d = dense.get(name)
         if d is None or d.shape != w.shape:
             continue
         d, w = d.float().cpu(), w.float().cpu()
-        diff += float((w - d).pow(2).sum())
-        norm += float(d.pow(2).sum())
-        shared += 1
-    if not shared:
-        return float("inf")
-    return (diff / norm) ** 0.5 if norm > 0 else (0.0 if diff == 0 else float("inf"))
+        norm = float(d.norm())
+        diff = float((w - d).norm())
+        ratios.append(diff / norm if norm > 0 else (0.0 if diff == 0 else float("inf")))
+    return sum(ratios) / len(ratios) if ratios else float("inf")
 
 
 def _monotone(cost: list[list[float]]) -> list[int]:
@@ -104,7 +109,7 @@ def match_layers(dense_model: Any, pruned_model: Any) -> dict[str, Any]:
         cost = [[_distance(d, p) for d in dense_s] for p in pruned_s]
         kept = _monotone(cost)
         full = [
-            _distance(_params(dense_blocks[d]), _params(pruned_blocks[p]))
+            _distance(_matrices(dense_blocks[d]), _matrices(pruned_blocks[p]))
             for p, d in enumerate(kept)
         ]
     worst = max(full) if full else 0.0

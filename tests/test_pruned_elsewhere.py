@@ -1,0 +1,226 @@
+"""Checkpoints pruned by other tools, against their dense model (docs/design.md §9a):
+removed layers read from the weights (exactly, or nearest after healing), width changes and
+the spaces they rule out, zeros and their N:M pattern, llm-compressor's compressed-tensors
+folders. Tiny random models; folders written as the tools write them
+(:mod:`tests.pruned_elsewhere`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from advisor.errors import AdvisorError
+from advisor.measure.compare import measure
+from advisor.pruning import load_pruned, prune_model
+from advisor.pruning.compressed import decompress
+from tests.pruned_elsewhere import (
+    _pack,
+    drop_blocks_plain,
+    heal,
+    save_plain,
+    shrink,
+    write_bitmask,
+)
+from tests.pruning_helpers import CALIB, sample_ids, tiny_dense
+from tests.test_measure import ITEMS
+
+pytestmark = pytest.mark.usefixtures("private_cache")
+
+
+@pytest.fixture(scope="module")
+def dense():
+    return tiny_dense("llama", layers=6)
+
+
+def _logits(model, ids):
+    with torch.inference_mode():
+        return model(ids).logits
+
+
+# --------------------------------------------------------------------------- depth
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_removed_layers_are_read_from_the_weights(tmp_path, arch):
+    dense = tiny_dense(arch, layers=6)
+    folder = save_plain(drop_blocks_plain(dense.model, [1, 4]), dense.tokenizer, tmp_path)
+    pruned = load_pruned(folder, dense)
+    depth = pruned.record["detected"]["depth"]
+    assert pruned.record["dropped_layers"] == [1, 4]
+    assert depth["kept"] == [0, 2, 3, 5]
+    assert depth["match"] == "exact" and depth["distance_max"] == 0.0
+    assert pruned.record["detected"]["description"][0].startswith("2 of 6 decoder layers removed")
+    result = measure(dense, pruned.loaded, ITEMS, horizon=2, cache=False)
+    # stream after dense block k = stream after the last kept block <= k
+    assert result.meta["layer_alignment"] == [0, 1, 1, 2, 3, 3, 4]
+    assert result.items[0]["embedding"]["cos_last"][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_healed_checkpoint_matches_its_nearest_layers(tmp_path, dense):
+    healed = heal(drop_blocks_plain(dense.model, [0, 3]), scale=0.01)
+    pruned = load_pruned(save_plain(healed, dense.tokenizer, tmp_path), dense)
+    depth = pruned.record["detected"]["depth"]
+    assert pruned.record["dropped_layers"] == [0, 3]
+    assert depth["match"] == "nearest"
+    assert 0.001 < depth["distance_max"] < 0.05
+    assert "nearest dense layers" in pruned.record["detected"]["description"][0]
+
+
+def test_unrelated_weights_are_refused_with_the_way_out(tmp_path, dense):
+    other = tiny_dense("llama", layers=4, seed=1)
+    folder = save_plain(other.model, dense.tokenizer, tmp_path)
+    with pytest.raises(AdvisorError, match="matches no layer of the dense model.*prune_advisor"):
+        load_pruned(folder, dense)
+
+
+def test_config_key_overrides_the_matching(tmp_path, dense):
+    folder = save_plain(drop_blocks_plain(dense.model, [1, 4]), dense.tokenizer, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["prune_advisor"] = {"method": "mine", "dropped_layers": [0, 5]}
+    (folder / "config.json").write_text(json.dumps(config))
+    pruned = load_pruned(folder, dense)
+    assert pruned.record["dropped_layers"] == [0, 5]
+    assert pruned.record["detected"]["depth"]["match"] == "declared"
+
+
+# --------------------------------------------------------------------------- width
+
+
+def test_mlp_width_change_is_reported_and_every_space_measured(tmp_path, dense):
+    small = shrink(dense.model, intermediate_size=48)
+    pruned = load_pruned(save_plain(small, dense.tokenizer, tmp_path), dense)
+    detected = pruned.record["detected"]
+    assert detected["width"] == [
+        {"part": "MLP", "dense": 64, "pruned": 48, "layers": [0, 1, 2, 3, 4, 5]}
+    ]
+    assert detected["description"] == ["MLP 64 → 48 in all 6 layers"]
+    assert detected["skipped_spaces"] == []
+    assert "MLP 64→48" in pruned.manifest["amount_label"]
+    result = measure(dense, pruned.loaded, ITEMS, horizon=2, cache=False)
+    assert result.meta["skipped_spaces"] == []
+    assert all("embedding" in row and "logit" in row for row in result.items)
+
+
+def test_narrower_stream_and_fewer_heads_skip_only_the_embedding_space(tmp_path, dense):
+    small = shrink(
+        dense.model,
+        hidden_size=24,
+        intermediate_size=48,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
+    pruned = load_pruned(save_plain(small, dense.tokenizer, tmp_path), dense)
+    detected = pruned.record["detected"]
+    parts = {c["part"]: (c["dense"], c["pruned"]) for c in detected["width"]}
+    assert parts == {
+        "hidden size": (32, 24),
+        "MLP": (64, 48),
+        "attention": (32, 16),
+        "attention heads": (4, 2),
+        "KV heads": (2, 1),
+    }
+    assert [s["space"] for s in detected["skipped_spaces"]] == ["embedding"]
+    assert "32 → 24" in detected["skipped_spaces"][0]["why"]
+    result = measure(dense, pruned.loaded, ITEMS, horizon=3, cache=False)
+    assert [s["space"] for s in result.meta["skipped_spaces"]] == ["embedding"]
+    for row in result.items:
+        assert "embedding" not in row
+        assert {"logit", "probability"} <= set(row)
+    assert "accumulation" in result.items[0] and "subspace" in result.items[3]
+    assert "embedding" not in result.aggregates["all"]
+
+
+# --------------------------------------------------------------------------- zeros
+
+
+def test_nm_pattern_and_sparsity_are_detected(tmp_path, dense):
+    wanda = prune_model(dense, "wanda", sparsity=0.5, pattern="2:4", **CALIB)
+    pruned = load_pruned(save_plain(wanda.model, dense.tokenizer, tmp_path), dense)
+    detected = pruned.record["detected"]
+    assert detected["pattern"] == "2:4"
+    assert detected["sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert pruned.manifest["pattern"] == "2:4"
+    assert "50.0% of the block linears' weights are zero (2:4)" in detected["description"]
+
+
+def test_unstructured_zeros_are_not_called_a_pattern(tmp_path, dense):
+    magnitude = prune_model(dense, "magnitude", sparsity=0.5)
+    pruned = load_pruned(save_plain(magnitude.model, dense.tokenizer, tmp_path), dense)
+    assert pruned.record["detected"]["pattern"] == "unstructured"
+
+
+def test_unchanged_copy_says_so(tmp_path, dense):
+    pruned = load_pruned(save_plain(dense.model, dense.tokenizer, tmp_path), dense)
+    assert pruned.record["detected"]["description"] == [
+        "no change found: same layers, same widths, no zero weights"
+    ]
+
+
+# --------------------------------------------------------------------------- llm-compressor
+
+
+def test_bitmask_packing_round_trips():
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(5, 13, generator=gen) * (torch.rand(5, 13, generator=gen) > 0.5)
+    mask = weight != 0
+    state = {
+        "w.compressed": weight[mask],
+        "w.bitmask": _pack(mask),
+        "w.shape": torch.tensor([5, 13]),
+        "b": torch.ones(3),
+    }
+    out = decompress(state)
+    assert set(out) == {"w", "b"}
+    assert torch.equal(out["w"], weight)
+
+
+def test_compressed_tensors_bitmask_folder_loads_with_identical_weights(tmp_path, dense):
+    wanda = prune_model(dense, "wanda", sparsity=0.5, pattern="2:4", **CALIB)
+    plain = save_plain(wanda.model, dense.tokenizer, tmp_path / "plain")
+    packed = write_bitmask(plain, tmp_path / "packed")
+    assert "model.layers.0.mlp.down_proj.weight.bitmask" in _keys(packed)
+    a, b = load_pruned(plain, dense), load_pruned(packed, dense)
+    ids = sample_ids(dense.tokenizer)
+    assert torch.equal(_logits(a.model, ids), _logits(b.model, ids))
+    assert b.record["detected"]["pattern"] == "2:4"
+
+
+def _keys(folder: Path) -> set[str]:
+    from safetensors import safe_open
+
+    with safe_open(folder / "model.safetensors", "pt") as f:
+        return set(f.keys())
+
+
+def test_dense_format_metadata_needs_no_compressed_tensors(tmp_path, dense):
+    magnitude = prune_model(dense, "magnitude", sparsity=0.5, pattern="2:4")
+    folder = save_plain(magnitude.model, dense.tokenizer, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = {
+        "quant_method": "compressed-tensors",
+        "format": "dense",
+        "sparsity_config": {"format": "dense", "sparsity_structure": "2:4"},
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    pruned = load_pruned(folder, dense)
+    assert pruned.record["detected"]["pattern"] == "2:4"
+    assert not hasattr(pruned.model.config, "quantization_config")
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ({"config_groups": {"group_0": {"weights": {"num_bits": 8}}}}, "quantized"),
+        ({"sparsity_config": {"format": "marlin-24"}}, "cannot read"),
+    ],
+)
+def test_unreadable_compressed_folders_say_how_to_save_them(tmp_path, dense, block, message):
+    folder = save_plain(dense.model, dense.tokenizer, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "compressed-tensors", **block}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AdvisorError, match=f"{message}.*save_compressed=False"):
+        load_pruned(folder, dense)
