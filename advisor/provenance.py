@@ -29,7 +29,7 @@ def pruning_record(pruned: Any) -> dict[str, Any]:
         "parameters": pruned.loaded.parameters,
         "source": manifest.get("loaded_from", "pruned by prune-advisor"),
         "name": pruned.loaded.name,
-        # A checkpoint loaded from a folder: what its weights say was pruned (§9a).
+        # A checkpoint loaded from a folder: what its weights say was pruned (§9b).
         "detected": record.get("detected"),
     }
 

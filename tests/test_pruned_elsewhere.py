@@ -1,4 +1,4 @@
-"""Checkpoints pruned by other tools, against their dense model (docs/design.md §9a):
+"""Checkpoints pruned by other tools, against their dense model (docs/design.md §9b):
 removed layers read from the weights (exactly, or nearest after healing), width changes and
 the spaces they rule out, zeros and their N:M pattern, llm-compressor's compressed-tensors
 folders. Tiny random models; folders written as the tools write them

@@ -37,7 +37,7 @@ CONFIGS = {
 }
 
 
-# The other decoder families, by their own config names (docs/design.md §9a): GPT-2 says
+# The other decoder families, by their own config names (docs/design.md §9b): GPT-2 says
 # n_embd / n_layer / n_head, OPT ffn_dim, Falcon has no MLP width setting (4 x hidden).
 FAMILIES = (
     "llama",

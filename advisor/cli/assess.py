@@ -99,7 +99,7 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
         )
     console.print(table)
     detected = pruning.get("detected")
-    if detected:  # a checkpoint pruned elsewhere: what its weights show (§9a)
+    if detected:  # a checkpoint pruned elsewhere: what its weights show (§9b)
         for line in detected["description"]:
             console.print(f"detected: {line}", markup=False)
         for skipped in detected["skipped_spaces"]:

@@ -240,7 +240,7 @@ def measure(
 
     say("comparing")
     align = layer_alignment(dense_rec.last.shape[1] - 1, pruned_model)
-    # A width-pruned residual stream has no cosine with the dense one (docs/design.md §9a).
+    # A width-pruned residual stream has no cosine with the dense one (docs/design.md §9b).
     skipped = skipped_spaces(dense_rec.last.shape[-1], pruned_rec.last.shape[-1])
     pair = _Pair(
         dense_model, pruned_model, tokenizer, dense_rec, pruned_rec, align, settings, skipped

@@ -2,7 +2,7 @@
 
 One definition for everything that reaches inside a model — the pruning methods (which edit
 the block list) and the measuring code (which hooks the blocks and rebuilds logits from
-stored states). Decoder families name these parts differently (docs/design.md §9a): Llama,
+stored states). Decoder families name these parts differently (docs/design.md §9b): Llama,
 Mistral, Qwen, Gemma and Phi keep ``model.layers``; GPT-2 and Falcon ``transformer.h``;
 GPT-NeoX ``gpt_neox.layers``; OPT ``model.decoder.layers``. The parts inside one block
 (attention, MLP, their norms) are found by :mod:`advisor.models.layouts`.
@@ -18,7 +18,7 @@ from torch import nn
 
 from advisor.errors import AdvisorError
 
-# Where each family keeps its parts; the first name present wins (docs/design.md §9a).
+# Where each family keeps its parts; the first name present wins (docs/design.md §9b).
 BLOCK_LISTS = ("layers", "h", "blocks")
 FINAL_NORMS = ("norm", "final_layernorm", "ln_f", "final_layer_norm", "final_norm")
 FAMILIES = "Llama, Mistral, Qwen, Gemma, Phi, GPT-2, GPT-NeoX (Pythia), OPT and Falcon"

@@ -1,4 +1,4 @@
-"""The parts of one decoder block, for every common decoder family (docs/design.md §9a).
+"""The parts of one decoder block, for every common decoder family (docs/design.md §9b).
 
 A block adds an attention sublayer and an MLP sublayer to the residual stream. Families
 name them differently — ``self_attn`` / ``attn`` / ``attention`` / ``self_attention``;

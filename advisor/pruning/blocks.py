@@ -25,7 +25,7 @@ BlockInputs = list[tuple[torch.Tensor, dict[str, Any]]]
 
 def sublayer_parts(block: nn.Module, kind: str, config: Any = None) -> tuple[list[str], list[str]]:
     """The modules that make up sublayer ``kind`` ('attn' or 'mlp') and the norms that only
-    serve it (docs/design.md §9a); dropping the sublayer replaces all of them."""
+    serve it (docs/design.md §9b); dropping the sublayer replaces all of them."""
     layout = block_layout(block, config)
     if kind == "attn":
         return [layout.attn], list(layout.attn_norms)

@@ -150,7 +150,7 @@ def _config_of(folder: Path) -> Any:
 
 def _external_record(model: Any, dense: LoadedModel) -> tuple[dict[str, Any], Any]:
     """A record for a folder pruned elsewhere: removed layers read from the weights when
-    the layer count differs (docs/design.md §9a)."""
+    the layer count differs (docs/design.md §9b)."""
     layers = len(decoder_layers(dense.model))
     depth = None
     if len(decoder_layers(model)) != layers:
@@ -193,7 +193,7 @@ def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = Fa
 
     The folder must share the dense model's tokenizer (checked). Folders written by
     ``save_pruned`` get their dropped sublayers removed again; for others, what was pruned
-    is read from the weights (docs/design.md §9a): removed layers by matching them to the
+    is read from the weights (docs/design.md §9b): removed layers by matching them to the
     dense ones, changed widths, zeros and their N:M pattern — the record's ``detected``.
     A ``prune_advisor`` key in config.json overrides the layer matching. Pickle weights
     load only with ``allow_pickle``; the folder's own model code never runs.

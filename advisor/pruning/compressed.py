@@ -1,4 +1,4 @@
-"""Checkpoints written by llm-compressor (compressed-tensors format; docs/design.md §9a).
+"""Checkpoints written by llm-compressor (compressed-tensors format; docs/design.md §9b).
 
 llm-compressor's one-shot pruning (SparseGPT, Wanda, magnitude) saves an ordinary Hugging
 Face folder. Its config.json may carry a ``quantization_config`` with

@@ -1,5 +1,5 @@
 """The record of what a loaded pruned checkpoint changed, in words and numbers
-(docs/design.md §9a): removed layers and how they were matched, width changes, zeros and
+(docs/design.md §9b): removed layers and how they were matched, width changes, zeros and
 their pattern, and which measurement spaces the shapes rule out."""
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ Importance, least important dropped first:
 * attn-drop / mlp-drop: ``1 - cos(x, x + sublayer(norm(x)))``, with ``x`` the residual
   stream entering the sublayer (He et al., "What matters in transformers?", LLM-Drop).
 
-Dropped blocks leave ``model.model.layers``; dropped sublayers are replaced by modules that
-add nothing and cache nothing, so they cost no time, no parameters and no KV memory.
+Dropped blocks leave the decoder's block list (docs/design.md §9b); dropped sublayers are
+replaced by modules that add nothing and cache nothing, so they cost no time, no
+parameters and no KV memory.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """What a checkpoint pruned elsewhere did to its dense model, read from the weights
-(docs/design.md §9a).
+(docs/design.md §9b).
 
 * **Depth**: which dense blocks remain. Every pruned block is matched to a dense block by
   the relative distance of their weights (``‖W_p − W_d‖ / ‖W_d‖`` averaged over the
-  weight matrices both have with equal shapes), the kept blocks in their original order (a monotone assignment
-  by dynamic programming). Distance 0 is an exact match (ShortGPT and LLM-Drop save the
-  kept blocks untouched); a checkpoint healed by fine-tuning after pruning matches its
-  nearest blocks, and the distances are reported as the match quality.
+  weight matrices both have with equal shapes), the kept blocks in their original order
+  (a monotone assignment by dynamic programming). Distance 0 is an exact match (ShortGPT
+  and LLM-Drop save the kept blocks untouched); a checkpoint healed by fine-tuning after
+  pruning matches its nearest blocks, and the distances are reported as the match quality.
 * **Width**: MLP width, attention width (heads × head size) per block, and the residual
   stream's width, dense → pruned.
 * **Zeros**: the share of exactly-zero weights in the block linears, and an N:M pattern
