@@ -224,3 +224,37 @@ def test_unreadable_compressed_folders_say_how_to_save_them(tmp_path, dense, blo
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(AdvisorError, match=f"{message}.*save_compressed=False"):
         load_pruned(folder, dense)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_gpt2_checkpoint_pruned_elsewhere_is_assessed_end_to_end(capsys, tmp_path):
+    """GPT-2 once failed here with "hidden_size=None … not a pruned version" (its config.json
+    says n_embd); now it is assessed, and the result says what was found."""
+    from tests.test_failure_modes import run_cli
+    from tests.tiny_models import tiny_model
+
+    model, tokenizer = tiny_model("gpt2", layers=4)
+    dense_dir = save_plain(model, tokenizer, tmp_path / "dense")
+    folder = save_plain(drop_blocks_plain(model, [2]), tokenizer, tmp_path / "pruned")
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, "assess", "--model", dense_dir, "--pruned", folder,
+                        "--task", "math", "--no-decode", "--out", out)  # fmt: skip
+    assert code in (0, 1), err
+    result = json.loads((out / "result.json").read_text())
+    assert result["pruning"]["detected"]["depth"]["dropped"] == [2]
+    assert "1 of 4 decoder layers removed (2)" in (out / "report.html").read_text()
+
+
+def test_unrelated_checkpoint_is_a_usage_error_on_the_command_line(capsys, tmp_path):
+    from tests.test_failure_modes import run_cli
+    from tests.tiny_models import tiny_model
+
+    model, tokenizer = tiny_model("gpt2", layers=3)
+    other, _ = tiny_model("gpt2", layers=2, seed=7)
+    dense_dir = save_plain(model, tokenizer, tmp_path / "dense")
+    folder = save_plain(other, tokenizer, tmp_path / "pruned")
+    code, err = run_cli(capsys, "assess", "--model", dense_dir, "--pruned", folder,
+                        "--task", "math")  # fmt: skip
+    assert code == 2 and "matches no layer of the dense model" in err
