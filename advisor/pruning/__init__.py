@@ -23,7 +23,7 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.models import LoadedModel, parameter_count
-from advisor.models.anatomy import FAMILIES, decoder_layers
+from advisor.models.anatomy import decoder_layers
 from advisor.pruning import layer_drop
 from advisor.pruning.blocks import block_linears, sublayer_parts
 from advisor.pruning.calibration import (
@@ -77,12 +77,8 @@ def _blocks(model: Any) -> Any:
     work on (and the way out: prune elsewhere, compare with --pruned)."""
     try:
         return decoder_layers(model)
-    except AdvisorError:
-        raise AdvisorError(
-            f"{type(model).__name__} has no decoder block list prune-advisor can find, so no "
-            f"prune-advisor method can prune it: {', '.join(METHODS)} work on {FAMILIES} "
-            f"style models."
-        ) from None
+    except AdvisorError as exc:
+        raise AdvisorError(f"{exc} None of {', '.join(METHODS)} can prune it.") from None
 
 
 def _resolve(loaded: LoadedModel, request: PruneRequest) -> tuple[PruningMethod, Amount]:
