@@ -258,3 +258,33 @@ def test_unrelated_checkpoint_is_a_usage_error_on_the_command_line(capsys, tmp_p
     code, err = run_cli(capsys, "assess", "--model", dense_dir, "--pruned", folder,
                         "--task", "math")  # fmt: skip
     assert code == 2 and "matches no layer of the dense model" in err
+
+
+# The recipe.yaml llm-compressor 0.14.0.1 wrote beside a SparseGPT 2:4 one-shot (verbatim;
+# benchmarks/llmcompressor_oneshot.py, run in llm-compressor's own environment).
+RECIPE = """default_stage:
+  default_modifiers:
+    SparseGPTModifier:
+      requires_calibration_data: true
+      sparsity: 0.5
+      mask_structure: '2:4'
+      sequential_update: false
+      targets: [Linear]
+      ignore: ['re:.*lm_head']
+      block_size: 128
+      dampening_frac: 0.01
+      preserve_sparsity_mask: false
+      offload_hessians: false
+"""
+
+
+def test_llm_compressor_recipe_names_the_method(tmp_path, dense):
+    sparsegpt = prune_model(dense, "sparsegpt", sparsity=0.5, pattern="2:4", **CALIB)
+    folder = save_plain(sparsegpt.model, dense.tokenizer, tmp_path)
+    (folder / "recipe.yaml").write_text(RECIPE)
+    pruned = load_pruned(folder, dense)
+    assert pruned.manifest["method"] == "llm-compressor"
+    assert pruned.record["detected"]["description"][0] == (
+        "made by llm-compressor: SparseGPTModifier (sparsity 0.5, mask_structure 2:4)"
+    )
+    assert pruned.record["detected"]["pattern"] == "2:4"

@@ -25,7 +25,12 @@ from advisor.files import writable_dir, write_json
 from advisor.models import LoadedModel, fingerprint_folder, placement_like
 from advisor.models.anatomy import decoder_layers
 from advisor.models.loading import check_weight_format, quiet_transformers
-from advisor.pruning.compressed import check_compressed, load_compressed, sparse_format
+from advisor.pruning.compressed import (
+    check_compressed,
+    load_compressed,
+    recipe_of,
+    sparse_format,
+)
 from advisor.pruning.detected import detect, external_manifest
 from advisor.pruning.layer_drop import drop_sublayers
 from advisor.pruning.pruned import (
@@ -232,6 +237,10 @@ def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = Fa
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
     manifest.setdefault("method", record["method"])
     if not manifest_file.is_file():
+        recipe = recipe_of(folder)  # llm-compressor leaves its recipe beside the weights
+        if recipe:
+            record["detected"]["description"].insert(0, f"made by llm-compressor: {recipe}")
+            manifest["method"] = "llm-compressor"
         manifest.update(external_manifest(record))
     manifest["loaded_from"] = str(folder)
     view = LoadedModel(

@@ -149,3 +149,36 @@ def load_compressed(folder: Path, config: dict[str, Any], placement: dict[str, A
     device = placement.get("device_map")
     device = device.get("") if isinstance(device, dict) else device
     return model.to(device) if device and device != "auto" else model
+
+
+def recipe_of(folder: Path) -> str | None:
+    """The modifiers of llm-compressor's ``recipe.yaml`` beside the weights, in one line
+    (e.g. "SparseGPTModifier (sparsity 0.5, mask_structure 2:4)"), or None."""
+    import yaml
+
+    path = folder / "recipe.yaml"
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return None
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and key.endswith("Modifier") and isinstance(value, dict):
+                    bits = [f"{k} {value[k]}" for k in RECIPE_KEYS if k in value]
+                    found.append(key + (f" ({', '.join(bits)})" if bits else ""))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(data)
+    return "; ".join(found) or None
+
+
+RECIPE_KEYS = ("sparsity", "final_sparsity", "mask_structure")
