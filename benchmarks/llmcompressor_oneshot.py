@@ -27,7 +27,8 @@ def calibration(text_file: Path, tokenizer, samples: int, length: int):
     ids = tokenizer(text_file.read_text())["input_ids"]
     step = max(1, min(length, len(ids) // samples))
     chunks = [ids[i * step : i * step + length] for i in range(samples)]
-    return Dataset.from_dict({"input_ids": chunks, "attention_mask": [[1] * len(c) for c in chunks]})
+    masks = [[1] * len(c) for c in chunks]
+    return Dataset.from_dict({"input_ids": chunks, "attention_mask": masks})
 
 
 def recipe(modifier: str, structure: str, sparsity: float):
