@@ -288,3 +288,22 @@ def test_llm_compressor_recipe_names_the_method(tmp_path, dense):
         "made by llm-compressor: SparseGPTModifier (sparsity 0.5, mask_structure 2:4)"
     )
     assert pruned.record["detected"]["pattern"] == "2:4"
+
+
+def test_narrower_checkpoint_is_assessed_end_to_end(capsys, tmp_path):
+    from tests.test_failure_modes import run_cli
+    from tests.tiny_models import tiny_model
+
+    model, tokenizer = tiny_model("llama", layers=3)
+    dense_dir = save_plain(model, tokenizer, tmp_path / "dense")
+    small = shrink(model, hidden_size=24, intermediate_size=48)
+    folder = save_plain(small, tokenizer, tmp_path / "pruned")
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, "assess", "--model", dense_dir, "--pruned", folder,
+                        "--task", "math", "--out", out)  # fmt: skip
+    assert code in (0, 1), err
+    result = json.loads((out / "result.json").read_text())
+    assert [s["space"] for s in result["pruning"]["detected"]["skipped_spaces"]] == ["embedding"]
+    assert "embedding" not in result["tasks"]["math"]["measurements"]["aggregates"]
+    report = (out / "report.html").read_text()
+    assert "hidden size 32 → 24" in report and "embedding space not measured" in report
