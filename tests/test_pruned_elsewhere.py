@@ -307,3 +307,16 @@ def test_narrower_checkpoint_is_assessed_end_to_end(capsys, tmp_path):
     assert "embedding" not in result["tasks"]["math"]["measurements"]["aggregates"]
     report = (out / "report.html").read_text()
     assert "hidden size 32 → 24" in report and "embedding space not measured" in report
+
+
+def test_depth_and_width_both_pruned_needs_the_config_key(tmp_path, dense):
+    small = shrink(drop_blocks_plain(dense.model, [2]), hidden_size=24, intermediate_size=48)
+    folder = save_plain(small, dense.tokenizer, tmp_path)
+    with pytest.raises(AdvisorError, match="no weight matrix of the same shape.*prune_advisor"):
+        load_pruned(folder, dense)
+    config = json.loads((folder / "config.json").read_text())
+    config["prune_advisor"] = {"method": "minitron", "dropped_layers": [2]}
+    (folder / "config.json").write_text(json.dumps(config))
+    detected = load_pruned(folder, dense).record["detected"]
+    assert detected["depth"]["dropped"] == [2]
+    assert {c["part"] for c in detected["width"]} == {"hidden size", "MLP"}  # heads kept

@@ -65,6 +65,14 @@ def _distance(dense: dict[str, torch.Tensor], pruned: dict[str, torch.Tensor]) -
     return sum(ratios) / len(ratios) if ratios else float("inf")
 
 
+def _identical(dense_block: Any, pruned_block: Any) -> bool:
+    """Every parameter (norms included) of the two blocks equal, bit for bit."""
+    dense, pruned = _params(dense_block), _params(pruned_block)
+    return dense.keys() == pruned.keys() and all(
+        dense[name].shape == w.shape and torch.equal(dense[name], w) for name, w in pruned.items()
+    )
+
+
 def _monotone(cost: list[list[float]]) -> list[int]:
     """Strictly increasing dense indices, one per pruned block, of least total cost."""
     n_p, n_d = len(cost), len(cost[0])
@@ -113,6 +121,13 @@ def match_layers(dense_model: Any, pruned_model: Any) -> dict[str, Any]:
             for p, d in enumerate(kept)
         ]
     worst = max(full) if full else 0.0
+    if worst == float("inf"):
+        raise AdvisorError(
+            "The pruned model has fewer decoder layers and no weight matrix of the same shape "
+            "as the dense model's (both depth and width pruned?), so which layers remain "
+            "cannot be read from the weights. Say which were removed in its config.json: "
+            '"prune_advisor": {"method": "...", "dropped_layers": [original indices]}.'
+        )
     if worst > MATCH_LIMIT:
         where = full.index(worst)
         raise AdvisorError(
@@ -122,14 +137,7 @@ def match_layers(dense_model: Any, pruned_model: Any) -> dict[str, Any]:
             f"model it was pruned from, or say which were removed in its config.json: "
             f'"prune_advisor": {{"method": "...", "dropped_layers": [original indices]}}.'
         )
-    exact = all(
-        _params(pruned_blocks[p]).keys() == _params(dense_blocks[d]).keys()
-        and all(
-            torch.equal(a, _params(dense_blocks[d])[name])
-            for name, a in _params(pruned_blocks[p]).items()
-        )
-        for p, d in enumerate(kept)
-    )
+    exact = all(_identical(dense_blocks[d], pruned_blocks[p]) for p, d in enumerate(kept))
     return {
         "kept": kept,
         "dropped": [i for i in range(len(dense_blocks)) if i not in set(kept)],
