@@ -79,9 +79,10 @@ def _pack(mask: torch.Tensor) -> torch.Tensor:
 
 
 def write_bitmask(folder: Path, out: Path, fmt: str = "sparse-24-bitmask") -> Path:
-    """Rewrite ``folder`` with its block linears in compressed-tensors' bitmask format:
-    ``X.compressed`` (the non-zero values, row by row), ``X.bitmask``, ``X.shape``, and
-    config.json's ``quantization_config`` naming the format."""
+    """Rewrite ``folder`` with its block linears in compressed-tensors' bitmask format, as
+    compressed-tensors 0.14 writes it (checked against it: benchmarks/legacy_compress.py):
+    ``M.compressed`` (the non-zero values, row by row), ``M.bitmask``, ``M.shape`` keyed by
+    the module path ``M``, and config.json's ``quantization_config`` naming the format."""
     from safetensors.torch import load_file, save_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -89,10 +90,15 @@ def write_bitmask(folder: Path, out: Path, fmt: str = "sparse-24-bitmask") -> Pa
     packed: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         if value.dim() == 2 and ".layers." in key and key.endswith("proj.weight"):
+            module = key[: -len(".weight")]  # compressed-tensors keys by module path
             mask = value != 0
-            packed[f"{key}.compressed"] = value[mask].contiguous()
-            packed[f"{key}.bitmask"] = _pack(mask)
-            packed[f"{key}.shape"] = torch.tensor(list(value.shape))
+            kept = value[mask]
+            counts = mask.sum(1)
+            if "24" in fmt and bool((counts == counts[0]).all()):  # stored [rows, cols / 2]
+                kept = kept.reshape(value.shape[0], -1)
+            packed[f"{module}.compressed"] = kept.contiguous()
+            packed[f"{module}.bitmask"] = _pack(mask)
+            packed[f"{module}.shape"] = torch.tensor([[n] for n in value.shape])
         else:
             packed[key] = value.contiguous()
     save_file(packed, out / "model.safetensors", metadata={"format": "pt"})

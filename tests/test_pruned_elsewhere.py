@@ -167,21 +167,21 @@ def test_bitmask_packing_round_trips():
     weight = torch.randn(5, 13, generator=gen) * (torch.rand(5, 13, generator=gen) > 0.5)
     mask = weight != 0
     state = {
-        "w.compressed": weight[mask],
-        "w.bitmask": _pack(mask),
-        "w.shape": torch.tensor([5, 13]),
-        "b": torch.ones(3),
+        "lin.compressed": weight[mask],
+        "lin.bitmask": _pack(mask),
+        "lin.shape": torch.tensor([[5], [13]]),  # as compressed-tensors 0.14 stores it
+        "lin.bias": torch.ones(3),
     }
     out = decompress(state)
-    assert set(out) == {"w", "b"}
-    assert torch.equal(out["w"], weight)
+    assert set(out) == {"lin.weight", "lin.bias"}
+    assert torch.equal(out["lin.weight"], weight)
 
 
 def test_compressed_tensors_bitmask_folder_loads_with_identical_weights(tmp_path, dense):
     wanda = prune_model(dense, "wanda", sparsity=0.5, pattern="2:4", **CALIB)
     plain = save_plain(wanda.model, dense.tokenizer, tmp_path / "plain")
     packed = write_bitmask(plain, tmp_path / "packed")
-    assert "model.layers.0.mlp.down_proj.weight.bitmask" in _keys(packed)
+    assert "model.layers.0.mlp.down_proj.bitmask" in _keys(packed)
     a, b = load_pruned(plain, dense), load_pruned(packed, dense)
     ids = sample_ids(dense.tokenizer)
     assert torch.equal(_logits(a.model, ids), _logits(b.model, ids))

@@ -9,9 +9,9 @@ Face folder. Its config.json may carry a ``quantization_config`` with
   block is metadata, and is dropped before loading so transformers loads the weights as
   they are (no compressed-tensors needed).
 * ``sparse-bitmask`` / ``sparse-24-bitmask`` (written by compressed-tensors ≤ 0.14): each
-  weight is stored as its non-zero values (``.compressed``), a packed bit mask
-  (``.bitmask``, little-endian bits per row) and its ``.shape``. compressed-tensors 0.15 and
-  later no longer read them; :func:`decompress` unpacks them here.
+  module's weight is stored under the module's path as its kept values (``M.compressed``),
+  a packed bit mask (``M.bitmask``, little-endian bits per row) and its ``M.shape``.
+  compressed-tensors 0.15 and later no longer read them; :func:`decompress` unpacks them.
 * Quantized checkpoints (``config_groups``) are refused: their weights are rounded, so a
   comparison with the dense model would mix quantization error into pruning error.
 """
@@ -26,6 +26,7 @@ import torch
 from advisor.errors import AdvisorError
 
 KEYS = ("quantization_config", "compression_config")
+PARTS = ("compressed", "bitmask", "shape", "row_offsets")  # what a compressed weight stores
 BITMASK_FORMATS = ("sparse-bitmask", "sparse-24-bitmask")
 SAVE_PLAIN = (
     "Save the pruned model uncompressed and point --pruned at that folder: in llm-compressor "
@@ -84,18 +85,15 @@ def _unpack(bitmask: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
 
 def decompress(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A state dict with every bitmask-compressed weight (``X.compressed``, ``X.bitmask``,
-    ``X.shape``, optionally ``X.row_offsets``) turned back into the dense tensor ``X``."""
-    out = {
-        k: v
-        for k, v in tensors.items()
-        if not k.rsplit(".", 1)[-1].startswith(("compressed", "bitmask", "shape", "row_offsets"))
-    }
+    """A state dict with every bitmask-compressed weight — ``M.compressed`` (the kept values,
+    row by row), ``M.bitmask``, ``M.shape`` and for ``sparse-bitmask`` ``M.row_offsets``,
+    keyed by the module path ``M`` — turned back into the dense tensor ``M.weight``."""
+    out = {k: v for k, v in tensors.items() if k.rsplit(".", 1)[-1] not in PARTS}
     for key in tensors:
         if not key.endswith(".bitmask"):
             continue
         base = key[: -len(".bitmask")]
-        shape = tuple(int(x) for x in tensors[f"{base}.shape"].tolist())
+        shape = tuple(int(x) for x in tensors[f"{base}.shape"].reshape(-1).tolist())
         values = tensors[f"{base}.compressed"].reshape(-1)
         mask = _unpack(tensors[key], shape)
         if int(mask.sum()) != values.numel():
@@ -105,7 +103,7 @@ def decompress(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             )
         dense = torch.zeros(shape, dtype=values.dtype)
         dense[mask] = values
-        out[base] = dense
+        out[base if base.endswith(".weight") else f"{base}.weight"] = dense
     return out
 
 
