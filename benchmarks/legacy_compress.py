@@ -1,7 +1,7 @@
 """Write a sparse model folder in compressed-tensors' legacy bitmask layout with the real
 compressed-tensors 0.14 (the last release with sparse compressors), for checking that
 ``prune-advisor assess --pruned`` unpacks what llm-compressor wrote with
-``save_compressed=True`` before compressed-tensors 0.15 (docs/design.md §9a).
+``save_compressed=True`` before compressed-tensors 0.15 (docs/design.md §9b).
 
 compressed-tensors 0.14 does not install beside this project's pins; put it on a path of
 its own and run it with llm-compressor's environment (torch, transformers, pydantic,

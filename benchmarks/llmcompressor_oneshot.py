@@ -1,5 +1,5 @@
 """Prune a local model with llm-compressor's one-shot API, as its users do, for checking
-that ``prune-advisor assess --pruned`` reads what it writes (docs/design.md §9a).
+that ``prune-advisor assess --pruned`` reads what it writes (docs/design.md §9b).
 
 llm-compressor cannot be installed beside this project's pinned transformers (every
 release that accepts torch 2.13 requires transformers <= 5.17), so run this in its own

@@ -50,7 +50,7 @@ def layer_signature(layer: nn.Module, shared: set[int]) -> tuple | None:
 
 def signatures(model: Any, shared: set[int]) -> list[tuple | None]:
     """One signature per position: the embedding's (position 0), then every decoder layer's."""
-    embed = model.get_input_embeddings()  # wte, embed_in, word_embeddings: §9a
+    embed = model.get_input_embeddings()  # wte, embed_in, word_embeddings: §9b
     return [layer_signature(embed, shared)] + [
         layer_signature(layer, shared) for layer in decoder_layers(model)
     ]
