@@ -3,7 +3,7 @@
 written with ``save_pretrained`` — no ``prune_advisor`` key, no prune_manifest.json — so
 prune-advisor must read what was pruned from the weights (docs/design.md §9b).
 
-    python benchmarks/make_checkpoints.py --out /tmp/smollm2-pruned
+    .venv/bin/python benchmarks/make_checkpoints.py --out /tmp/smollm2-pruned
 
 writes
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 from pathlib import Path
 
 import torch
@@ -36,7 +37,9 @@ from advisor.models.anatomy import decoder_layers
 from advisor.pruning import prune_model
 from advisor.pruning.calibration import token_batches
 from advisor.pruning.layer_drop import drop_blocks
-from tests.pruned_elsewhere import write_bitmask  # the on-disk format, shared with the tests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests/
+from tests.pruned_elsewhere import write_bitmask  # the on-disk format the tests use
 
 
 def _save(model, tokenizer, out: Path) -> Path:
