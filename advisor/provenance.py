@@ -29,7 +29,18 @@ def pruning_record(pruned: Any) -> dict[str, Any]:
         "parameters": pruned.loaded.parameters,
         "source": manifest.get("loaded_from", "pruned by prune-advisor"),
         "name": pruned.loaded.name,
+        # A checkpoint loaded from a folder: what its weights say was pruned (§9b).
+        "detected": record.get("detected"),
     }
+
+
+def detected_lines(detected: dict[str, Any] | None) -> list[str]:
+    """What a checkpoint pruned elsewhere shows (docs/design.md §9b), one line each:
+    "detected: …" per change, "not measured: …" per space its shapes rule out."""
+    if not detected:
+        return []
+    skipped = [f"not measured: {s['space']} space ({s['why']})" for s in detected["skipped_spaces"]]
+    return [f"detected: {line}" for line in detected["description"]] + skipped
 
 
 def versions() -> dict[str, str]:

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import BertConfig, BertLMHeadModel
 
 from advisor.assess import assess
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
@@ -94,16 +94,20 @@ def test_assess_runs_with_a_tokenizer_without_pad_token(capsys, tmp_path):
 
 
 def test_architecture_no_method_can_prune_names_the_methods(capsys, tmp_path):
+    """A BERT-style model offered as a causal LM has no decoder block list (GPT-2, once
+    refused here, is pruned like the others: tests/test_families.py)."""
     tokenizer = tiny_tokenizer()
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2, n_head=4)
-    GPT2LMHeadModel(config).save_pretrained(tmp_path / "gpt2")
-    tokenizer.save_pretrained(tmp_path / "gpt2")
-    code, err = run_cli(capsys, "prune", "--model", tmp_path / "gpt2", "--method", "attn-drop",
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=4, intermediate_size=64, is_decoder=True)  # fmt: skip
+    BertLMHeadModel(config).save_pretrained(tmp_path / "bert")
+    tokenizer.save_pretrained(tmp_path / "bert")
+    code, err = run_cli(capsys, "prune", "--model", tmp_path / "bert", "--method", "attn-drop",
                         "--layers", "1", "--out", tmp_path / "out")  # fmt: skip
     assert code == EXIT_USAGE
-    assert "no prune-advisor method can prune it" in err
+    assert "BertLMHeadModel has no decoder block list" in err
+    assert "looked for a decoder with a list named layers / h / blocks" in err
     assert "block-drop, attn-drop, mlp-drop, magnitude, wanda, sparsegpt" in err
-    assert "--pruned FOLDER" in err
+    assert "GPT-2, GPT-NeoX (Pythia), OPT and Falcon" in err
 
 
 @pytest.mark.parametrize(

@@ -166,11 +166,13 @@ class _Cfg:
 
 
 class _FakeModel:
-    """Just enough of a causal LM for layer_alignment: config + model.layers."""
+    """Just enough of a causal LM for layer_alignment: config + model.layers (a ModuleList,
+    as the anatomy finds block lists)."""
 
     def __init__(self, layers, dropped=None):
         self.config = _Cfg(layers, dropped)
-        self.model = type("Dec", (), {"layers": list(range(layers))})()
+        blocks = torch.nn.ModuleList(torch.nn.Identity() for _ in range(layers))
+        self.model = type("Dec", (), {"layers": blocks})()
 
 
 def test_layer_alignment():

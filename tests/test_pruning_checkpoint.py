@@ -117,10 +117,12 @@ def test_external_pruned_folder_is_measured(tmp_path):
     )
 
 
-def test_external_folder_with_fewer_layers_needs_a_record(tmp_path):
+def test_external_folder_with_fewer_unrelated_layers_is_refused(tmp_path):
+    """Removed layers are read from the weights (tests/test_pruned_elsewhere.py); layers
+    that match none of the dense model's are refused with the config key as the way out."""
     dense = tiny_dense("llama", layers=4)
     small = tiny_dense("llama", layers=3)
     small.model.save_pretrained(tmp_path)
     dense.tokenizer.save_pretrained(tmp_path)
-    with pytest.raises(AdvisorError, match="does not say which were removed"):
+    with pytest.raises(AdvisorError, match="matches no layer of the dense model.*prune_advisor"):
         load_pruned(tmp_path, dense)

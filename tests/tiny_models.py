@@ -8,9 +8,15 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
     AutoModelForCausalLM,
+    FalconConfig,
     Gemma3TextConfig,
+    GPT2Config,
+    GPTNeoXConfig,
     LlamaConfig,
     MistralConfig,
+    OPTConfig,
+    Phi3Config,
+    PhiConfig,
     PreTrainedTokenizerFast,
     Qwen2Config,
 )
@@ -29,6 +35,44 @@ CONFIGS = {
     "mistral": MistralConfig,
     "gemma3_text": Gemma3TextConfig,
 }
+
+
+# The other decoder families, by their own config names (docs/design.md §9b): GPT-2 says
+# n_embd / n_layer / n_head, OPT ffn_dim, Falcon has no MLP width setting (4 x hidden).
+FAMILIES = (
+    "llama",
+    "mistral",
+    "qwen2",
+    "gemma3_text",
+    "gpt2",
+    "gpt_neox",
+    "opt",
+    "falcon",
+    "phi",
+    "phi3",
+)
+
+
+def _family_config(arch: str, layers: int, tokenizer: PreTrainedTokenizerFast, **overrides):
+    ids = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    common = dict(num_attention_heads=4, num_hidden_layers=layers, hidden_size=32, **ids)
+    if arch == "gpt2":
+        config = dict(n_embd=32, n_layer=layers, n_head=4, n_positions=256, n_inner=64, **ids)
+        return GPT2Config(**{**config, **overrides})
+    table = {
+        "gpt_neox": (GPTNeoXConfig, dict(intermediate_size=64, max_position_embeddings=256)),
+        "opt": (OPTConfig, dict(ffn_dim=64, word_embed_proj_dim=32, max_position_embeddings=256)),
+        "falcon": (FalconConfig, dict(num_kv_heads=4, new_decoder_architecture=False)),
+        "phi": (PhiConfig, dict(intermediate_size=64, max_position_embeddings=256)),
+        "phi3": (Phi3Config, dict(intermediate_size=64, max_position_embeddings=256)),
+    }
+    cls, extra = table[arch]
+    return cls(**{**common, **extra, **overrides})
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
@@ -62,6 +106,10 @@ def tiny_model(arch: str = "llama", layers: int = 2, seed: int = 0, **overrides)
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
     )
+    if arch not in CONFIGS:
+        config = _family_config(arch, layers, tokenizer, **overrides)
+        torch.manual_seed(seed)
+        return AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval(), tokenizer
     if arch == "gemma3_text":
         settings.update(sliding_window=16, query_pre_attn_scalar=8)
     settings.update(overrides)

@@ -42,6 +42,7 @@ from advisor.cli.app import (
     verdict_text,
 )
 from advisor.errors import AdvisorError
+from advisor.provenance import detected_lines
 from advisor.verdicts import FAIL_ON
 
 TemperatureOpt = Annotated[
@@ -98,6 +99,8 @@ def print_verdicts(result: dict[str, Any], console: Any = out) -> None:
             record.get("summary") or record["reasons"][0],
         )
     console.print(table)
+    for found in detected_lines(pruning.get("detected")):  # pruned elsewhere: §9b
+        console.print(found, markup=False)
     speed = result["speed"]
     console.print(
         f"parameters {result['model']['parameters']:,} → {pruning['parameters']:,}; "

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advisor.models.anatomy import decoder_layers, decoder_of, replace_decoder_layers
+from advisor.models.anatomy import decoder_layers, replace_decoder_layers
 
 
 class PrefixMismatch(RuntimeError):
@@ -50,7 +50,7 @@ def layer_signature(layer: nn.Module, shared: set[int]) -> tuple | None:
 
 def signatures(model: Any, shared: set[int]) -> list[tuple | None]:
     """One signature per position: the embedding's (position 0), then every decoder layer's."""
-    embed = decoder_of(model).embed_tokens
+    embed = model.get_input_embeddings()  # wte, embed_in, word_embeddings: §9b
     return [layer_signature(embed, shared)] + [
         layer_signature(layer, shared) for layer in decoder_layers(model)
     ]

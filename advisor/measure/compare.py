@@ -35,6 +35,7 @@ from advisor.measure.spaces import (
     logit_lens,
     logit_space,
     probability_space,
+    skipped_spaces,
     subspace,
 )
 from advisor.models import anatomy
@@ -119,6 +120,7 @@ class _Pair:
     pruned: Recording
     align: list[int]
     settings: MeasureSettings
+    skipped: list[dict[str, str]]
 
 
 def _decode_flags(items: list[Item], settings: MeasureSettings) -> list[bool]:
@@ -238,7 +240,11 @@ def measure(
 
     say("comparing")
     align = layer_alignment(dense_rec.last.shape[1] - 1, pruned_model)
-    pair = _Pair(dense_model, pruned_model, tokenizer, dense_rec, pruned_rec, align, settings)
+    # A width-pruned residual stream has no cosine with the dense one (docs/design.md §9b).
+    skipped = skipped_spaces(dense_rec.last.shape[-1], pruned_rec.last.shape[-1])
+    pair = _Pair(
+        dense_model, pruned_model, tokenizer, dense_rec, pruned_rec, align, settings, skipped
+    )
     streams = torch.as_tensor(align[1:])
     vocab = dense_model.get_output_embeddings().weight.shape[0]
     rows = []
@@ -275,6 +281,7 @@ def measure(
         "accumulation_temperature": 1.0,
         "notes": {"logit_lens": LENS_NOTE, "streams": STREAM_NOTE},
         "layer_alignment": align,
+        "skipped_spaces": skipped,
         "dense_cache": cached,
         "timing_s": {
             "dense": round(t1 - t0, 3),
@@ -296,9 +303,10 @@ def _compare_item(
     dense, pruned, settings = pair.dense, pair.pruned, pair.settings
     row: dict[str, Any] = {"id": item.id, "task": item.task}
     with torch.inference_mode():
-        row["embedding"] = embedding_space(
-            dense.last[i], dense.mean[i], pruned.last[i], pruned.mean[i], pair.align
-        )
+        if not pair.skipped:
+            row["embedding"] = embedding_space(
+                dense.last[i], dense.mean[i], pruned.last[i], pruned.mean[i], pair.align
+            )
         lens_d, lens_p = lenses
         row["logit"] = logit_space(lens_d, lens_p)
         row["probability"] = probability_space(

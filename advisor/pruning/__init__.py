@@ -77,13 +77,8 @@ def _blocks(model: Any) -> Any:
     work on (and the way out: prune elsewhere, compare with --pruned)."""
     try:
         return decoder_layers(model)
-    except AdvisorError:
-        raise AdvisorError(
-            f"{type(model).__name__} does not keep its decoder blocks in model.model.layers, "
-            f"so no prune-advisor method can prune it: {', '.join(METHODS)} work on "
-            f"Llama, Qwen2, Mistral and Gemma-3 style models. Prune this model with another "
-            f"tool and compare it with --pruned FOLDER."
-        ) from None
+    except AdvisorError as exc:
+        raise AdvisorError(f"{exc} None of {', '.join(METHODS)} can prune it.") from None
 
 
 def _resolve(loaded: LoadedModel, request: PruneRequest) -> tuple[PruningMethod, Amount]:
@@ -214,8 +209,8 @@ def _removed_parameters(model: Any, kind: str, dropped: list[int]) -> int:
         if kind == "block":
             total += sum(p.numel() for p in block.parameters())
             continue
-        name, norms = sublayer_parts(block, kind)
-        for part in [name, *norms]:
+        names, norms = sublayer_parts(block, kind, model.config)
+        for part in [*names, *norms]:
             total += sum(p.numel() for p in getattr(block, part).parameters())
     return total
 

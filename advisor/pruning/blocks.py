@@ -9,6 +9,7 @@ are recorded in one cheap pass that skips the blocks' work.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,62 +17,64 @@ import torch
 from torch import nn
 
 from advisor.errors import AdvisorError
-from advisor.models.anatomy import block_list, decoder_layers
+from advisor.models.anatomy import block_list, decoder_layers, decoder_of
+from advisor.models.layouts import block_layout, linears
 
 BlockInputs = list[tuple[torch.Tensor, dict[str, Any]]]
 
 
-def is_sandwich(block: nn.Module) -> bool:
-    """Gemma-style blocks normalise each sublayer's output too (post-norms)."""
-    return hasattr(block, "pre_feedforward_layernorm")
-
-
-def sublayer_parts(block: nn.Module, kind: str) -> tuple[str, list[str]]:
-    """The sublayer module name and the norms that only serve it, for 'attn' or 'mlp'."""
+def sublayer_parts(block: nn.Module, kind: str, config: Any = None) -> tuple[list[str], list[str]]:
+    """The modules that make up sublayer ``kind`` ('attn' or 'mlp') and the norms that only
+    serve it (docs/design.md §9b); dropping the sublayer replaces all of them."""
+    layout = block_layout(block, config)
     if kind == "attn":
-        return "self_attn", ["input_layernorm"] + (
-            ["post_attention_layernorm"] if is_sandwich(block) else []
-        )
-    if is_sandwich(block):
-        return "mlp", ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
-    return "mlp", ["post_attention_layernorm"]
+        return [layout.attn], list(layout.attn_norms)
+    return [layout.mlp, *layout.mlp_tail], list(layout.mlp_norms)
 
 
-def contribution_module(block: nn.Module, kind: str) -> nn.Module:
+def contribution_module(block: nn.Module, kind: str, config: Any = None) -> nn.Module:
     """The module whose output is what the sublayer adds to the residual stream."""
-    if is_sandwich(block):
-        name = "post_attention_layernorm" if kind == "attn" else "post_feedforward_layernorm"
-    else:
-        name = "self_attn" if kind == "attn" else "mlp"
-    return getattr(block, name)
+    layout = block_layout(block, config)
+    return block.get_submodule(layout.attn_added if kind == "attn" else layout.mlp_added)
 
 
-def block_linears(block: nn.Module) -> dict[str, nn.Linear]:
-    """Every linear layer inside a block, by its name within the block."""
-    return {name: mod for name, mod in block.named_modules() if isinstance(mod, nn.Linear)}
+def block_linears(block: nn.Module) -> dict[str, Any]:
+    """Every linear layer inside a block, by its name within the block (GPT-2's Conv1D
+    through a view with a Linear's ``[out, in]`` weight: :func:`advisor.models.layouts.linears`)."""
+    return linears(block)
 
 
 class _Recorder(nn.Module):
-    """Stands in for a block during recording: keeps its inputs, changes nothing."""
+    """Stands in for a block during recording: keeps its inputs (positional ones by their
+    parameter names in the real block, as GPT-2 passes some), changes nothing."""
 
-    def __init__(self, sink: list[tuple[torch.Tensor, dict[str, Any]]]) -> None:
+    def __init__(self, sink: list, block: nn.Module, shape: dict[str, bool]) -> None:
         super().__init__()
         self.sink = sink
+        self.names = list(inspect.signature(block.forward).parameters)[1:]
+        self.block = [block]  # kept out of the module tree
+        self.shape = shape  # shared by all recorders: does a block return a tuple?
 
-    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if args:
+    def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if len(args) > len(self.names):
             raise AdvisorError("Unexpected positional arguments to a decoder block.")
+        kwargs = {**dict(zip(self.names, args, strict=False)), **kwargs}
         self.sink.append((hidden_states, kwargs))
-        return hidden_states
+        if "tuple" not in self.shape:
+            # Some families' blocks return (hidden, attention weights) and their decoder
+            # unpacks it (Falcon): learn the shape once from the real block.
+            self.shape["tuple"] = isinstance(self.block[0](hidden_states, **kwargs), tuple)
+        return (hidden_states, None) if self.shape["tuple"] else hidden_states
 
 
 @contextlib.contextmanager
 def _recording(layers: nn.ModuleList) -> Iterator[list[list[tuple[torch.Tensor, dict]]]]:
     sinks: list[list[tuple[torch.Tensor, dict]]] = [[] for _ in layers]
     originals = list(layers)
+    shape: dict[str, bool] = {}
     try:
         for i in range(len(layers)):
-            layers[i] = _Recorder(sinks[i])
+            layers[i] = _Recorder(sinks[i], originals[i], shape)
         yield sinks
     finally:
         for i, block in enumerate(originals):
@@ -90,7 +93,7 @@ def record_block_calls(model: Any, batches: list[torch.Tensor]) -> tuple[BlockIn
     device = model.get_input_embeddings().weight.device
     with _recording(layers) as sinks:
         for ids in batches:
-            model.model(input_ids=ids.to(device), use_cache=False)
+            decoder_of(model)(input_ids=ids.to(device), use_cache=False)
     inputs = [(h, kw) for h, kw in sinks[0]]
     per_layer = [[kw for _, kw in sink] for sink in sinks]
     return inputs, per_layer

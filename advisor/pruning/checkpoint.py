@@ -25,6 +25,13 @@ from advisor.files import writable_dir, write_json
 from advisor.models import LoadedModel, fingerprint_folder, placement_like
 from advisor.models.anatomy import decoder_layers
 from advisor.models.loading import check_weight_format, quiet_transformers
+from advisor.pruning.compressed import (
+    check_compressed,
+    load_compressed,
+    recipe_of,
+    sparse_format,
+)
+from advisor.pruning.detected import detect, external_manifest
 from advisor.pruning.layer_drop import drop_sublayers
 from advisor.pruning.pruned import (
     MANIFEST_NAME,
@@ -33,6 +40,7 @@ from advisor.pruning.pruned import (
     config_record,
     measure_sparsity,
 )
+from advisor.pruning.shapes import match_layers
 
 _PROBE = 'The river Thames flows through London; 1,234 people said: "Hello, world!"'
 
@@ -118,28 +126,42 @@ def _check_folder(folder: Path, dense: LoadedModel) -> dict[str, Any]:
             f"(tokenizer.save_pretrained(folder))."
         )
     config = json.loads((folder / "config.json").read_text())
+    check_compressed(folder, config)
+    theirs = _config_of(folder)
     dense_cfg = dense.model.config
-    for key in ("model_type", "hidden_size", "vocab_size"):
-        if config.get(key) != getattr(dense_cfg, key, None):
+    # Through the config classes: GPT-2 writes n_embd / n_layer, others hidden_size.
+    for key in ("model_type", "vocab_size"):
+        if getattr(theirs, key, None) != getattr(dense_cfg, key, None):
             raise AdvisorError(
-                f"The pruned model in {folder} has {key}={config.get(key)!r} but the dense "
-                f"model {dense.name} has {getattr(dense_cfg, key, None)!r}: it is not a "
-                f"pruned version of it. Pass the dense model it was pruned from as --model."
+                f"The pruned model in {folder} has {key}={getattr(theirs, key, None)!r} but "
+                f"the dense model {dense.name} has {getattr(dense_cfg, key, None)!r}: it is "
+                f"not a pruned version of it. Pass the dense model it was pruned from as "
+                f"--model."
             )
     return config
 
 
-def _external_record(config: dict[str, Any], dense: LoadedModel) -> dict[str, Any]:
-    """A record for a folder pruned elsewhere; only unchanged layer counts can be aligned."""
-    layers = len(decoder_layers(dense.model))
-    if config.get("num_hidden_layers") != layers:
+def _config_of(folder: Path) -> Any:
+    from transformers import AutoConfig
+
+    try:
+        with quiet_transformers():
+            return AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
         raise AdvisorError(
-            f"The pruned model has {config.get('num_hidden_layers')} layers and the dense "
-            f"model {layers}, and its config.json does not say which were removed, so the "
-            f"layers cannot be compared. Add to its config.json "
-            f'"{RECORD_KEY}": {{"method": "...", "dropped_layers": [original indices]}}.'
-        )
-    return config_record("external", layers, [], [], [], 0.0)
+            f"--pruned {folder}: its config.json cannot be read by transformers ({exc})."
+        ) from None
+
+
+def _external_record(model: Any, dense: LoadedModel) -> tuple[dict[str, Any], Any]:
+    """A record for a folder pruned elsewhere: removed layers read from the weights when
+    the layer count differs (docs/design.md §9b)."""
+    layers = len(decoder_layers(dense.model))
+    depth = None
+    if len(decoder_layers(model)) != layers:
+        depth = match_layers(dense.model, model)
+    dropped = depth["dropped"] if depth else []
+    return config_record("external", layers, dropped, [], [], 0.0), depth
 
 
 def _normalise(record: dict[str, Any], layers: int) -> dict[str, Any]:
@@ -175,9 +197,11 @@ def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = Fa
     """Load a pruned checkpoint folder to compare against ``dense``.
 
     The folder must share the dense model's tokenizer (checked). Folders written by
-    ``save_pruned`` get their dropped sublayers removed again; others are taken as they
-    are (sparsity measured from their zero weights). Pickle weights load only with
-    ``allow_pickle``; the folder's own model code never runs.
+    ``save_pruned`` get their dropped sublayers removed again; for others, what was pruned
+    is read from the weights (docs/design.md §9b): removed layers by matching them to the
+    dense ones, changed widths, zeros and their N:M pattern — the record's ``detected``.
+    A ``prune_advisor`` key in config.json overrides the layer matching. Pickle weights
+    load only with ``allow_pickle``; the folder's own model code never runs.
     """
     from transformers import AutoModelForCausalLM
 
@@ -189,22 +213,35 @@ def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = Fa
         )
     config = _check_folder(folder, dense)
     safetensors = check_weight_format(folder, allow_pickle)
+    placement = placement_like(dense.model)
     with quiet_transformers():
-        model = AutoModelForCausalLM.from_pretrained(
-            folder,
-            use_safetensors=safetensors,
-            trust_remote_code=False,
-            **placement_like(dense.model),
-        ).eval()
+        if sparse_format(config) is not None:  # llm-compressor's compressed-tensors folders
+            model = load_compressed(folder, config, placement).eval()
+        else:
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, use_safetensors=safetensors, trust_remote_code=False, **placement
+            ).eval()
     saved = config.get(RECORD_KEY)
     layers = len(decoder_layers(model))
-    record = _normalise(saved, layers) if saved else _external_record(config, dense)
+    depth = None
+    if saved:
+        record = _normalise(saved, layers)
+    else:
+        record, depth = _external_record(model, dense)
     _reapply_drops(model, record)
     record["sparsity"] = measure_sparsity(model)[0]
+    record["detected"] = detect(dense.model, model, record, depth)
+    record["pattern"] = record.get("pattern") or record["detected"]["pattern"]
     setattr(model.config, RECORD_KEY, record)
     manifest_file = folder / MANIFEST_NAME
     manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
     manifest.setdefault("method", record["method"])
+    if not manifest_file.is_file():
+        recipe = recipe_of(folder)  # llm-compressor leaves its recipe beside the weights
+        if recipe:
+            record["detected"]["description"].insert(0, f"made by llm-compressor: {recipe}")
+            manifest["method"] = "llm-compressor"
+        manifest.update(external_manifest(record))
     manifest["loaded_from"] = str(folder)
     view = LoadedModel(
         name=f"{folder.name} ({record['method']})",

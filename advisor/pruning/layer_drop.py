@@ -7,8 +7,9 @@ Importance, least important dropped first:
 * attn-drop / mlp-drop: ``1 - cos(x, x + sublayer(norm(x)))``, with ``x`` the residual
   stream entering the sublayer (He et al., "What matters in transformers?", LLM-Drop).
 
-Dropped blocks leave ``model.model.layers``; dropped sublayers are replaced by modules that
-add nothing and cache nothing, so they cost no time, no parameters and no KV memory.
+Dropped blocks leave the decoder's block list (docs/design.md §9b); dropped sublayers are
+replaced by modules that add nothing and cache nothing, so they cost no time, no
+parameters and no KV memory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import nn
 from advisor.cache import cache_dir
 from advisor.files import read_checked_json, write_checked_json
 from advisor.models.anatomy import decoder_layers, replace_decoder_layers
+from advisor.models.layouts import block_layout
 from advisor.pruning.blocks import contribution_module, run_block, sublayer_parts, walk_blocks
 from advisor.pruning.calibration import Calibration
 
@@ -67,7 +69,7 @@ class _CosineMeter:
         return self.total / max(self.count, 1)
 
 
-def _contributions(block: nn.Module, hidden: torch.Tensor, kwargs: dict) -> tuple:
+def _contributions(block: nn.Module, hidden: torch.Tensor, kwargs: dict, config: Any) -> tuple:
     """(block output, what attention added, what the MLP added) for one minibatch."""
     seen: dict[str, torch.Tensor] = {}
     hooks = []
@@ -76,7 +78,7 @@ def _contributions(block: nn.Module, hidden: torch.Tensor, kwargs: dict) -> tupl
         def grab(_mod, _inp, out, kind=kind):
             seen[kind] = out[0] if isinstance(out, tuple) else out
 
-        hooks.append(contribution_module(block, kind).register_forward_hook(grab))
+        hooks.append(contribution_module(block, kind, config).register_forward_hook(grab))
     try:
         out = run_block(block, hidden, kwargs)
     finally:
@@ -94,7 +96,7 @@ def importance(
     def visit(index, block, hidden, kwargs):
         outputs = []
         for h, kw in zip(hidden, kwargs, strict=True):
-            out, attn, _mlp = _contributions(block, h, kw)
+            out, attn, _mlp = _contributions(block, h, kw, model.config)
             if kind == "block":
                 meters[index].add(h, out)
             elif kind == "attn":
@@ -149,8 +151,9 @@ def drop_blocks(model: Any, dropped: list[int]) -> None:
         # The KV cache is indexed by these; stale values would collide or overflow.
         if hasattr(block, "layer_idx"):
             block.layer_idx = new_index
-        if hasattr(block.self_attn, "layer_idx"):
-            block.self_attn.layer_idx = new_index
+        attention = getattr(block, block_layout(block, config).attn)
+        if hasattr(attention, "layer_idx"):
+            attention.layer_idx = new_index
     if layer_types is not None:
         # Gemma-3 / Qwen2 pick each block's mask (sliding or full) by position in this list.
         config.layer_types = [t for i, t in enumerate(layer_types) if i not in gone]
@@ -162,9 +165,13 @@ def drop_sublayers(model: Any, attn: list[int], mlp: list[int]) -> None:
     for kind, positions in (("attn", attn), ("mlp", mlp)):
         for position in positions:
             block = layers[position]
-            name, norms = sublayer_parts(block, kind)
+            names, norms = sublayer_parts(block, kind, model.config)
+            # OPT's MLP is the block's own fc1 -> act -> fc2: fc1 becomes an identity (a
+            # cheap pass-through) and fc2, the last of the parts, adds the zero.
+            for name in names[:-1]:
+                setattr(block, name, nn.Identity())
             stand_in = SkippedAttention(position) if kind == "attn" else SkippedMLP()
-            setattr(block, name, stand_in)
+            setattr(block, names[-1], stand_in)
             for norm in norms:
                 # A norm feeding only a skipped sublayer is dead; a post-norm of a zero
                 # contribution is zero, so Identity keeps the result exact.
@@ -181,7 +188,10 @@ def _mark_cacheless(model: Any) -> None:
     is the first layer, and decoding would go wrong.
     """
     layers = decoder_layers(model)
-    skipped = [isinstance(block.self_attn, SkippedAttention) for block in layers]
+    skipped = [
+        isinstance(getattr(block, block_layout(block, model.config).attn), SkippedAttention)
+        for block in layers
+    ]
     if any(skipped):
         model.config.kv_sharing_modes = ["reuse" if s else None for s in skipped]
 

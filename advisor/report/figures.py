@@ -55,19 +55,22 @@ def hierarchy(aggregates: dict[str, Any]) -> str | None:
     """Cosine per layer (embedding, logit lens) and the deviation in each space."""
     emb = aggregates.get("embedding", {})
     logit = aggregates.get("logit", {})
-    if not emb.get("cos_last_per_layer"):
+    if not emb.get("cos_last_per_layer") and not logit.get("lens_cos_per_layer"):
         return None
     with plt.rc_context(STYLE):
         fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.4), width_ratios=(3, 2))
-        layers = range(len(emb["cos_last_per_layer"]))
-        left.plot(layers, emb["cos_last_per_layer"], color=DENSE, label="hidden state, last token")
-        left.plot(
-            layers,
-            emb["cos_mean_per_layer"],
-            color=DENSE,
-            ls="--",
-            label="hidden state, mean-pooled",
-        )
+        if emb.get("cos_last_per_layer"):  # absent where the widths differ (§9b)
+            layers = range(len(emb["cos_last_per_layer"]))
+            left.plot(
+                layers, emb["cos_last_per_layer"], color=DENSE, label="hidden state, last token"
+            )
+            left.plot(
+                layers,
+                emb["cos_mean_per_layer"],
+                color=DENSE,
+                ls="--",
+                label="hidden state, mean-pooled",
+            )
         if logit.get("lens_cos_per_layer"):
             lens = logit["lens_cos_per_layer"]
             left.plot(
@@ -83,7 +86,10 @@ def hierarchy(aggregates: dict[str, Any]) -> str | None:
             _deviation(_stat(aggregates, "logit", "cos_logits")),
             _deviation(_stat(aggregates, "probability", "cos_probs")),
         ]
-        right.bar(names, values, color=[DENSE, PRUNED, THIRD])
+        colors = [DENSE, PRUNED, THIRD]
+        if math.isnan(values[0]):  # no embedding space to show
+            names, values, colors = names[1:], values[1:], colors[1:]
+        right.bar(names, values, color=colors)
         right.set_yscale("log")
         right.set_ylabel("deviation (log scale)")
         kl = _stat(aggregates, "probability", "kl_t1")
