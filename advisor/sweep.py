@@ -157,12 +157,12 @@ def _finished(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, An
     return _finished_step(run.folder / f"{run.plan.method}-{_label(step)}", _key(run, step, tasks))
 
 
-def warm(dense: Any, plan: SweepPlan, step: dict[str, Any], console: Any = None) -> None:
+def warm(dense: Any, plan: SweepPlan, step: dict[str, Any] | None, console: Any = None) -> None:
     """Measure once, before any step, the dense side every step reads (its scores,
     evidence and, with ``plan.hierarchy``, hierarchy recordings, all cached on disk by
     fingerprint and items), and for structural methods the layer importance (by pruning
-    ``step``): the steps, here or in other processes sharing the cache, then run only their
-    pruned model (docs/design.md §9a)."""
+    ``step``; None skips it): the steps, here or in other processes sharing the cache,
+    then run only their pruned model (docs/design.md §9a)."""
     from advisor.assess import calibration_suites, hierarchy_items
     from advisor.measure.accumulation import DEFAULT_HORIZON
     from advisor.measure.compare import warm_dense
@@ -182,7 +182,7 @@ def warm(dense: Any, plan: SweepPlan, step: dict[str, Any], console: Any = None)
     if plan.hierarchy:
         items, decoded = hierarchy_items(suites)
         warm_dense(dense, items, generate=decoded)
-    if plan.method in STRUCTURAL:
+    if step is not None and plan.method in STRUCTURAL:
         options = {"pattern": plan.pattern, "seed": plan.seed, "console": console}
         prune_model(dense, plan.method, **options, **step)
 
@@ -229,7 +229,9 @@ def sweep(
     run = _Run(dense, plan, writable_dir(folder), rules_sha)
     computed = _remote_steps(run, remote, console) if remote else {}
     if not remote and any(_finished(run, s, plan.tasks) is None for s in plan.steps):
-        warm(dense, plan, plan.steps[0], console)  # every step then reads the dense side
+        # Every step then reads the dense side; the layer importance comes with the amounts
+        # pruned up front below, so no amount is pruned here.
+        warm(dense, plan, None, console)
     models, share = pruned_up_front(dense, plan, console) if not remote else ([], None)
     pruned = dict(enumerate(models))
     rows, stop = [], EarlyStop(plan.tasks, plan.early_stop and not remote)
