@@ -35,7 +35,6 @@ EXAMPLES_PER_TASK = 2
 # task type, with free-running decoding (the costly part) on fewer still (docs/design.md §5c).
 HIERARCHY_ITEMS = 8
 DECODED_ITEMS = 2
-SPEED_PROMPT = "The history of the city begins in the early medieval period, when"
 
 
 def check_temperature(temperature: float) -> None:
@@ -119,6 +118,38 @@ def hierarchy_items(
     return items, flags
 
 
+def warm_dense_side(
+    dense: Any,
+    tasks: list[str],
+    seed: int,
+    data_file: Any = None,
+    hierarchy: bool = True,
+    decode: bool = True,
+) -> None:
+    """Measure and cache on disk the dense side an assessment of ``tasks`` reads: its
+    item scores, the evidence's dense side for each task it is competent at and, with
+    ``hierarchy``, its hierarchy recordings (``decode``: as :func:`advisor.assess.assess`
+    decodes). Later runs, here or in other processes sharing the cache, then run only
+    their pruned model."""
+    from advisor.measure.accumulation import DEFAULT_HORIZON
+    from advisor.measure.compare import warm_dense
+    from advisor.measure.evidence import dense_side
+    from advisor.suites import fit_to_context
+    from advisor.truth.evaluate import dense_results
+    from advisor.truth.score import dense_competence
+
+    suites = calibration_suites(tasks, seed, data_file)
+    for task, items in suites.items():
+        suites[task], _ = fit_to_context(items, dense.model, dense.tokenizer, DEFAULT_HORIZON)
+        scored = dense_results(dense, suites[task])
+        if dense_competence(task, suites[task], scored).assessable:
+            dense_side(dense, task, suites[task])
+    if hierarchy:
+        items, decoded = hierarchy_items(suites, decode)
+        if items:
+            warm_dense(dense, items, generate=decoded)
+
+
 def covers(task: str, items: list[Item], data_file: str | Path | None) -> str:
     """What a verdict covers: which prompts it was measured on."""
     if data_file is not None:
@@ -170,13 +201,6 @@ def _examples(rows: list[dict[str, Any]], items: dict[str, Item]) -> list[dict[s
     return examples
 
 
-def _latency(dense: Any, pruned: Any) -> dict[str, float]:
-    from advisor.measure.speed import paired_latency
-
-    ids = dense.tokenizer(SPEED_PROMPT, return_tensors="pt").input_ids
-    return paired_latency(dense.model, pruned.loaded.model, ids, tokens=4, rounds=2)
-
-
 @dataclass(frozen=True)
 class AssessSettings:
     """What to assess and how (the keyword options of :func:`assess`).
@@ -187,7 +211,9 @@ class AssessSettings:
     on caution too; ``tolerance``: the retention needed for go (None: the rules');
     ``decode``: decode a few items freely for the report (no verdict needs it);
     ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
-    evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`).
+    evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`);
+    ``suites``: the calibration suites, built once by a caller that assesses many models
+    (else built here from ``seed`` and ``data_file``).
     """
 
     temperature: float = 1.0
@@ -199,6 +225,7 @@ class AssessSettings:
     decode: bool = True
     hierarchy: bool = True
     share: Any = None
+    suites: dict[str, list[Item]] | None = None
 
 
 def assess(
@@ -221,9 +248,11 @@ def assess(
     and ``warn`` warnings for the user (default: :func:`warnings.warn`).
     """
     from advisor import forward
+    from advisor.dense_first import same_as_dense
     from advisor.measure import measure
     from advisor.measure.evidence import task_evidence
-    from advisor.measure.probe import probe_broken, same_weights
+    from advisor.measure.probe import probe_broken
+    from advisor.measure.speed import latency
     from advisor.rules.features import features_of
     from advisor.rules.predict import explain
     from advisor.truth.evaluate import dense_results
@@ -246,7 +275,8 @@ def assess(
     clock = time.perf_counter()
 
     say("building calibration suites")
-    suites = calibration_suites(tasks, seed, data_file)
+    built = settings.suites
+    suites = {t: built[t] for t in tasks} if built else calibration_suites(tasks, seed, data_file)
     truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
     broken = probe_broken(dense, pruned.loaded)
@@ -262,7 +292,7 @@ def assess(
     with forward.reuse(pruned.loaded.model):
         clock = time.perf_counter()
         evidence = {}
-        identical = broken is None and same_weights(dense.model, pruned.loaded.model)
+        identical = broken is None and same_as_dense(dense, pruned.loaded.model)
         run = settings.share.run if settings.share else lambda _m, _t, compute: compute()
         for task, items in suites.items():
             if broken is None and competence[task]["assessable"]:
@@ -298,7 +328,7 @@ def assess(
 
     clock = time.perf_counter()
     say("timing decoding")
-    speed = _latency(dense, pruned)
+    speed = latency(dense, pruned.loaded.model)
     timings["speed_s"] = time.perf_counter() - clock
 
     verdicts = {}

@@ -4,6 +4,7 @@ pruned now with a method, or read from a folder pruned elsewhere."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,15 @@ from advisor.errors import AdvisorError
 @dataclass(frozen=True)
 class LoadOptions:
     """How to load the dense model (the pruned one follows its dtype and devices): see
-    :func:`advisor.models.load_model`."""
+    :func:`advisor.models.load_model`; ``low_memory``: the dense side first, then the
+    pruned side, never both in memory (:mod:`advisor.dense_first`)."""
 
     trust_remote_code: bool = False
     dtype: str = "float32"
     device: str | None = None
     device_map: str | None = None
     allow_pickle: bool = False
+    low_memory: bool = False
 
 
 @dataclass
@@ -65,11 +68,13 @@ def open_pruned(
     *,
     allow_pickle: bool = False,
     console: Any = None,
+    in_place: bool = False,
 ) -> Any:
     """The pruned model to compare with ``dense``: made now from ``request`` (an
-    :class:`advisor.pruning.PruneRequest` whose method is set), or loaded from
-    ``pruned_path`` (pickle weights only with ``allow_pickle``). Exactly one of the two must
-    be given. Returns an :class:`advisor.pruning.PrunedModel`."""
+    :class:`advisor.pruning.PruneRequest` whose method is set; ``in_place``: by pruning
+    ``dense.model`` itself), or loaded from ``pruned_path`` (pickle weights only with
+    ``allow_pickle``). Exactly one of the two must be given. Returns an
+    :class:`advisor.pruning.PrunedModel`."""
     from advisor.pruning import get_method, load_pruned, prune_model
 
     check_request(request, pruned_path)
@@ -78,7 +83,7 @@ def open_pruned(
     method = request.method
     get_method(method)
     options = {k: v for k, v in vars(request).items() if k != "method"}
-    return prune_model(dense, method, console=console, **options)
+    return prune_model(dense, method, console=console, in_place=in_place, **options)
 
 
 def open_pair(
@@ -87,15 +92,45 @@ def open_pair(
     request: Any,
     pruned_path: Path | None = None,
     console: Any = None,
+    warm: Callable[[Any], None] | None = None,
 ) -> Pair:
     """Load the dense model and open its pruned counterpart (:func:`open_pruned`), timing
-    both (``load_s``, ``prune_s``)."""
+    both (``load_s``, ``prune_s``). With ``options.low_memory`` the dense side is measured
+    first (``warm(dense)`` caches what the run will read) and the dense model released
+    before the pruned one exists (:func:`advisor.dense_first.release`): the pair's dense
+    is then a stand-in without decoder weights (``dense_first_s`` timed too)."""
     start = time.perf_counter()
     dense = load_dense(model, options, console)
     timings = {"load_s": time.perf_counter() - start}
+    if options.low_memory:
+        return _open_low_memory(dense, options, request, pruned_path, console, warm, timings)
     start = time.perf_counter()
     pruned = open_pruned(
         dense, request, pruned_path, allow_pickle=options.allow_pickle, console=console
     )
     timings["prune_s"] = time.perf_counter() - start
     return Pair(dense, pruned, timings)
+
+
+def _open_low_memory(dense, options, request, pruned_path, console, warm, timings) -> Pair:
+    from advisor import dense_first
+
+    check_request(request, pruned_path)
+    start = time.perf_counter()
+    if warm is not None:
+        warm(dense)
+    dense_first.remember_dense(dense)
+    timings["dense_first_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    in_place = pruned_path is None
+    stand_in = dense_first.release(dense, keep_outside=in_place)
+    if in_place:
+        pruned = open_pruned(dense, request, None, console=console, in_place=True)
+    else:
+        dense.model = None  # the dense weights go before the pruned ones are read
+        dense_first.free()
+        pruned = open_pruned(stand_in, None, pruned_path, allow_pickle=options.allow_pickle)
+        dense_first.adopt(stand_in, pruned.loaded.model)
+    dense_first.free()
+    timings["prune_s"] = time.perf_counter() - start
+    return Pair(stand_in, pruned, timings)

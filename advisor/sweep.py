@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.assess import assess, load_rules
+from advisor.assess import assess, calibration_suites, load_rules
 from advisor.errors import AdvisorError
 from advisor.files import atomic_write, writable_dir, write_json
 from advisor.verdicts import NO_GO
@@ -104,11 +104,13 @@ def _key(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class StepInputs:
     """How one step runs: the task types still swept, the amount's pruned model if it was
-    pruned up front, the sweep's layer-prefix sharing (:mod:`advisor.frontier`)."""
+    pruned up front, the sweep's layer-prefix sharing (:mod:`advisor.frontier`), the
+    calibration suites built once for every step."""
 
     tasks: list[str] | None = None
     pruned: Any = None
     share: Any = None
+    suites: dict[str, Any] | None = None
 
 
 def compute_step(
@@ -133,6 +135,7 @@ def compute_step(
         inputs.tasks if inputs.tasks is not None else plan.tasks,
         hierarchy=plan.hierarchy,
         share=inputs.share,
+        suites=inputs.suites,
         temperature=plan.temperature,
         rules_path=plan.rules_path,
         seed=plan.seed,
@@ -163,25 +166,13 @@ def warm(dense: Any, plan: SweepPlan, step: dict[str, Any] | None, console: Any 
     fingerprint and items), and for structural methods the layer importance (by pruning
     ``step``; None skips it): the steps, here or in other processes sharing the cache,
     then run only their pruned model (docs/design.md §9a)."""
-    from advisor.assess import calibration_suites, hierarchy_items
-    from advisor.measure.accumulation import DEFAULT_HORIZON
-    from advisor.measure.compare import warm_dense
-    from advisor.measure.evidence import dense_side
+    from advisor.assess import warm_dense_side
+    from advisor.measure.speed import dense_latency
     from advisor.pruning import prune_model
     from advisor.rules.grid import STRUCTURAL
-    from advisor.suites import fit_to_context
-    from advisor.truth.evaluate import dense_results
-    from advisor.truth.score import dense_competence
 
-    suites = calibration_suites(plan.tasks, plan.seed)
-    for task, items in suites.items():
-        suites[task], _ = fit_to_context(items, dense.model, dense.tokenizer, DEFAULT_HORIZON)
-        scored = dense_results(dense, suites[task])
-        if dense_competence(task, suites[task], scored).assessable:
-            dense_side(dense, task, suites[task])
-    if plan.hierarchy:
-        items, decoded = hierarchy_items(suites)
-        warm_dense(dense, items, generate=decoded)
+    warm_dense_side(dense, plan.tasks, plan.seed, hierarchy=plan.hierarchy)
+    dense_latency(dense)  # every step's speed-up is then against this one measurement
     if step is not None and plan.method in STRUCTURAL:
         options = {"pattern": plan.pattern, "seed": plan.seed, "console": console}
         prune_model(dense, plan.method, **options, **step)
@@ -233,6 +224,7 @@ def sweep(
         # pruned up front below, so no amount is pruned here.
         warm(dense, plan, None, console)
     models, share = pruned_up_front(dense, plan, console) if not remote else ([], None)
+    suites = calibration_suites(plan.tasks, plan.seed)
     pruned = dict(enumerate(models))
     rows, stop = [], EarlyStop(plan.tasks, plan.early_stop and not remote)
     for n, step in enumerate(plan.steps):
@@ -243,7 +235,7 @@ def sweep(
             result, seconds = computed[label]
             state = "ray"
         elif result is None:
-            inputs = StepInputs(tasks, pruned.pop(n, None), share)
+            inputs = StepInputs(tasks, pruned.pop(n, None), share, suites)
             result = compute_step(dense, plan, step, assessor, console, inputs)
             _publish(run, step, tasks, result)
             state = result["manifest"]["measurement"]["dense_cache"]

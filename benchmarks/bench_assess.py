@@ -58,8 +58,18 @@ def matmul_peak_gflops(threads: int, size: int = 2048, rounds: int = 5) -> float
     return 2 * size**3 / best / 1e9
 
 
-def run_cli(args: list[str], cache: Path, threads: int) -> dict[str, Any]:
-    """Run the CLI; wall seconds, peak RSS (MiB) of the child, exit code."""
+def run_cli(
+    args: list[str], cache: Path, threads: int, cgroup: Path | None = None, check: bool = True
+) -> dict[str, Any]:
+    """Run the CLI; wall seconds, peak RSS (MiB) of the child, exit code. ``cgroup``: a
+    cgroup folder the child joins before it starts (a memory cap); ``check``: exit on an
+    exit code other than 0 or 1 (else it is returned)."""
+    join = None
+    if cgroup is not None:
+
+        def join() -> None:
+            (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
     env = {**os.environ, "PRUNE_ADVISOR_CACHE": str(cache), "PRUNE_ADVISOR_THREADS": str(threads)}
     cmd = [sys.executable, "-c", "from advisor.cli import entry; entry()", *args]
     # Output goes to files, not pipes: a pipe nobody reads blocks the child once full.
@@ -68,7 +78,12 @@ def run_cli(args: list[str], cache: Path, threads: int) -> dict[str, Any]:
         # A neutral working directory: `python -c` puts it first on sys.path, which would
         # shadow PYTHONPATH (how a checkout other than the installed one is benchmarked).
         proc = subprocess.Popen(
-            cmd, env=env, stdout=stdout, stderr=stderr, cwd=tempfile.gettempdir()
+            cmd,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            cwd=tempfile.gettempdir(),
+            preexec_fn=join,
         )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
@@ -76,9 +91,10 @@ def run_cli(args: list[str], cache: Path, threads: int) -> dict[str, Any]:
         stderr.seek(0)
         output, errors = stdout.read(), stderr.read()
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
+    if check and code not in (0, 1):
         sys.exit(f"command failed ({code}): {' '.join(args)}\n{errors.decode()}")
-    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "code": code, "out": output}
+    peak = usage.ru_maxrss / 1024
+    return {"wall_s": wall, "peak_rss_mib": peak, "code": code, "out": output, "err": errors}
 
 
 class Counter:

@@ -65,6 +65,15 @@ PickleFlag = Annotated[
         "files from a source you trust.",
     ),
 ]
+LowMemoryFlag = Annotated[
+    bool,
+    typer.Option(
+        "--low-memory",
+        help="For a model that fits in memory once but not twice: measure and cache the "
+        "dense side first, release the dense weights, then prune in place or load --pruned "
+        "(the two are never resident together). Same verdicts; peak memory about one model.",
+    ),
+]
 
 
 # Pruning options, shared by every command that builds a pruned model (prune, assess, ...).
@@ -245,11 +254,12 @@ def load_options(
     device: str | None,
     device_map: str | None,
     allow_pickle: bool,
+    low_memory: bool = False,
 ) -> Any:
     """The shared loading options, as :class:`advisor.pair.LoadOptions`."""
     from advisor.pair import LoadOptions
 
-    return LoadOptions(trust_remote_code, dtype, device, device_map, allow_pickle)
+    return LoadOptions(trust_remote_code, dtype, device, device_map, allow_pickle, low_memory)
 
 
 def prune_request(

@@ -1,10 +1,10 @@
-"""`assess`, `sweep` and `report`: verdicts per task type, the HTML report, the CI gate."""
+"""`assess` and `sweep`: verdicts per task type, the HTML report, the CI gate."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from advisor.cli.app import (
     DtypeOpt,
     JsonFlag,
     LayersOpt,
+    LowMemoryFlag,
     MethodOpt,
     ModelOpt,
     PatternOpt,
@@ -176,6 +177,7 @@ def assess(
     device: DeviceOpt = None,
     device_map: DeviceMapOpt = None,
     allow_pickle: PickleFlag = False,
+    low_memory: LowMemoryFlag = False,
 ) -> None:
     """Is the pruned model safe to ship for each task type? go / caution / no-go.
 
@@ -192,7 +194,7 @@ def assess(
     error, 3 internal error. Example CI gate:
     `prune-advisor assess --pruned ./my-pruned-model --task rag`.
     """
-    from advisor.assess import calibration_suites, check_temperature
+    from advisor.assess import calibration_suites, check_temperature, warm_dense_side
     from advisor.files import output_dir
     from advisor.pair import check_request, open_pair
     from advisor.report import write_report
@@ -211,9 +213,10 @@ def assess(
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     if data is not None:
         calibration_suites(tasks, seed, data)  # reads and checks every row of the file
-    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle, low_memory)
     with output_dir(out_dir):  # a run that fails leaves no empty --out behind
-        pair = open_pair(model, options, request, pruned, console=err)
+        warm = partial(warm_dense_side, tasks=tasks, seed=seed, data_file=data, decode=decode)
+        pair = open_pair(model, options, request, pruned, console=err, warm=warm)
         result = run_assessment(
             pair.dense,
             pair.pruned,
@@ -246,43 +249,6 @@ def assess(
             )
         )
         raise typer.Exit(EXIT_GATE)
-
-
-@app.command()
-def report(
-    result_file: Annotated[Path, typer.Argument(help="A result.json written by assess.")],
-    out_file: Annotated[
-        Path | None,
-        typer.Option("--out", help="HTML file to write (default: report.html beside the result)."),
-    ] = None,
-) -> None:
-    """Re-render the HTML report from a saved result.json."""
-    from jinja2 import TemplateError
-
-    from advisor.files import atomic_write
-    from advisor.report import check_result, render
-
-    if not result_file.is_file():
-        raise AdvisorError(f"No result file at {result_file}.")
-    try:
-        result = json.loads(result_file.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise AdvisorError(
-            f"{result_file} is not a prune-advisor result: byte {exc.start} is not UTF-8 "
-            f"(result.json is UTF-8 JSON written by assess)."
-        ) from exc
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise AdvisorError(
-            f"{result_file} is not a prune-advisor result: not JSON ({exc})."
-        ) from exc
-    check_result(result, result_file)
-    try:
-        html = render(result)
-    except (KeyError, TypeError, ValueError, AttributeError, TemplateError) as exc:
-        # The schema holds what every result has; a field the page needs beyond it.
-        raise AdvisorError(f"{result_file} is not a prune-advisor result ({exc}).") from exc
-    target = atomic_write(out_file or result_file.with_name("report.html"), html)
-    out.print(f"Report: {target}")
 
 
 @app.command()

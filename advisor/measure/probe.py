@@ -31,6 +31,7 @@ CONSTANT_ATOL = 1e-5
 # pruned copy can be called noise: a random model sits at the uniform loss give or take
 # a little, and that noise must not decide a verdict.
 DENSE_MARGIN = 1.0
+PROBE_MEMO = "dense_probe"
 
 
 @torch.inference_mode()
@@ -60,6 +61,18 @@ def _loss(outputs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     return total / max(count, 1)
 
 
+def dense_probe(dense: Any) -> dict[str, Any]:
+    """The dense side of the probe (does its output depend on the input, its loss),
+    measured once per loaded dense model and kept in its ``extra`` where it has one."""
+    memo = getattr(dense, "extra", {}).get(PROBE_MEMO)
+    if memo is None:
+        outputs = _outputs(dense.model, dense.tokenizer)
+        memo = {"constant": _constant(outputs), "loss": _loss(outputs)}
+        if isinstance(getattr(dense, "extra", None), dict):
+            dense.extra[PROBE_MEMO] = memo
+    return memo
+
+
 def probe_broken(dense: Any, pruned: Any) -> str | None:
     """Why the pruned model is degenerate, in one sentence, or None when it is not.
 
@@ -73,14 +86,15 @@ def probe_broken(dense: Any, pruned: Any) -> str | None:
             "the pruned model's outputs are NaN or infinite on ordinary prompts, so it cannot "
             "produce text at all; nothing further was measured."
         )
-    dense_out = _outputs(dense.model, tokenizer)
-    if _constant(pruned_out) and not _constant(dense_out):
+    pruned_constant, pruned_loss = _constant(pruned_out), _loss(pruned_out)
+    dense_side = dense_probe(dense)
+    if pruned_constant and not dense_side["constant"]:
         return (
             "the pruned model's output does not depend on its input: it gives the same "
             "next-token distribution for every prompt, so it cannot do any task."
         )
     uniform = math.log(pruned_out[0][1].shape[-1])
-    pruned_loss, dense_loss = _loss(pruned_out), _loss(dense_out)
+    dense_loss = dense_side["loss"]
     if pruned_loss > uniform and dense_loss < uniform - DENSE_MARGIN:
         return (
             f"the pruned model predicts ordinary text worse than a uniform guess over its "

@@ -41,3 +41,39 @@ def paired_latency(
         "tokens": tokens,
         "rounds": rounds,
     }
+
+
+SPEED_PROMPT = "The history of the city begins in the early medieval period, when"
+LATENCY_TOKENS = 4
+LATENCY_ROUNDS = 2
+LATENCY_MEMO = "dense_ms_per_token"
+
+
+def _prompt(dense: Any) -> torch.Tensor:
+    return dense.tokenizer(SPEED_PROMPT, return_tensors="pt").input_ids
+
+
+def dense_latency(dense: Any) -> float:
+    """The dense model's ms/token, measured now and kept in ``dense.extra``: what
+    :func:`latency` then compares with when the dense model is no longer loaded."""
+    prompt = _prompt(dense)
+    rounds = [ms_per_token(dense.model, prompt, LATENCY_TOKENS) for _ in range(LATENCY_ROUNDS)]
+    dense.extra[LATENCY_MEMO] = min(rounds)
+    return dense.extra[LATENCY_MEMO]
+
+
+def latency(dense: Any, pruned_model: Any) -> dict[str, float]:
+    """Dense and pruned ms/token over :data:`LATENCY_TOKENS` tokens: paired
+    (:func:`paired_latency`), or against the dense speed kept by :func:`dense_latency`."""
+    kept = getattr(dense, "extra", {}).get(LATENCY_MEMO)
+    prompt = _prompt(dense)
+    if kept is None:
+        return paired_latency(dense.model, pruned_model, prompt, LATENCY_TOKENS, LATENCY_ROUNDS)
+    pruned = min(ms_per_token(pruned_model, prompt, LATENCY_TOKENS) for _ in range(LATENCY_ROUNDS))
+    return {
+        "dense_ms_per_token": kept,
+        "pruned_ms_per_token": pruned,
+        "speedup": kept / pruned,
+        "tokens": LATENCY_TOKENS,
+        "rounds": LATENCY_ROUNDS,
+    }

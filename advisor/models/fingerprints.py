@@ -60,8 +60,10 @@ def fingerprint_folder(folder: str | Path) -> str:
 
 def runtime_identity(fingerprint: str, model: Any) -> str:
     """``fingerprint``, suffixed with the dtype and device type of ``model`` unless they are
-    the default fp32 on CPU (so fp32 CPU cache keys stay as they were)."""
-    first = next(model.parameters())
+    the default fp32 on CPU (so fp32 CPU cache keys stay as they were). Tensors without
+    storage (a released dense model's, :mod:`advisor.dense_first`) do not count."""
+    params = list(model.parameters())
+    first = next((p for p in params if not p.is_meta), params[0])
     dtype = str(first.dtype).replace("torch.", "")
     device = first.device.type
     if (dtype, device) == ("float32", "cpu"):

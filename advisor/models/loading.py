@@ -63,12 +63,14 @@ class LoadedModel:
 
 
 def parameter_count(model: Any) -> int:
-    """Count parameters once each (tied input/output embeddings share storage)."""
-    seen: set[int] = set()
+    """Count parameters once each (tied input/output embeddings share storage; tensors
+    without storage, a released dense model's, count by identity)."""
+    seen: set[Any] = set()
     total = 0
     for p in model.parameters():
-        if p.data_ptr() not in seen:
-            seen.add(p.data_ptr())
+        key = ("meta", id(p)) if p.is_meta else p.data_ptr()
+        if key not in seen:
+            seen.add(key)
             total += p.numel()
     return total
 

@@ -119,7 +119,7 @@ def _dropped(method: str, details: dict[str, Any]) -> dict[str, list[int]]:
     }
 
 
-def _manifest(loaded, spec, amount, seed, calib, details, model) -> dict[str, Any]:
+def _manifest(before, spec, amount, seed, calib, details, model) -> dict[str, Any]:
     overall, per_layer = measure_sparsity(model)
     return {
         "method": spec.name,
@@ -133,19 +133,22 @@ def _manifest(loaded, spec, amount, seed, calib, details, model) -> dict[str, An
         "ranking": details.get("ranking"),
         **_dropped(spec.name, details),
         "sparsity": {"requested": amount.sparsity, "achieved": overall, "per_layer": per_layer},
-        "parameters": {"before": parameter_count(loaded.model), "after": parameter_count(model)},
-        "dense": {
-            "name": loaded.name,
-            "fingerprint": loaded.fingerprint,
-            "layers": len(decoder_layers(loaded.model)),
-        },
+        "parameters": {"before": before["parameters"], "after": parameter_count(model)},
+        "dense": {k: before[k] for k in ("name", "fingerprint", "layers")},
     }
 
 
 def prune_model(
-    loaded: LoadedModel, method: str, *, console: Any = None, **options: Any
+    loaded: LoadedModel,
+    method: str,
+    *,
+    console: Any = None,
+    in_place: bool = False,
+    **options: Any,
 ) -> PrunedModel:
-    """Prune a copy of ``loaded.model`` with ``method``; the dense model stays untouched.
+    """Prune a copy of ``loaded.model`` with ``method``; the dense model stays untouched,
+    unless ``in_place``: then ``loaded.model`` itself is pruned (no second copy in memory;
+    ``loaded`` no longer describes it and must not be used again).
 
     ``options`` are the fields of :class:`PruneRequest`: structural methods take ``ratio``
     (of the layers) or ``layers``; sparsity methods take ``sparsity`` and ``pattern``
@@ -156,11 +159,17 @@ def prune_model(
     spec, amount = _resolve(loaded, request)
     seed = request.seed
     calib = _calibration(loaded, spec, request)
-    model = working_copy(loaded.model, spec.kind)
-    n_layers = len(decoder_layers(model))
+    n_layers = len(decoder_layers(loaded.model))
+    before = {
+        "name": loaded.name,
+        "fingerprint": loaded.fingerprint,
+        "layers": n_layers,
+        "parameters": parameter_count(loaded.model),
+    }
+    model = loaded.model if in_place else working_copy(loaded.model, spec.kind)
     with progress(console, f"{spec.name} {amount.label()}", n_layers) as advance:
         details = spec.run(model, amount, calib, seed, advance, loaded.cache_identity)
-    manifest = _manifest(loaded, spec, amount, seed, calib, details, model)
+    manifest = _manifest(before, spec, amount, seed, calib, details, model)
     record = config_record(
         spec.name,
         n_layers,

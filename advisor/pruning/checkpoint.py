@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from advisor.dense_first import PLACEMENT, dense_block_reader
 from advisor.errors import AdvisorError
 from advisor.files import writable_dir, write_json
 from advisor.models import LoadedModel, fingerprint_folder, placement_like
@@ -159,7 +160,7 @@ def _external_record(model: Any, dense: LoadedModel) -> tuple[dict[str, Any], An
     layers = len(decoder_layers(dense.model))
     depth = None
     if len(decoder_layers(model)) != layers:
-        depth = match_layers(dense.model, model)
+        depth = match_layers(dense.model, model, dense_block_reader(dense))
     dropped = depth["dropped"] if depth else []
     return config_record("external", layers, dropped, [], [], 0.0), depth
 
@@ -213,7 +214,7 @@ def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = Fa
         )
     config = _check_folder(folder, dense)
     safetensors = check_weight_format(folder, allow_pickle)
-    placement = placement_like(dense.model)
+    placement = dense.extra.get(PLACEMENT) or placement_like(dense.model)
     with quiet_transformers():
         if sparse_format(config) is not None:  # llm-compressor's compressed-tensors folders
             model = load_compressed(folder, config, placement).eval()

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -96,30 +97,36 @@ def _monotone(cost: list[list[float]]) -> list[int]:
     return path[::-1]
 
 
-def match_layers(dense_model: Any, pruned_model: Any) -> dict[str, Any]:
+def match_layers(
+    dense_model: Any, pruned_model: Any, dense_block: Callable[[int], Any] | None = None
+) -> dict[str, Any]:
     """Which dense block each pruned block is (see module docstring).
 
-    Returns ``kept`` (dense index per pruned block), ``dropped``, ``match`` ("exact" or
-    "nearest"), ``distance`` (relative weight distance per kept block, full tensors),
-    ``distance_max``, ``distance_mean``. An :class:`AdvisorError` when some pruned block is
-    farther than :data:`MATCH_LIMIT` from every dense block.
+    ``dense_block(i)``: dense block ``i`` (default: from ``dense_model``; a released dense
+    model reads each back from its weights file, one at a time). Returns ``kept`` (dense
+    index per pruned block), ``dropped``, ``match`` ("exact" or "nearest"), ``distance``
+    (relative weight distance per kept block, full tensors), ``distance_max``,
+    ``distance_mean``. An :class:`AdvisorError` when some pruned block is farther than
+    :data:`MATCH_LIMIT` from every dense block.
     """
-    dense_blocks = list(decoder_layers(dense_model))
+    n_dense = len(decoder_layers(dense_model))
+    block = dense_block or decoder_layers(dense_model).__getitem__
     pruned_blocks = list(decoder_layers(pruned_model))
-    if len(pruned_blocks) > len(dense_blocks):
+    if len(pruned_blocks) > n_dense:
         raise AdvisorError(
             f"The pruned model has {len(pruned_blocks)} decoder layers, more than the dense "
-            f"model's {len(dense_blocks)}: it is not a depth-pruned version of it."
+            f"model's {n_dense}: it is not a depth-pruned version of it."
         )
     with torch.inference_mode():
-        dense_s = [_sampled(b) for b in dense_blocks]
+        dense_s = [_sampled(block(d)) for d in range(n_dense)]
         pruned_s = [_sampled(b) for b in pruned_blocks]
         cost = [[_distance(d, p) for d in dense_s] for p in pruned_s]
         kept = _monotone(cost)
-        full = [
-            _distance(_matrices(dense_blocks[d]), _matrices(pruned_blocks[p]))
-            for p, d in enumerate(kept)
-        ]
+        full, exact = [], True
+        for p, d in enumerate(kept):
+            dense_d = block(d)
+            full.append(_distance(_matrices(dense_d), _matrices(pruned_blocks[p])))
+            exact = exact and _identical(dense_d, pruned_blocks[p])
     worst = max(full) if full else 0.0
     if worst == float("inf"):
         raise AdvisorError(
@@ -137,10 +144,9 @@ def match_layers(dense_model: Any, pruned_model: Any) -> dict[str, Any]:
             f"model it was pruned from, or say which were removed in its config.json: "
             f'"prune_advisor": {{"method": "...", "dropped_layers": [original indices]}}.'
         )
-    exact = all(_identical(dense_blocks[d], pruned_blocks[p]) for p, d in enumerate(kept))
     return {
         "kept": kept,
-        "dropped": [i for i in range(len(dense_blocks)) if i not in set(kept)],
+        "dropped": [i for i in range(n_dense) if i not in set(kept)],
         "match": "exact" if exact else "nearest",
         "distance": [round(x, 6) for x in full],
         "distance_max": round(worst, 6),
