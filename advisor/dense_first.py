@@ -126,11 +126,13 @@ def adopt(stand_in: LoadedModel, pruned_model: Any) -> list[str]:
     for name, tensor in _tensors(stand_in.model).items():
         if tensor.is_meta and id(tensor) not in layers:
             groups.setdefault(id(tensor), []).append(name)
+    meta = _tensors(stand_in.model)
     for names in groups.values():  # tied tensors: one group, filled once, set under each name
         matching = (theirs[n] for n in names if n in theirs and _matches(theirs[n], digests[n]))
         same = next(matching, None)
         if same is None:
-            same = stand_in.extra[LAYER_FILE].read(names)
+            # in the dtype the dense model was loaded in (the file may hold another)
+            same = stand_in.extra[LAYER_FILE].read(names).to(meta[names[0]].dtype)
             from_file.append(names[0])
         for name in names:
             _set(stand_in.model, name, same)
@@ -179,8 +181,8 @@ class LayerFile:
         layers = decoder_layers(self.stand_in)
         prefix = next(n for n, m in self.stand_in.named_modules() if m is layers)
         block = copy.deepcopy(layers[index]).to_empty(device="cpu")
-        for name in _tensors(block):
-            _set(block, name, self.read([f"{prefix}.{index}.{name}"]))
+        for name, tensor in _tensors(block).items():
+            _set(block, name, self.read([f"{prefix}.{index}.{name}"]).to(tensor.dtype))
         return block
 
 

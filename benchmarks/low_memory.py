@@ -1,7 +1,7 @@
 """The low-memory order against the default, and both under a memory cap.
 
     PRUNE_ADVISOR_THREADS=1 .venv/bin/python benchmarks/low_memory.py
-        [--model gemma3-270m] [--task rag] [--cap-mib 1900] [--rounds 1]
+        [--model gemma3-270m] [--task rag] [--dtype bfloat16] [--cap-mib N] [--rounds 1]
 
 Run on demand (not a unit test). Two ways of getting the pruned model, each assessed by
 the real command, default order and ``--low-memory``, alternating, warm caches (a first
@@ -9,9 +9,15 @@ unmeasured run fills them): wanda 20% pruned now (the default order prunes a ful
 and a Wanda 2:4 checkpoint written by ``prune-advisor prune`` (the default order holds it
 beside the dense model). Printed per run: wall time, peak RSS of the child, the verdict
 and predicted retention (they must agree). Then both orders again inside a cgroup whose
-memory limit is ``--cap-mib`` (a model that fits once but not twice): the default order
-is killed by the kernel, the low-memory order finishes. The cap needs root and a cgroup
-v1 memory controller; where there is none it is reported and skipped.
+memory limit is ``--cap-mib`` (default: halfway between the two orders' peaks for the
+method: a model that fits once but not twice). The cap needs root and a cgroup v1 memory
+controller; where there is none it is reported and skipped.
+
+What a cap shows depends on the dtype. An fp32 safetensors model is memory-mapped: its
+pages are file-backed, so under a cap the kernel drops and re-reads them, and the default
+order survives caps below its peak RSS. A converted dtype (``--dtype bfloat16``), like
+weights on a GPU, is anonymous memory that cannot be dropped: there the default order is
+killed and the low-memory order finishes.
 """
 
 from __future__ import annotations
@@ -59,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="gemma3-270m")
     parser.add_argument("--task", default="rag")
-    parser.add_argument("--cap-mib", type=int, default=1900)
+    parser.add_argument("--cap-mib", type=int, default=None)
+    parser.add_argument("--dtype", default="float32")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -69,12 +76,15 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-lowmem-"))
     checkpoint = scratch / "wanda-2-4"
     run_cli(["prune", "--model", args.model, "--method", "wanda", "--sparsity", "0.5",
-             "--pattern", "2:4", "--out", str(checkpoint)], cache, args.threads)  # fmt: skip
+             "--pattern", "2:4", "--dtype", args.dtype, "--out", str(checkpoint)],
+            cache, args.threads)  # fmt: skip
     ways = {
         "wanda 20% pruned now": ["--method", "wanda", "--sparsity", "0.2"],
         "wanda 2:4 checkpoint": ["--pruned", str(checkpoint)],
     }
-    common = ["assess", "--model", args.model, "--task", args.task, "--json"]
+    common = ["assess", "--model", args.model, "--task", args.task, "--dtype", args.dtype]
+    common.append("--json")
+    peaks: dict[tuple[str, str], float] = {}
     warm = [*common, *ways["wanda 20% pruned now"], "--out", str(scratch / "warm")]
     run_cli(warm, cache, args.threads)  # fills the dense side's caches
     for name, how in ways.items():
@@ -82,21 +92,24 @@ def main() -> None:
             for order, flag in (("default", []), ("low-memory", ["--low-memory"])):
                 out = str(scratch / f"{order}-{r}")
                 got = run_cli([*common, *how, *flag, "--out", out], cache, args.threads)
+                peaks[name, order] = max(peaks.get((name, order), 0.0), got["peak_rss_mib"])
                 print(
                     f"{name:22s} {order:10s} wall {got['wall_s']:6.1f} s   peak RSS "
                     f"{got['peak_rss_mib']:6.0f} MiB   {_verdict(got['out'], args.task)}",
                     flush=True,
                 )
-    cgroup = _cap(args.cap_mib)
+    name = "wanda 20% pruned now"
+    cap = args.cap_mib or int((peaks[name, "default"] + peaks[name, "low-memory"]) / 2)
+    cgroup = _cap(cap)
     if cgroup is None:
         return
-    how = ways["wanda 20% pruned now"]
+    how = ways[name]
     for order, flag in (("default", []), ("low-memory", ["--low-memory"])):
         out = str(scratch / f"capped-{order}")
         got = run_cli([*common, *how, *flag, "--out", out], cache, args.threads, cgroup, False)
         ended = "killed (out of memory)" if got["code"] in (-9, 137) else f"exit {got['code']}"
         print(
-            f"capped at {args.cap_mib} MiB: {order:10s} {ended:24s} wall {got['wall_s']:6.1f} s"
+            f"capped at {cap} MiB: {order:10s} {ended:24s} wall {got['wall_s']:6.1f} s"
             f"   peak RSS {got['peak_rss_mib']:6.0f} MiB   {_verdict(got['out'], args.task)}",
             flush=True,
         )

@@ -27,11 +27,11 @@ def dense_dir(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("dense"), "llama", layers=4)
 
 
-def _open(folder, low_memory, request=None, pruned=None):
+def _open(folder, low_memory, request=None, pruned=None, dtype="float32"):
     from advisor.pruning import PruneRequest
 
     warm = functools.partial(warm_dense_side, tasks=TASKS, seed=0)
-    options = LoadOptions(low_memory=low_memory)
+    options = LoadOptions(low_memory=low_memory, dtype=dtype)
     request = PruneRequest(**request) if request else None
     return open_pair(str(folder), options, request, pruned, warm=warm)
 
@@ -101,16 +101,21 @@ def test_checkpoint_is_loaded_after_the_dense_weights_are_released(dense_dir, tm
     assert all(t.data_ptr() in theirs for t in outside.values())
 
 
-def test_an_outside_tensor_the_checkpoint_changed_is_read_from_the_dense_file(dense_dir, tmp_path):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_an_outside_tensor_the_checkpoint_changed_is_read_from_the_dense_file(
+    dense_dir, tmp_path, dtype
+):
+    """...in the dtype the dense model is loaded in, whatever the file holds."""
     from advisor.models import load_model
 
-    dense = load_model(str(dense_dir))
+    dense = load_model(str(dense_dir), dtype=dtype)
     changed = drop_blocks_plain(dense.model, [])
     with torch.no_grad():
         changed.model.norm.weight.mul_(1.5)
     folder = save_plain(changed, dense.tokenizer, tmp_path / "p")
-    pair = _open(dense_dir, True, pruned=folder)
+    pair = _open(dense_dir, True, pruned=folder, dtype=dtype)
     ours = pair.dense.model.model.norm.weight
+    assert ours.dtype == getattr(torch, dtype)
     assert torch.equal(ours, dense.model.model.norm.weight)
     assert not torch.equal(ours, pair.pruned.loaded.model.model.norm.weight)
 
