@@ -123,27 +123,24 @@ def warm_dense_side(
     tasks: list[str],
     seed: int,
     data_file: Any = None,
+    *,
     hierarchy: bool = True,
     decode: bool = True,
 ) -> None:
-    """Measure and cache on disk the dense side an assessment of ``tasks`` reads: its
-    item scores, the evidence's dense side for each task it is competent at and, with
-    ``hierarchy``, its hierarchy recordings (``decode``: as :func:`advisor.assess.assess`
-    decodes). Later runs, here or in other processes sharing the cache, then run only
-    their pruned model."""
-    from advisor.measure.accumulation import DEFAULT_HORIZON
+    """Measure and cache on disk the dense side an assessment of ``tasks`` reads: its item
+    scores, the evidence's dense side for each task it is competent at and, with
+    ``hierarchy``, its hierarchy recordings (decoded as with ``decode``). Later runs, here
+    or in processes sharing the cache, then run only their pruned model."""
     from advisor.measure.compare import warm_dense
     from advisor.measure.evidence import dense_side
-    from advisor.suites import fit_to_context
     from advisor.truth.evaluate import dense_results
     from advisor.truth.score import dense_competence
 
     suites = calibration_suites(tasks, seed, data_file)
+    _fit_suites(suites, dense, lambda _warning: None)  # assess itself warns
     for task, items in suites.items():
-        suites[task], _ = fit_to_context(items, dense.model, dense.tokenizer, DEFAULT_HORIZON)
-        scored = dense_results(dense, suites[task])
-        if dense_competence(task, suites[task], scored).assessable:
-            dense_side(dense, task, suites[task])
+        if dense_competence(task, items, dense_results(dense, items)).assessable:
+            dense_side(dense, task, items)
     if hierarchy:
         items, decoded = hierarchy_items(suites, decode)
         if items:
