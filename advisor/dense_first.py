@@ -131,8 +131,10 @@ def adopt(stand_in: LoadedModel, pruned_model: Any) -> list[str]:
         matching = (theirs[n] for n in names if n in theirs and _matches(theirs[n], digests[n]))
         same = next(matching, None)
         if same is None:
-            # in the dtype the dense model was loaded in (the file may hold another)
-            same = stand_in.extra[LAYER_FILE].read(names).to(meta[names[0]].dtype)
+            # in the dtype the dense model was loaded in (the file may hold another), on
+            # the device the pruned model holds that tensor on
+            where = next((theirs[n].device for n in names if n in theirs), None)
+            same = stand_in.extra[LAYER_FILE].read(names).to(where, meta[names[0]].dtype)
             from_file.append(names[0])
         for name in names:
             _set(stand_in.model, name, same)
