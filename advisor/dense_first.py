@@ -71,25 +71,19 @@ def remember_dense(dense: LoadedModel) -> None:
 
 
 def release(dense: LoadedModel, keep_outside: bool) -> LoadedModel:
-    """A stand-in for ``dense`` whose decoder layers hold no storage (see module
-    docstring); ``keep_outside``: share the tensors outside the decoder layers with
-    ``dense.model`` (a method will prune it in place and leaves them as they are), else
-    leave them on the meta device too until :func:`adopt` fills them. The caller drops
-    its references to ``dense`` for the memory to be freed."""
-    inside = {id(t) for t in _tensors(decoder_layers(dense.model)).values()}
-    memo: dict[int, Any] = {}
-    for tensor in _tensors(dense.model).values():
-        if id(tensor) in memo:
-            continue
-        if id(tensor) in inside or not keep_outside:
-            meta = torch.empty_like(tensor, device="meta")
-            memo[id(tensor)] = (
-                torch.nn.Parameter(meta, requires_grad=False)
-                if isinstance(tensor, torch.nn.Parameter)
-                else meta
-            )
+    """A stand-in for ``dense`` whose decoder layers' parameters hold no storage (see the
+    module docstring; buffers, small, are shared); ``keep_outside``: share the parameters
+    outside the decoder layers with ``dense.model`` (a method will prune it in place and
+    leaves them as they are), else leave them on the meta device too until :func:`adopt`
+    fills them. The caller drops its references to ``dense`` for the memory to be freed."""
+    inside = {id(p) for p in decoder_layers(dense.model).parameters()}
+    memo: dict[int, Any] = {id(b): b for b in dense.model.buffers()}  # small: kept, shared
+    for param in dense.model.parameters():
+        if id(param) in inside or not keep_outside:
+            meta = torch.empty_like(param, device="meta")
+            memo[id(param)] = torch.nn.Parameter(meta, requires_grad=False)
         else:
-            memo[id(tensor)] = tensor
+            memo[id(param)] = param
     stand_in = copy.deepcopy(dense.model, memo=memo)
     extra = dict(dense.extra)
     extra[LAYER_FILE] = LayerFile(Path(dense.path), stand_in)
@@ -120,21 +114,21 @@ def adopt(stand_in: LoadedModel, pruned_model: Any) -> list[str]:
     from the dense weights file. Returns the names read from the file."""
     digests = stand_in.extra[DIGESTS]
     theirs = _tensors(pruned_model)
+    layers = {id(p) for p in decoder_layers(stand_in.model).parameters()}
+    groups: dict[int, list[tuple[str, torch.Tensor]]] = {}
+    for name, param in stand_in.model.named_parameters(remove_duplicate=False):
+        if param.is_meta and id(param) not in layers:
+            groups.setdefault(id(param), []).append((name, param))
     from_file = []
-    layers = {id(t) for t in _tensors(decoder_layers(stand_in.model)).values()}
-    groups: dict[int, list[str]] = {}
-    for name, tensor in _tensors(stand_in.model).items():
-        if tensor.is_meta and id(tensor) not in layers:
-            groups.setdefault(id(tensor), []).append(name)
-    meta = _tensors(stand_in.model)
-    for names in groups.values():  # tied tensors: one group, filled once, set under each name
+    for group in groups.values():  # tied parameters: one group, filled once, set per name
+        names = [name for name, _ in group]
         matching = (theirs[n] for n in names if n in theirs and _matches(theirs[n], digests[n]))
         same = next(matching, None)
         if same is None:
             # in the dtype the dense model was loaded in (the file may hold another), on
             # the device the pruned model holds that tensor on
             where = next((theirs[n].device for n in names if n in theirs), None)
-            same = stand_in.extra[LAYER_FILE].read(names).to(where, meta[names[0]].dtype)
+            same = stand_in.extra[LAYER_FILE].read(names).to(where, group[0][1].dtype)
             from_file.append(names[0])
         for name in names:
             _set(stand_in.model, name, same)
@@ -182,9 +176,9 @@ class LayerFile:
         """Dense decoder layer ``index`` with its weights, read from the file."""
         layers = decoder_layers(self.stand_in)
         prefix = next(n for n, m in self.stand_in.named_modules() if m is layers)
-        block = copy.deepcopy(layers[index]).to_empty(device="cpu")
-        for name, tensor in _tensors(block).items():
-            _set(block, name, self.read([f"{prefix}.{index}.{name}"]).to(tensor.dtype))
+        block = copy.deepcopy(layers[index])  # its buffers are real copies already
+        for name, param in block.named_parameters(remove_duplicate=False):
+            _set(block, name, self.read([f"{prefix}.{index}.{name}"]).to(param.dtype))
         return block
 
 
