@@ -111,10 +111,9 @@ def fit(
     model's cases together and validated leave-one-model-out and leave-one-method-out.
     With --lm-eval the labels come from lm-eval results files instead (no evaluation
     here): only the evidence of each listed configuration is measured.
-    Default grids: smollm2-135m — attn-drop, mlp-drop and block-drop at 1, 2, 3, 4, 6
-    layers, magnitude, wanda and sparsegpt at 5, 10, 20, 30, 50% sparsity (gentle first);
-    gemma3-270m — every method at 1, 2 and 3 layers or 5, 10 and 30%, and attn-drop at 4
-    layers. Takes hours on 2 CPU cores; resumable.
+    Default grid (both built-in models): attn-drop, mlp-drop and block-drop at 1, 2, 3, 4,
+    6 layers, magnitude, wanda and sparsegpt at 5, 10, 20, 30, 50% sparsity (gentle first).
+    Takes hours on 2 CPU cores; resumable.
     """
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError

@@ -73,16 +73,10 @@ def parse_grid(text: str) -> list[GridPoint]:
 # Gentle first: on SmolLM2-135M one dropped MLP sublayer or 5% magnitude sparsity already
 # costs arithmetic ~20-30% (docs/design.md §5a), so outcomes must span go and no-go early.
 DEFAULT_GRID = grid(layers=(1, 2, 3, 4, 6), sparsities=(0.05, 0.1, 0.2, 0.3, 0.5))
-HELD_OUT_GRID = grid(layers=(1, 3), sparsities=(0.1, 0.3))
-# Gemma-3-270M: the held-out grid, then gentle amounts first (2 layers, 5%), as far as the
-# time went (each point costs 10-20 min on 2 shared cores with sequential evaluation).
-GEMMA_GRID = [
-    *HELD_OUT_GRID,
-    *grid(layers=(2,), sparsities=(0.05,)),
-    GridPoint("attn-drop", 4),
-]
-# The grid each built-in model was fitted over (a model not listed gets DEFAULT_GRID).
-MODEL_GRIDS = {"smollm2-135m": DEFAULT_GRID, "gemma3-270m": GEMMA_GRID}
+# The grid each built-in model was fitted over (a model not listed gets DEFAULT_GRID):
+# both built-in models over the same one (Gemma-3-270M in the order: held-out grid, gentle
+# amounts, then the larger ones).
+MODEL_GRIDS = {"smollm2-135m": DEFAULT_GRID, "gemma3-270m": DEFAULT_GRID}
 
 
 def default_grid(model: str) -> list[GridPoint]:
