@@ -179,3 +179,25 @@ def test_layers_read_back_from_the_file_match_in_other_families(tmp_path, arch):
     head = pair.dense.model.get_output_embeddings().weight
     assert not head.is_meta
     assert torch.equal(head, dense.model.get_output_embeddings().weight)
+
+
+def test_the_command_line_flag_takes_the_low_memory_order(capsys, dense_dir, tmp_path):
+    import json
+
+    from tests.test_failure_modes import run_cli
+
+    out = tmp_path / "out"
+    code, err = run_cli(capsys, "assess", "--model", dense_dir, "--method", "wanda",
+                        "--sparsity", "0.5", "--task", "math", "--no-decode",
+                        "--low-memory", "--out", out)  # fmt: skip
+    assert code in (0, 1), err
+    result = json.loads((out / "result.json").read_text())
+    assert "dense_first_s" in result["manifest"]["timings"]
+    assert result["pruning"]["method"] == "wanda"
+    assert result["model"]["parameters"] == _dense_parameters(dense_dir)
+
+
+def _dense_parameters(folder) -> int:
+    from advisor.models import load_model
+
+    return load_model(str(folder)).parameters
