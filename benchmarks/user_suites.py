@@ -9,7 +9,11 @@ disjoint evaluation file (what `evaluate --data` scores):
 * ``multiple-choice``: word analogies from gensim's ``questions-words.txt`` (capitals,
   comparatives, past tenses), options from the same section;
 * ``generation``: openings of the 49 ABC news stories of gensim's ``lee.cor`` (the
-  built-in suites read ``lee_background.cor``), reference = the story's next 30 words.
+  built-in suites read ``lee_background.cor``), reference = the story's next 30 words;
+* ``retrieval``: the Python language reference shipped with CPython (``pydoc_data``):
+  a paragraph's leading sentences are the passage, its next sentence the query (then
+  the same on the rest of the paragraph); up to ten pairs per topic, topics never shared
+  between the two files, which are the same size (a user who halves their own corpus).
 
 Then, per model and pruning configuration, it runs the assessment's evidence and verdict
 on the calibration file and the ground truth on the evaluation file, and prints how the
@@ -94,10 +98,47 @@ def story_rows() -> list[dict]:
     return rows
 
 
+def document_rows(per_topic: int = 10, size: int = 40) -> tuple[list[dict], list[dict]]:
+    """Query/passage pairs from the Python reference's prose paragraphs: ``size`` for
+    calibration, ``size`` for evaluation, from disjoint topics (no code, no grammar)."""
+    import re
+    from pydoc_data.topics import topics
+
+    from advisor.suites.text import leading_sentences, sentences, words
+
+    by_topic, seen = [], set()
+    for name in sorted(topics):
+        pairs = []
+        for para in re.split(r"\n\s*\n", topics[name]):
+            if para.startswith(" ") or "::=" in para or ">>>" in para:
+                continue
+            parts = sentences(" ".join(para.split()))
+            while parts:  # consecutive (passage, next sentence) windows of the paragraph
+                document = leading_sentences(parts, 60)
+                if not document or len(document) >= len(parts):
+                    break
+                query, parts = parts[len(document)], parts[len(document) + 1 :]
+                passage = " ".join(document)
+                if 6 <= words(query) <= 30 and passage not in seen:
+                    seen.add(passage)
+                    pairs.append({"query": query, "passage": passage})
+        if pairs:
+            by_topic.append(pairs[:per_topic])
+    random.Random(0).shuffle(by_topic)
+    calibration, evaluation = [], []
+    for pairs in by_topic:
+        if len(calibration) < size:
+            calibration += pairs[: size - len(calibration)]
+        elif len(evaluation) < size:
+            evaluation += pairs[: size - len(evaluation)]
+    return calibration, evaluation
+
+
 SUITES = {  # task, rows, calibration share
     "math": ("math", math_rows, 48),
     "analogies": ("multiple-choice", analogy_rows, 48),
     "stories": ("generation", None, 16),
+    "documents": ("retrieval", None, None),
 }
 
 
@@ -105,10 +146,14 @@ def write(folder: Path) -> None:
     """The suites' calibration and evaluation files, deterministic."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, (_, make, n_cal) in SUITES.items():
-        rows = story_rows() if make is None else make(random.Random(0))
-        _write(folder / f"{name}.calibration.jsonl", rows[:n_cal])
-        _write(folder / f"{name}.evaluation.jsonl", rows[n_cal:])
-        print(f"{name}: {n_cal} calibration, {len(rows) - n_cal} evaluation rows")
+        if name == "documents":
+            calibration, evaluation = document_rows()
+        else:
+            rows = story_rows() if make is None else make(random.Random(0))
+            calibration, evaluation = rows[:n_cal], rows[n_cal:]
+        _write(folder / f"{name}.calibration.jsonl", calibration)
+        _write(folder / f"{name}.evaluation.jsonl", evaluation)
+        print(f"{name}: {len(calibration)} calibration, {len(evaluation)} evaluation rows")
 
 
 def run(folder: Path, out: Path, models: list[str]) -> None:
