@@ -21,7 +21,9 @@ from advisor.assess import calibration_suites
 from advisor.measure.evidence import loss_of, task_evidence
 from advisor.models import load_model
 from advisor.pruning import prune_model
-from advisor.rules.grid import MODEL_GRIDS, read_cases
+from advisor.rules.grid import MODEL_GRIDS, read_cases, with_calibration
+from advisor.suites import build_suite
+from advisor.suites.items import items_hash
 from advisor.suites.tasks import TASK_TYPES
 from advisor.truth.evaluate import dense_results
 
@@ -59,16 +61,22 @@ def _restated(record: dict) -> dict:
 
 
 def merge(evidence_files: list[Path], cases_file: Path) -> None:
-    """Add the evidence (without its per-item lists) to the cases it belongs to."""
+    """Add the evidence (without its per-item lists) to the cases it belongs to, task by
+    task; where an evidence row records its calibration suites, the case's suite id takes
+    them (its labels, on the unchanged evaluation suites, still hold)."""
     found: dict[tuple[str, str], dict] = {}
+    suites: dict[tuple[str, str], dict] = {}
     for path in evidence_files:
         for r in read_cases(path):
             found.setdefault((r["model"], r["point"]), {}).update(r["evidence"])
+            suites.setdefault((r["model"], r["point"]), {}).update(r.get("suites", {}))
     rows = read_cases(cases_file)
     for row in rows:
-        evidence = found.get((row["model"], row["point"]["id"]))
-        if evidence is not None:
-            row["evidence"] = {t: _restated(e) for t, e in evidence.items()}
+        key = (row["model"], row["point"]["id"])
+        if key in found:
+            restated = {t: _restated(e) for t, e in found[key].items()}
+            row["evidence"] = row.get("evidence", {}) | restated
+            row["suites"] = with_calibration(row["suites"], suites[key])
     text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     cases_file.write_text(text)
     print(f"{sum('evidence' in r for r in rows)} of {len(rows)} cases have evidence")
@@ -80,6 +88,8 @@ def measure(args: argparse.Namespace) -> None:
     done = {(r["model"], r["point"]) for r in read_cases(args.out)}
     tasks = args.tasks.split(",")
     suites = calibration_suites(tasks, 0)
+    # as a cases file's suite id records them: the whole suite, every view
+    suite_hashes = {t: items_hash(build_suite(t, "calibration", 0)) for t in tasks}
     for name in args.models.split(","):
         dense = load_model(name)
         dres = {t: dense_results(dense, items) for t, items in suites.items()}
@@ -98,6 +108,7 @@ def measure(args: argparse.Namespace) -> None:
             row = {
                 "model": name,
                 "point": point.id,
+                "suites": suite_hashes,
                 "evidence": evidence,
                 "seconds": seconds,
                 "total_s": round(time.perf_counter() - start, 1),

@@ -200,3 +200,11 @@ def test_a_row_is_matched_on_its_calibration_suites_whatever_labelled_it():
     assert grid.calibration_part(short) == grid.calibration_part(full)
     assert grid.calibration_part(short) == f"multiple-choice:{h}-rag:{h}"
     assert grid.calibration_part(f"rag:{'3' * 16}") != grid.calibration_part(short)
+
+
+def test_re_measured_evidence_takes_its_calibration_suite_and_keeps_the_labels_suites():
+    h, new = "0123456789abcdef", "fedcba9876543210"
+    row = f"eval/retrieval:{'1' * 16}-rag:{h}-retrieval:{h}"
+    moved = grid.with_calibration(row, {"retrieval": new})
+    assert moved == f"eval/retrieval:{'1' * 16}-rag:{h}-retrieval:{new}"
+    assert grid.with_calibration(row, {}) == row

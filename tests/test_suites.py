@@ -149,6 +149,17 @@ def test_retrieval_queries_share_one_corpus_and_are_held_out():
         assert item.meta["corpus_size"] == len(corpus)
 
 
+def test_retrieval_calibration_takes_two_paragraphs_an_article_evaluation_one():
+    """The calibration split's 28 articles give 48 queries at two paragraphs each; the
+    evaluation split stays one paragraph per article (its corpus: 64 distinct articles)."""
+    cal, ev = suite("retrieval"), suite("retrieval", "evaluation")
+    assert (len(cal), len(ev)) == (48, 64)
+    per_article = [sum(i.meta["title"] == t for i in cal) for t in {i.meta["title"] for i in cal}]
+    assert max(per_article) == 2
+    assert len({i.meta["title"] for i in ev}) == len(ev)
+    assert not {i.meta["title"] for i in cal} & {i.meta["title"] for i in ev}
+
+
 def test_rag_gold_span_is_in_the_passage_and_blanked_in_the_question():
     for item in suite("rag"):
         assert item.reference in item.meta["passage"]

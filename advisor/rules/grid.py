@@ -110,6 +110,17 @@ def calibration_part(suite_id: str) -> str:
     return "-".join(p for p in _SUITE_PART.split(suite_id) if not p.startswith("eval/"))
 
 
+def with_calibration(suite_id: str, hashes: dict[str, str]) -> str:
+    """``suite_id`` with the calibration suites of ``hashes`` (task → items hash) replaced:
+    for evidence re-measured on a changed calibration suite, whose labels still hold."""
+    parts = _SUITE_PART.split(suite_id)
+    for n, part in enumerate(parts):
+        task = part.rsplit(":", 1)[0]
+        if task in hashes:
+            parts[n] = f"{task}:{hashes[task]}"
+    return "-".join(parts)
+
+
 def read_cases(path: Path) -> list[dict[str, Any]]:
     """The rows of a cases file (a torn last line from a kill is ignored)."""
     if not path.is_file():
