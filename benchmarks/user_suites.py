@@ -134,23 +134,23 @@ def document_rows(per_topic: int = 10, size: int = 40) -> tuple[list[dict], list
     return calibration, evaluation
 
 
-SUITES = {  # task, rows, calibration share
-    "math": ("math", math_rows, 48),
-    "analogies": ("multiple-choice", analogy_rows, 48),
-    "stories": ("generation", None, 16),
-    "documents": ("retrieval", None, None),
+def _split(rows: list[dict], n_calibration: int) -> tuple[list[dict], list[dict]]:
+    return rows[:n_calibration], rows[n_calibration:]
+
+
+SUITES = {  # task, () -> (calibration rows, evaluation rows)
+    "math": ("math", lambda: _split(math_rows(random.Random(0)), 48)),
+    "analogies": ("multiple-choice", lambda: _split(analogy_rows(random.Random(0)), 48)),
+    "stories": ("generation", lambda: _split(story_rows(), 16)),
+    "documents": ("retrieval", document_rows),
 }
 
 
 def write(folder: Path) -> None:
     """The suites' calibration and evaluation files, deterministic."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, (_, make, n_cal) in SUITES.items():
-        if name == "documents":
-            calibration, evaluation = document_rows()
-        else:
-            rows = story_rows() if make is None else make(random.Random(0))
-            calibration, evaluation = rows[:n_cal], rows[n_cal:]
+    for name, (_, make) in SUITES.items():
+        calibration, evaluation = make()
         _write(folder / f"{name}.calibration.jsonl", calibration)
         _write(folder / f"{name}.evaluation.jsonl", evaluation)
         print(f"{name}: {len(calibration)} calibration, {len(evaluation)} evaluation rows")

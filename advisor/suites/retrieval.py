@@ -57,10 +57,8 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
         sorted(by_article), seed, "retrieval:articles", spec["calibration_articles"], split
     )
     groups = ([pair for p in by_article[a] for pair in _pairs(p, spec)] for a in articles)
-    per_article = spec["per_article"]
-    if isinstance(per_article, dict):  # the calibration split may take more per article
-        per_article = per_article[split]
-    pairs = fill_up(groups, spec["sizes"][split], per_article)
+    # the calibration split takes more per article: its articles are few (retrieval.json)
+    pairs = fill_up(groups, spec["sizes"][split], spec["per_article"][split])
     return corpus_items(pairs, spec["k"], f"retrieval:{split}:{seed}:")
 
 
