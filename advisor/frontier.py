@@ -4,10 +4,17 @@
   every amount is pruned up front (the copies share the dense tensors, so that costs no
   weights) and one :class:`advisor.forward.prefix.PrefixShare` replays, for each amount,
   the layers it shares with an amount already run.
-* **Early stop**: once a task type was no-go with a decisive margin at two consecutive
-  amounts, larger amounts are not assessed for it (recorded as ``stopped``). This assumes
-  that a larger amount of the same method is no better, which nested drop sets and growing
-  sparsity make the rule; ``early_stop=False`` assesses every amount.
+* **Frontier search** (the default): the largest amount first, then down; a task type is
+  settled at its first go, and smaller amounts are not assessed for it (recorded as
+  ``skipped``). Every larger amount was assessed and was not go, so that amount is the
+  largest go of the plain per-amount loop whatever the verdicts below it: exact, with no
+  assumption about how quality falls with the amount. A task type with no go anywhere is
+  assessed at every amount.
+* **Every amount** (``search="every"``): smallest first, with an early stop: once a task
+  type was no-go with a decisive margin at two consecutive amounts, larger amounts are not
+  assessed for it (recorded as ``stopped``). This assumes that a larger amount of the same
+  method is no better, which nested drop sets and growing sparsity make the rule;
+  ``early_stop=False`` assesses every amount.
 """
 
 from __future__ import annotations
@@ -22,6 +29,13 @@ from advisor.verdicts import GO, NO_GO
 DECISIVE_MARGIN = 0.05
 STOP_AFTER = 2
 STOPPED = "stopped"
+SKIPPED = "skipped"
+SEARCHES = ("frontier", "every")
+
+
+def amount_of(step: dict[str, Any]) -> float:
+    """A sweep step's amount as a number (its one value: layers, ratio or sparsity)."""
+    return float(next(iter(step.values())))
 
 
 def decisive_no_go(record: dict[str, Any], tolerance: float) -> bool:
@@ -35,7 +49,9 @@ def decisive_no_go(record: dict[str, Any], tolerance: float) -> bool:
 
 
 class EarlyStop:
-    """Which task types are still assessed as the amount grows."""
+    """Which task types are still assessed as the amount grows (``search="every"``)."""
+
+    marker = STOPPED
 
     def __init__(self, tasks: Sequence[str], enabled: bool = True) -> None:
         self.tasks, self.enabled = list(tasks), enabled
@@ -56,6 +72,36 @@ class EarlyStop:
                 self.stopped.setdefault(task, label)
 
 
+class FrontierSearch:
+    """Which task types are still assessed as the amount shrinks (``search="frontier"``)."""
+
+    marker = SKIPPED
+
+    def __init__(self, tasks: Sequence[str]) -> None:
+        self.tasks = list(tasks)
+        self.stopped: dict[str, str] = {}  # task -> the amount it was settled at (its go)
+
+    def active(self) -> list[str]:
+        """The task types to assess at the next (smaller) amount."""
+        return [t for t in self.tasks if t not in self.stopped]
+
+    def update(self, label: str, result: dict[str, Any]) -> None:
+        """Take one amount's result into account."""
+        for task, record in result["tasks"].items():
+            if record.get("verdict") == GO:
+                self.stopped.setdefault(task, label)
+
+
+def search_order(steps: Sequence[dict[str, Any]], search: str) -> list[int]:
+    """The order a sweep runs its steps in (indices into ``steps``): largest amount first
+    for the frontier search, smallest first for every amount."""
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}, not {search!r}")
+    return sorted(
+        range(len(steps)), key=lambda k: amount_of(steps[k]), reverse=search == "frontier"
+    )
+
+
 def largest_go(rows: list[dict[str, Any]], tasks: Sequence[str]) -> dict[str, float | None]:
     """The largest amount whose verdict is go, per task type (None: no amount is)."""
     frontier = {}
@@ -65,9 +111,12 @@ def largest_go(rows: list[dict[str, Any]], tasks: Sequence[str]) -> dict[str, fl
     return frontier
 
 
-def pruned_up_front(dense: Any, plan: Any, console: Any = None) -> tuple[list[Any], Any]:
-    """For a structural method: every amount's pruned model and the prefix share between
-    them; otherwise ``([], None)`` (each amount is pruned when it runs, one copy at a time)."""
+def pruned_up_front(
+    dense: Any, plan: Any, steps: Sequence[dict[str, Any]], console: Any = None
+) -> tuple[list[Any], Any]:
+    """For a structural method: the pruned model of every one of ``steps`` (in the order
+    they will run) and the prefix share between them; otherwise ``([], None)`` (each
+    amount is pruned when it runs, one copy at a time)."""
     from advisor.forward.prefix import PrefixShare, dense_tensors
     from advisor.pruning import get_method, prune_model
 
@@ -75,7 +124,7 @@ def pruned_up_front(dense: Any, plan: Any, console: Any = None) -> tuple[list[An
         return [], None
     models = [
         prune_model(dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console, **s)
-        for s in plan.steps
+        for s in steps
     ]
     share = PrefixShare([m.loaded.model for m in models], dense_tensors(dense.model))
     return models, share

@@ -1,10 +1,12 @@
 """sweep: the largest pruning amount that is still go, per task type.
 
-Each amount is pruned and assessed in turn (the dense side is measured once and reused),
-written as its own report, and marked finished by a step file holding everything that made
-its result: a rerun into the same folder reuses finished steps whose inputs are unchanged
-and runs the rest, so an interrupted sweep resumes where it stopped. The frontier (largest
-go amount per task type) is drawn and linked from an ``index.html``.
+Each amount is pruned and assessed in turn (the dense side is measured once and reused;
+by default the largest amount first, each task type only until its first go: the frontier
+search of :mod:`advisor.frontier`), written as its own report, and marked finished by a
+step file holding everything that made its result: a rerun into the same folder reuses
+finished steps whose inputs are unchanged and runs the rest, so an interrupted sweep
+resumes where it stopped. The frontier (largest go amount per task type) is drawn and
+linked from an ``index.html``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from advisor.assess import assess, calibration_suites, load_rules
 from advisor.errors import AdvisorError
 from advisor.files import atomic_write, writable_dir, write_json
+from advisor.frontier import amount_of
 from advisor.verdicts import NO_GO
 
 STEP_FILE = "sweep_step.json"
@@ -27,9 +30,11 @@ STEP_FILE = "sweep_step.json"
 @dataclass(frozen=True)
 class SweepPlan:
     """What to sweep: a method, its amounts (each ``{"layers": n}``, ``{"ratio": r}`` or
-    ``{"sparsity": s}``, see :func:`sweep_steps`) and how to assess each: ``early_stop``
-    a task type after two decisive no-gos, measure the report's ``hierarchy`` per amount
-    (docs/design.md §5d)."""
+    ``{"sparsity": s}``, see :func:`sweep_steps`) and how to assess each: ``search`` the
+    frontier from the largest amount down (a task type settled at its first go) or assess
+    ``"every"`` amount from the smallest up (with ``early_stop``, a task type stops after
+    two decisive no-gos), measure the report's ``hierarchy`` per amount (docs/design.md
+    §5d)."""
 
     method: str
     steps: list[dict[str, Any]]
@@ -40,6 +45,7 @@ class SweepPlan:
     seed: int = 0
     early_stop: bool = True
     hierarchy: bool = False
+    search: str = "frontier"
 
 
 def sweep_steps(method: str, text: str) -> list[dict[str, Any]]:
@@ -81,7 +87,7 @@ class _Run:
 
 
 def _label(step: dict[str, Any]) -> str:
-    return f"{next(iter(step.values())):g}"
+    return f"{amount_of(step):g}"
 
 
 def _key(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
@@ -209,25 +215,41 @@ def sweep(
     largest go amount per task type. ``on_step(label, seconds, state)`` reports each
     amount; ``console`` shows pruning progress; ``assessor`` runs one assessment (default
     :func:`advisor.assess.assess`; the CLI wraps it in a status display). In this process
-    the amounts share what they can and a task type stops early (docs/design.md §5d);
+    the amounts share what they can and a task type is assessed only as far as
+    ``plan.search`` needs (docs/design.md §5d); the summary's rows run from the smallest
+    amount up, whatever order they ran in;
     ``remote`` (e.g. :func:`advisor.distributed.sweep_runner`) instead computes every
     unfinished step elsewhere after the dense side is measured here, and returns each
     one's result and seconds."""
-    from advisor.frontier import STOPPED, EarlyStop, largest_go, pruned_up_front
+    from advisor.frontier import (
+        EarlyStop,
+        FrontierSearch,
+        largest_go,
+        pruned_up_front,
+        search_order,
+    )
     from advisor.report import figures, render_sweep_index
 
     rules_sha = load_rules(plan.rules_path)[2]
     run = _Run(dense, plan, writable_dir(folder), rules_sha)
     computed = _remote_steps(run, remote, console) if remote else {}
-    if not remote and any(_finished(run, s, plan.tasks) is None for s in plan.steps):
+    # Remote steps were all computed at once, every task type at every amount.
+    search = "every" if remote else plan.search
+    steps = [plan.steps[k] for k in search_order(plan.steps, search)]
+    if not remote and any(_finished(run, s, plan.tasks) is None for s in steps):
         # Every step then reads the dense side; the layer importance comes with the amounts
         # pruned up front below, so no amount is pruned here.
         warm(dense, plan, None, console)
-    models, share = pruned_up_front(dense, plan, console) if not remote else ([], None)
+    models, share = pruned_up_front(dense, plan, steps, console) if not remote else ([], None)
     suites = calibration_suites(plan.tasks, plan.seed)
     pruned = dict(enumerate(models))
-    rows, stop = [], EarlyStop(plan.tasks, plan.early_stop and not remote)
-    for n, step in enumerate(plan.steps):
+    stop: EarlyStop | FrontierSearch = (
+        FrontierSearch(plan.tasks)
+        if search == "frontier"
+        else EarlyStop(plan.tasks, plan.early_stop and not remote)
+    )
+    rows = []
+    for n, step in enumerate(steps):
         start = time.perf_counter()
         label, tasks = _label(step), stop.active()
         result, state = _finished(run, step, tasks), "resumed"
@@ -247,7 +269,7 @@ def sweep(
                 "amount": label,
                 "seconds": round(seconds, 1),
                 "verdicts": {
-                    t: result["tasks"].get(t, {}).get("verdict", STOPPED) for t in plan.tasks
+                    t: result["tasks"].get(t, {}).get("verdict", stop.marker) for t in plan.tasks
                 },
                 "speedup": result["speed"]["speedup"],
                 "dense_cache": result["manifest"]["measurement"]["dense_cache"],
@@ -255,6 +277,7 @@ def sweep(
         )
         if on_step:
             on_step(label, seconds, state)
+    rows.sort(key=lambda r: float(r["amount"]))
     frontier = largest_go(rows, plan.tasks)
     png = figures.frontier(
         [float(r["amount"]) for r in rows],
@@ -268,7 +291,13 @@ def sweep(
         "model": dense.name,
         "steps": rows,
         "largest_go": frontier,
-        "early_stop": {"enabled": plan.early_stop and not remote, "stopped_after": stop.stopped},
+        "search": {
+            "mode": search,
+            "early_stop": search == "every" and plan.early_stop and not remote,
+            # frontier: the amount each task type was settled at (its largest go);
+            # every: the amount after which it stopped (two decisive no-gos)
+            "stopped_at": stop.stopped,
+        },
         "prefix_sharing": share.stats if share is not None else None,
         "index": str(run.folder / "index.html"),
     }

@@ -10,7 +10,8 @@ unmeasured assess run makes sure). Side by side in one run, alternating, best of
 ``prune-advisor sweep --amounts …`` (wall time and peak RSS of each child process). Then the
 plain per-amount loop, ``prune-advisor assess --layers n --task all`` for every amount
 (``--no-decode`` unless ``--plain-decode``: no verdict reads the decoded items), and the
-two frontiers (largest go amount per task type) side by side.
+two frontiers (largest go amount per task type) side by side, and whether every verdict the
+sweep gave (the frontier search skips amounts below a task type's go) is the plain loop's.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main() -> None:
     print(f"| `sweep` of {len(amounts)} amounts | {best['sweep']:.1f} s | {rss['sweep']:.0f} MiB |")
     print(f"| **ratio** | **{best['sweep'] / best['assess']:.2f}** | |")
     assert summary is not None
-    print("\nearly stop:", summary["early_stop"], "\nprefix sharing:", summary["prefix_sharing"])
+    print("\nsearch:", summary["search"], "\nprefix sharing:", summary["prefix_sharing"])
     print("per amount (s):", {s["amount"]: s["seconds"] for s in summary["steps"]})
     if args.skip_plain:
         return
@@ -82,17 +83,27 @@ def main() -> None:
         print(f"plain assess --layers {n}: {got['wall_s']:.1f} s")
     print("\n| task | sweep: verdicts | plain loop: verdicts | sweep frontier | plain frontier |")
     print("|---|---|---|---:|---:|")
-    same = True
+    same = agree = True
     for task, verdicts in plain.items():
         go = [float(a) for a, v in zip(amounts, verdicts, strict=True) if v == "go"]
         frontier = max(go) if go else None
         swept = [s["verdicts"][task] for s in summary["steps"]]
         same &= summary["largest_go"][task] == frontier
+        # every verdict the sweep gave (not skipped / stopped) is the plain loop's
+        agree &= all(
+            s == p for s, p in zip(swept, verdicts, strict=True) if s not in ("skipped", "stopped")
+        )
         print(
             f"| {task} | {' '.join(swept)} | {' '.join(verdicts)} | "
             f"{summary['largest_go'][task]} | {frontier} |"
         )
-    print(f"\nfrontiers identical: {same}")
+    given = sum(
+        v not in ("skipped", "stopped") for s in summary["steps"] for v in s["verdicts"].values()
+    )
+    print(
+        f"\nfrontiers identical: {same}; the sweep's {given} verdicts equal the plain "
+        f"loop's: {agree}"
+    )
 
 
 if __name__ == "__main__":

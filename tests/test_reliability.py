@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from advisor import files
-from advisor.cli import EXIT_OK, main
+from advisor.cli import EXIT_OK, EXIT_USAGE, main
 from advisor.errors import AdvisorError
 from advisor.measure import dense_cache, measure
 from advisor.measure.record import Recording
@@ -358,9 +358,10 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     rules, out = _rules(tmp_path / "rules.json"), tmp_path / "sweep"
     monkeypatch.setattr(assess_cli, "run_assessment", interrupt_second)
     assert main(_sweep_args(tiny_llama_dir, rules, out)) == 130  # Ctrl-C
-    assert (out / "magnitude-0.1" / "result.json").is_file()
-    assert (out / "magnitude-0.1" / STEP_FILE).is_file()
-    assert not (out / "magnitude-0.2").exists()
+    # the frontier search runs the largest amount first
+    assert (out / "magnitude-0.2" / "result.json").is_file()
+    assert (out / "magnitude-0.2" / STEP_FILE).is_file()
+    assert not (out / "magnitude-0.1").exists()
 
     calls.clear()
     monkeypatch.setattr(
@@ -376,6 +377,13 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     calls.clear()
     assert main([*_sweep_args(tiny_llama_dir, rules, out), "--seed", "1"]) == EXIT_OK
     assert calls == [1, 1]
+
+
+def test_sweep_refuses_an_unknown_search_before_loading_a_model(tmp_path, capsys):
+    args = ["sweep", "--model", str(tmp_path / "no-model"), "--method", "magnitude",
+            "--amounts", "0.1", "--search", "bisect"]  # fmt: skip
+    assert main(args) == EXIT_USAGE
+    assert "--search must be one of frontier, every; got 'bisect'" in capsys.readouterr().err
 
 
 def test_interrupted_fit_keeps_finished_configs_and_resumes(dense, tmp_path, monkeypatch):

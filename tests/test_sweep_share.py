@@ -1,6 +1,6 @@
 """A sweep's shared work (docs/design.md §5d): replayed layer prefixes give exactly the
 numbers of a plain run, the sweep's per-amount results equal plain `assess` results, and
-the early stop never changes the frontier."""
+neither the frontier search nor the early stop changes the frontier."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from advisor.frontier import STOPPED, EarlyStop, decisive_no_go, largest_go
+from advisor.frontier import (
+    SKIPPED,
+    STOPPED,
+    EarlyStop,
+    FrontierSearch,
+    decisive_no_go,
+    largest_go,
+    search_order,
+)
 from tests.test_assess import _rules
 from tests.tiny_models import save_tiny_model
 
@@ -97,7 +105,8 @@ def test_a_call_that_differs_is_rerun_without_sharing(deep_dense, private_cache)
     assert bool((other.last == plain.last).all())
 
 
-def test_sweep_results_equal_plain_assess(deep_dense, private_cache, tmp_path, monkeypatch):
+@pytest.mark.parametrize("search", ["every", "frontier"])
+def test_sweep_results_equal_plain_assess(deep_dense, private_cache, tmp_path, monkeypatch, search):
     from advisor.assess import assess
     from advisor.pruning import prune_model
     from advisor.sweep import SweepPlan, sweep
@@ -105,11 +114,15 @@ def test_sweep_results_equal_plain_assess(deep_dense, private_cache, tmp_path, m
     _assessable(monkeypatch)
     rules = _rules(tmp_path / "rules.json")
     steps = [{"layers": n} for n in (1, 2, 3)]
-    plan = SweepPlan("attn-drop", steps, TASKS, rules_path=rules, hierarchy=True, early_stop=False)
+    plan = SweepPlan(
+        "attn-drop", steps, TASKS, rules_path=rules, hierarchy=True, early_stop=False,
+        search=search,
+    )  # fmt: skip
     summary = sweep(deep_dense, plan, tmp_path / "sweep")
     assert summary["prefix_sharing"]["replayed_calls"] > 0
+    assert [row["amount"] for row in summary["steps"]] == ["1", "2", "3"]
     plain_rows = []
-    for step in steps:
+    for step, row in zip(steps, summary["steps"], strict=True):
         pruned = prune_model(deep_dense, "attn-drop", **step)
         plain = assess(deep_dense, pruned, TASKS, rules_path=rules, timings={})
         label = str(step["layers"])
@@ -118,7 +131,15 @@ def test_sweep_results_equal_plain_assess(deep_dense, private_cache, tmp_path, m
             result.pop("speed")
             result["manifest"].pop("timings")
             result["manifest"]["measurement"].pop("dense_cache")  # the first amount fills it
-        assert json.loads(json.dumps(plain, sort_keys=True)) == swept
+        plain = json.loads(json.dumps(plain, sort_keys=True))
+        if search == "every":
+            assert plain == swept
+        else:  # the task types still searched at this amount, each exactly as plain
+            assert swept["tasks"] == {t: plain["tasks"][t] for t in swept["tasks"]}
+            for task, verdict in row["verdicts"].items():
+                assert verdict == (
+                    plain["tasks"][task]["verdict"] if task in swept["tasks"] else SKIPPED
+                )
         plain_rows.append(
             {"amount": label, "verdicts": {t: plain["tasks"][t]["verdict"] for t in TASKS}}
         )
@@ -165,3 +186,32 @@ def test_early_stop_never_changes_the_frontier_of_a_monotone_sweep(sequence):
     far = [k == "no-go-far" for k in ordered]
     stops = any(a and b for a, b in itertools.pairwise(far))
     assert ("t" in stop.stopped) == stops
+
+
+@given(st.lists(st.sampled_from(["go", "caution", "no-go"]), min_size=1, max_size=10))
+def test_frontier_search_finds_the_plain_frontier_whatever_the_verdicts(verdicts):
+    """Largest amount first, a task type settled at its first go: the same largest go as
+    assessing every amount, with no assumption on how verdicts move with the amount, and
+    nothing below the frontier assessed."""
+    steps = [{"sparsity": (n + 1) / 10} for n in range(len(verdicts))]
+    plain = [{"amount": f"{(n + 1) / 10:g}", "verdicts": {"t": v}} for n, v in enumerate(verdicts)]
+    search, rows, assessed = FrontierSearch(["t"]), [], 0
+    for k in search_order(steps, "frontier"):
+        label = plain[k]["amount"]
+        if "t" in search.active():
+            assessed += 1
+            search.update(label, {"tasks": {"t": {"verdict": verdicts[k]}}})
+            rows.append(plain[k])
+        else:
+            rows.append({"amount": label, "verdicts": {"t": SKIPPED}})
+    assert largest_go(rows, ["t"]) == largest_go(plain, ["t"])
+    last_go = max((n for n, v in enumerate(verdicts) if v == "go"), default=-1)
+    assert assessed == len(verdicts) - max(last_go, 0)
+
+
+def test_search_order_runs_the_frontier_search_from_the_largest_amount():
+    steps = [{"layers": 2}, {"layers": 8}, {"layers": 1}]
+    assert search_order(steps, "frontier") == [1, 0, 2]
+    assert search_order(steps, "every") == [2, 0, 1]
+    with pytest.raises(ValueError, match="search"):
+        search_order(steps, "bisect")

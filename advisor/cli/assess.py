@@ -276,12 +276,21 @@ def sweep(
         ),
     ] = None,
     seed: SeedOpt = 0,
+    search: Annotated[
+        str,
+        typer.Option(
+            "--search",
+            help="frontier: the largest amount first, each task type only down to its first "
+            "go (that is its largest go amount: exact, and smaller amounts are 'skipped'); "
+            "every: every amount from the smallest up.",
+        ),
+    ] = "frontier",
     early_stop: Annotated[
         bool,
         typer.Option(
             "--early-stop/--no-early-stop",
-            help="Stop assessing a task type after two consecutive amounts are no-go with a "
-            "decisive margin (assumes a larger amount is no better).",
+            help="With --search every: stop assessing a task type after two consecutive "
+            "amounts are no-go with a decisive margin (assumes a larger amount is no better).",
         ),
     ] = True,
     hierarchy: Annotated[
@@ -302,21 +311,26 @@ def sweep(
 ) -> None:
     """The largest pruning amount that is still go, per task type.
 
-    Assesses each amount in turn (the dense side is measured once and reused; for drop
-    methods the layers two amounts share run once; a task type stops after two decisive
-    no-gos); with --ray every amount is one Ray task, all at once. Writes one report per
+    Assesses the amounts in turn, by default the largest first and each task type only
+    down to its first go, which is then its largest go amount (--search every assesses
+    every amount from the smallest up, a task type stopping after two decisive no-gos).
+    The dense side is measured once and reused; for drop methods the layers two amounts
+    share run once. With --ray every amount is one Ray task, all at once. Writes one report per
     amount, a frontier figure and an index.html linking them. Each finished amount is
     kept: rerun the same command with the same --out after an interruption and it resumes
     where it stopped.
     """
     from advisor.assess import check_temperature, load_rules
     from advisor.files import writable_dir
+    from advisor.frontier import SEARCHES
     from advisor.pair import load_dense
     from advisor.pruning import get_method
     from advisor.sweep import SweepPlan, sweep_steps
     from advisor.sweep import sweep as run_sweep
 
     get_method(method)
+    if search not in SEARCHES:
+        raise AdvisorError(f"--search must be one of {', '.join(SEARCHES)}; got '{search}'.")
     plan = SweepPlan(
         method=method,
         steps=sweep_steps(method, amounts),
@@ -327,6 +341,7 @@ def sweep(
         seed=seed,
         early_stop=early_stop,
         hierarchy=hierarchy,
+        search=search,
     )
     check_temperature(temperature)
     load_rules(rules)  # a bad rules file fails before the model is loaded, not after

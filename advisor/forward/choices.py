@@ -15,11 +15,13 @@ from advisor.forward.batching import (
     encode,
     extend_cache,
     feed_after_cache,
-    last_position,
     left_pad,
     lengths_of,
     pad_id,
     prompt_states,
+    remember_states,
+    stack_summaries,
+    summarise_streams,
 )
 from advisor.forward.reuse import memo
 from advisor.models import anatomy
@@ -86,9 +88,13 @@ def _prefix_shared_states(
     for batch in batches(by_length(contexts), batch_size, lengths_of(contexts)):
         ids, mask, pos = left_pad([contexts[i] for i in batch], pad, device)
         cache, streams = extend_cache(
-            model, ids, mask, pos, DynamicCache(config=model.config), last_position
+            model, ids, mask, pos, DynamicCache(config=model.config), summarise_streams(mask)
         )
-        first = streams[-1]  # predicts every option's first token
+        # The prompt pass is the one the report's hierarchy reads: kept for reuse.
+        prompt_last, prompt_mean = stack_summaries(streams, mask.sum(1))
+        for r, i in enumerate(batch):
+            remember_states(model, contexts[i], prompt_last[r].cpu(), prompt_mean[r].cpu())
+        first = prompt_last[:, -1]  # predicts every option's first token
         # Options of one token need nothing more; the rest feed all but their last token.
         rows = [
             (r, i, j)

@@ -106,7 +106,29 @@ def render_sweep_index(
     method: str, rows: list[dict[str, Any]], frontier: dict[str, float | None], png: str
 ) -> str:
     """The index page of a sweep: the frontier figure and one row per amount."""
-    return template("sweep.html.j2").render(method=method, rows=rows, frontier=frontier, figure=png)
+    from advisor.frontier import SKIPPED, STOPPED
+
+    shown = {v for r in rows for v in r["verdicts"].values()}
+    notes = [
+        text
+        for marker, text in (
+            (
+                SKIPPED,
+                "skipped: a larger amount is already go for this task type, so that "
+                "is its largest go amount and smaller ones were not assessed (the frontier "
+                "search; `--search every` assesses every amount).",
+            ),
+            (
+                STOPPED,
+                "stopped: two consecutive smaller amounts were no-go with a decisive "
+                "margin, so larger ones were not assessed (early stop).",
+            ),
+        )
+        if marker in shown
+    ]
+    return template("sweep.html.j2").render(
+        method=method, rows=rows, frontier=frontier, figure=png, notes=notes
+    )
 
 
 def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
