@@ -6,6 +6,9 @@ cases file written by `fit` before evidence existed, so `fit` refits from it alo
 
     .venv/bin/python benchmarks/evidence_grid.py --out /tmp/evidence.jsonl \
         --merge-into data/rules/cases.jsonl
+
+Two workers on two cores: ``--shard 0/2`` and ``--shard 1/2`` with different ``--out``
+files, then ``--no-measure --merge-from A B --merge-into …``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ def main() -> None:
         help="evidence files to merge, later ones winning per task (default: --out)",
     )
     parser.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--shard", default="0/1", help="K/N: measure every N-th grid point from the K-th"
+    )
+    parser.add_argument(
+        "--done", type=Path, nargs="*", default=[], help="evidence files already measured"
+    )
     args = parser.parse_args()
     if args.measure:
         measure(args)
@@ -85,7 +94,8 @@ def merge(evidence_files: list[Path], cases_file: Path) -> None:
 def measure(args: argparse.Namespace) -> None:
     """Evidence for every grid point of every model not yet in ``args.out``."""
     torch.set_num_threads(1)
-    done = {(r["model"], r["point"]) for r in read_cases(args.out)}
+    done = {(r["model"], r["point"]) for f in [args.out, *args.done] for r in read_cases(f)}
+    shard, shards = (int(x) for x in args.shard.split("/"))
     tasks = args.tasks.split(",")
     suites = calibration_suites(tasks, 0)
     # as a cases file's suite id records them: the whole suite, every view
@@ -93,8 +103,8 @@ def measure(args: argparse.Namespace) -> None:
     for name in args.models.split(","):
         dense = load_model(name)
         dres = {t: dense_results(dense, items) for t, items in suites.items()}
-        for point in GRIDS[name]:
-            if (name, point.id) in done:
+        for k, point in enumerate(GRIDS[name]):
+            if (name, point.id) in done or k % shards != shard:
                 continue
             start = time.perf_counter()
             pruned = prune_model(dense, point.method, **point.kwargs(), seed=0)
