@@ -287,6 +287,23 @@ def test_healthy_pruned_model_is_not_called_degenerate(dense_tiny):
     assert probe_broken(dense_tiny, prune_model(dense_tiny, "attn-drop", layers=1).loaded) is None
 
 
+def test_dense_probe_is_measured_once_and_read_back_from_the_cache(
+    tiny_llama_dir, private_cache, monkeypatch
+):
+    from advisor.measure import probe
+    from advisor.models import load_model
+
+    first = probe.dense_probe(load_model(str(tiny_llama_dir)))
+    assert list((private_cache / "probe").glob("*.json"))  # kept on disk
+
+    def no_forward(*_args):
+        raise AssertionError("the dense probe ran again")
+
+    monkeypatch.setattr(probe, "_outputs", no_forward)
+    fresh = load_model(str(tiny_llama_dir))  # a new process would see only the disk
+    assert probe.dense_probe(fresh) == first
+
+
 @pytest.mark.real_model
 def test_sparsity_099_on_smollm2_is_degenerate(smollm2):
     from advisor.measure.probe import probe_broken

@@ -14,6 +14,7 @@ a uniform guess (a tiny random test model) does not make its pruned copy "degene
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -32,6 +33,7 @@ CONSTANT_ATOL = 1e-5
 # a little, and that noise must not decide a verdict.
 DENSE_MARGIN = 1.0
 PROBE_MEMO = "dense_probe"
+PROBE_VERSION = "probe-v1"  # bump when the probe's dense summary changes
 
 
 @torch.inference_mode()
@@ -61,13 +63,32 @@ def _loss(outputs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     return total / max(count, 1)
 
 
+def _cache_path(dense: Any) -> Any:
+    """Where a dense model's probe summary is kept on disk (None: no cache identity)."""
+    identity = getattr(dense, "cache_identity", None)
+    if not identity:
+        return None
+    from advisor.cache import cache_dir
+
+    payload = f"{PROBE_VERSION}:{identity}:{PROBES}"
+    return cache_dir("probe") / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
+
+
 def dense_probe(dense: Any) -> dict[str, Any]:
     """The dense side of the probe (does its output depend on the input, its loss),
-    measured once per loaded dense model and kept in its ``extra`` where it has one."""
+    measured once per dense model: kept in its ``extra`` where it has one, and on disk by
+    its cache identity (a warm assessment then runs the probe on the pruned model only)."""
     memo = getattr(dense, "extra", {}).get(PROBE_MEMO)
     if memo is None:
-        outputs = _outputs(dense.model, dense.tokenizer)
-        memo = {"constant": _constant(outputs), "loss": _loss(outputs)}
+        from advisor.files import read_checked_json, write_checked_json
+
+        path = _cache_path(dense)
+        memo = read_checked_json(path) if path is not None else None
+        if not isinstance(memo, dict):
+            outputs = _outputs(dense.model, dense.tokenizer)
+            memo = {"constant": _constant(outputs), "loss": _loss(outputs)}
+            if path is not None:
+                write_checked_json(path, memo)
         if isinstance(getattr(dense, "extra", None), dict):
             dense.extra[PROBE_MEMO] = memo
     return memo
