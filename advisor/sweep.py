@@ -212,12 +212,12 @@ def sweep(
 ) -> dict[str, Any]:
     """Assess every amount of ``plan`` against ``dense`` into ``folder``; return the summary
     (also written as ``sweep.json``): per amount the verdicts, speed-up and time, and the
-    largest go amount per task type. ``on_step(label, seconds, state)`` reports each
-    amount; ``console`` shows pruning progress; ``assessor`` runs one assessment (default
-    :func:`advisor.assess.assess`; the CLI wraps it in a status display). In this process
-    the amounts share what they can and a task type is assessed only as far as
-    ``plan.search`` needs (docs/design.md §5d); the summary's rows run from the smallest
-    amount up, whatever order they ran in;
+    largest go amount per task type; its rows run from the smallest amount up, whatever
+    order they ran in. ``on_step(label, seconds, state)`` reports each amount (``state``:
+    "resumed", "ray", or which task types were assessed); ``console`` shows pruning
+    progress; ``assessor`` runs one assessment (default :func:`advisor.assess.assess`; the
+    CLI wraps it in a status display). In this process the amounts share what they can and
+    a task type is assessed only as far as ``plan.search`` needs (docs/design.md §5d);
     ``remote`` (e.g. :func:`advisor.distributed.sweep_runner`) instead computes every
     unfinished step elsewhere after the dense side is measured here, and returns each
     one's result and seconds."""
@@ -260,7 +260,7 @@ def sweep(
             inputs = StepInputs(tasks, pruned.pop(n, None), share, suites)
             result = compute_step(dense, plan, step, assessor, console, inputs)
             _publish(run, step, tasks, result)
-            state = result["manifest"]["measurement"]["dense_cache"]
+            state = "assessed " + ", ".join(tasks) if tasks else "nothing left to assess"
         if state != "ray":
             seconds = time.perf_counter() - start
         stop.update(label, result)

@@ -341,7 +341,7 @@ def _sweep_args(tiny_llama_dir, rules, out) -> list[str]:
 
 
 def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
-    tiny_llama_dir, tmp_path, monkeypatch
+    tiny_llama_dir, tmp_path, monkeypatch, capsys
 ):
     from advisor.cli import assess as assess_cli
     from advisor.sweep import STEP_FILE
@@ -367,8 +367,12 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     monkeypatch.setattr(
         assess_cli, "run_assessment", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
+    capsys.readouterr()
     assert main(_sweep_args(tiny_llama_dir, rules, out)) == EXIT_OK
     assert calls == [1]  # only the unfinished amount ran again
+    progress = capsys.readouterr().err
+    assert "magnitude 0.2: " in progress and "(resumed)" in progress
+    assert "(assessed math)" in progress
     summary = json.loads((out / "sweep.json").read_text())
     assert [s["amount"] for s in summary["steps"]] == ["0.1", "0.2"]
     assert (out / "index.html").is_file()
