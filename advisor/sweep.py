@@ -59,6 +59,9 @@ def sweep_steps(method: str, text: str) -> list[dict[str, Any]]:
         raise AdvisorError(f"--amounts must be comma-separated numbers, got '{text}'.") from exc
     if not values:
         raise AdvisorError("--amounts needs at least one amount.")
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise AdvisorError(f"--amounts lists {twice[0]:g} more than once; give each amount once.")
     if method in STRUCTURAL:
         if all(v >= 1 and v.is_integer() for v in values):
             return [{"layers": int(v)} for v in values]

@@ -383,6 +383,13 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     assert calls == [1, 1]
 
 
+def test_sweep_refuses_an_amount_given_twice(tmp_path, capsys):
+    args = ["sweep", "--model", str(tmp_path / "no-model"), "--method", "wanda",
+            "--amounts", "0.1,0.3,0.10"]  # fmt: skip
+    assert main(args) == EXIT_USAGE
+    assert "--amounts lists 0.1 more than once" in capsys.readouterr().err
+
+
 def test_sweep_refuses_an_unknown_search_before_loading_a_model(tmp_path, capsys):
     args = ["sweep", "--model", str(tmp_path / "no-model"), "--method", "magnitude",
             "--amounts", "0.1", "--search", "bisect"]  # fmt: skip
