@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -285,8 +286,11 @@ def assess(
     timings["competence_s"] = time.perf_counter() - clock
 
     # The hierarchy reads a subset of the prompts the evidence runs through the pruned
-    # model: inside `reuse` those prompt passes are kept and handed back, not repeated.
-    with forward.reuse(pruned.loaded.model):
+    # model: inside `reuse` those prompt passes are kept and handed back, not repeated,
+    # and the prefills of the few it decodes keep their KV cache for that decoding.
+    measured_items, decoded = hierarchy_items(suites if settings.hierarchy else {}, settings.decode)
+    keep = [forward.encode(dense.tokenizer, i.prompt) for i in compress(measured_items, decoded)]
+    with forward.reuse(pruned.loaded.model, keep_prefill=keep):
         clock = time.perf_counter()
         evidence = {}
         identical = broken is None and same_as_dense(dense, pruned.loaded.model)
@@ -305,9 +309,6 @@ def assess(
         timings["evidence_s"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        measured_items, decoded = hierarchy_items(
-            suites if settings.hierarchy else {}, settings.decode
-        )
         if broken is None and measured_items:
             measured = measure(
                 dense,

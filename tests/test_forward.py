@@ -288,3 +288,42 @@ def test_reuse_hands_back_prompt_passes_without_running_the_model_again(tiny):
         assert len(calls) == ran_scores + 1  # the memo is gone after the block
     finally:
         hook.remove()
+
+
+def test_kept_prefills_seed_a_later_decoding_that_equals_a_fresh_one(tiny):
+    """Inside `reuse(keep_prefill=…)`, the evidence-style pass (prefill + one step, here
+    with the shared-prefix layout) keeps the asked-for rows; a later decoding of a mix of
+    kept and new prompts runs only the new prompts' prefill and gives what a fresh
+    decoding gives: states, tokens, hidden states and teacher-forced states."""
+    model, tok = tiny
+    demo = "one two three four five plus six . the cat is on the road and the dog is . "
+    first = [demo + "a dog", demo + "the king of the city is", demo + "one"]
+    later = [first[1], PROMPTS[0], first[0]]  # two kept, one new, in another order
+    forced = [[5, 9, 11], [7, 3], [2]]
+    keep = [F.encode(tok, p) for p in first[:2]]
+    fresh = F.decode(model, tok, later, 6, forced=forced, stop_at_eos=False)
+    prefilled = []
+    original = decoding._prefill
+
+    def counting(seqs, *args, **kw):
+        prefilled.append(len(seqs))
+        return original(seqs, *args, **kw)
+
+    decoding._prefill = counting
+    try:
+        with F.reuse(model, keep_prefill=keep):
+            F.decode(model, tok, first, 1, forced=[[3], [4, 5], [6]], stop_at_eos=False)
+            prefilled.clear()
+            out = F.decode(model, tok, later, 6, forced=forced, stop_at_eos=False)
+    finally:
+        decoding._prefill = original
+    # Only the new prompt runs its prompt, except where a sliding window (tiny Gemma-3: 16
+    # tokens) had already dropped cache slots: such a cache is not kept, all run again.
+    sliding = "sliding_attention" in (getattr(model.config, "layer_types", None) or [])
+    assert prefilled == ([3] if sliding else [1])
+    assert out.generation.tokens == fresh.generation.tokens
+    assert torch.allclose(out.states.last, fresh.states.last, atol=ATOL)
+    assert torch.allclose(out.states.mean, fresh.states.mean, atol=ATOL)
+    for i in range(len(later)):
+        assert torch.allclose(out.generation.hidden[i], fresh.generation.hidden[i], atol=ATOL)
+        assert torch.allclose(out.forced[i], fresh.forced[i], atol=ATOL)

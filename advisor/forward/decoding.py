@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from advisor.forward import handoff
 from advisor.forward.batching import (
     Prompt,
     PromptStates,
@@ -195,6 +196,28 @@ def _prefill(
     return (cache, mask, pos, *stack_summaries(streams, mask.sum(1)))
 
 
+def _batch_prefill(seqs: Sequence[Sequence[int]], model: Any, pad: int, extra: int) -> tuple:
+    """:func:`_prefill`, except inside a reuse block: prompts whose prefill it kept start
+    from it (the others are prefilled alone and the batch is rebuilt from rows), and the
+    prompts it asks to keep are kept (:mod:`advisor.forward.handoff`)."""
+    rows = [handoff.handed(model, s) for s in seqs]
+    if any(row is not None for row in rows):
+        fresh = [k for k, row in enumerate(rows) if row is None]
+        cut: list[handoff.RowPrefill] | None = []
+        if fresh:
+            alone = _prefill([seqs[k] for k in fresh], model, pad, extra)
+            cut = handoff.rows_of(*alone, range(len(fresh)))
+        if cut is not None:
+            for k, row in zip(fresh, cut, strict=True):
+                rows[k] = row
+            width = max(row.mask.shape[0] for row in rows)  # type: ignore[union-attr]
+            if _window_allows_holes(model, width + extra):
+                return handoff.merged(model, rows)
+    prefilled = _prefill(seqs, model, pad, extra)
+    handoff.keep(model, seqs, prefilled)
+    return prefilled
+
+
 def decode(
     model: Any,
     tokenizer: Any,
@@ -234,7 +257,7 @@ def decode(
     with torch.inference_mode():
         for batch in batches(_by_template(seqs), batch_size, lengths_of(seqs)):
             longest_forced = max((len(forced[i]) for i in batch), default=0) if forced else 0
-            cache, mask, pos, batch_last, batch_mean = _prefill(
+            cache, mask, pos, batch_last, batch_mean = _batch_prefill(
                 [seqs[i] for i in batch], model, pad, max_new_tokens + longest_forced
             )
             state = batch_last[:, -1]  # the last stream at the last prompt token

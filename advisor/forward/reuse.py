@@ -8,25 +8,35 @@ prompt again. Outside it nothing is kept (the memo is dropped when the block end
 
 Values come back exactly as first computed; a prompt first run inside a batch of other
 prompts may differ from a lone run in the last float bits (batch shape changes the
-reduction order), as any batched pass does.
+reduction order), as any batched pass does. The same holds for a kept prefill
+(:mod:`advisor.forward.decoding`): its KV cache rows are the ones the evidence computed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Any
 
 _MEMOS: weakref.WeakKeyDictionary[Any, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
 
 
+# Where the memo lists the prompts (token-id tuples) whose whole prefill, KV cache
+# included, is worth keeping: the few the report decodes freely after the evidence has
+# run them (a KV cache is ~46 KB a token on SmolLM2-135M, so not every prompt's).
+KEEP_PREFILL = "keep_prefill"
+
+
 @contextlib.contextmanager
-def reuse(model: Any) -> Iterator[None]:
-    """Within the block, prompt passes of ``model`` are computed once (see module doc)."""
+def reuse(model: Any, keep_prefill: Iterable[Sequence[int]] = ()) -> Iterator[None]:
+    """Within the block, prompt passes of ``model`` are computed once (see module doc);
+    the prompts in ``keep_prefill`` also keep their KV cache, so decoding them later
+    starts from it instead of running the prompt again."""
     outer = model in _MEMOS
     if not outer:
         _MEMOS[model] = {}
+    _MEMOS[model].setdefault(KEEP_PREFILL, set()).update(tuple(s) for s in keep_prefill)
     try:
         yield
     finally:
