@@ -453,3 +453,26 @@ def test_same_seed_gives_identical_result_json(tiny_llama_dir, tmp_path, monkeyp
     assert a["speed"] and a["manifest"]["timings"]  # present, and the only differences
     assert _without_timings(a) == _without_timings(b)
     assert a["examples"] and a["tasks"]["math"]["measurements"]["aggregates"]
+
+
+def test_no_hierarchy_gives_the_same_verdicts_and_evidence_without_the_report_measures(
+    tiny_llama_dir, tmp_path
+):
+    rules = _rules(tmp_path / "rules.json")
+    results = []
+    for run, extra in (("full", []), ("gate", ["--no-hierarchy"])):
+        args = ["assess", "--model", str(tiny_llama_dir), "--method", "wanda", "--sparsity",
+                "0.3", "--task", "math", "--task", "multiple-choice", "--rules", str(rules),
+                "--out", str(tmp_path / run), *extra]  # fmt: skip
+        assert main(args) in (0, 1)
+        results.append(json.loads((tmp_path / run / "result.json").read_text()))
+    full, gate = results
+    assert gate["manifest"]["data"]["hierarchy_items"] == 0 and not gate["examples"]
+    assert full["manifest"]["data"]["hierarchy_items"] > 0
+    for task in ("math", "multiple-choice"):
+        keep = ("verdict", "prediction", "reasons", "evidence", "competence")
+        assert {k: gate["tasks"][task].get(k) for k in keep} == {
+            k: full["tasks"][task].get(k) for k in keep
+        }
+        assert not gate["tasks"][task]["measurements"]["aggregates"]
+    assert (tmp_path / "gate" / "report.html").is_file()

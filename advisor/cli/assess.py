@@ -169,6 +169,14 @@ def assess(
             "pairs (verdicts never need it; --no-decode is faster).",
         ),
     ] = True,
+    hierarchy: Annotated[
+        bool,
+        typer.Option(
+            "--hierarchy/--no-hierarchy",
+            help="Measure the representation hierarchy for the report (no verdict reads it; "
+            "--no-hierarchy is the fastest gate: evidence and verdicts only).",
+        ),
+    ] = True,
     seed: SeedOpt = 0,
     calib_samples: CalibSamplesOpt = 16,
     calib_len: CalibLenOpt = 128,
@@ -187,8 +195,8 @@ def assess(
     reference likelihood) and predicts the quality retention with an interval from the
     fitted rules: go when the interval lies at or above --tolerance, no-go when below,
     caution when it straddles (with what would settle it). The representation hierarchy
-    is measured on a few items for the report. Writes report.html and result.json; prints
-    a verdict table (or the JSON with --json).
+    is measured on a few items for the report (--no-hierarchy skips it). Writes
+    report.html and result.json; prints a verdict table (or the JSON with --json).
 
     Exit codes: 0 pass, 1 gate failed (a verdict at or past --fail-on), 2 usage or input
     error, 3 internal error. Example CI gate:
@@ -215,7 +223,14 @@ def assess(
         calibration_suites(tasks, seed, data)  # reads and checks every row of the file
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle, low_memory)
     with output_dir(out_dir):  # a run that fails leaves no empty --out behind
-        warm = partial(warm_dense_side, tasks=tasks, seed=seed, data_file=data, decode=decode)
+        warm = partial(
+            warm_dense_side,
+            tasks=tasks,
+            seed=seed,
+            data_file=data,
+            hierarchy=hierarchy,
+            decode=decode,
+        )
         pair = open_pair(model, options, request, pruned, console=err, warm=warm)
         result = run_assessment(
             pair.dense,
@@ -228,6 +243,7 @@ def assess(
             fail_on=fail_on,
             tolerance=tolerance,
             decode=decode,
+            hierarchy=hierarchy,
             timings=pair.timings,
         )
         if out_dir is None:
