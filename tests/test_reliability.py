@@ -475,4 +475,6 @@ def test_no_hierarchy_gives_the_same_verdicts_and_evidence_without_the_report_me
             k: full["tasks"][task].get(k) for k in keep
         }
         assert not gate["tasks"][task]["measurements"]["aggregates"]
-    assert (tmp_path / "gate" / "report.html").is_file()
+    page = (tmp_path / "gate" / "report.html").read_text()
+    assert "Not measured in this run (--no-hierarchy" in page
+    assert "No generative task type was assessed" not in page  # math is generative
