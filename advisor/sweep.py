@@ -255,6 +255,19 @@ def sweep(
     for n, step in enumerate(steps):
         start = time.perf_counter()
         label, tasks = _label(step), stop.active()
+        if not tasks:  # every task type is settled (or stopped) already: nothing to run
+            rows.append(
+                {
+                    "amount": label,
+                    "seconds": 0.0,
+                    "verdicts": {t: stop.marker for t in plan.tasks},
+                    "speedup": None,
+                    "dense_cache": None,
+                }
+            )
+            if on_step:
+                on_step(label, 0.0, "nothing left to assess")
+            continue
         result, state = _finished(run, step, tasks), "resumed"
         if label in computed:
             result, seconds = computed[label]
@@ -263,7 +276,7 @@ def sweep(
             inputs = StepInputs(tasks, pruned.pop(n, None), share, suites)
             result = compute_step(dense, plan, step, assessor, console, inputs)
             _publish(run, step, tasks, result)
-            state = "assessed " + ", ".join(tasks) if tasks else "nothing left to assess"
+            state = "assessed " + ", ".join(tasks)
         if state != "ray":
             seconds = time.perf_counter() - start
         stop.update(label, result)

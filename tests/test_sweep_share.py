@@ -241,3 +241,40 @@ def test_search_order_runs_the_frontier_search_from_the_largest_amount():
     assert search_order(steps, "every") == [2, 0, 1]
     with pytest.raises(ValueError, match="search"):
         search_order(steps, "bisect")
+
+
+def test_a_frontier_sweep_runs_nothing_once_every_task_type_is_settled(
+    deep_dense, private_cache, tmp_path, monkeypatch
+):
+    """Every task type go at the largest amount: the smaller amounts are not pruned,
+    assessed or written, and show as skipped in the summary and the index page."""
+    from advisor.rules import predict
+    from advisor.sweep import SweepPlan, sweep
+
+    _assessable(monkeypatch)
+    real = predict.explain
+    monkeypatch.setattr(predict, "explain", lambda *a, **k: real(*a, **k) | {"verdict": "go"})
+    assessed: list[list[str]] = []
+
+    def assessor(dense, pruned, tasks, **options):
+        from advisor.assess import assess
+
+        assessed.append(list(tasks))
+        return assess(dense, pruned, tasks, **options)
+
+    from tests.test_assess import TASKS as RULED
+
+    tasks = [t for t in TASKS if t in RULED]  # the test rules' task types: all can be go
+    steps = [{"layers": n} for n in (1, 2, 3)]
+    plan = SweepPlan("attn-drop", steps, tasks, rules_path=_rules(tmp_path / "rules.json"))
+    summary = sweep(deep_dense, plan, tmp_path / "sweep", assessor=assessor)
+    assert assessed == [tasks]  # the largest amount only
+    assert summary["largest_go"] == {t: 3.0 for t in tasks}
+    rows = {row["amount"]: row for row in summary["steps"]}
+    for amount in ("1", "2"):
+        assert set(rows[amount]["verdicts"].values()) == {SKIPPED}
+        assert rows[amount]["speedup"] is None
+        assert not (tmp_path / "sweep" / f"attn-drop-{amount}").exists()
+    assert (
+        "not assessed (every task type settled" in (tmp_path / "sweep" / "index.html").read_text()
+    )
