@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -25,6 +26,13 @@ def cache_dir(*parts: str) -> Path:
     path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_file(kind: str, *key: object) -> Path:
+    """The JSON file in cache ``kind`` for one key: its parts joined by ':' and hashed (a
+    version, the model's cache identity, what was measured and on which items)."""
+    payload = ":".join(str(part) for part in key)
+    return cache_dir(kind) / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
 
 
 def scratch_cache(prefix: str = "prune-advisor-cache-") -> Path:

@@ -26,7 +26,6 @@ answers, reference log-likelihoods) is cached on disk per dense model and items.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 
 from advisor import forward
-from advisor.cache import cache_dir
+from advisor.cache import cache_file
 from advisor.files import read_checked_json, write_checked_json
 from advisor.models.anatomy import head_logits
 from advisor.suites.items import Item, items_hash
@@ -165,8 +164,7 @@ def dense_side(dense: Any, task: str, items: list[Item], *, cache: bool = True) 
     reference's token ids and the dense mean NLL per item.
     """
     kind = evidence_kind(task)
-    payload = f"{EVIDENCE_VERSION}:{dense.cache_identity}:{kind}:{items_hash(items)}"
-    path = cache_dir("evidence") / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
+    path = cache_file("evidence", EVIDENCE_VERSION, dense.cache_identity, kind, items_hash(items))
     record = read_checked_json(path) if cache else None
     if record is not None:
         return record

@@ -14,7 +14,6 @@ a uniform guess (a tiny random test model) does not make its pruned copy "degene
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 
@@ -68,10 +67,9 @@ def _cache_path(dense: Any) -> Any:
     identity = getattr(dense, "cache_identity", None)
     if not identity:
         return None
-    from advisor.cache import cache_dir
+    from advisor.cache import cache_file
 
-    payload = f"{PROBE_VERSION}:{identity}:{PROBES}"
-    return cache_dir("probe") / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
+    return cache_file("probe", PROBE_VERSION, identity, PROBES)
 
 
 def dense_probe(dense: Any) -> dict[str, Any]:

@@ -14,13 +14,12 @@ parameters and no KV memory.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import torch
 from torch import nn
 
-from advisor.cache import cache_dir
+from advisor.cache import cache_file
 from advisor.files import read_checked_json, write_checked_json
 from advisor.models.anatomy import decoder_layers, replace_decoder_layers
 from advisor.models.layouts import block_layout
@@ -119,8 +118,7 @@ def cached_importance(
 ) -> list[float]:
     """:func:`importance`, from the disk cache when this dense model (``identity``), kind
     and calibration text were scored before; ``model`` must still be the dense copy."""
-    payload = f"{IMPORTANCE_VERSION}:{identity}:{kind}:{calib.hash}"
-    path = cache_dir("importance") / f"{hashlib.sha256(payload.encode()).hexdigest()[:24]}.json"
+    path = cache_file("importance", IMPORTANCE_VERSION, identity, kind, calib.hash)
     scores = read_checked_json(path)  # None when absent or damaged: recomputed
     if isinstance(scores, list) and len(scores) == len(decoder_layers(model)):
         for _ in scores:

@@ -12,14 +12,13 @@ further pruned configuration runs only the pruned model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 from typing import Any
 
 import numpy as np
 
-from advisor.cache import cache_dir
+from advisor.cache import cache_file
 from advisor.files import read_checked_json, write_checked_json
 from advisor.suites import PRIMARY_VIEW, primary_items, views
 from advisor.suites.items import Item, items_hash
@@ -31,15 +30,10 @@ from advisor.verdicts import NOT_ASSESSABLE
 SCORES_VERSION = "scores-v3"  # v3: retrieval results keep the gold passage's rank
 
 
-def _key(fingerprint: str, items: list[Item]) -> str:
-    payload = f"{SCORES_VERSION}:{fingerprint}:{items_hash(items)}"
-    return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
 def dense_results(dense: Any, items: list[Item], *, cache: bool = True) -> list[ItemResult]:
     """The dense model's item results, from the disk cache when present."""
     identity = dense.cache_identity
-    path = cache_dir("scores") / f"{_key(identity, items)}.json"
+    path = cache_file("scores", SCORES_VERSION, identity, items_hash(items))
     # A damaged or truncated entry fails its checksum and reads as None: recomputed below.
     rows = read_checked_json(path) if cache else None
     if rows is None:
