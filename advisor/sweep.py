@@ -187,6 +187,21 @@ def warm(dense: Any, plan: SweepPlan, step: dict[str, Any] | None, console: Any 
         prune_model(dense, plan.method, **options, **step)
 
 
+def _summary_row(
+    label: str, seconds: float, tasks: list[str], marker: str, result: dict | None = None
+) -> dict[str, Any]:
+    """One amount's line of the sweep summary; a task type the amount did not assess (or
+    an amount not assessed at all: ``result`` None) shows ``marker``."""
+    verdicts = result["tasks"] if result else {}
+    return {
+        "amount": label,
+        "seconds": round(seconds, 1),
+        "verdicts": {t: verdicts.get(t, {}).get("verdict", marker) for t in tasks},
+        "speedup": result["speed"]["speedup"] if result else None,
+        "dense_cache": result["manifest"]["measurement"]["dense_cache"] if result else None,
+    }
+
+
 StepsRunner = Callable[[list[dict[str, Any]]], list[tuple[dict[str, Any], float]]]
 
 
@@ -256,15 +271,7 @@ def sweep(
         start = time.perf_counter()
         label, tasks = _label(step), stop.active()
         if not tasks:  # every task type is settled (or stopped) already: nothing to run
-            rows.append(
-                {
-                    "amount": label,
-                    "seconds": 0.0,
-                    "verdicts": {t: stop.marker for t in plan.tasks},
-                    "speedup": None,
-                    "dense_cache": None,
-                }
-            )
+            rows.append(_summary_row(label, 0.0, plan.tasks, stop.marker))
             if on_step:
                 on_step(label, 0.0, "nothing left to assess")
             continue
@@ -280,17 +287,7 @@ def sweep(
         if state != "ray":
             seconds = time.perf_counter() - start
         stop.update(label, result)
-        rows.append(
-            {
-                "amount": label,
-                "seconds": round(seconds, 1),
-                "verdicts": {
-                    t: result["tasks"].get(t, {}).get("verdict", stop.marker) for t in plan.tasks
-                },
-                "speedup": result["speed"]["speedup"],
-                "dense_cache": result["manifest"]["measurement"]["dense_cache"],
-            }
-        )
+        rows.append(_summary_row(label, seconds, plan.tasks, stop.marker, result))
         if on_step:
             on_step(label, seconds, state)
     rows.sort(key=lambda r: float(r["amount"]))

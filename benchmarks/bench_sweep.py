@@ -25,7 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_assess import run_cli
 
+from advisor.frontier import SKIPPED, STOPPED
+
 MODEL = "smollm2-135m"
+NOT_ASSESSED = (SKIPPED, STOPPED)
 
 
 def main() -> None:
@@ -90,16 +93,12 @@ def main() -> None:
         swept = [s["verdicts"][task] for s in summary["steps"]]
         same &= summary["largest_go"][task] == frontier
         # every verdict the sweep gave (not skipped / stopped) is the plain loop's
-        agree &= all(
-            s == p for s, p in zip(swept, verdicts, strict=True) if s not in ("skipped", "stopped")
-        )
+        agree &= all(s == p for s, p in zip(swept, verdicts, strict=True) if s not in NOT_ASSESSED)
         print(
             f"| {task} | {' '.join(swept)} | {' '.join(verdicts)} | "
             f"{summary['largest_go'][task]} | {frontier} |"
         )
-    given = sum(
-        v not in ("skipped", "stopped") for s in summary["steps"] for v in s["verdicts"].values()
-    )
+    given = sum(v not in NOT_ASSESSED for s in summary["steps"] for v in s["verdicts"].values())
     print(
         f"\nfrontiers identical: {same}; the sweep's {given} verdicts equal the plain "
         f"loop's: {agree}"

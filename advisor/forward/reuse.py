@@ -9,7 +9,7 @@ prompt again. Outside it nothing is kept (the memo is dropped when the block end
 Values come back exactly as first computed; a prompt first run inside a batch of other
 prompts may differ from a lone run in the last float bits (batch shape changes the
 reduction order), as any batched pass does. The same holds for a kept prefill
-(:mod:`advisor.forward.decoding`): its KV cache rows are the ones the evidence computed.
+(:mod:`advisor.forward.handoff`): its KV cache rows are the ones the evidence computed.
 """
 
 from __future__ import annotations
