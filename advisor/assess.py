@@ -31,7 +31,6 @@ from advisor.verdicts import FAIL_ON, NO_GO, NOT_ASSESSABLE, broken_reason
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_RULES = resource("data", "rules", "default.json")
-EXAMPLES_PER_TASK = 2
 # The representation hierarchy is reported, not decided on: measured on a few items per
 # task type, with free-running decoding (the costly part) on fewer still (docs/design.md §5c).
 HIERARCHY_ITEMS = 8
@@ -107,13 +106,15 @@ def hierarchy_items(
     suites: dict[str, list[Item]], decode: bool = True
 ) -> tuple[list[Item], list[bool]]:
     """The items the representation hierarchy is measured on (the first HIERARCHY_ITEMS
-    of each suite) and which of them are decoded freely (the first DECODED_ITEMS of each
-    generative task type; none with ``decode=False``)."""
+    of each suite in the order the evidence's sequential looks read them, so that they
+    are among the items the evidence ran) and which of them are decoded freely (the first
+    DECODED_ITEMS of each generative task type; none with ``decode=False``)."""
+    from advisor.rules.looks import look_order
     from advisor.suites.tasks import is_generative
 
     items, flags = [], []
     for task_items in suites.values():
-        chosen = task_items[:HIERARCHY_ITEMS]
+        chosen = [task_items[n] for n in look_order(len(task_items))[:HIERARCHY_ITEMS]]
         items += chosen
         flags += [decode and k < DECODED_ITEMS and is_generative(i) for k, i in enumerate(chosen)]
     return items, flags
@@ -177,28 +178,6 @@ def _broken_verdict(reason: str) -> dict[str, Any]:
     }
 
 
-def _examples(rows: list[dict[str, Any]], items: dict[str, Item]) -> list[dict[str, Any]]:
-    picked: dict[str, int] = {}
-    examples = []
-    for row in rows:
-        acc = row.get("accumulation")
-        if not acc or picked.get(row["task"], 0) >= EXAMPLES_PER_TASK:
-            continue
-        picked[row["task"]] = picked.get(row["task"], 0) + 1
-        prompt = items[row["id"]].prompt
-        examples.append(
-            {
-                "task": row["task"],
-                "id": row["id"],
-                "prompt_tail": prompt[-400:],
-                "dense": acc["dense_text"],
-                "pruned": acc["pruned_text"],
-                "first_divergence": acc.get("first_divergence"),
-            }
-        )
-    return examples
-
-
 @dataclass(frozen=True)
 class AssessSettings:
     """What to assess and how (the keyword options of :func:`assess`).
@@ -248,10 +227,12 @@ def assess(
     from advisor import forward
     from advisor.dense_first import same_as_dense
     from advisor.measure import measure
-    from advisor.measure.evidence import task_evidence
+    from advisor.measure.accumulation import example_pairs
+    from advisor.measure.evidence import evidence_kind, task_evidence
     from advisor.measure.probe import probe_broken
     from advisor.measure.speed import latency
     from advisor.rules.features import features_of
+    from advisor.rules.looks import evidence_in_looks
     from advisor.rules.predict import explain
     from advisor.truth.evaluate import dense_results
     from advisor.truth.score import dense_competence
@@ -298,14 +279,22 @@ def assess(
         for task, items in suites.items():
             if broken is None and competence[task]["assessable"]:
                 say(f"evidence: {task}")
-                found = run(
-                    pruned.loaded.model,
-                    task,
-                    lambda: task_evidence(dense, pruned.loaded, task, items, scored[task]),  # noqa: B023
-                )
-                if identical:  # the same function on every input: nothing to sample
-                    found.stats |= {"loss": 0.0, "loss_sd": 0.0, "identical_weights": 1.0}
-                evidence[task] = found
+
+                def measure_on(picks: list[int] | None, task: str = task) -> Any:
+                    found = run(
+                        pruned.loaded.model,
+                        task if picks is None else f"{task} on {len(picks)}",
+                        lambda: task_evidence(
+                            dense, pruned.loaded, task, suites[task], scored[task], picks=picks
+                        ),
+                    )
+                    if identical:  # the same function on every input: nothing to sample
+                        found.stats |= {"loss": 0.0, "loss_sd": 0.0, "identical_weights": 1.0}
+                    return found
+
+                rule = rules.get("tasks", {}).get(task) or {}
+                kind = evidence_kind(task)
+                evidence[task] = evidence_in_looks(rule, kind, len(items), tolerance, measure_on)
         timings["evidence_s"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -375,7 +364,7 @@ def assess(
         },
         "tasks": verdicts,
         "overall": aggregates.get("all", {}),
-        "examples": _examples(rows, by_id),
+        "examples": example_pairs(rows, by_id),
         "gate": {"fail_on": fail_on, "failed": bool(failing), "failing_tasks": failing},
         "manifest": {
             "versions": versions(),

@@ -156,15 +156,19 @@ def write(folder: Path) -> None:
         print(f"{name}: {len(calibration)} calibration, {len(evaluation)} evaluation rows")
 
 
-def run(folder: Path, out: Path, models: list[str]) -> None:
-    """Evidence and verdict on each calibration file, ground truth on its evaluation file."""
+def run(folder: Path, out: Path, models: list[str], reread: Path | None = None) -> None:
+    """Evidence and verdict on each calibration file (read in sequential looks, as
+    `assess` reads it), ground truth on its evaluation file (taken from ``reread``, a
+    results file of an earlier run, where it has the row)."""
     import torch
 
+    from advisor import forward
     from advisor.assess import load_rules
-    from advisor.measure.evidence import task_evidence
+    from advisor.measure.evidence import evidence_kind, task_evidence
     from advisor.models import load_model
     from advisor.pruning import prune_model
     from advisor.rules.grid import parse_grid
+    from advisor.rules.looks import evidence_in_looks
     from advisor.rules.predict import explain
     from advisor.suites import build_suite
     from advisor.truth.evaluate import dense_results, evaluate_pair
@@ -175,6 +179,11 @@ def run(folder: Path, out: Path, models: list[str]) -> None:
     done = set()
     if out.is_file():
         done = {(r["model"], r["point"], r["suite"]) for r in map(json.loads, out.open())}
+    # --reread: verdicts again from the current code, the recorded ground truth kept.
+    recorded = {}
+    if reread is not None:
+        rows = [json.loads(line) for line in reread.open()]
+        recorded = {(r["model"], r["point"], r["suite"]): r["truth"] for r in rows}
     for name in models:
         dense = load_model(name)
         for point in parse_grid(",".join(CONFIGS[name])):
@@ -189,13 +198,26 @@ def run(folder: Path, out: Path, models: list[str]) -> None:
                 start = time.perf_counter()
                 scored = dense_results(dense, cal)
                 competence = dense_competence(task, cal, scored).to_dict()
-                found = task_evidence(dense, pruned, task, cal, scored).to_dict()
+                rule = rules["tasks"][task]
+
+                def measure_on(
+                    picks, dense=dense, pruned=pruned, task=task, cal=cal, scored=scored
+                ):
+                    return task_evidence(dense, pruned, task, cal, scored, picks=picks)
+
+                with forward.reuse(pruned.model):  # as `assess` reads it: in looks
+                    found = evidence_in_looks(rule, evidence_kind(task), len(cal), 0.9, measure_on)
+                found = found.to_dict()
                 verdict = {"verdict": "n/a", "prediction": None}
                 if competence["assessable"]:
-                    rule = rules["tasks"][task]
                     verdict = explain(task, rule, found, 0.9, rules["provenance"])
                 seconds = time.perf_counter() - start
-                truth = evaluate_pair(dense, pruned, {task: ev_items}, adaptive=0)[task]
+                truth = recorded.get((name, point.id, suite))
+                if truth is None:
+                    truth = evaluate_pair(dense, pruned, {task: ev_items}, adaptive=0)[task]
+                    truth = {
+                        k: truth[k] for k in ("retention", "ci", "outcome", "n", "dense_score")
+                    } | {"assessable": truth["competence"]["assessable"]}
                 row = {
                     "model": name,
                     "point": point.id,
@@ -205,11 +227,12 @@ def run(folder: Path, out: Path, models: list[str]) -> None:
                     "dense_cal": competence["score"],
                     "verdict": verdict["verdict"],
                     "prediction": verdict["prediction"],
-                    "evidence": {k: found[k] for k in ("kind", "retention", "stats", "n")},
-                    "truth": {
-                        k: truth[k] for k in ("retention", "ci", "outcome", "n", "dense_score")
-                    }
-                    | {"assessable": truth["competence"]["assessable"]},
+                    "evidence": {
+                        k: found[k]
+                        for k in ("kind", "retention", "stats", "n", "look")
+                        if k in found
+                    },
+                    "truth": truth,
                     "assess_s": round(seconds, 1),
                 }
                 with out.open("a") as fh:
@@ -224,11 +247,14 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=HERE)
     parser.add_argument("--out", type=Path, default=HERE / "results.jsonl")
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
+    parser.add_argument(
+        "--reread", type=Path, help="take the ground truth from this earlier results file"
+    )
     args = parser.parse_args()
     if args.write:
         write(args.write)
     if args.run:
-        run(args.folder, args.out, args.models.split(","))
+        run(args.folder, args.out, args.models.split(","), args.reread)
 
 
 if __name__ == "__main__":

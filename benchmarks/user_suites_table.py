@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from advisor.assess import load_rules
-from advisor.rules.predict import predict
+from advisor.rules.predict import Z, predict
 
 RESULTS = Path(__file__).resolve().parent / "user_suites" / "results.jsonl"
 
@@ -27,7 +27,8 @@ def main() -> None:
         if r["prediction"] is None or "slope" not in rule:
             continue
         stats = r["evidence"]["stats"]
-        found = predict(rule, stats["loss"], stats["loss_sd"], rules["tolerance"])
+        z = (r["evidence"].get("look") or {}).get("z", Z)  # the look it was read at
+        found = predict(rule, stats["loss"], stats["loss_sd"], rules["tolerance"], z)
         r["verdict"] = found.verdict
         r["prediction"] = {
             "retention": found.retention,

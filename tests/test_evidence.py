@@ -147,3 +147,52 @@ def test_same_weights_tells_an_unpruned_copy_from_a_pruned_one(models, tiny_llam
     assert not same_weights(dense.model, pruned.model)  # magnitude: same shapes, zeros
     dropped = prune_model(dense, "attn-drop", layers=1).loaded.model
     assert not same_weights(dense.model, dropped)
+
+
+@pytest.mark.parametrize("items", [_short_answers(12), _texts(8)], ids=["survival", "reference"])
+def test_a_later_look_runs_only_the_items_an_earlier_one_did_not(models, items):
+    """Inside a reuse block, evidence on a superset of items runs the teacher-forced pass
+    only for the new ones, and equals the evidence read on the superset from scratch."""
+    dense, pruned = models
+    task = items[0].task
+    results = score_model(dense, items)
+    evidence.dense_side(dense, task, items, cache=False)
+    forced = []
+    original = evidence._forced_logits
+
+    def counting(model, tokenizer, prompts, conts):
+        if model is pruned.model:  # (the dense side, not cached here, runs too)
+            forced.append(len(prompts))
+        return original(model, tokenizer, prompts, conts)
+
+    evidence._forced_logits = counting
+    try:
+        with forward.reuse(pruned.model):
+            first = [0, 4]
+            evidence.task_evidence(dense, pruned, task, items, results, cache=False, picks=first)
+            forced.clear()
+            every = list(range(len(items)))
+            later = evidence.task_evidence(
+                dense, pruned, task, items, results, cache=False, picks=every
+            )
+    finally:
+        evidence._forced_logits = original
+    fresh = evidence.task_evidence(dense, pruned, task, items, results, cache=False)
+    scoring = sum(r.score > 0 for n, r in enumerate(results) if n not in first)
+    assert sum(forced) == (len(items) - 2 if task == "generation" else scoring)
+    assert later.stats == pytest.approx(fresh.stats)
+    assert later.pruned == pytest.approx(fresh.pruned)
+
+
+def test_evidence_on_picked_items_is_the_evidence_of_those_items(models):
+    """Reading a subset by ``picks`` equals reading a suite made of those items."""
+    dense, pruned = models
+    items = _short_answers(12)
+    results = score_model(dense, items)
+    picks = [1, 3, 8]
+    mine = evidence.task_evidence(dense, pruned, "math", items, results, cache=False, picks=picks)
+    alone = [items[n] for n in picks]
+    theirs = evidence.task_evidence(
+        dense, pruned, "math", alone, score_model(dense, alone), cache=False
+    )
+    assert mine.to_dict() == theirs.to_dict()

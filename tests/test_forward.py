@@ -7,6 +7,7 @@ import torch
 
 from advisor import forward as F
 from advisor.forward import batching, decoding
+from advisor.forward import prefill as prefill_mod
 from advisor.models import anatomy
 from tests.reference import final_states_at
 from tests.tiny_models import tiny_model
@@ -157,6 +158,22 @@ def test_decode_reads_prompt_and_forced_continuations_from_one_prefill(tiny):
         assert torch.allclose(out.forced[i], reference, atol=ATOL)
 
 
+DEMO = "one two three four five plus six . the cat is on the road and the dog is in the house . "
+
+
+def _counting_calls():
+    """Patch the decoder call to record each call's batch shape; returns (calls, undo)."""
+    calls: list[tuple[int, ...]] = []
+    original = batching.decoder_call
+
+    def counting(model_, ids, *args, **kw):
+        calls.append(tuple(ids.shape))
+        return original(model_, ids, *args, **kw)
+
+    batching.decoder_call = counting
+    return calls, lambda: setattr(batching, "decoder_call", original)
+
+
 def test_decode_runs_a_shared_prompt_prefix_once_and_changes_nothing(tiny):
     """Prompts opening with the same demonstration share one prefix forward; states,
     continuations and teacher-forced states equal those of each prompt run alone."""
@@ -166,20 +183,13 @@ def test_decode_runs_a_shared_prompt_prefix_once_and_changes_nothing(tiny):
     )
     prompts = [demo + "a dog", demo + "the king of the city is", demo + "one"]
     seqs = [F.encode(tok, p) for p in prompts]
-    assert decoding._shared_prefix(seqs) >= decoding.MIN_SHARED_PREFIX  # the shared path is taken
+    assert prefill_mod.shared_prefix(seqs) >= prefill_mod.MIN_SHARED_PREFIX  # shared path taken
     forced = [[5, 9, 11], [7, 3], [2]]
-    calls = []
-    original = batching.decoder_call
-
-    def counting(model_, ids, *args, **kw):
-        calls.append(tuple(ids.shape))
-        return original(model_, ids, *args, **kw)
-
-    batching.decoder_call = counting
+    calls, undo = _counting_calls()
     try:
         out = F.decode(model, tok, prompts, 5, forced=forced, batch_size=3, stop_at_eos=False)
     finally:
-        batching.decoder_call = original
+        undo()
     # The prefix runs once, except where a sliding window (tiny Gemma-3: 16 tokens) could
     # not span the padding between prefix and suffix.
     sliding = "sliding_attention" in (getattr(model.config, "layer_types", None) or [])
@@ -193,13 +203,51 @@ def test_decode_runs_a_shared_prompt_prefix_once_and_changes_nothing(tiny):
         assert torch.allclose(out.forced[i], alone.forced[0], atol=ATOL)
 
 
+def test_prompt_states_run_a_shared_prefix_once_and_change_nothing(tiny):
+    """Prompt states of prompts opening with the same demonstrations (a few-shot suite):
+    the prefix runs once for the batch, and every row equals the prompt run alone."""
+    model, tok = tiny
+    prompts = [DEMO + "a dog", DEMO + "the king of the city is", DEMO + "one"]
+    calls, undo = _counting_calls()
+    try:
+        shared = F.prompt_states(model, tok, prompts, batch_size=3)
+    finally:
+        undo()
+    sliding = "sliding_attention" in (getattr(model.config, "layer_types", None) or [])
+    assert calls[0][0] == (3 if sliding else 1)  # the prefix alone, unless a window forbids
+    for i, prompt in enumerate(prompts):
+        alone = F.prompt_states(model, tok, [prompt], batch_size=1)
+        assert torch.allclose(shared.last[i], alone.last[0], atol=ATOL)
+        assert torch.allclose(shared.mean[i], alone.mean[0], atol=ATOL)
+        assert torch.allclose(shared.logits[i], alone.logits[0], atol=ATOL)
+
+
+def test_option_scores_run_a_shared_prefix_once_and_change_nothing(tiny):
+    """Continuation scores of options after prompts sharing demonstrations equal the
+    scores of each prompt alone, with the shared prefix run once."""
+    model, tok = tiny
+    prompts = [DEMO + "a dog", DEMO + "the king of the city is", DEMO + "one"]
+    calls, undo = _counting_calls()
+    try:
+        shared = F.continuation_logprobs(model, tok, prompts, OPTIONS, batch_size=3)
+    finally:
+        undo()
+    sliding = "sliding_attention" in (getattr(model.config, "layer_types", None) or [])
+    assert calls[0][0] == (3 if sliding else 1)
+    for i, prompt in enumerate(prompts):
+        alone = F.continuation_logprobs(model, tok, [prompt], [OPTIONS[i]], batch_size=1)[0]
+        for got, want in zip(shared[i], alone, strict=True):
+            assert got.logprob == pytest.approx(want.logprob, abs=ATOL)
+            assert (got.n_tokens, got.is_greedy) == (want.n_tokens, want.is_greedy)
+
+
 def test_template_order_groups_shared_openings_and_sorts_the_rest_by_length():
     a = list(range(20))
     seqs = [[9, 9], [*a, 1, 2, 3], [8] * 5, [*a, 4], [7] * 3]
-    order = decoding._by_template(seqs)
+    order = prefill_mod.by_template(seqs)
     assert order == [0, 4, 2, 3, 1]  # lone prompts by length, then the shared group by length
-    assert decoding._shared_prefix([[*a, 1], [*a, 2, 3]]) == 20
-    assert decoding._shared_prefix([a, a]) == 19  # every row keeps one token of its own
+    assert prefill_mod.shared_prefix([[*a, 1], [*a, 2, 3]]) == 20
+    assert prefill_mod.shared_prefix([a, a]) == 19  # every row keeps one token of its own
 
 
 def test_decode_rejects_bad_arguments(tiny):
@@ -303,20 +351,20 @@ def test_kept_prefills_seed_a_later_decoding_that_equals_a_fresh_one(tiny):
     keep = [F.encode(tok, p) for p in first[:2]]
     fresh = F.decode(model, tok, later, 6, forced=forced, stop_at_eos=False)
     prefilled = []
-    original = decoding._prefill
+    original = decoding.prefill
 
     def counting(seqs, *args, **kw):
         prefilled.append(len(seqs))
         return original(seqs, *args, **kw)
 
-    decoding._prefill = counting
+    decoding.prefill = counting
     try:
         with F.reuse(model, keep_prefill=keep):
             F.decode(model, tok, first, 1, forced=[[3], [4, 5], [6]], stop_at_eos=False)
             prefilled.clear()
             out = F.decode(model, tok, later, 6, forced=forced, stop_at_eos=False)
     finally:
-        decoding._prefill = original
+        decoding.prefill = original
     # Only the new prompt runs its prompt, except where a sliding window (tiny Gemma-3: 16
     # tokens) had already dropped cache slots: such a cache is not kept, all run again.
     sliding = "sliding_attention" in (getattr(model.config, "layer_types", None) or [])

@@ -6,7 +6,7 @@ residual-stream numbering, logits rebuilt from pre-norm states) are in
 :mod:`advisor.forward.batching`.
 """
 
-from advisor.forward.batching import PromptStates, cache_kwarg, encode, left_pad, prompt_states
+from advisor.forward.batching import PromptStates, cache_kwarg, encode, left_pad
 from advisor.forward.choices import (
     OptionScore,
     candidate_logprobs,
@@ -15,6 +15,7 @@ from advisor.forward.choices import (
     split_continuation,
 )
 from advisor.forward.decoding import DECODE_BATCH, Decoded, Generation, decode, greedy_generate
+from advisor.forward.prefill import prompt_states
 from advisor.forward.reuse import reuse
 
 __all__ = [

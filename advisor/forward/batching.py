@@ -29,8 +29,7 @@ import torch
 
 from advisor.forward import prefix
 from advisor.forward.reuse import memo
-from advisor.models import anatomy
-from advisor.models.anatomy import decoder_layers, decoder_of, input_device
+from advisor.models.anatomy import decoder_layers, decoder_of
 
 Prompt = str | Sequence[int]
 
@@ -78,17 +77,23 @@ def left_pad(
 BUCKET_RATIO, BUCKET_SLACK = 4, 256
 
 
-def batches(order: list[int], size: int, lengths: Sequence[int]) -> list[list[int]]:
+def batches(
+    order: list[int],
+    size: int,
+    lengths: Sequence[int],
+    ratio: float = BUCKET_RATIO,
+    slack: int = BUCKET_SLACK,
+) -> list[list[int]]:
     """``order`` cut into batches of at most ``size`` rows, a new batch also starting where
-    the next row would make the batch's longest row more than BUCKET_RATIO times its
-    shortest (plus BUCKET_SLACK tokens)."""
+    the next row would make the batch's longest row more than ``ratio`` times its
+    shortest (plus ``slack`` tokens)."""
     out: list[list[int]] = []
     low = high = 0
     for i in order:
         n = lengths[i]
         if out and len(out[-1]) < size:
             new_low, new_high = min(low, n), max(high, n)
-            if new_high <= BUCKET_RATIO * new_low + BUCKET_SLACK:
+            if new_high <= ratio * new_low + slack:
                 out[-1].append(i)
                 low, high = new_low, new_high
                 continue
@@ -230,49 +235,6 @@ def stack_summaries(
     return last, total / counts.float()[:, None, None]
 
 
-def prompt_states(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[Prompt],
-    *,
-    batch_size: int = 8,
-    logit_lens: bool = False,
-) -> PromptStates:
-    """Run each prompt once and return its stream summaries and next-token logits.
-
-    Rows come back in the order of ``prompts`` whatever the batching. ``logit_lens=True``
-    adds a ``[B, n_streams, V]`` tensor — large for real vocabularies; prefer calling
-    :func:`head_logits` on ``last`` one item at a time.
-    """
-    seqs = [encode(tokenizer, p) for p in prompts]
-    device = input_device(model)
-    last: list[torch.Tensor | None] = [None] * len(seqs)
-    mean: list[torch.Tensor | None] = [None] * len(seqs)
-    kept = memo(model)
-    for i, seq in enumerate(seqs):
-        if kept is not None and ("states", tuple(seq)) in kept:
-            last[i], mean[i] = kept["states", tuple(seq)]
-    todo = [i for i in range(len(seqs)) if last[i] is None]
-    with torch.inference_mode():
-        fresh = [seqs[i] for i in todo]
-        for part in batches(by_length(fresh), batch_size, lengths_of(fresh)):
-            batch = [todo[k] for k in part]
-            ids, mask, pos = left_pad([seqs[i] for i in batch], pad_id(tokenizer), device)
-            _, states = recorded_call(
-                model, ids, mask, pos, summarise_streams(mask), use_cache=False
-            )
-            batch_last, batch_mean = stack_summaries(states, mask.sum(1))
-            for row, i in enumerate(batch):
-                last[i] = batch_last[row].cpu()
-                mean[i] = batch_mean[row].cpu()
-                remember_states(model, seqs[i], last[i], mean[i])
-        last_t = torch.stack(last)  # type: ignore[arg-type]
-        mean_t = torch.stack(mean)  # type: ignore[arg-type]
-        logits = anatomy.head_logits(model, last_t[:, -1]).cpu()
-        lens = anatomy.head_logits(model, last_t).cpu() if logit_lens else None
-    return PromptStates(last=last_t, mean=mean_t, logits=logits, lens=lens)
-
-
 def remember_states(model: Any, seq: Sequence[int], last: Any, mean: Any) -> None:
     """Keep a prompt's stream summaries for reuse while a :func:`reuse` block is open."""
     kept = memo(model)
@@ -285,6 +247,43 @@ def cache_kwarg(model: Any) -> str:
     ``cache`` during 5.x, and both spellings are in use."""
     params = inspect.signature(decoder_of(model).forward).parameters
     return "cache" if "cache" in params else "past_key_values"
+
+
+# Continuations fed after a prompt cache (answer options, teacher-forced answers) are
+# short and of very different lengths (a one-word option beside a sentence); padding every
+# row to the batch's longest more than doubled the tokens run for the multiple-choice
+# suite. They go in buckets of similar length instead, each from its own copy of the cache.
+FEED_RATIO, FEED_SLACK, FEED_ROWS = 1.5, 4, 64
+
+
+def feed_branches(
+    model: Any,
+    cache: Any,
+    mask: torch.Tensor,
+    positions: torch.Tensor,
+    rows: Sequence[int],
+    tokens: Sequence[Sequence[int]],
+    pad: int,
+) -> list[torch.Tensor]:
+    """Feed each ``tokens[k]`` after prompt row ``rows[k]`` of ``cache`` (rows may repeat:
+    several options of one prompt) and return its pre-norm last-stream states
+    ``[len(tokens[k]), d]`` (fp32). Continuations of similar length run together, each
+    bucket from a copy of the cache, which itself is left as it was."""
+    import copy
+
+    out: list[torch.Tensor | None] = [None] * len(tokens)
+    lengths = lengths_of(tokens)
+    order = sorted(range(len(tokens)), key=lambda k: (lengths[k], k))
+    for bucket in batches(order, FEED_ROWS, lengths, FEED_RATIO, FEED_SLACK):
+        idx = torch.as_tensor([rows[k] for k in bucket], device=mask.device)
+        branch = copy.deepcopy(cache)
+        branch.reorder_cache(idx)
+        fed = feed_after_cache(
+            model, branch, mask[idx], positions[idx], [tokens[k] for k in bucket], pad
+        )
+        for b, k in enumerate(bucket):
+            out[k] = fed[b, : lengths[k]]
+    return out  # type: ignore[return-value]
 
 
 def feed_after_cache(

@@ -11,21 +11,15 @@ import torch
 from advisor.forward.batching import (
     Prompt,
     batches,
-    by_length,
     encode,
-    extend_cache,
-    feed_after_cache,
-    left_pad,
+    feed_branches,
     lengths_of,
     pad_id,
-    prompt_states,
     remember_states,
-    stack_summaries,
-    summarise_streams,
 )
+from advisor.forward.prefill import by_template, prefill, prompt_states
 from advisor.forward.reuse import memo
 from advisor.models import anatomy
-from advisor.models.anatomy import input_device
 
 
 @dataclass(frozen=True)
@@ -80,18 +74,14 @@ def _prefix_shared_states(
     item with four options costs one prompt forward plus the options' own tokens instead
     of four full prompt+option forwards.
     """
-    from transformers import DynamicCache
-
-    device = input_device(model)
     pad = pad_id(tokenizer)
     out: list[list[torch.Tensor | None]] = [[None] * len(c) for c in conts]
-    for batch in batches(by_length(contexts), batch_size, lengths_of(contexts)):
-        ids, mask, pos = left_pad([contexts[i] for i in batch], pad, device)
-        cache, streams = extend_cache(
-            model, ids, mask, pos, DynamicCache(config=model.config), summarise_streams(mask)
+    for batch in batches(by_template(contexts), batch_size, lengths_of(contexts)):
+        longest = max((len(o) for i in batch for o in conts[i]), default=0)
+        cache, mask, pos, prompt_last, prompt_mean = prefill(
+            [contexts[i] for i in batch], model, pad, longest
         )
         # The prompt pass is the one the report's hierarchy reads: kept for reuse.
-        prompt_last, prompt_mean = stack_summaries(streams, mask.sum(1))
         for r, i in enumerate(batch):
             remember_states(model, contexts[i], prompt_last[r].cpu(), prompt_mean[r].cpu())
         first = prompt_last[:, -1]  # predicts every option's first token
@@ -102,19 +92,14 @@ def _prefix_shared_states(
             for j in range(len(conts[i]))
             if len(conts[i][j]) >= 2
         ]
-        states = None
-        if rows:
-            idx = torch.as_tensor([r for r, _, _ in rows], device=device)
-            cache.reorder_cache(idx)
-            states = feed_after_cache(
-                model, cache, mask[idx], pos[idx], [conts[i][j][:-1] for _, i, j in rows], pad
-            )
+        feeds = [conts[i][j][:-1] for _, i, j in rows]
+        states = feed_branches(model, cache, mask, pos, [r for r, _, _ in rows], feeds, pad)
         where = {(i, j): k for k, (_, i, j) in enumerate(rows)}
         for r, i in enumerate(batch):
-            for j, cont in enumerate(conts[i]):
+            for j in range(len(conts[i])):
                 hidden = first[r : r + 1]
-                if (i, j) in where and states is not None:
-                    hidden = torch.cat([hidden, states[where[i, j], : len(cont) - 1]])
+                if (i, j) in where:
+                    hidden = torch.cat([hidden, states[where[i, j]]])
                 out[i][j] = hidden.cpu()
         del cache
     return out  # type: ignore[return-value]

@@ -16,15 +16,13 @@ from advisor.forward.batching import (
     batches,
     encode,
     extend_cache,
-    feed_after_cache,
+    feed_branches,
     last_position,
-    left_pad,
     lengths_of,
     pad_id,
     remember_states,
-    stack_summaries,
-    summarise_streams,
 )
+from advisor.forward.prefill import by_template, prefill, window_allows_holes
 from advisor.models import anatomy
 from advisor.models.anatomy import eos_ids, input_device
 
@@ -100,120 +98,38 @@ def _forced_rows(
     """Teacher-forced last-stream states along each row's ``forced`` tokens, read from a
     copy of the prefill ``cache`` (the original stays ready for free decoding). Row ``t``
     predicts forced token ``t``: row 0 is the prompt's own state."""
-    import copy
-
     if any(len(f) == 0 for f in forced):
         raise ValueError("Every forced continuation needs at least one token.")
     rows = [r for r, f in enumerate(forced) if len(f) >= 2]
-    fed = None
-    if rows:
-        idx = torch.as_tensor(rows, device=mask.device)
-        branch = copy.deepcopy(cache)
-        branch.reorder_cache(idx)
-        fed = feed_after_cache(
-            model, branch, mask[idx], positions[idx], [forced[r][:-1] for r in rows], pad
-        )
+    fed = feed_branches(model, cache, mask, positions, rows, [forced[r][:-1] for r in rows], pad)
     out = []
-    for r, f in enumerate(forced):
+    for r in range(len(forced)):
         row_states = prompt_state[r : r + 1]
-        if fed is not None and r in rows:
-            row_states = torch.cat([row_states, fed[rows.index(r), : len(f) - 1]])
+        if r in rows:
+            row_states = torch.cat([row_states, fed[rows.index(r)]])
         out.append(row_states.cpu())
     return out
 
 
-# Prompts of one suite often open with the same instructions and demonstrations; below
-# this many shared tokens, running the prefix once is not worth a second forward call.
-MIN_SHARED_PREFIX = 16
-
-
-def _by_template(seqs: Sequence[Sequence[int]]) -> list[int]:
-    """Batch order for prefill: prompts that open alike (same first MIN_SHARED_PREFIX
-    tokens as another prompt) together, then by length; the rest by length alone."""
-    head = [tuple(s[:MIN_SHARED_PREFIX]) for s in seqs]
-    counts: dict[tuple[int, ...], int] = {}
-    for h in head:
-        counts[h] = counts.get(h, 0) + 1
-    return sorted(
-        range(len(seqs)), key=lambda i: (head[i] if counts[head[i]] > 1 else (), len(seqs[i]), i)
-    )
-
-
-def _shared_prefix(seqs: Sequence[Sequence[int]]) -> int:
-    """Length of the token prefix every sequence shares, leaving each at least one token."""
-    n = min(len(s) for s in seqs) - 1
-    first = seqs[0]
-    for k in range(max(n, 0)):
-        if any(s[k] != first[k] for s in seqs):
-            return k
-    return max(n, 0)
-
-
-def _window_allows_holes(model: Any, span: int) -> bool:
-    """Whether padding inside a row is harmless: sliding-window layers measure distance
-    in cache slots, so a hole would push real tokens out of the window unless the whole
-    row (``span`` slots) fits inside it."""
-    cfg = model.config
-    if "sliding_attention" not in (getattr(cfg, "layer_types", None) or []):
-        return True
-    window = getattr(cfg, "sliding_window", None)
-    return window is not None and span <= window
-
-
-def _prefill(
-    seqs: Sequence[Sequence[int]], model: Any, pad: int, extra: int = 0
-) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run a batch of prompts into a fresh KV cache; return ``(cache, attention mask,
-    position ids, last-position states, mean-pooled states)`` (states ``[b, n_streams, d]``).
-
-    A prefix shared by every row (at least MIN_SHARED_PREFIX tokens) is run once and its
-    cache replicated; the rows' own suffixes follow it, left-padded, so the layout is
-    ``[prefix][pad][suffix]`` with the padding masked and positions counting real tokens
-    only: every row still computes what it would alone, and ends at the last column.
-    ``extra``: cache slots the caller will add (decoding, forcing), for the window check.
-    """
-    from transformers import DynamicCache
-
-    device = input_device(model)
-    cache = DynamicCache(config=model.config)
-    shared = _shared_prefix(seqs) if len(seqs) > 1 else 0
-    span = max(len(s) for s in seqs) + extra
-    if shared < MIN_SHARED_PREFIX or not _window_allows_holes(model, span):
-        ids, mask, pos = left_pad(seqs, pad, device)
-        cache, streams = extend_cache(model, ids, mask, pos, cache, summarise_streams(mask))
-        return (cache, mask, pos, *stack_summaries(streams, mask.sum(1)))
-    ids, mask, pos = left_pad([seqs[0][:shared]], pad, device)
-    cache, streams = extend_cache(model, ids, mask, pos, cache, summarise_streams(mask))
-    prefix_sums = [total for _, total in streams]  # [1, d] per stream
-    cache.reorder_cache(torch.zeros(len(seqs), dtype=torch.long, device=device))
-    ids, own, pos = left_pad([s[shared:] for s in seqs], pad, device)
-    mask = torch.cat([torch.ones((len(seqs), shared), dtype=own.dtype, device=device), own], 1)
-    pos = pos + shared
-    cache, streams = extend_cache(model, ids, mask, pos, cache, summarise_streams(own))
-    streams = [
-        (lst, total + before) for (lst, total), before in zip(streams, prefix_sums, strict=True)
-    ]
-    return (cache, mask, pos, *stack_summaries(streams, mask.sum(1)))
-
-
 def _batch_prefill(seqs: Sequence[Sequence[int]], model: Any, pad: int, extra: int) -> tuple:
-    """:func:`_prefill`, except inside a reuse block: prompts whose prefill it kept start
-    from it (the others are prefilled alone and the batch is rebuilt from rows), and the
-    prompts it asks to keep are kept (:mod:`advisor.forward.handoff`)."""
+    """:func:`~advisor.forward.prefill.prefill`, except inside a reuse block: prompts
+    whose prefill it kept start from it (the others are prefilled alone and the batch is
+    rebuilt from rows), and the prompts it asks to keep are kept
+    (:mod:`advisor.forward.handoff`)."""
     rows = [handoff.handed(model, s) for s in seqs]
     if any(row is not None for row in rows):
         fresh = [k for k, row in enumerate(rows) if row is None]
         cut: list[handoff.RowPrefill] | None = []
         if fresh:
-            alone = _prefill([seqs[k] for k in fresh], model, pad, extra)
+            alone = prefill([seqs[k] for k in fresh], model, pad, extra)
             cut = handoff.rows_of(*alone, range(len(fresh)))
         if cut is not None:
             for k, row in zip(fresh, cut, strict=True):
                 rows[k] = row
             width = max(row.mask.shape[0] for row in rows)  # type: ignore[union-attr]
-            if _window_allows_holes(model, width + extra):
+            if window_allows_holes(model, width + extra):
                 return handoff.merged(model, rows)
-    prefilled = _prefill(seqs, model, pad, extra)
+    prefilled = prefill(seqs, model, pad, extra)
     handoff.keep(model, seqs, prefilled)
     return prefilled
 
@@ -255,7 +171,7 @@ def decode(
     ended = [False] * len(seqs)
     forced_out: list[torch.Tensor | None] = [None] * len(seqs)
     with torch.inference_mode():
-        for batch in batches(_by_template(seqs), batch_size, lengths_of(seqs)):
+        for batch in batches(by_template(seqs), batch_size, lengths_of(seqs)):
             longest_forced = max((len(forced[i]) for i in batch), default=0) if forced else 0
             cache, mask, pos, batch_last, batch_mean = _batch_prefill(
                 [seqs[i] for i in batch], model, pad, max_new_tokens + longest_forced

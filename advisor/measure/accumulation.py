@@ -139,3 +139,31 @@ def compare_generations(
         "repetition_inflation": rep_p - rep_d,
         "accumulation_score": accumulation_score(kl_tf, kl_free),
     }
+
+
+EXAMPLES_PER_TASK = 2
+
+
+def example_pairs(rows: list[dict[str, Any]], items: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's example text pairs: dense and pruned greedy texts of the first
+    EXAMPLES_PER_TASK decoded items per task type (``rows``: measured items with their
+    ``accumulation``; ``items``: the suite items by id), prompts cut to their last 400
+    characters."""
+    picked: dict[str, int] = {}
+    examples = []
+    for row in rows:
+        acc = row.get("accumulation")
+        if not acc or picked.get(row["task"], 0) >= EXAMPLES_PER_TASK:
+            continue
+        picked[row["task"]] = picked.get(row["task"], 0) + 1
+        examples.append(
+            {
+                "task": row["task"],
+                "id": row["id"],
+                "prompt_tail": items[row["id"]].prompt[-400:],
+                "dense": acc["dense_text"],
+                "pruned": acc["pruned_text"],
+                "first_divergence": acc.get("first_divergence"),
+            }
+        )
+    return examples

@@ -35,7 +35,7 @@ from advisor.files import (
 )
 from advisor.measure.record import Recording
 
-CACHE_VERSION = "dense-v2"
+CACHE_VERSION = "dense-v3"
 ENTRY_FILES = ("states.safetensors", "meta.json")
 
 

@@ -37,6 +37,7 @@ import torch
 from advisor import forward
 from advisor.cache import cache_file
 from advisor.files import read_checked_json, write_checked_json
+from advisor.forward.reuse import memo
 from advisor.models.anatomy import head_logits
 from advisor.suites.items import Item, items_hash
 from advisor.suites.tasks import TASK_TYPES
@@ -61,6 +62,8 @@ ARGMAX_SLACK = 1e-4
 # ~250 tokens: ~0.8 GB at the peak of `assess --task rag` on SmolLM2-135M, against ~0.3 GB
 # at 8 rows).
 FORCED_BATCH = 8
+# The kinds whose dense side (greedy answers, reference NLL) is measured and cached.
+SIDED = ("survival", "reference")
 
 
 @dataclass
@@ -73,6 +76,7 @@ class TaskEvidence:
     ``dense`` / ``pruned``: paired per-item scores (for "reference": exp(−NLL) per token,
     so their ratio is exp(−ΔNLL)). ``retention`` / ``ci``: the paired estimate and its 95%
     bootstrap interval. ``stats``: kind-specific summaries (e.g. ``delta_nll``).
+    ``look``: the sequential look it was read at (:mod:`advisor.rules.looks`), if any.
     """
 
     task: str
@@ -82,12 +86,15 @@ class TaskEvidence:
     retention: float | None
     ci: list[float] | None
     stats: dict[str, float] = field(default_factory=dict)
+    look: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy without the per-item lists."""
         record = asdict(self)
         record.pop("dense")
         record.pop("pruned")
+        if record["look"] is None:
+            record.pop("look")
         return record | {"n": len(self.dense)}
 
 
@@ -202,25 +209,54 @@ def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any
     conts = [list(t[:k]) for t, k in zip(side["tokens"], side["window"], strict=True)]
     keep = [n for n, c in enumerate(conts) if c]
     out = [True] * len(items)  # an empty answer is reproduced trivially
-    if not keep:
-        return out
-    logits = _forced_logits(pruned, tokenizer, [prompts[n] for n in keep], [conts[n] for n in keep])
-    for n, z in zip(keep, logits, strict=True):
-        target = torch.as_tensor(conts[n])
-        chosen = z.gather(-1, target[:, None]).squeeze(-1)
-        same = chosen >= z.max(-1).values - ARGMAX_SLACK
-        if side["boundary"][n] and not bool(same[-1]):
-            same[-1] = _ends_word(tokenizer, int(z[-1].argmax()))
-        out[n] = bool(same.all())
+
+    def survives(todo: list[int]) -> list[bool]:
+        rows = [keep[k] for k in todo]
+        logits = _forced_logits(
+            pruned, tokenizer, [prompts[n] for n in rows], [conts[n] for n in rows]
+        )
+        found = []
+        for n, z in zip(rows, logits, strict=True):
+            target = torch.as_tensor(conts[n])
+            chosen = z.gather(-1, target[:, None]).squeeze(-1)
+            same = chosen >= z.max(-1).values - ARGMAX_SLACK
+            if side["boundary"][n] and not bool(same[-1]):
+                same[-1] = _ends_word(tokenizer, int(z[-1].argmax()))
+            found.append(bool(same.all()))
+        return found
+
+    keys = [("survival", tuple(prompts[n]), tuple(conts[n]), side["boundary"][n]) for n in keep]
+    for n, kept in zip(keep, _per_item(pruned, keys, survives), strict=True):
+        out[n] = kept
+    return out
+
+
+def _per_item(model: Any, keys: list[tuple], compute: Any) -> list[Any]:
+    """``compute(positions)`` for the items whose result the model's reuse memo does not
+    hold yet (all of them outside a reuse block), the rest read from it: a later
+    sequential look runs only the items an earlier one did not."""
+    kept = memo(model)
+    out = [kept.get(key) if kept is not None else None for key in keys]
+    todo = [k for k, value in enumerate(out) if value is None]
+    if todo:
+        for k, value in zip(todo, compute(todo), strict=True):
+            out[k] = value
+            if kept is not None:
+                kept[keys[k]] = value
     return out
 
 
 def reference_nll(pruned: Any, tokenizer: Any, items: list[Item]) -> list[float]:
     """The pruned model's mean NLL per token of each item's reference text."""
     pairs = [_reference_ids(tokenizer, item) for item in items]
-    prompts, refs = [p for p, _ in pairs], [r for _, r in pairs]
-    logits = _forced_logits(pruned, tokenizer, prompts, refs)
-    return [_mean_nll(z, r) for z, r in zip(logits, refs, strict=True)]
+
+    def nll(todo: list[int]) -> list[float]:
+        prompts, refs = [pairs[k][0] for k in todo], [pairs[k][1] for k in todo]
+        logits = _forced_logits(pruned, tokenizer, prompts, refs)
+        return [_mean_nll(z, r) for z, r in zip(logits, refs, strict=True)]
+
+    keys = [("reference", tuple(p), tuple(r)) for p, r in pairs]
+    return _per_item(pruned, keys, nll)
 
 
 BOOTSTRAP = 1000
@@ -282,10 +318,17 @@ def task_evidence(
     dense_results: list[ItemResult],
     *,
     cache: bool = True,
+    picks: Sequence[int] | None = None,
 ) -> TaskEvidence:
     """The direct evidence for one task type (``dense``/``pruned``: LoadedModel-likes;
-    ``dense_results``: the dense model's scored results on ``items``)."""
+    ``dense_results``: the dense model's scored results on ``items``), read on the items
+    at positions ``picks`` (all by default; a sequential look reads a subset)."""
     kind = evidence_kind(task)
+    if picks is not None:
+        side = dense_side(dense, task, items, cache=cache) if kind in SIDED else {}
+        side = {k: [v[n] for n in picks] if isinstance(v, list) else v for k, v in side.items()}
+        items = [items[n] for n in picks]
+        dense_results = [dense_results[n] for n in picks]
     dense_scores = [r.score for r in dense_results]
     if kind in ("answers", "ranking"):
         pruned_results = score_model(pruned, items)
@@ -297,7 +340,8 @@ def task_evidence(
             scores = [(d.score, p.score) for d, p in pairs]
         dense_scores, pruned_scores = [d for d, _ in scores], [p for _, p in scores]
         return _evidence(task, kind, dense_scores, pruned_scores, answer_agreement=agree)
-    side = dense_side(dense, task, items, cache=cache)
+    if picks is None:
+        side = dense_side(dense, task, items, cache=cache)
     if kind == "survival":
         # An item the dense model gets wrong scores 0 for both models whatever the pruned
         # one decodes: only the scoring dense answers are read (the same evidence, fewer

@@ -97,11 +97,16 @@ def fit_line(cases: Sequence[Case], kind: str = "reference") -> dict[str, float]
     return {"slope": round(b, 6), "misfit": round(math.sqrt(max(0.0, c2)), 6)}
 
 
-def predict(rule: dict[str, float], loss: float, loss_sd: float, tolerance: float) -> Prediction:
-    """The predicted retention, its interval and verdict for one measured loss."""
+def predict(
+    rule: dict[str, float], loss: float, loss_sd: float, tolerance: float, z: float = Z
+) -> Prediction:
+    """The predicted retention, its interval and verdict for one measured loss.
+
+    ``z`` scales the sampling part of the interval (``b·s``); an earlier sequential look
+    reads with a larger one (:mod:`advisor.rules.looks`). The misfit part keeps Z."""
     point = 1.0 - rule["slope"] * loss
-    sigma = math.hypot(rule["slope"] * loss_sd, rule["misfit"] * loss)
-    low, high = point - Z * sigma, point + Z * sigma
+    half = math.hypot(z * rule["slope"] * loss_sd, Z * rule["misfit"] * loss)
+    low, high = point - half, point + half
     if low >= tolerance:
         verdict = GO
     elif high < tolerance:
@@ -217,7 +222,8 @@ def explain(
     """The verdict for one task type with its prediction, confidence and reasons."""
     stats = evidence["stats"]
     loss, loss_sd = stats["loss"], stats["loss_sd"]
-    pred = predict(rule, loss, loss_sd, tolerance)
+    look = evidence.get("look") or {}
+    pred = predict(rule, loss, loss_sd, tolerance, look.get("z", Z))
     kind = evidence["kind"]
     kept = "n/a" if evidence["retention"] is None else f"{evidence['retention']:.2f}"
     if kind == "reference":
@@ -241,6 +247,13 @@ def explain(
         f"retention 1 − {rule['slope']:.3g}·u = {pred.retention:.3f}, 95% one-sided bounds "
         f"[{pred.low:.3f}, {pred.high:.3f}] against the tolerance {tolerance:g}.",
     ]
+    if look.get("items", 0) < look.get("of", 0):
+        reasons.append(
+            f"Settled at look {look['look']} of {look['looks']}: {look['items']} of the "
+            f"{look['of']} calibration items already cleared the bound of an early look "
+            f"(sampling part at z = {look['z']:g}, stricter than the last look's {Z:g}), so "
+            f"the rest were not run."
+        )
     held = rule.get("validation", {}).get("leave_one_model_out")
     if held:
         reasons.append(f"On a model left out of fitting this rule was {rate(held)}.")

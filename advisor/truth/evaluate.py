@@ -27,7 +27,7 @@ from advisor.truth.retention import DEFAULT_TOLERANCE, retention
 from advisor.truth.score import ItemResult, dense_competence, score_model
 from advisor.verdicts import NOT_ASSESSABLE
 
-SCORES_VERSION = "scores-v3"  # v3: retrieval results keep the gold passage's rank
+SCORES_VERSION = "scores-v4"  # v4: a prefix that prompts share runs once (rounding)
 
 
 def dense_results(dense: Any, items: list[Item], *, cache: bool = True) -> list[ItemResult]:
