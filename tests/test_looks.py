@@ -25,10 +25,11 @@ def test_each_look_is_a_spread_prefix_of_one_order():
     assert sorted(looks.look_order(7)) == list(range(7))
 
 
-def test_the_plan_skips_looks_too_small_to_read_and_never_splits_a_ranking():
+def test_the_plan_skips_looks_too_small_to_read_and_reads_choices_and_rankings_at_once():
     assert looks.look_plan("survival", 24) == [(6, 3.29), (12, 2.326), (24, Z)]
     assert looks.look_plan("reference", 16) == [(8, 2.326), (16, Z)]  # 4 items: skipped
-    assert looks.look_plan("answers", 8) == [(8, Z)]
+    assert looks.look_plan("reference", 8) == [(8, Z)]
+    assert looks.look_plan("answers", 32) == [(32, Z)]
     assert looks.look_plan("ranking", 48) == [(48, Z)]
 
 
