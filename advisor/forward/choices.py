@@ -18,7 +18,7 @@ from advisor.forward.batching import (
     remember_states,
 )
 from advisor.forward.prefill import by_template, prefill, prompt_states
-from advisor.forward.reuse import memo
+from advisor.forward.reuse import memoised
 from advisor.models import anatomy
 
 
@@ -135,30 +135,28 @@ def continuation_logprobs(
             context = encode(tokenizer, prompt.rstrip(" "))
         contexts.append(context)
         conts.append(row)
-    kept = memo(model)
     keys = [
         ("options", tuple(c), tuple(map(tuple, o))) for c, o in zip(contexts, conts, strict=True)
     ]
-    scores: list[list[OptionScore] | None] = [
-        kept.get(key) if kept is not None else None for key in keys
-    ]
-    todo = [i for i, row in enumerate(scores) if row is None]
-    states = _prefix_shared_states(
-        model, tokenizer, [contexts[i] for i in todo], [conts[i] for i in todo], batch_size
-    )
-    with torch.inference_mode():
-        for i, row_states in zip(todo, states, strict=True):
-            row_scores = []
-            for hidden, cont in zip(row_states, conts[i], strict=True):
-                logprobs = torch.log_softmax(anatomy.head_logits(model, hidden), dim=-1)
-                targets = torch.as_tensor(cont)
-                picked = logprobs.gather(-1, targets[:, None]).squeeze(-1)
-                greedy = bool((logprobs.argmax(-1) == targets).all())
-                row_scores.append(OptionScore(float(picked.sum()), len(targets), greedy))
-            scores[i] = row_scores
-            if kept is not None:
-                kept[keys[i]] = row_scores
-    return scores  # type: ignore[return-value]
+
+    def scored(todo: list[int]) -> list[list[OptionScore]]:
+        states = _prefix_shared_states(
+            model, tokenizer, [contexts[i] for i in todo], [conts[i] for i in todo], batch_size
+        )
+        rows = []
+        with torch.inference_mode():
+            for i, row_states in zip(todo, states, strict=True):
+                row_scores = []
+                for hidden, cont in zip(row_states, conts[i], strict=True):
+                    logprobs = torch.log_softmax(anatomy.head_logits(model, hidden), dim=-1)
+                    targets = torch.as_tensor(cont)
+                    picked = logprobs.gather(-1, targets[:, None]).squeeze(-1)
+                    greedy = bool((logprobs.argmax(-1) == targets).all())
+                    row_scores.append(OptionScore(float(picked.sum()), len(targets), greedy))
+                rows.append(row_scores)
+        return rows
+
+    return memoised(model, keys, scored)
 
 
 def candidate_token_ids(tokenizer: Any, candidates: Sequence[str]) -> list[int]:

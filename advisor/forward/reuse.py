@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any
 
 _MEMOS: weakref.WeakKeyDictionary[Any, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
@@ -47,3 +47,20 @@ def reuse(model: Any, keep_prefill: Iterable[Sequence[int]] = ()) -> Iterator[No
 def memo(model: Any) -> dict[Hashable, Any] | None:
     """The memo of ``model`` while a :func:`reuse` block is open for it, else None."""
     return _MEMOS.get(model)
+
+
+def memoised(
+    model: Any, keys: Sequence[Hashable], compute: Callable[[list[int]], Sequence[Any]]
+) -> list[Any]:
+    """One value per key: read from ``model``'s memo where it holds one, the rest from
+    ``compute(positions)`` (the positions of the missing keys, in order) and kept. Outside
+    a :func:`reuse` block every key is computed and nothing is kept."""
+    kept = memo(model)
+    out = [kept.get(key) if kept is not None else None for key in keys]
+    todo = [k for k, value in enumerate(out) if value is None]
+    if todo:
+        for k, value in zip(todo, compute(todo), strict=True):
+            out[k] = value
+            if kept is not None:
+                kept[keys[k]] = value
+    return out

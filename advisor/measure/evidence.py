@@ -37,7 +37,7 @@ import torch
 from advisor import forward
 from advisor.cache import cache_file
 from advisor.files import read_checked_json, write_checked_json
-from advisor.forward.reuse import memo
+from advisor.forward.reuse import memoised
 from advisor.models.anatomy import head_logits
 from advisor.suites.items import Item, items_hash
 from advisor.suites.tasks import TASK_TYPES
@@ -226,23 +226,8 @@ def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any
         return found
 
     keys = [("survival", tuple(prompts[n]), tuple(conts[n]), side["boundary"][n]) for n in keep]
-    for n, kept in zip(keep, _per_item(pruned, keys, survives), strict=True):
+    for n, kept in zip(keep, memoised(pruned, keys, survives), strict=True):
         out[n] = kept
-    return out
-
-
-def _per_item(model: Any, keys: list[tuple], compute: Any) -> list[Any]:
-    """``compute(positions)`` for the items whose result the model's reuse memo does not
-    hold yet (all of them outside a reuse block), the rest read from it: a later
-    sequential look runs only the items an earlier one did not."""
-    kept = memo(model)
-    out = [kept.get(key) if kept is not None else None for key in keys]
-    todo = [k for k, value in enumerate(out) if value is None]
-    if todo:
-        for k, value in zip(todo, compute(todo), strict=True):
-            out[k] = value
-            if kept is not None:
-                kept[keys[k]] = value
     return out
 
 
@@ -256,7 +241,7 @@ def reference_nll(pruned: Any, tokenizer: Any, items: list[Item]) -> list[float]
         return [_mean_nll(z, r) for z, r in zip(logits, refs, strict=True)]
 
     keys = [("reference", tuple(p), tuple(r)) for p, r in pairs]
-    return _per_item(pruned, keys, nll)
+    return memoised(pruned, keys, nll)
 
 
 BOOTSTRAP = 1000
@@ -324,8 +309,8 @@ def task_evidence(
     ``dense_results``: the dense model's scored results on ``items``), read on the items
     at positions ``picks`` (all by default; a sequential look reads a subset)."""
     kind = evidence_kind(task)
+    side = dense_side(dense, task, items, cache=cache) if kind in SIDED else {}
     if picks is not None:
-        side = dense_side(dense, task, items, cache=cache) if kind in SIDED else {}
         side = {k: [v[n] for n in picks] if isinstance(v, list) else v for k, v in side.items()}
         items = [items[n] for n in picks]
         dense_results = [dense_results[n] for n in picks]
@@ -340,8 +325,6 @@ def task_evidence(
             scores = [(d.score, p.score) for d, p in pairs]
         dense_scores, pruned_scores = [d for d, _ in scores], [p for _, p in scores]
         return _evidence(task, kind, dense_scores, pruned_scores, answer_agreement=agree)
-    if picks is None:
-        side = dense_side(dense, task, items, cache=cache)
     if kind == "survival":
         # An item the dense model gets wrong scores 0 for both models whatever the pruned
         # one decodes: only the scoring dense answers are read (the same evidence, fewer
