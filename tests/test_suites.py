@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import pytest
@@ -193,3 +194,24 @@ def test_suite_record_names_spec_and_hash():
     record = suite_record("math", "calibration", 0, suite("math"))
     assert record["items"] == 24 and len(record["items_hash"]) == 16
     assert record["spec"]["task"] == "math"
+
+
+@pytest.mark.parametrize("task", task_names())
+def test_a_cached_suite_is_the_suite_built_afresh(task, private_cache, monkeypatch):
+    first = build_suite(task, "calibration", 0)  # builds and keeps it
+    built = []
+    counting = dataclasses.replace(SUITES[task], build=lambda *a: built.append(a) or [])
+    monkeypatch.setitem(SUITES, task, counting)
+    again = build_suite(task, "calibration", 0)
+    assert not built, "the second build must come from the cache"
+    assert [(i, i.meta) for i in again] == [(i, i.meta) for i in first]
+    assert items_hash(again) == items_hash(suite(task))
+
+
+def test_a_changed_spec_is_not_served_from_the_cache(private_cache):
+    spec = load_spec("math")
+    build_suite("math", "calibration", 0, spec=spec)
+    spec["arithmetic"]["template"] = "Q: " + spec["arithmetic"]["template"]
+    changed = build_suite("math", "calibration", 0, spec=spec)
+    assert all(i.prompt.count("Q: ") >= 1 for i in changed)
+    assert items_hash(changed) != items_hash(suite("math"))

@@ -62,9 +62,9 @@ class Calibration:
 
 @functools.lru_cache(maxsize=2)
 def _pool(split: str) -> tuple[str, ...]:
-    from advisor.suites.sources import wikipedia_articles
+    from advisor.suites.sources import wikipedia_articles_rows
 
-    articles = wikipedia_articles()
+    articles = wikipedia_articles_rows()
     if split == "calibration":
         return tuple(a["text"] for a in articles if a["id"] % 4 != 0)
     return tuple(a["text"] for a in articles if a["id"] % 4 == 0)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.suites.common import SPLITS, Suite, check_split, load_spec
+from advisor.suites.common import SPLITS, Suite, cached_build, check_split, load_spec
 from advisor.suites.items import Item
 from advisor.suites.rows import count_field
 from advisor.suites.sources import load_user_rows
@@ -162,7 +162,7 @@ def build_suite(
     check_split(split)
     if data_file is not None:
         return _user_suite(suite, data_file)
-    items = suite.build(spec if spec is not None else load_spec(task), split, seed)
+    items = cached_build(suite, spec if spec is not None else load_spec(task), split, seed)
     if not items:
         raise AdvisorError(f"The {task} suite built no {split} items; check its spec.")
     return items

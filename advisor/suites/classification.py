@@ -15,7 +15,7 @@ from advisor.suites.text import few_shot, fill, leading_sentences, sentences
 def _labelled_texts(name: str, label_set: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(source id, text, source label) for a label set's source."""
     if name == "sentiment":
-        return [(f"review{r['id']}", r["text"], r["label"]) for r in data.movie_reviews()]
+        return [(f"review{r['id']}", r["text"], r["label"]) for r in data.movie_reviews_rows()]
     if name == "source":
         limit = label_set["max_words"]
         rows = []

@@ -36,6 +36,11 @@ class Item:
         data["candidates"] = list(self.candidates)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Item:
+        """The item :meth:`to_dict` describes (a JSON round trip gives an equal item)."""
+        return cls(**(data | {"candidates": tuple(data["candidates"])}))
+
 
 def items_hash(items: list[Item]) -> str:
     """A stable id of a list of items (order matters), for cache keys and manifests."""

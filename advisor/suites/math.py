@@ -67,7 +67,7 @@ def _arithmetic(cfg: dict[str, Any], split: str, seed: int, size: int) -> list[I
 
 
 def _gsm8k(cfg: dict[str, Any], split: str, seed: int, size: int) -> list[Item]:
-    rows = list(data.gsm8k())
+    rows = data.gsm8k_rows()
     chance = mode_share([r["answer"] for r in rows])
     chosen = units_of_split(rows, seed, "math:gsm8k", cfg["calibration_units"], split)
     items = []

@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
 
 from advisor.verdicts import NOT_COMPETENT
 
@@ -71,10 +70,10 @@ def poisson_binomial_sf(successes: int, probabilities: Sequence[float]) -> float
 def above_chance_p_value(successes: int, chance: Sequence[float]) -> tuple[float, str]:
     """One-sided exact p-value of ``successes`` under per-item chance rates, and the test."""
     rates = [float(c) for c in chance]
-    if len(set(rates)) == 1:
-        result = binomtest(successes, len(rates), rates[0], alternative="greater")
-        return float(result.pvalue), "binomial"
-    return poisson_binomial_sf(successes, rates), "poisson-binomial"
+    # Equal rates make the convolution the binomial tail: one exact routine for both,
+    # without importing scipy (~0.5 s of every run) for it.
+    test = "binomial" if len(set(rates)) == 1 else "poisson-binomial"
+    return poisson_binomial_sf(successes, rates), test
 
 
 def paired_wins(own: Sequence[float], mismatched: Sequence[float]) -> list[bool]:
