@@ -15,7 +15,9 @@ Run on demand (not a unit test); prints figures for SmolLM2-135M on this machine
   FLOP/s of the forward passes against this machine's fp32 matmul peak, measured in the
   same run with a 2048³ ``torch.matmul`` on the same number of threads.
 * **cost** — warm `assess --task all`, warm `assess --task <task>` and warm
-  `evaluate --task all --adaptive 0` (the full evaluation split), side by side in one run.
+  `evaluate --task all --adaptive 0` (the full evaluation split), side by side in one run;
+  where ``--dtype auto`` resolves to bf16, also `assess --task all --dtype float32` and
+  the evaluation in bf16, so that each ratio has a like-for-like twin.
 * **sweep** — ``prune-advisor sweep`` over ``--sweep-amounts`` of the method, warm caches,
   against the warm ``assess --task all`` time of the cli section.
 
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.cache import scratch_cache
+from advisor.models.placement import resolve_dtype
 
 
 def matmul_peak_gflops(threads: int, size: int = 2048, rounds: int = 5) -> float:
@@ -330,7 +333,19 @@ def section_cost(args: argparse.Namespace) -> dict[str, Any]:
         f"assess {args.task}": ["assess", *config, "--task", args.task, "--out", str(out / "b")],
         "evaluate all, full split": ["evaluate", *config, "--task", "all", "--adaptive", "0"],
     }
-    figures: dict[str, Any] = {}
+    # assess reads its evidence in the precision --dtype auto resolves to (bf16 on a CPU
+    # that runs it natively); evaluate's default stays fp32, the ground truth's precision.
+    # Both are also timed in the other's precision, so each ratio has a like-for-like twin.
+    auto = resolve_dtype("auto")
+    print(f"  --dtype auto resolves to {auto} on this machine")
+    figures: dict[str, Any] = {"auto_dtype": auto}
+    if auto != "float32":
+        runs["assess all, float32"] = [*runs["assess all"], "--dtype", "float32"]
+        runs[f"evaluate all, full split, {auto}"] = [
+            *runs["evaluate all, full split"],
+            "--dtype",
+            auto,
+        ]
     try:
         for name, cmd in runs.items():
             run_cli(cmd, cache, args.threads)  # fills the dense caches
@@ -344,6 +359,11 @@ def section_cost(args: argparse.Namespace) -> dict[str, Any]:
     ratio = figures["assess all"]["wall_s"] / figures["evaluate all, full split"]["wall_s"]
     figures["assess_all_over_evaluate_all"] = round(ratio, 3)
     print(f"  warm assess all / warm evaluate all (full split): {ratio:.1%}")
+    if auto != "float32":
+        twin = figures[f"evaluate all, full split, {auto}"]["wall_s"]
+        same = figures["assess all"]["wall_s"] / twin
+        figures["assess_all_over_evaluate_all_same_precision"] = round(same, 3)
+        print(f"  both in {auto}: {same:.1%}")
     return figures
 
 

@@ -9,11 +9,18 @@ cases file written by `fit` before evidence existed, so `fit` refits from it alo
 
 Two workers on two cores: ``--shard 0/2`` and ``--shard 1/2`` with different ``--out``
 files, then ``--no-measure --merge-from A B --merge-into …``.
+
+``--dtype bfloat16`` measures the evidence of the same pruned weights in another precision:
+each configuration is pruned in fp32 (as the grid's labels were), then the dense and the
+pruned model are converted and measured there (``benchmarks/precision_validation.py``
+scores the verdicts such evidence gives against the fp32 labels).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -49,6 +56,9 @@ def main() -> None:
     parser.add_argument("--measure", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
         "--shard", default="0/1", help="K/N: measure every N-th grid point from the K-th"
+    )
+    parser.add_argument(
+        "--dtype", default="float32", help="measure in this precision (pruned in fp32 first)"
     )
     parser.add_argument(
         "--done", type=Path, nargs="*", default=[], help="evidence files already measured"
@@ -102,17 +112,19 @@ def measure(args: argparse.Namespace) -> None:
     suite_hashes = {t: items_hash(build_suite(t, "calibration", 0)) for t in tasks}
     for name in args.models.split(","):
         dense = load_model(name)
-        dres = {t: dense_results(dense, items) for t, items in suites.items()}
+        measured = _converted(dense, args.dtype)
+        dres = {t: dense_results(measured, items) for t, items in suites.items()}
         for k, point in enumerate(GRIDS[name]):
             if (name, point.id) in done or k % shards != shard:
                 continue
             start = time.perf_counter()
             pruned = prune_model(dense, point.method, **point.kwargs(), seed=0)
+            pruned_measured = _converted(pruned.loaded, args.dtype)
             seconds = {}
             evidence = {}
             for task, items in suites.items():
                 t0 = time.perf_counter()
-                ev = task_evidence(dense, pruned.loaded, task, items, dres[task])
+                ev = task_evidence(measured, pruned_measured, task, items, dres[task])
                 evidence[task] = ev.to_dict() | {"items": {"dense": ev.dense, "pruned": ev.pruned}}
                 seconds[task] = round(time.perf_counter() - t0, 2)
             row = {
@@ -121,12 +133,22 @@ def measure(args: argparse.Namespace) -> None:
                 "suites": suite_hashes,
                 "evidence": evidence,
                 "seconds": seconds,
+                "dtype": args.dtype,
                 "total_s": round(time.perf_counter() - start, 1),
             }
             with args.out.open("a") as fh:
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
             print(name, point.id, row["total_s"], flush=True)
-            del pruned
+            del pruned, pruned_measured
+
+
+def _converted(loaded, dtype: str):
+    """``loaded`` as it is for float32, else a converted deep copy (a pruned model may
+    share tensors with the dense one, which must stay fp32 for the next pruning)."""
+    if dtype == "float32":
+        return loaded
+    model = copy.deepcopy(loaded.model).to(getattr(torch, dtype))
+    return dataclasses.replace(loaded, model=model)
 
 
 if __name__ == "__main__":

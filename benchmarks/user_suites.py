@@ -156,10 +156,17 @@ def write(folder: Path) -> None:
         print(f"{name}: {len(calibration)} calibration, {len(evaluation)} evaluation rows")
 
 
-def run(folder: Path, out: Path, models: list[str], reread: Path | None = None) -> None:
+def run(
+    folder: Path,
+    out: Path,
+    models: list[str],
+    reread: Path | None = None,
+    dtype: str = "float32",
+) -> None:
     """Evidence and verdict on each calibration file (read in sequential looks, as
     `assess` reads it), ground truth on its evaluation file (taken from ``reread``, a
-    results file of an earlier run, where it has the row)."""
+    results file of an earlier run, where it has the row). ``dtype``: the models are
+    loaded and pruned in it, as `assess --dtype` does (the recorded truth stays fp32)."""
     import torch
 
     from advisor import forward
@@ -185,7 +192,7 @@ def run(folder: Path, out: Path, models: list[str], reread: Path | None = None) 
         rows = [json.loads(line) for line in reread.open()]
         recorded = {(r["model"], r["point"], r["suite"]): r["truth"] for r in rows}
     for name in models:
-        dense = load_model(name)
+        dense = load_model(name, dtype=dtype)
         for point in parse_grid(",".join(CONFIGS[name])):
             todo = [s for s in SUITES if (name, point.id, s) not in done]
             if not todo:
@@ -234,6 +241,7 @@ def run(folder: Path, out: Path, models: list[str], reread: Path | None = None) 
                     },
                     "truth": truth,
                     "assess_s": round(seconds, 1),
+                    "dtype": dtype,
                 }
                 with out.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
@@ -247,6 +255,7 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=HERE)
     parser.add_argument("--out", type=Path, default=HERE / "results.jsonl")
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
+    parser.add_argument("--dtype", default="float32", help="load and prune the models in this")
     parser.add_argument(
         "--reread", type=Path, help="take the ground truth from this earlier results file"
     )
@@ -254,7 +263,7 @@ def main() -> None:
     if args.write:
         write(args.write)
     if args.run:
-        run(args.folder, args.out, args.models.split(","), args.reread)
+        run(args.folder, args.out, args.models.split(","), args.reread, args.dtype)
 
 
 if __name__ == "__main__":

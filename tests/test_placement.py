@@ -91,3 +91,33 @@ def test_bad_placement_is_a_clear_error(tiny_llama_dir, kwargs, message):
         pytest.skip("this machine has CUDA")
     with pytest.raises(AdvisorError, match=message):
         load_model(str(tiny_llama_dir), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("native", "device", "device_map", "expected"),
+    [
+        (True, None, None, "bfloat16"),  # a CPU with AMX / AVX512-BF16
+        (True, "cpu", None, "bfloat16"),
+        (False, None, None, "float32"),  # bf16 emulated: far slower than fp32
+        (True, "cuda:0", None, "float32"),  # GPUs: the user chooses
+        (True, None, "auto", "float32"),
+    ],
+)
+def test_auto_precision_is_bf16_only_where_the_cpu_runs_it_natively(
+    monkeypatch, native, device, device_map, expected
+):
+    from advisor.models import placement as where
+
+    monkeypatch.setattr(where, "native_bf16", lambda: native)
+    assert where.resolve_dtype("auto", device, device_map) == expected
+    for explicit in ("float32", "bfloat16", "float16"):
+        assert where.resolve_dtype(explicit, device, device_map) == explicit
+
+
+def test_auto_precision_loads_in_what_it_resolves_to(tiny_llama_dir, monkeypatch):
+    from advisor.models import placement as where
+
+    for native, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(where, "native_bf16", lambda native=native: native)
+        loaded = load_model(str(tiny_llama_dir), dtype="auto")
+        assert {p.dtype for p in loaded.model.parameters()} == {dtype}

@@ -6,7 +6,27 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+# What "auto" asks this CPU (docs/design.md §5g): bf16 wherever the CPU multiplies bf16
+# natively, since the verdicts read in bf16 were validated against the fp32 ground truth.
+_NATIVE_BF16_PROBES = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+
+
+def native_bf16() -> bool:
+    """Does this CPU multiply bf16 natively (AMX tiles or AVX512-BF16)? Without either, a
+    bf16 matmul is emulated and far slower than fp32."""
+    import torch
+
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in _NATIVE_BF16_PROBES)
+
+
+def resolve_dtype(dtype: str, device: str | None = None, device_map: str | None = None) -> str:
+    """The precision ``dtype`` names: itself, or for "auto" bfloat16 on a CPU that runs it
+    natively (:func:`native_bf16`) and float32 everywhere else (GPUs included)."""
+    if dtype != "auto":
+        return dtype
+    on_cpu = device_map is None and (device is None or device.split(":")[0] == "cpu")
+    return "bfloat16" if on_cpu and native_bf16() else "float32"
 
 
 def placement(dtype: str, device: str | None, device_map: str | None) -> dict[str, Any]:
@@ -20,7 +40,7 @@ def placement(dtype: str, device: str | None, device_map: str | None) -> dict[st
         raise AdvisorError(
             "Give either --device (one device) or --device-map (sharded / offloaded), not both."
         )
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, resolve_dtype(dtype, device, device_map))}
     if device_map is not None:
         import importlib.util
 
