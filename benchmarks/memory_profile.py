@@ -1,6 +1,7 @@
 """Where the peak memory of `assess --task <task>` comes from, phase by phase.
 
     PRUNE_ADVISOR_THREADS=1 .venv/bin/python benchmarks/memory_profile.py [--task rag]
+        [--dtype auto]
 
 Runs the assessment in-process (warm caches assumed: run `prune-advisor assess` once
 first) and prints resident and peak RSS after each phase: libraries, the dense model
@@ -41,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="rag")
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--dtype", default="auto", help="as `assess --dtype` (default: auto)")
     args = parser.parse_args()
     rows: list[tuple[str, float, float]] = []
     _rss("python", rows)
@@ -58,8 +60,8 @@ def main() -> None:
     from advisor.pruning import prune_model
 
     _rss("advisor imported", rows)
-    dense = load_model(args.model)
-    _rss("dense model loaded (mmap)", rows)
+    dense = load_model(args.model, dtype=args.dtype)
+    _rss(f"dense model loaded ({args.dtype})", rows)
     pruned = prune_model(dense, "attn-drop", ratio=0.25)
     _rss("pruned (attn-drop 25%)", rows)
     _after(evidence, "task_evidence", f"evidence: {args.task}", rows)

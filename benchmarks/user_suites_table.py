@@ -1,6 +1,8 @@
 """README's user-suite table from benchmarks/user_suites/results.jsonl.
 
-.venv/bin/python benchmarks/user_suites_table.py [RULES.json]
+.venv/bin/python benchmarks/user_suites_table.py [RULES.json] [--results FILE]
+
+(``--results benchmarks/user_suites/results-bf16.jsonl``: the verdicts read in bf16.)
 
 The verdicts are derived again from each row's stored evidence (its loss and sampling SD)
 with the rules given (default: the shipped ones), so a refit needs no model run; the
@@ -9,8 +11,8 @@ ground truth is the row's own.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 from advisor.assess import load_rules
@@ -20,8 +22,12 @@ RESULTS = Path(__file__).resolve().parent / "user_suites" / "results.jsonl"
 
 
 def main() -> None:
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
-    rules, _, _ = load_rules(sys.argv[1] if len(sys.argv) > 1 else None)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rules", nargs="?", help="a rules file (default: the shipped rules)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
+    rules, _, _ = load_rules(args.rules)
     for r in rows:
         rule = rules["tasks"].get(r["task"], {})
         if r["prediction"] is None or "slope" not in rule:
