@@ -121,3 +121,24 @@ def test_auto_precision_loads_in_what_it_resolves_to(tiny_llama_dir, monkeypatch
         monkeypatch.setattr(where, "native_bf16", lambda native=native: native)
         loaded = load_model(str(tiny_llama_dir), dtype="auto")
         assert {p.dtype for p in loaded.model.parameters()} == {dtype}
+
+
+@pytest.mark.parametrize(("native", "dtype"), [(True, "bfloat16"), (False, "float32")])
+def test_assess_records_the_precision_auto_chose(
+    tiny_llama_dir, tmp_path, monkeypatch, native, dtype
+):
+    import json
+
+    from advisor.cli import EXIT_GATE, EXIT_OK, main
+    from advisor.models import placement as where
+    from tests.test_assess import _rules
+
+    monkeypatch.setattr(where, "native_bf16", lambda: native)
+    args = ["assess", "--model", str(tiny_llama_dir), "--method", "attn-drop", "--layers", "1",
+            "--task", "math", "--rules", str(_rules(tmp_path / "rules.json")),
+            "--no-hierarchy", "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) in (EXIT_OK, EXIT_GATE)
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["model"]["dtype"] == dtype
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert f"both models run in {dtype}" in report
