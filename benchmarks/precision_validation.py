@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from calibration_size import CASES, per_item_evidence
-from sequential_looks import folds, judged
+from sequential_looks import folds, judged, scored, tally
 
 from advisor.measure.evidence import evidence_kind, loss_of
 from advisor.rules.grid import read_cases
@@ -72,11 +72,7 @@ def main() -> None:
                     verdicts[precision], _, _ = judged(rule, case, kind, source[key], True)
                     total = totals.setdefault((scheme, precision), Counter(cases=0))
                     total["cases"] += 1
-                    if case.decisive:
-                        total["decisive"] += 1
-                        if verdicts[precision] != "caution":
-                            total["committed"] += 1
-                            total["right"] += int(verdicts[precision] == case.outcome)
+                    tally(total, case, verdicts[precision])
                 agree.update(same=int(verdicts["fp32"] == verdicts["bf16"]), pairs=1)
                 if verdicts["fp32"] != verdicts["bf16"]:
                     agree[f"{task}: {verdicts['fp32']} -> {verdicts['bf16']}"] += 1
@@ -89,12 +85,7 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|"
     )
     for (scheme, precision), t in sorted(totals.items()):
-        committed, decisive = t["committed"], t["decisive"]
-        print(
-            f"| {scheme} | {precision} | {t['cases']} | {decisive} | "
-            f"{committed} ({committed / max(decisive, 1):.0%}) | {t['right']} "
-            f"({t['right'] / max(committed, 1):.1%}) |"
-        )
+        print(f"| {scheme} | {precision} | {t['cases']} | {scored(t)} |")
     print(f"\nsame verdict in both precisions: {agree['same']} of {agree['pairs']} judgements")
     for name, count in sorted(agree.items()):
         if ":" in name:

@@ -42,6 +42,24 @@ def judged(rule: dict, case: Case, kind: str, both: dict, looked: bool) -> tuple
     return prediction.verdict, look["items"], n
 
 
+def tally(total: Counter, case: Case, verdict: str) -> None:
+    """Count one held-out judgement: decisive ground truth, committed, right."""
+    if case.decisive:
+        total["decisive"] += 1
+        if verdict != "caution":
+            total["committed"] += 1
+            total["right"] += int(verdict == case.outcome)
+
+
+def scored(total: Counter) -> str:
+    """'decisive | committed (share) | right (share)' table cells of a tally."""
+    committed, decisive = total["committed"], total["decisive"]
+    return (
+        f"{decisive} | {committed} ({committed / max(decisive, 1):.0%}) | {total['right']} "
+        f"({total['right'] / max(committed, 1):.1%})"
+    )
+
+
 def folds(rows: list[dict], task: str) -> list[tuple[str, list[Case], list[Case]]]:
     """(scheme, training cases, held-out cases) of every fold for one task type."""
     cases = cases_for(rows, task)
@@ -74,21 +92,14 @@ def main() -> None:
                     both = items[case.model, case.meta["point"], task]
                     verdict, read, n = judged(rule, case, kind, both, looked)
                     total.update(read=read, items=n, stopped_early=int(read < n), cases=1)
-                    if case.decisive:
-                        total["decisive"] += 1
-                        if verdict != "caution":
-                            total["committed"] += 1
-                            total["right"] += int(verdict == case.outcome)
+                    tally(total, case, verdict)
     print(
         "| scheme | reading | decisive | committed | right | read early | item passes |\n"
         "|---|---|---:|---:|---:|---:|---:|"
     )
     for (scheme, looked), t in sorted(totals.items()):
-        committed, decisive = t["committed"], t["decisive"]
         print(
-            f"| {scheme} | {'looks' if looked else 'single'} | {decisive} | "
-            f"{committed} ({committed / decisive:.0%}) | {t['right']} "
-            f"({t['right'] / max(committed, 1):.1%}) | "
+            f"| {scheme} | {'looks' if looked else 'single'} | {scored(t)} | "
             f"{t['stopped_early']} of {t['cases']} | {t['read'] / t['items']:.0%} |"
         )
     plans = {task: look_plan(evidence_kind(task), 24) for task in tasks}
