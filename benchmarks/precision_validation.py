@@ -23,11 +23,10 @@ from collections import Counter
 from pathlib import Path
 
 from calibration_size import CASES, per_item_evidence
-from sequential_looks import folds, judged, scored, tally
+from sequential_looks import fitted_folds, judged, scored, tally
 
-from advisor.measure.evidence import evidence_kind, loss_of
+from advisor.measure.evidence import loss_of
 from advisor.rules.grid import read_cases
-from advisor.rules.predict import fit_line
 
 
 def evidence_of(paths: list[Path]) -> dict[tuple[str, str, str], dict]:
@@ -53,33 +52,27 @@ def main() -> None:
     rows = read_cases(Path(CASES))
     reference = per_item_evidence()
     other = evidence_of(args.evidence)
-    tasks = sorted({t for r in rows for t in r.get("evidence", {})})
     totals: dict[tuple[str, str], Counter] = {}
     agree: Counter = Counter()
     shifts: list[tuple[float, str, str, str]] = []
-    for task in tasks:
-        kind = evidence_kind(task)
-        for scheme, train, held in folds(rows, task):
-            if len(train) < 4:
+    for task, kind, scheme, rule, held in fitted_folds(rows):
+        for case in held:
+            key = (case.model, case.meta["point"], task)
+            if key not in other:
                 continue
-            rule = fit_line(train, kind)
-            for case in held:
-                key = (case.model, case.meta["point"], task)
-                if key not in other:
-                    continue
-                verdicts = {}
-                for precision, source in (("fp32", reference), ("bf16", other)):
-                    verdicts[precision], _, _ = judged(rule, case, kind, source[key], True)
-                    total = totals.setdefault((scheme, precision), Counter(cases=0))
-                    total["cases"] += 1
-                    tally(total, case, verdicts[precision])
-                agree.update(same=int(verdicts["fp32"] == verdicts["bf16"]), pairs=1)
-                if verdicts["fp32"] != verdicts["bf16"]:
-                    agree[f"{task}: {verdicts['fp32']} -> {verdicts['bf16']}"] += 1
-                if scheme.startswith("held-out"):
-                    fp32_loss = loss_of(kind, **reference[key])[0]
-                    bf16_loss = loss_of(kind, **other[key])[0]
-                    shifts.append((bf16_loss - fp32_loss, task, case.model, case.meta["point"]))
+            verdicts = {}
+            for precision, source in (("fp32", reference), ("bf16", other)):
+                verdicts[precision], _, _ = judged(rule, case, kind, source[key], True)
+                total = totals.setdefault((scheme, precision), Counter(cases=0))
+                total["cases"] += 1
+                tally(total, case, verdicts[precision])
+            agree.update(same=int(verdicts["fp32"] == verdicts["bf16"]), pairs=1)
+            if verdicts["fp32"] != verdicts["bf16"]:
+                agree[f"{task}: {verdicts['fp32']} -> {verdicts['bf16']}"] += 1
+            if scheme.startswith("held-out"):
+                fp32_loss = loss_of(kind, **reference[key])[0]
+                bf16_loss = loss_of(kind, **other[key])[0]
+                shifts.append((bf16_loss - fp32_loss, task, case.model, case.meta["point"]))
     print(
         "| scheme | precision | held-out cases | decisive | committed | right |\n"
         "|---|---|---:|---:|---:|---:|"

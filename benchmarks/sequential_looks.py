@@ -16,6 +16,7 @@ pruned model ran, as a share of the single reading's.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from calibration_size import CASES, per_item_evidence
@@ -75,24 +76,29 @@ def folds(rows: list[dict], task: str) -> list[tuple[str, list[Case], list[Case]
     return out
 
 
+def fitted_folds(rows: list[dict]) -> Iterator[tuple[str, str, str, dict, list[Case]]]:
+    """(task, evidence kind, scheme, rule fitted on the fold's training cases, held-out
+    cases) for every task type with evidence and every fold with at least 4 cases to fit."""
+    for task in sorted({t for r in rows for t in r.get("evidence", {})}):
+        kind = evidence_kind(task)
+        for scheme, train, held in folds(rows, task):
+            if len(train) >= 4:
+                yield task, kind, scheme, fit_line(train, kind), held
+
+
 def main() -> None:
     rows = read_cases(Path(CASES))
     items = per_item_evidence()
     tasks = sorted({t for r in rows for t in r.get("evidence", {})})
     totals: dict[tuple[str, bool], Counter] = {}
-    for task in tasks:
-        kind = evidence_kind(task)
-        for scheme, train, held in folds(rows, task):
-            if len(train) < 4:
-                continue
-            rule = fit_line(train, kind)
-            for looked in (False, True):
-                total = totals.setdefault((scheme, looked), Counter())
-                for case in held:
-                    both = items[case.model, case.meta["point"], task]
-                    verdict, read, n = judged(rule, case, kind, both, looked)
-                    total.update(read=read, items=n, stopped_early=int(read < n), cases=1)
-                    tally(total, case, verdict)
+    for task, kind, scheme, rule, held in fitted_folds(rows):
+        for looked in (False, True):
+            total = totals.setdefault((scheme, looked), Counter())
+            for case in held:
+                both = items[case.model, case.meta["point"], task]
+                verdict, read, n = judged(rule, case, kind, both, looked)
+                total.update(read=read, items=n, stopped_early=int(read < n), cases=1)
+                tally(total, case, verdict)
     print(
         "| scheme | reading | decisive | committed | right | read early | item passes |\n"
         "|---|---|---:|---:|---:|---:|---:|"
