@@ -352,7 +352,7 @@ def assess(
             "note": dense.note,
             "architecture": type(dense.model).__name__,
             "layers": dense.model.config.num_hidden_layers,
-            "dtype": dense.summary()["dtype"],
+            "dtype": dense.dtype,
         },
         "pruning": pruning_record(pruned),
         "speed": speed,

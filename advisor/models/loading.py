@@ -39,6 +39,11 @@ class LoadedModel:
         return parameter_count(self.model)
 
     @property
+    def dtype(self) -> str:
+        """The precision the model runs in, e.g. "float32" or "bfloat16"."""
+        return str(next(self.model.parameters()).dtype).removeprefix("torch.")
+
+    @property
     def cache_identity(self) -> str:
         """What caches of this model's outputs are keyed by: the weights' fingerprint, plus
         the dtype and device type where they are not fp32 on CPU (they change rounding)."""
@@ -56,7 +61,7 @@ class LoadedModel:
             "hidden_size": cfg.hidden_size,
             "vocab_size": cfg.vocab_size,
             "parameters": self.parameters,
-            "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+            "dtype": self.dtype,
             "fingerprint": self.fingerprint,
             "note": self.note,
         }
