@@ -135,14 +135,15 @@ def warm_dense_side(
     or in processes sharing the cache, then run only their pruned model."""
     from advisor.measure.compare import warm_dense
     from advisor.measure.evidence import dense_side
+    from advisor.truth.assessable import decided_competence
     from advisor.truth.evaluate import dense_results
-    from advisor.truth.score import dense_competence
 
     suites = calibration_suites(tasks, seed, data_file)
     _fit_suites(suites, dense, lambda _warning: None)  # assess itself warns
-    for task, items in suites.items():
-        if dense_competence(task, items, dense_results(dense, items)).assessable:
-            dense_side(dense, task, items)
+    for task, decided in decided_competence(dense, suites).items():
+        if decided.assessable:
+            dense_results(dense, suites[task])
+            dense_side(dense, task, suites[task])
     if hierarchy:
         items, decoded = hierarchy_items(suites, decode)
         if items:
@@ -234,8 +235,8 @@ def assess(
     from advisor.rules.features import features_of
     from advisor.rules.looks import evidence_in_looks
     from advisor.rules.predict import explain
+    from advisor.truth.assessable import decided_competence
     from advisor.truth.evaluate import dense_results
-    from advisor.truth.score import dense_competence
 
     settings = AssessSettings(**options)
     temperature, seed, fail_on = settings.temperature, settings.seed, settings.fail_on
@@ -259,11 +260,15 @@ def assess(
     truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
     broken = probe_broken(dense, pruned.loaded)
-    competence, scored = {}, {}
+    # Assessable or not is the dense model's property, decided in fp32 whatever this run's
+    # precision (docs/design.md §5h); the evidence then reads the dense side in it.
+    say("dense competence (decided in fp32, cached)")
+    competence = {t: c.to_dict() for t, c in decided_competence(dense, suites).items()}
+    scored = {}
     for task, items in suites.items():
-        say(f"dense competence: {task}")
-        scored[task] = dense_results(dense, items)
-        competence[task] = dense_competence(task, items, scored[task]).to_dict()
+        if competence[task]["assessable"]:
+            say(f"dense answers: {task}")
+            scored[task] = dense_results(dense, items)
     timings["competence_s"] = time.perf_counter() - clock
 
     # The hierarchy reads a subset of the prompts the evidence runs through the pruned
@@ -289,7 +294,10 @@ def assess(
                         ),
                     )
                     if identical:  # the same function on every input: nothing to sample
-                        found.stats |= {"loss": 0.0, "loss_sd": 0.0, "identical_weights": 1.0}
+                        # (no counts either: nothing is estimated, so no binomial bound)
+                        found.stats = {
+                            k: v for k, v in found.stats.items() if k not in ("kept", "of")
+                        } | {"loss": 0.0, "loss_sd": 0.0, "identical_weights": 1.0}
                     return found
 
                 rule = rules.get("tasks", {}).get(task) or {}

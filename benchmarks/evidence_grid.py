@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from advisor.assess import calibration_suites
-from advisor.measure.evidence import loss_of, task_evidence
+from advisor.measure.evidence import loss_stats, task_evidence
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.rules.grid import MODEL_GRIDS, read_cases, with_calibration
@@ -74,8 +74,7 @@ def _restated(record: dict) -> dict:
     """The evidence record without its per-item lists, its loss recomputed from them by
     the current code (so a change to the loss needs no new model run)."""
     items = record["items"]
-    loss, loss_sd = loss_of(record["kind"], items["dense"], items["pruned"])
-    stats = record["stats"] | {"loss": loss, "loss_sd": loss_sd}
+    stats = record["stats"] | loss_stats(record["kind"], items["dense"], items["pruned"])
     return {k: v for k, v in record.items() if k != "items"} | {"stats": stats}
 
 

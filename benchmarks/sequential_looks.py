@@ -21,11 +21,11 @@ from pathlib import Path
 
 from calibration_size import CASES, per_item_evidence
 
-from advisor.measure.evidence import evidence_kind, loss_of
+from advisor.measure.evidence import evidence_kind, loss_stats
 from advisor.rules.fit import cases_for
 from advisor.rules.grid import read_cases
 from advisor.rules.looks import look_plan, read_in_looks
-from advisor.rules.predict import Case, fit_line, predict
+from advisor.rules.predict import Case, fit_line, predict_from
 
 TOLERANCE = 0.9
 
@@ -34,10 +34,12 @@ def judged(rule: dict, case: Case, kind: str, both: dict, looked: bool) -> tuple
     """(verdict, items read, items of the suite) for one held-out case."""
     n = len(both["dense"])
     if not looked:
-        return predict(rule, case.loss, case.loss_sd, TOLERANCE).verdict, n, n
+        return predict_from(rule, loss_stats(kind, **both), TOLERANCE).verdict, n, n
 
-    def measure(picks: list[int]) -> tuple[float, float]:
-        return loss_of(kind, [both["dense"][i] for i in picks], [both["pruned"][i] for i in picks])
+    def measure(picks: list[int]) -> dict[str, float]:
+        return loss_stats(
+            kind, [both["dense"][i] for i in picks], [both["pruned"][i] for i in picks]
+        )
 
     _, prediction, look = read_in_looks(rule, kind, n, TOLERANCE, measure, lambda found: found)
     return prediction.verdict, look["items"], n

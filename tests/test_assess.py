@@ -113,14 +113,14 @@ def _cli(tiny_llama_dir, rules: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
-def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
+def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys, private_cache):
     from advisor.measure import evidence
-    from advisor.truth import score as evaluate
+    from advisor.truth import assessable
 
-    real_gate = evaluate.dense_competence
+    real_gate = assessable.gate
 
-    def competent(task, items, results, **kw):  # pretend the dense model is competent
-        record = real_gate(task, items, results, **kw)
+    def competent(loaded, task, items):  # pretend the dense model is competent (the
+        record = real_gate(loaded, task, items)  # private cache keeps it to this test)
         return type(record)(**{**record.to_dict(), "assessable": True, "reason": "forced"})
 
     def lost(dense, pruned, task, items, dense_results, **kw):  # and that it lost half
@@ -129,7 +129,7 @@ def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
             {"loss": 0.5, "loss_sd": 0.1, "survival": 0.5},
         )  # fmt: skip
 
-    monkeypatch.setattr(evaluate, "dense_competence", competent)
+    monkeypatch.setattr(assessable, "gate", competent)
     monkeypatch.setattr(evidence, "task_evidence", lost)
     rules = _rules(tmp_path / "rules.json")
     code = main(_cli(tiny_llama_dir, rules, tmp_path / "out", "--json"))

@@ -26,8 +26,9 @@ def test_each_look_is_a_spread_prefix_of_one_order():
 
 
 def test_the_plan_skips_looks_too_small_to_read_and_reads_choices_and_rankings_at_once():
-    assert looks.look_plan("survival", 24) == [(6, 3.29), (12, 2.326), (24, Z)]
-    assert looks.look_plan("reference", 16) == [(8, 2.326), (16, Z)]  # 4 items: skipped
+    last = looks.Z_LAST_LOOK
+    assert looks.look_plan("survival", 24) == [(6, 3.36), (12, 2.376), (24, last)]
+    assert looks.look_plan("reference", 16) == [(8, 2.376), (16, last)]  # 4 items: skipped
     assert looks.look_plan("reference", 8) == [(8, Z)]
     assert looks.look_plan("answers", 32) == [(32, Z)]
     assert looks.look_plan("ranking", 48) == [(48, Z)]
@@ -59,20 +60,33 @@ def test_a_clear_case_stops_at_the_first_look():
     measure, seen = _measure({6: (0.6, 0.1)})
     found = looks.evidence_in_looks(RULE, "survival", 24, 0.9, measure)
     assert seen == [[0, 4, 8, 12, 16, 20]]
-    assert found.look == {"look": 1, "looks": 3, "items": 6, "of": 24, "z": 3.29}
+    assert found.look == {"look": 1, "looks": 3, "items": 6, "of": 24, "z": 3.36}
 
 
 def test_a_case_an_early_bound_does_not_clear_reads_on_and_ends_as_the_single_reading():
-    # At 6 items u = 0.03 ± 0.03 is go at z = 1.645 but not at 3.29; at 12 items
-    # u = 0.03 ± 0.04 not at 2.326; all 24 are read and the verdict is the plain one.
+    # At 6 items u = 0.03 ± 0.03 is go at z = 1.645 but not at 3.36; at 12 items
+    # u = 0.03 ± 0.04 not at 2.376; all 24 are read, the last look at its corrected z.
     measure, seen = _measure({6: (0.03, 0.03), 12: (0.03, 0.04), 24: (0.04, 0.04)})
     assert predict(RULE, 0.03, 0.03, 0.9).verdict == "go"
-    _, prediction, look = looks.read_in_looks(
-        RULE, "survival", 24, 0.9, measure, lambda e: (e.stats["loss"], e.stats["loss_sd"])
-    )
+    _, prediction, look = looks.read_in_looks(RULE, "survival", 24, 0.9, measure, lambda e: e.stats)
     assert [len(p) for p in seen] == [6, 12, 24]
-    assert look["look"] == 3 and look["z"] == Z
-    assert prediction == predict(RULE, 0.04, 0.04, 0.9)
+    assert look["look"] == 3 and look["z"] == looks.Z_LAST_LOOK
+    assert prediction == predict(RULE, 0.04, 0.04, 0.9, z=looks.Z_LAST_LOOK)
+
+
+def test_the_looks_levels_spend_five_percent_in_all():
+    """P(some look's standardised sampling error exceeds its z) for looks at a quarter, a
+    half and all of the items (Brownian motion: corr(Z_s, Z_t) = sqrt(s/t)) is at most
+    5%; with the last look at 1.645 it would be 5.4%."""
+    from scipy.stats import multivariate_normal
+
+    fractions = [f for f, _ in looks.LOOKS] + [1.0]
+    zs = [z for _, z in looks.LOOKS] + [looks.Z_LAST_LOOK]
+    cov = [[math.sqrt(min(s, t) / max(s, t)) for t in fractions] for s in fractions]
+    spent = 1 - multivariate_normal(mean=[0, 0, 0], cov=cov).cdf(zs)
+    assert 0.045 < spent <= 0.05
+    naive = 1 - multivariate_normal(mean=[0, 0, 0], cov=cov).cdf([3.29, 2.326, Z])
+    assert naive > 0.05
 
 
 def test_without_a_rule_every_item_is_read_at_once():

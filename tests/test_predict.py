@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from advisor.rules import predict
+from advisor.rules.bounds import Counts
 from advisor.rules.predict import Case
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,10 +71,63 @@ def test_interval_and_verdicts_by_hand():
     # no-go needs 1 − u + 1.645·0.5·u < 0.9: u > 0.56
     assert predict.predict(rule, 0.8, 0.0, 0.9).verdict == "no-go"
     assert predict.predict(rule, 0.1, 0.0, 0.9).verdict == "caution"
-    # sampling noise of the evidence widens it: σ = hypot(1·0.05, 0.5·0.04)
+    # sampling noise of the evidence widens it: σ = hypot(1·0.05, 0.5·0.04) below R̂; above
+    # it, the loss cannot fall below 0, so the sampling part is at most u = 0.04
     wide = predict.predict(rule, 0.04, 0.05, 0.9)
-    assert wide.high - wide.low == pytest.approx(2 * 1.645 * math.hypot(0.05, 0.02))
+    assert wide.low == pytest.approx(0.96 - 1.645 * math.hypot(0.05, 0.02))
+    assert wide.high == pytest.approx(min(1.0, 0.96 + math.hypot(0.04, 1.645 * 0.02)))
     assert wide.verdict == "caution"
+
+
+def test_intervals_stay_inside_the_possible_range():
+    rule = {"slope": 1.5, "misfit": 0.5}
+    for loss, sd in ((0.0, 0.3), (0.9, 0.4), (3.0, 1.0), (0.02, 0.5)):
+        p = predict.predict(rule, loss, sd, 0.9)
+        assert 0.0 <= p.low <= p.retention <= p.high <= 1.0, (loss, sd, p)
+
+
+def test_a_committed_verdict_keeps_the_rounding_margin_from_the_tolerance():
+    rule = {"slope": 1.0, "misfit": 0.0}
+    edge = predict.ROUNDING_MARGIN
+    assert predict.predict(rule, 0.1 - edge / 2, 0.0, 0.9).verdict == "caution"
+    assert predict.predict(rule, 0.1 - 2 * edge, 0.0, 0.9).verdict == "go"
+    assert predict.predict(rule, 0.1 + edge / 2, 0.0, 0.9).verdict == "caution"
+    assert predict.predict(rule, 0.1 + 2 * edge, 0.0, 0.9).verdict == "no-go"
+
+
+def test_all_answers_kept_is_bounded_exactly_not_by_a_symmetric_interval():
+    """16 of 16 surviving, read at a half look (z = 2.376): the exact (Clopper–Pearson)
+    one-sided lower bound of the kept share is alpha^(1/16), far below 0.9: not go."""
+    from advisor.rules.bounds import clopper_pearson, tail
+
+    rule = {"slope": 1.0, "misfit": 0.1}
+    for z in (2.326, 2.376):
+        p = predict.predict(rule, 0.0, 0.0, 0.9, z=z, counts=Counts(16, 16))
+        assert p.low == pytest.approx(tail(z) ** (1 / 16))
+        assert p.verdict == "caution"
+    assert clopper_pearson(16, 16, 0.01)[0] == pytest.approx(0.01 ** (1 / 16))  # 0.75
+    # the same bound by the definition: P(X >= 16 | p = low) = alpha
+    low, _ = clopper_pearson(12, 16, 0.05)
+    tail_prob = sum(math.comb(16, k) * low**k * (1 - low) ** (16 - k) for k in range(12, 17))
+    assert tail_prob == pytest.approx(0.05)
+    # enough items make go reachable: 120 of 120 kept
+    assert predict.predict(rule, 0.0, 0.0, 0.9, counts=Counts(120, 120)).verdict == "go"
+    # and no-go: 40 of 100 kept
+    assert predict.predict(rule, 0.6, 0.05, 0.9, counts=Counts(40, 100)).verdict == "no-go"
+
+
+def test_a_gain_never_hides_a_loss_on_the_go_side():
+    """Choice answers: 60 of 64 dense-right answers kept, 4 others gained. The net
+    retention is 1.0, but the go side reads only the kept share (exact bound of 60/64)."""
+    from advisor.rules.bounds import clopper_pearson, tail
+
+    rule = {"slope": 1.0, "misfit": 0.0}
+    gained = predict.predict(rule, 0.0, 0.0, 0.9, counts=Counts(60, 64, 4, 64))
+    assert gained.low == pytest.approx(clopper_pearson(60, 64, tail(1.645))[0])
+    assert gained.verdict == "caution"
+    # and on the no-go side gains count through their own upper bound
+    lost = predict.predict(rule, 0.5, 0.0, 0.9, counts=Counts(20, 64, 12, 64))
+    assert lost.high > 0.5 + (12 / 64) * 0.5  # the gains' bound lifts the upper end
 
 
 def test_an_unpruned_copy_is_predicted_exactly():
@@ -101,7 +155,8 @@ def test_score_counts_decisive_committed_and_right():
         _case(0.0, 1.0, "go"),  # go, right
         _case(0.5, 0.5, "no-go"),  # no-go, right
         _case(0.5, 0.95, "go"),  # no-go, wrong
-        _case(0.1, 0.9, "caution"),  # borderline ground truth: counted apart
+        _case(0.1, 0.9, "caution"),  # borderline ground truth: counted apart (its lower
+        # end sits on the tolerance, within the rounding margin: caution)
     ]
     record = predict.score(rule, cases, 0.9)
     assert record == {
@@ -110,7 +165,7 @@ def test_score_counts_decisive_committed_and_right():
         "committed": 3,
         "right": 2,
         "borderline": 1,
-        "borderline_caution": 0,
+        "borderline_caution": 1,
     }
     assert predict.rate(record) == "2/3 right, 3 of 3 decisive committed"
 
@@ -140,3 +195,6 @@ def test_shipped_rules_can_give_every_verdict():
         grid = [big * k / 1000 for k in range(1001)]
         verdicts = {predict.predict(rule, u, 0.0, tolerance).verdict for u in grid}
         assert verdicts == {"go", "caution", "no-go"} or rule["misfit"] == 0, task
+        if rule["evidence"] != "reference":  # a share: go is reachable from counts too
+            kept = predict.predict(rule, 0.0, 0.0, tolerance, counts=Counts(200, 200))
+            assert kept.verdict == "go", task

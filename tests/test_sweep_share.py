@@ -36,15 +36,16 @@ def deep_dense(tmp_path_factory):
 
 
 def _assessable(monkeypatch):
-    """Let the random model's evidence be read (its competence is at chance)."""
-    from advisor.truth import score
+    """Let the random model's evidence be read (its competence is at chance). Callers use
+    a private cache: the forced decision is cached like a real one."""
+    from advisor.truth import assessable
 
-    real = score.dense_competence
+    real = assessable.gate
 
-    def competent(task, items, results):
-        return dataclasses.replace(real(task, items, results), assessable=True, reason="test")
+    def competent(loaded, task, items):
+        return dataclasses.replace(real(loaded, task, items), assessable=True, reason="test")
 
-    monkeypatch.setattr(score, "dense_competence", competent)
+    monkeypatch.setattr(assessable, "gate", competent)
 
 
 def test_replayed_prefixes_give_the_plain_evidence(deep_dense, private_cache):

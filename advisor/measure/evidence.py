@@ -64,6 +64,9 @@ ARGMAX_SLACK = 1e-4
 FORCED_BATCH = 8
 # The kinds whose dense side (greedy answers, reference NLL) is measured and cached.
 SIDED = ("survival", "reference")
+# The kinds whose loss is 1 − a kept share: their stats carry the counts ("kept", "of")
+# that exact binomial bounds read (advisor/rules/bounds.py).
+SHARE_KINDS = ("answers", "survival", "ranking")
 
 
 @dataclass
@@ -281,8 +284,24 @@ def loss_of(kind: str, dense: Sequence[float], pruned: Sequence[float]) -> tuple
     return _loss_answers(list(dense), list(pruned))
 
 
-def _evidence(task: str, kind: str, dense: list[float], pruned: list[float], **stats: float):
+def loss_stats(kind: str, dense: Sequence[float], pruned: Sequence[float]) -> dict[str, float]:
+    """The stats a verdict reads from paired per-item scores: ``loss``, ``loss_sd`` and,
+    for a share kind, the counts of exact binomial bounds (``kept``, ``of``, ``gained``,
+    ``others``: :class:`advisor.rules.bounds.Counts`)."""
     loss, loss_sd = loss_of(kind, dense, pruned)
+    stats = {"loss": loss, "loss_sd": loss_sd}
+    if kind in SHARE_KINDS:
+        pairs = list(zip(dense, pruned, strict=True))
+        stats |= {
+            "kept": math.fsum(min(d, p) for d, p in pairs),
+            "of": math.fsum(dense),
+            "gained": math.fsum(max(p - d, 0.0) for d, p in pairs),
+            "others": math.fsum(1.0 - d for d in dense),
+        }
+    return stats
+
+
+def _evidence(task: str, kind: str, dense: list[float], pruned: list[float], **stats: float):
     record = retention(dense, pruned)
     return TaskEvidence(
         task=task,
@@ -291,7 +310,7 @@ def _evidence(task: str, kind: str, dense: list[float], pruned: list[float], **s
         pruned=pruned,
         retention=record["retention"],
         ci=record["ci"],
-        stats={k: float(v) for k, v in stats.items()} | {"loss": loss, "loss_sd": loss_sd},
+        stats={k: float(v) for k, v in stats.items()} | loss_stats(kind, dense, pruned),
     )
 
 

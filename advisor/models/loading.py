@@ -17,6 +17,9 @@ from advisor.models.builtins import BUILTINS, DEFAULT_MODEL, convert_builtin, qu
 from advisor.models.fingerprints import fingerprint_folder, runtime_identity
 from advisor.models.placement import placement
 
+# Key of ``LoadedModel.extra`` where :func:`load_model` keeps how it loaded the model, so
+# that a twin in another precision loads alike (advisor/truth/assessable.py).
+LOAD_OPTIONS = "load_options"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -269,4 +272,12 @@ def load_model(
         tokenizer=tokenizer,
         fingerprint=fingerprint_folder(path),
         note=note,
+        extra={
+            LOAD_OPTIONS: {
+                "trust_remote_code": trust_remote_code,
+                "allow_pickle": allow_pickle,
+                "device": device,
+                "device_map": device_map,
+            }
+        },
     )

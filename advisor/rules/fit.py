@@ -22,7 +22,7 @@ from advisor.rules.grid import (
     run_grid,
     suite_id,
 )
-from advisor.rules.predict import MIN_CASES, Case, Z, fit_line, held_out, score
+from advisor.rules.predict import MIN_CASES, Case, Z, counts_of, fit_line, held_out, score
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
 DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
@@ -48,6 +48,7 @@ def cases_for(rows: Sequence[dict[str, Any]], task: str) -> list[Case]:
                 model=row["model"],
                 method=row["point"]["method"],
                 meta={"point": row["point"]["id"]},
+                counts=counts_of(found["stats"]),
             )
         )
     return cases

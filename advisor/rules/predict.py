@@ -12,10 +12,13 @@ one spread, fitted on the grid's ground truth:
 
 ``s`` is u's sampling SD on this run's calibration items (a larger user suite narrows
 it), ``c·u`` the rule's own misfit, which grows with the distance from the dense model
-(an unpruned copy is predicted exactly). The interval is R̂ ± z·σ with z = 1.645, so
-each committed side is a one-sided 95% bound: **go** when the lower end is at or above the
-tolerance, **no-go** when the upper end is below it, **caution** otherwise — and then the
-reasons say what would settle it.
+(an unpruned copy is predicted exactly). The sampling part of the interval is not
+``z·b·s`` where the evidence is a share of kept answers: there u's bounds are exact
+binomial ones (:mod:`advisor.rules.bounds`), asymmetric near 0 and 1, and each side of
+the interval is R̂ minus or plus hypot(b·(u's bound − u), z·c·u), clipped to [0, 1]. Each
+committed side is a one-sided 95% bound: **go** when the lower end is at or above the
+tolerance by at least the rounding margin, **no-go** when the upper end is below it by at
+least that margin, **caution** otherwise — and then the reasons say what would settle it.
 """
 
 from __future__ import annotations
@@ -25,10 +28,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from advisor.rules.bounds import Counts, loss_bounds
 from advisor.verdicts import CAUTION, GO, NO_GO, caution_reason
 
 Z = 1.645
 MIN_CASES = 4
+# A committed verdict keeps this far (in retention) from the tolerance: an interval edge
+# closer than that is within what CPU rounding can move (bf16 kernels move a reference
+# ΔNLL by ~0.003 nats/token, ~0.001 of retention through the fitted slopes), so it reads
+# caution on every machine instead of go on one and caution on another (§5h).
+ROUNDING_MARGIN = 0.005
+
+
+def counts_of(stats: dict[str, Any]) -> Counts | None:
+    """The counts of a share kind's evidence stats, None where they hold none."""
+    if "kept" in stats and "of" in stats:
+        return Counts(
+            float(stats["kept"]),
+            float(stats["of"]),
+            float(stats.get("gained", 0.0)),
+            float(stats.get("others", 0.0)),
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,7 @@ class Case:
     model: str = ""
     method: str = ""
     meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    counts: Counts | None = None  # a share kind's counts, for exact bounds
 
     @property
     def decisive(self) -> bool:
@@ -98,22 +120,39 @@ def fit_line(cases: Sequence[Case], kind: str = "reference") -> dict[str, float]
 
 
 def predict(
-    rule: dict[str, float], loss: float, loss_sd: float, tolerance: float, z: float = Z
+    rule: dict[str, float],
+    loss: float,
+    loss_sd: float,
+    tolerance: float,
+    z: float = Z,
+    counts: Counts | None = None,
 ) -> Prediction:
     """The predicted retention, its interval and verdict for one measured loss.
 
-    ``z`` scales the sampling part of the interval (``b·s``); an earlier sequential look
-    reads with a larger one (:mod:`advisor.rules.looks`). The misfit part keeps Z."""
-    point = 1.0 - rule["slope"] * loss
-    half = math.hypot(z * rule["slope"] * loss_sd, Z * rule["misfit"] * loss)
-    low, high = point - half, point + half
-    if low >= tolerance:
+    ``z`` sets the level of the sampling part (an earlier sequential look reads with a
+    larger one, :mod:`advisor.rules.looks`); the misfit part keeps Z. ``counts``: where
+    the evidence is a share, what it is made of, for exact binomial bounds on u."""
+    slope, misfit = rule["slope"], Z * rule["misfit"] * loss
+    u_low, u_high = loss_bounds(loss, loss_sd, z, counts)
+    point = 1.0 - slope * loss
+    low = point - math.hypot(slope * max(0.0, u_high - loss), misfit)
+    high = point + math.hypot(slope * max(0.0, loss - u_low), misfit)
+    point, low, high = (min(1.0, max(0.0, x)) for x in (point, low, high))
+    if low >= tolerance + ROUNDING_MARGIN:
         verdict = GO
-    elif high < tolerance:
+    elif high < tolerance - ROUNDING_MARGIN:
         verdict = NO_GO
     else:
         verdict = CAUTION
     return Prediction(point, low, high, verdict)
+
+
+def predict_from(
+    rule: dict[str, float], stats: dict[str, Any], tolerance: float, z: float = Z
+) -> Prediction:
+    """:func:`predict` on an evidence record's ``stats`` (loss, loss_sd, and the counts
+    of a share kind)."""
+    return predict(rule, stats["loss"], stats["loss_sd"], tolerance, z, counts_of(stats))
 
 
 def score(rule: dict[str, float], cases: Sequence[Case], tolerance: float) -> dict[str, Any]:
@@ -124,12 +163,15 @@ def score(rule: dict[str, float], cases: Sequence[Case], tolerance: float) -> di
     interval straddles the tolerance) is counted apart: how many got caution.
     """
     decisive = [c for c in cases if c.decisive]
-    verdicts = [predict(rule, c.loss, c.loss_sd, tolerance).verdict for c in decisive]
+    verdicts = [
+        predict(rule, c.loss, c.loss_sd, tolerance, counts=c.counts).verdict for c in decisive
+    ]
     committed = [(v, c) for v, c in zip(verdicts, decisive, strict=True) if v != CAUTION]
     right = sum(v == c.outcome for v, c in committed)
     border = [c for c in cases if not c.decisive]
     border_caution = sum(
-        predict(rule, c.loss, c.loss_sd, tolerance).verdict == CAUTION for c in border
+        predict(rule, c.loss, c.loss_sd, tolerance, counts=c.counts).verdict == CAUTION
+        for c in border
     )
     return {
         "cases": len(cases),
@@ -204,10 +246,10 @@ def items_to_settle(
 ) -> int | None:
     """How many calibration items would make this interval decisive, if more evidence of
     the same kind could (None when the rule's own misfit alone straddles the tolerance)."""
-    gap = abs(1.0 - rule["slope"] * loss - tolerance)
+    gap = abs(1.0 - rule["slope"] * loss - tolerance) - ROUNDING_MARGIN
     room = (gap / Z) ** 2 - (rule["misfit"] * loss) ** 2
     spread = (rule["slope"] * loss_sd) ** 2
-    if room <= 0 or spread <= 0:
+    if gap <= 0 or room <= 0 or spread <= 0:
         return None
     return math.ceil(n * spread / room)
 
@@ -223,7 +265,7 @@ def explain(
     stats = evidence["stats"]
     loss, loss_sd = stats["loss"], stats["loss_sd"]
     look = evidence.get("look") or {}
-    pred = predict(rule, loss, loss_sd, tolerance, look.get("z", Z))
+    pred = predict_from(rule, stats, tolerance, look.get("z", Z))
     kind = evidence["kind"]
     kept = "n/a" if evidence["retention"] is None else f"{evidence['retention']:.2f}"
     if kind == "reference":
@@ -244,15 +286,20 @@ def explain(
     reasons = [
         f"Evidence: {EVIDENCE_WORDS[kind]}: {measured}; loss u = {loss:.4f} ± {loss_sd:.4f}.",
         f"Rule (fitted on {models}, {rule.get('n_cases', '?')} configurations): predicted "
-        f"retention 1 − {rule['slope']:.3g}·u = {pred.retention:.3f}, 95% one-sided bounds "
-        f"[{pred.low:.3f}, {pred.high:.3f}] against the tolerance {tolerance:g}.",
+        f"retention 1 − {rule['slope']:.3g}·u = {pred.retention:.3f}, one-sided 95% bounds "
+        f"[{pred.low:.3f}, {pred.high:.3f}] against the tolerance {tolerance:g}"
+        + (
+            f" ({stats['kept']:.3g} of {stats['of']:.3g} kept: exact binomial bounds)."
+            if counts_of(stats)
+            else "."
+        ),
     ]
     if look.get("items", 0) < look.get("of", 0):
         reasons.append(
             f"Settled at look {look['look']} of {look['looks']}: {look['items']} of the "
             f"{look['of']} calibration items already cleared the bound of an early look "
-            f"(sampling part at z = {look['z']:g}, stricter than the last look's {Z:g}), so "
-            f"the rest were not run."
+            f"(sampling part at z = {look['z']:g}, stricter than a later look's), so the rest "
+            f"were not run."
         )
     held = rule.get("validation", {}).get("leave_one_model_out")
     if held:

@@ -108,6 +108,8 @@ def _user_item(suite: Suite, row: dict[str, Any], line: int) -> Item:
     else:
         item = suite.from_row({**{f: "-" for f in suite.prompt_fields}, **row}, line)
         item = dataclasses.replace(item, prompt=own)
+        if suite.with_own_prompt is not None:
+            item = suite.with_own_prompt(item)
         source = "user"
     meta = {**item.meta, "prompt_source": source}
     if suite.prompt_fields:

@@ -45,6 +45,9 @@ class Suite:
     # Fields the built-in template turns into the prompt: a row that gives its own
     # "prompt" (the exact text the deployment sends) needs none of them.
     prompt_fields: tuple[str, ...] = ()
+    # Completes an item whose prompt is the user's own, where what the template fields
+    # would have set must be read from that prompt instead (rag: chance from its text).
+    with_own_prompt: Callable[[Item], Item] | None = None
 
 
 # Bump when the meaning of a cached suite changes in a way the code hash below misses.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections import defaultdict
@@ -16,11 +17,27 @@ from advisor.suites.text import few_shot, fill, leading_sentences, sentences
 _SPAN = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2}\b")
 
 
-def random_span_chance(passage: str, answer: str) -> float:
-    """Chance of the answer when copying a uniformly random span of its length (in words)."""
-    n = max(1, len(answer.split()))
-    spans = max(1, len(passage.split()) - n + 1)
-    return 1.0 / spans
+def random_span_chance(context: str, answer: str) -> float:
+    """Chance of the answer when copying a uniformly random span of its length (in words)
+    from ``context`` (the passage, or a user's whole prompt): the share of such spans that
+    are the answer, counting it once where it does not occur (a closed-book question must
+    not get chance 0, which any single success would pass)."""
+    words, wanted = context.split(), answer.split()
+    n = max(1, len(wanted))
+    spans = max(1, len(words) - n + 1)
+    hits = sum(words[k : k + n] == wanted for k in range(spans))
+    return min(1.0, max(1, hits) / spans)
+
+
+def with_own_prompt(item: Item) -> Item:
+    """A user row whose ``prompt`` holds the passage: chance is read from that prompt (its
+    template fields were placeholders, so the passage-based chance meant nothing)."""
+    meta = {
+        **item.meta,
+        "passage": None,
+        "chance": random_span_chance(item.prompt, item.reference or ""),
+    }
+    return dataclasses.replace(item, meta=meta)
 
 
 def _item(
@@ -104,4 +121,5 @@ SUITE = Suite(
     '"When was the tower completed?", "answer": "1889"}  (prompted with the built-in '
     "demonstration; scored by span match)",
     prompt_fields=("passage", "question"),
+    with_own_prompt=with_own_prompt,
 )

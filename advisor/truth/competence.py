@@ -13,15 +13,18 @@ model is
   (default 0.75; a balanced suite never needs one answer that often).
 
 Both tests need at least ``min_items`` items (default 10). For continuous scores (chrF),
-successes are paired wins: the output scores higher against its own reference than against
-another item's reference (chance 0.5), see :func:`paired_wins`.
+successes are paired wins against a mismatched reference (chance 0.5), see
+:func:`paired_wins`; ``assess`` reads them prefill-only, as likelihoods
+(:mod:`advisor.truth.assessable`). Every decision records its ``margin``: how many
+successes it could lose and still pass (or, failed, how many more it needed), so a
+decision at its edge is visible as one.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,20 +54,28 @@ class Competence:
     alpha: float
     max_share: float
     min_items: int
+    margin: int = 0
+    decided_in: str = ""  # the precision the dense model was run in to decide it
+    detail: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
         return asdict(self)
 
 
-def poisson_binomial_sf(successes: int, probabilities: Sequence[float]) -> float:
-    """P(X >= successes) for X a sum of independent Bernoulli(p_i) (exact, by convolution)."""
+def _success_counts(probabilities: Sequence[float]) -> np.ndarray:
+    """P(X = k), k = 0..n, for X a sum of independent Bernoulli(p_i) (exact convolution)."""
     dist = np.zeros(len(probabilities) + 1)
     dist[0] = 1.0
     for p in probabilities:
         dist[1:] = dist[1:] * (1 - p) + dist[:-1] * p
         dist[0] *= 1 - p
-    return float(min(1.0, dist[successes:].sum()))
+    return dist
+
+
+def poisson_binomial_sf(successes: int, probabilities: Sequence[float]) -> float:
+    """P(X >= successes) for X a sum of independent Bernoulli(p_i) (exact, by convolution)."""
+    return float(min(1.0, _success_counts(probabilities)[successes:].sum()))
 
 
 def above_chance_p_value(successes: int, chance: Sequence[float]) -> tuple[float, str]:
@@ -74,6 +85,14 @@ def above_chance_p_value(successes: int, chance: Sequence[float]) -> tuple[float
     # without importing scipy (~0.5 s of every run) for it.
     test = "binomial" if len(set(rates)) == 1 else "poisson-binomial"
     return poisson_binomial_sf(successes, rates), test
+
+
+def passing_successes(rates: Sequence[float], alpha: float) -> int | None:
+    """The fewest successes whose above-chance p-value is below ``alpha`` under the per-item
+    chance ``rates`` (None when even all of them would not be)."""
+    dist = _success_counts(rates)
+    passing = [k for k in range(len(rates) + 1) if min(1.0, dist[k:].sum()) < alpha]
+    return passing[0] if passing else None
 
 
 def paired_wins(own: Sequence[float], mismatched: Sequence[float]) -> list[bool]:
@@ -97,6 +116,8 @@ def competence_gate(
     alpha: float = DEFAULT_ALPHA,
     max_share: float = DEFAULT_MAX_SHARE,
     min_items: int = DEFAULT_MIN_ITEMS,
+    test: str | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> Competence:
     """Decide whether ``task`` is informative for this dense model on this suite.
 
@@ -104,6 +125,8 @@ def competence_gate(
     win); ``answers[i]``: the answer it gave (option index, extracted number, text...);
     ``chance``: the chance rate of a success, one for all items or one per item.
     ``score``: the task's own summary score to report (defaults to the success rate).
+    ``test``: what a success is, named in the record (default: the exact test used);
+    ``detail``: further numbers to keep with the decision.
     """
     n = len(correct)
     if len(answers) != n:
@@ -118,7 +141,9 @@ def competence_gate(
     mean_chance = sum(rates) / n if n else 0.0
     top, top_count = Counter(answers).most_common(1)[0] if n else ("", 0)
     top_share = top_count / n if n else 0.0
-    p_value, test = above_chance_p_value(successes, rates) if n else (1.0, "none")
+    p_value, exact = above_chance_p_value(successes, rates) if n else (1.0, "none")
+    needed = passing_successes(rates, alpha) if n else None
+    margin = successes - (needed if needed is not None else n + 1)
 
     if n < min_items:
         ok, why = False, f"only {n} items; at least {min_items} are needed to test competence"
@@ -135,7 +160,8 @@ def competence_gate(
             False,
             (
                 f"not clearly above chance: {successes}/{n} = {rate:.2f} vs chance "
-                f"{mean_chance:.2f} (one-sided p = {p_value:.3g}, needs < {alpha})"
+                f"{mean_chance:.2f} (one-sided p = {p_value:.3g}, needs < {alpha}"
+                + (f"; {-margin} more needed)" if needed is not None else ")")
             ),
         )
     else:
@@ -143,7 +169,8 @@ def competence_gate(
             True,
             (
                 f"above chance: {successes}/{n} = {rate:.2f} vs chance {mean_chance:.2f} "
-                f"(one-sided p = {p_value:.3g}); most common answer on {top_share:.0%} of items"
+                f"(one-sided p = {p_value:.3g}; still passes with {margin} fewer); most "
+                f"common answer on {top_share:.0%} of items"
             ),
         )
     return Competence(
@@ -155,10 +182,12 @@ def competence_gate(
         score=float(score) if score is not None else rate,
         chance=mean_chance,
         p_value=p_value,
-        test=test,
+        test=test or exact,
         top_answer=str(top),
         top_share=top_share,
         alpha=alpha,
         max_share=max_share,
         min_items=min_items,
+        margin=margin,
+        detail=dict(detail or {}),
     )
