@@ -35,10 +35,11 @@ EVIDENCE = Path("data/rules/evidence")
 
 def per_item_evidence() -> dict[tuple[str, str, str], dict]:
     """(model, point id, task) -> {"dense": [...], "pruned": [...]}, later files winning
-    (a model's ``-retrieval`` file holds the re-measured retrieval split)."""
+    (a model's ``-retrieval`` file holds the re-measured retrieval split, its ``-exact``
+    file the classification, multiple-choice and math splits grown for exact bounds)."""
     found: dict[tuple[str, str, str], dict] = {}
     for path in sorted(
-        EVIDENCE.glob("*.jsonl"), key=lambda p: (p.stem.endswith("-retrieval"), p.name)
+        EVIDENCE.glob("*.jsonl"), key=lambda p: (p.stem.endswith(("-retrieval", "-exact")), p.name)
     ):
         for row in read_cases(path):
             for task, record in row["evidence"].items():

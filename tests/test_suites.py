@@ -178,7 +178,7 @@ def test_summaries_are_unseen_leads_and_continuations_are_unseen():
 
 def test_math_items_have_checkable_answers():
     cal, ev = suite("math"), suite("math", "evaluation")
-    assert [i.meta["source"] for i in cal].count("arithmetic") == 24
+    assert [i.meta["source"] for i in cal].count("arithmetic") == 48
     assert [i.meta["source"] for i in ev].count("gsm8k") == 16
     for item in cal + ev:
         assert extract_final_number(item.reference) == item.meta["answer"]
@@ -192,7 +192,7 @@ def test_math_items_have_checkable_answers():
 
 def test_suite_record_names_spec_and_hash():
     record = suite_record("math", "calibration", 0, suite("math"))
-    assert record["items"] == 24 and len(record["items_hash"]) == 16
+    assert record["items"] == 48 and len(record["items_hash"]) == 16
     assert record["spec"]["task"] == "math"
 
 

@@ -58,9 +58,14 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
         per_label = len(label_set["labels"])
         for label in label_set["labels"]:
             pool = [r for r in rows if r[2] == label]
-            sizes = {s: round(n * label_set["share"] / per_label) for s, n in spec["sizes"].items()}
+            share = label_set["share"] / per_label
+            sizes = {s: round(n * share) for s, n in spec["sizes"].items()}
             order = split_units(pool, seed, f"classification:{name}:{label}")
             chosen = take_split(([r] for r in order), sizes, split, per_group=1)
+            if split == "calibration":  # more calibration texts, taken after the evaluation
+                # split's so that growing the calibration suite never moves an evaluation text
+                start = sizes["calibration"] + sizes["evaluation"]
+                chosen += order[start : start + round(spec["calibration_after_evaluation"] * share)]
             items += [_item(label_set, spec["task_type"]["candidate_mode"], *row) for row in chosen]
     return split_units(items, seed, "classification:order")
 

@@ -92,15 +92,19 @@ def deciding_model(dense: LoadedModel) -> Iterator[LoadedModel]:
 def decided_competence(
     dense: LoadedModel, suites: dict[str, list[Item]], *, cache: bool = True
 ) -> dict[str, Competence]:
-    """Each task type's competence gate, decided in fp32 (see the module docstring) and
-    cached by the dense weights' fingerprint and the items."""
+    """Each task type's competence gate, decided in fp32 (see the module docstring) on the
+    items in order of their ids, and cached by the dense weights' fingerprint and the
+    items."""
     decided: dict[str, Competence] = {}
     missing: list[str] = []
+    # The items in one canonical order: the decision is about the set of items, so no
+    # order a caller chose (a reversed suite, a sweep's) changes the batches it runs in.
+    canonical = {task: sorted(items, key=lambda i: i.id) for task, items in suites.items()}
     paths = {
         task: cache_file(
             "competence", COMPETENCE_VERSION, dense.fingerprint, task, items_hash(items)
         )
-        for task, items in suites.items()
+        for task, items in canonical.items()
     }
     for task in suites:
         record = read_checked_json(paths[task]) if cache else None
@@ -112,7 +116,7 @@ def decided_competence(
         with deciding_model(dense) as model:
             for task in missing:
                 found = dataclasses.replace(
-                    gate(model, task, suites[task]), decided_in=DECIDING_DTYPE
+                    gate(model, task, canonical[task]), decided_in=DECIDING_DTYPE
                 )
                 if cache:
                     write_checked_json(paths[task], found.to_dict())
