@@ -48,10 +48,13 @@ def versions() -> dict[str, str]:
     import torch
     import transformers
 
+    from advisor.models.placement import cpu_description
+
     return {
         "prune_advisor": __version__,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
+        "cpu": cpu_description(),
     }

@@ -24,12 +24,11 @@ the largest cell, and the CPU it ran on.
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 
 import numpy as np
 
 from advisor.measure.evidence import loss_stats
+from advisor.models.placement import cpu_description
 from advisor.rules.looks import read_in_looks
 from advisor.rules.predict import predict_from
 
@@ -77,20 +76,6 @@ def error_rate(kind: str, truth: float, n: int, reps: int, rng: np.random.Genera
     return errors / reps
 
 
-def cpu() -> str:
-    """The CPU model and its bf16 support (lscpu), for the record."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
-    model = next(
-        (ln.split(":", 1)[1].strip() for ln in text.splitlines() if "Model name" in ln), "?"
-    )
-    flags = text.split()
-    bf16 = "AMX" if "amx_bf16" in flags else "AVX512-BF16" if "avx512_bf16" in flags else "neither"
-    return f"{model} (native bf16: {bf16})"
-
-
 def table(kind: str, reps: int, seed: int) -> float:
     """Print one kind's table; return its largest cell."""
     rng = np.random.default_rng(seed)
@@ -111,7 +96,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"CPU: {cpu()}; numpy arithmetic only (no model runs, so no bf16)")
+    print(f"CPU: {cpu_description()}; numpy arithmetic only (no model runs, so no bf16)")
     print(f"tolerance {TOLERANCE}, nominal level {NOMINAL} per committed side")
     worst = {kind: table(kind, args.reps, args.seed) for kind in ("survival", "answers")}
     for kind, cell in worst.items():

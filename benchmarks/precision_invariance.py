@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 import torch
-from interval_coverage import cpu
 
 from advisor.assess import assess, calibration_suites
 from advisor.models import load_model
+from advisor.models.placement import cpu_description
 from advisor.pruning import prune_model
 from advisor.suites.tasks import task_names
 from advisor.verdicts import CAUTION
@@ -82,7 +82,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="smollm2-135m,gemma3-270m")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--configs", default="", help="comma-separated configuration numbers (0 = the demo)"
+    )
     args = parser.parse_args()
+    picked = [CONFIGS[int(k)] for k in args.configs.split(",")] if args.configs else CONFIGS
     torch.set_num_threads(1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = {
@@ -92,7 +96,7 @@ def main() -> None:
     tasks = task_names()
     for name in args.models.split(","):
         dense = None
-        for method, amount in CONFIGS:
+        for method, amount in picked:
             todo = [v for v in VARIANTS if (name, config_id(method, amount), v) not in done]
             if not todo:
                 continue
@@ -107,7 +111,7 @@ def main() -> None:
                     "variant": variant,
                     "verdicts": found,
                     "seconds": round(time.perf_counter() - start, 1),
-                    "cpu": cpu(),
+                    "cpu": cpu_description(),
                 }
                 with args.out.open("a") as fh:
                     fh.write(json.dumps(row, sort_keys=True) + "\n")
@@ -121,7 +125,7 @@ def print_table(path: Path) -> None:
     by_key: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
     for r in rows:
         by_key.setdefault((r["model"], r["config"]), {})[r["variant"]] = r["verdicts"]
-    print(f"\nCPU: {rows[0]['cpu'] if rows else cpu()}")
+    print(f"\nCPU: {rows[0]['cpu'] if rows else cpu_description()}")
     print("| model | configuration | task | " + " | ".join(VARIANTS) + " | consistent |")
     print("|---|---|---|" + "---|" * len(VARIANTS) + "---|")
     bad = total = 0

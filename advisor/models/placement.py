@@ -20,6 +20,29 @@ def native_bf16() -> bool:
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in _NATIVE_BF16_PROBES)
 
 
+def cpu_description() -> str:
+    """This CPU's model name and its native bf16 support, e.g. "Intel(R) Xeon(R) Processor
+    (native bf16: AMX)": every figure and result says which CPU it came from (§5h)."""
+    import platform
+
+    import torch
+
+    name = platform.processor() or platform.machine() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            found = [ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")]
+        name = found[0] if found else name
+    except OSError:
+        pass
+    if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
+        native = "AMX"
+    elif getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)():
+        native = "AVX512-BF16"
+    else:
+        native = "neither AMX nor AVX512-BF16"
+    return f"{name} (native bf16: {native})"
+
+
 def resolve_dtype(dtype: str, device: str | None = None, device_map: str | None = None) -> str:
     """The precision ``dtype`` names: itself, or for "auto" bfloat16 on a CPU that runs it
     natively (:func:`native_bf16`) and float32 everywhere else (GPUs included)."""
