@@ -22,7 +22,16 @@ from advisor.rules.grid import (
     run_grid,
     suite_id,
 )
-from advisor.rules.predict import MIN_CASES, Case, Z, counts_of, fit_line, held_out, score
+from advisor.rules.predict import (
+    MIN_CASES,
+    ROUNDING_MARGIN,
+    Case,
+    Z,
+    counts_of,
+    fit_line,
+    held_out,
+    score,
+)
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
 DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
@@ -100,8 +109,11 @@ def build_rules(
         "engine": "predicted-retention",
         "tolerance": tolerance,
         "z": Z,
-        "label": "predicted retention = 1 - slope * loss; interval +- z * sqrt((slope * "
-        "loss_sd)^2 + (misfit * loss)^2); go when its lower end >= tolerance",
+        "label": "predicted retention = 1 - slope * loss; each side of the interval: "
+        "hypot(slope * (loss bound - loss), z * misfit * loss), the loss bound exact "
+        "(Clopper-Pearson) for share evidence, loss +- z * loss_sd otherwise, clipped to "
+        f"[0, 1]; go when its lower end >= tolerance + {ROUNDING_MARGIN}, no-go when its "
+        f"upper end < tolerance - {ROUNDING_MARGIN}",
         "tasks": entries,
     }
 
