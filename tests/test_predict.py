@@ -93,6 +93,8 @@ def test_a_committed_verdict_keeps_the_rounding_margin_from_the_tolerance():
     assert predict.predict(rule, 0.1 - 2 * edge, 0.0, 0.9).verdict == "go"
     assert predict.predict(rule, 0.1 + edge / 2, 0.0, 0.9).verdict == "caution"
     assert predict.predict(rule, 0.1 + 2 * edge, 0.0, 0.9).verdict == "no-go"
+    # a tolerance of 1 asks for everything: an exact copy still gets go
+    assert predict.predict(rule, 0.0, 0.0, 1.0).verdict == "go"
 
 
 def test_all_answers_kept_is_bounded_exactly_not_by_a_symmetric_interval():

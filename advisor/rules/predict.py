@@ -138,7 +138,7 @@ def predict(
     low = point - math.hypot(slope * max(0.0, u_high - loss), misfit)
     high = point + math.hypot(slope * max(0.0, loss - u_low), misfit)
     point, low, high = (min(1.0, max(0.0, x)) for x in (point, low, high))
-    if low >= tolerance + ROUNDING_MARGIN:
+    if low >= min(1.0, tolerance + ROUNDING_MARGIN):  # tolerance 1: only an exact copy
         verdict = GO
     elif high < tolerance - ROUNDING_MARGIN:
         verdict = NO_GO
