@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.gate import gate_record, parse_fail_on
 from advisor.provenance import pruning_record, versions
 from advisor.resources import resource
 from advisor.suites.items import Item, items_hash
-from advisor.verdicts import FAIL_ON, NO_GO, NOT_ASSESSABLE, broken_reason
+from advisor.verdicts import NO_GO, NOT_ASSESSABLE, broken_reason
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_RULES = resource("data", "rules", "default.json")
@@ -184,8 +185,9 @@ class AssessSettings:
 
     ``temperature``: the deployment decoding temperature; ``rules_path``: a rules file (the
     shipped one when None); ``data_file``: the user's own suite for the single task type;
-    ``seed``: for the built-in suites; ``fail_on``: "no-go", or "caution" to fail the gate
-    on caution too; ``tolerance``: the retention needed for go (None: the rules');
+    ``seed``: for the built-in suites; ``fail_on``: the verdicts that fail the gate
+    (:func:`advisor.gate.parse_fail_on`: "no-go", "caution", "not-assessable" or a
+    comma-separated combination); ``tolerance``: the retention needed for go (None: the rules');
     ``decode``: decode a few items freely for the report (no verdict needs it);
     ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
     evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`);
@@ -241,8 +243,7 @@ def assess(
     temperature, seed, fail_on = settings.temperature, settings.seed, settings.fail_on
     rules_path, data_file = settings.rules_path, settings.data_file
 
-    if fail_on not in FAIL_ON:
-        raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
+    fail_on = parse_fail_on(fail_on)
     check_temperature(temperature)
     say = log or (lambda _msg: None)
     rules, rules_file, rules_sha = load_rules(rules_path)
@@ -341,7 +342,6 @@ def assess(
                 "aggregates": task_aggregates,
             },
         }
-    failing = [t for t, v in verdicts.items() if v["verdict"] in FAIL_ON[fail_on]]
     by_id = {item.id: item for item in measured_items}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -366,7 +366,7 @@ def assess(
         "tasks": verdicts,
         "overall": aggregates.get("all", {}),
         "examples": example_pairs(rows, by_id),
-        "gate": {"fail_on": fail_on, "failed": bool(failing), "failing_tasks": failing},
+        "gate": gate_record({t: v["verdict"] for t, v in verdicts.items()}, fail_on),
         "manifest": {
             "versions": versions(),
             "seed": seed,

@@ -34,9 +34,6 @@ KINDS: dict[str, Kind] = {
 }
 UNKNOWN_FILL = "#cccccc"
 
-# --fail-on: the verdicts that fail the CI gate at each threshold.
-FAIL_ON = {NO_GO: (NO_GO,), CAUTION: (CAUTION, NO_GO)}
-
 # A reason that makes a verdict caution starts with this marker, so that a person reading
 # the list of reasons sees which one decided it; what would settle a caution is in the
 # verdict's own ``settle`` field (result.json), not parsed out of the text.

@@ -137,7 +137,13 @@ def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys):
     assert code == EXIT_GATE
     result = json.loads(captured.out)
     assert result["tasks"]["math"]["verdict"] == "no-go"
-    assert result["gate"] == {"fail_on": "no-go", "failed": True, "failing_tasks": ["math"]}
+    assert result["gate"] == {
+        "fail_on": "no-go",
+        "failed": True,
+        "failing_tasks": ["math"],
+        "checked": ["math"],
+        "not_checked": [],
+    }
     assert (tmp_path / "out" / "report.html").is_file()
     assert json.loads((tmp_path / "out" / "result.json").read_text())["tasks"] == result["tasks"]
 
@@ -148,6 +154,35 @@ def test_passing_gate_exits_0_and_report_rerenders(tiny_llama_dir, tmp_path, cap
     (tmp_path / "out" / "report.html").unlink()
     assert main(["report", str(tmp_path / "out" / "result.json")]) == EXIT_OK
     assert "Is this pruned model safe to ship?" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_gate_that_checked_nothing_fails_closed(tiny_llama_dir, tmp_path, capsys):
+    """A random tiny model is competent at nothing: every task type is not-assessable.
+    README's recommended CI gate (--fail-on not-assessable) fails such a run, and neither
+    the terminal nor the report says "passed" for a task type it did not check."""
+    rules = _rules(tmp_path / "rules.json")
+    out = tmp_path / "closed"
+    code = main(_cli(tiny_llama_dir, rules, out, "--fail-on", "not-assessable", "--json"))
+    captured = capsys.readouterr()
+    assert code == EXIT_GATE
+    gate = json.loads(captured.out)["gate"]
+    assert gate["failed"] and gate["failing_tasks"] == ["math"] and gate["not_checked"] == ["math"]
+    assert "CI gate failed (--fail-on not-assessable): math not-assessable." in captured.err
+    banner = _banner(out / "report.html")
+    assert "CI gate failed" in banner and "passed" not in banner
+
+    # the default gate does not fail, and says that it checked nothing instead of "passed"
+    code = main(_cli(tiny_llama_dir, rules, tmp_path / "open"))
+    captured = capsys.readouterr()
+    assert code == EXIT_OK
+    assert "CI gate checked nothing" in captured.err and "passed" not in captured.err
+    banner = _banner(tmp_path / "open" / "report.html")
+    assert "CI gate checked nothing" in banner and "passed" not in banner
+
+
+def _banner(report: Path) -> str:
+    """The report's gate banner (its text and class)."""
+    return report.read_text().split('<div class="gate', 1)[1].split("</div>", 1)[0]
 
 
 @pytest.mark.parametrize(

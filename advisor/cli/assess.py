@@ -43,8 +43,8 @@ from advisor.cli.app import (
     verdict_text,
 )
 from advisor.errors import AdvisorError
+from advisor.gate import gate_sentence, gate_state, parse_fail_on
 from advisor.provenance import detected_lines
-from advisor.verdicts import FAIL_ON
 
 TemperatureOpt = Annotated[
     float,
@@ -64,7 +64,10 @@ FailOnOpt = Annotated[
     str,
     typer.Option(
         "--fail-on",
-        help="Exit 1 when any task's verdict is no-go ('no-go') or caution or worse ('caution').",
+        help="Exit 1 when a task type's verdict is no-go ('no-go'), caution or no-go "
+        "('caution'), or not-assessable or no-go ('not-assessable': a gate that fails closed, "
+        "never passing on a task type it could not check; recommended for CI). Combine with a "
+        "comma: caution,not-assessable.",
     ),
 ]
 DataOpt = Annotated[
@@ -74,6 +77,9 @@ DataOpt = Annotated[
         help="Your own calibration suite (JSONL) for the single --task; schemas in README.",
     ),
 ]
+
+
+GATE_STYLE = {"failed": "red", "passed": "green", "unchecked": "yellow"}
 
 
 def _slug(text: str) -> str:
@@ -209,8 +215,7 @@ def assess(
 
     # Every input that can be checked without the model is checked first: loading and
     # pruning take tens of seconds before the first use of these.
-    if fail_on not in FAIL_ON:
-        raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
+    fail_on = parse_fail_on(fail_on)
     tasks = resolve_tasks(task)
     request = prune_request(
         method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
@@ -257,13 +262,8 @@ def assess(
     else:
         print_verdicts(result)
     err.print(f"Report: {report_path}\nResult: {result_path}")
+    err.print(line((gate_sentence(result), GATE_STYLE[gate_state(result)])), soft_wrap=True)
     if result["gate"]["failed"]:
-        err.print(
-            line(
-                ("Gate failed", "red"),
-                f" (--fail-on {fail_on}): {', '.join(result['gate']['failing_tasks'])}",
-            )
-        )
         raise typer.Exit(EXIT_GATE)
 
 

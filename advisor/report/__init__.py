@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.files import finite_json, json_text, publish_files, writable_dir
+from advisor.gate import gate_sentence, gate_state
 from advisor.report import figures
 from advisor.report.schema import check_result
 from advisor.resources import resource
@@ -98,6 +99,8 @@ def render(result: dict[str, Any]) -> str:
         r=result,
         figures=figs,
         sentences={n: plain_sentence(n, t, tolerance) for n, t in tasks.items()},
+        gate_state=gate_state(result),
+        gate_sentence=gate_sentence(result),
         manifest_json=json.dumps(result["manifest"], indent=2, sort_keys=True),
     )
 
