@@ -28,7 +28,8 @@ from advisor.gate import gate_record, parse_fail_on
 from advisor.provenance import pruning_record, versions
 from advisor.resources import resource
 from advisor.suites.items import Item, items_hash
-from advisor.verdicts import NO_GO, NOT_ASSESSABLE, broken_reason
+from advisor.suites.own import SuiteFiles, suite_files
+from advisor.verdicts import NO_GO, NOT_ASSESSABLE, broken_reason, not_assessable_text
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_RULES = resource("data", "rules", "default.json")
@@ -70,16 +71,14 @@ def load_rules(path: str | Path | None = None) -> tuple[dict[str, Any], Path, st
 
 
 def calibration_suites(
-    tasks: list[str], seed: int, data_file: str | Path | None = None
+    tasks: list[str], seed: int, data_file: SuiteFiles = None
 ) -> dict[str, list[Item]]:
-    """Each task type's calibration items (primary view), or the user's suite file."""
+    """Each task type's calibration items (primary view), or the user's suite file for the
+    task types ``data_file`` names (one file for a single task type, or task -> file)."""
     from advisor.suites import build_suite, primary_items
 
-    if data_file is not None and len(tasks) != 1:
-        raise AdvisorError(
-            "--data holds one task type's suite: name that task type with a single --task."
-        )
-    return {t: primary_items(build_suite(t, "calibration", seed, data_file)) for t in tasks}
+    files = suite_files(tasks, data_file)
+    return {t: primary_items(build_suite(t, "calibration", seed, files.get(t))) for t in tasks}
 
 
 def _fit_suites(
@@ -151,7 +150,8 @@ def warm_dense_side(
 
 
 def covers(task: str, items: list[Item], data_file: str | Path | None) -> str:
-    """What a verdict covers: which prompts it was measured on."""
+    """What a verdict covers: which prompts it was measured on (``data_file``: the user's
+    suite for ``task``, None for the built-in one)."""
     if data_file is not None:
         own = sum(1 for i in items if i.meta.get("prompt_source") == "user")
         how = (
@@ -184,7 +184,8 @@ class AssessSettings:
     """What to assess and how (the keyword options of :func:`assess`).
 
     ``temperature``: the deployment decoding temperature; ``rules_path``: a rules file (the
-    shipped one when None); ``data_file``: the user's own suite for the single task type;
+    shipped one when None); ``data_file``: the user's own suites (one file for a single
+    task type, or a mapping task type -> file; :mod:`advisor.suites.own`);
     ``seed``: for the built-in suites; ``fail_on``: the verdicts that fail the gate
     (:func:`advisor.gate.parse_fail_on`: "no-go", "caution", "not-assessable" or a
     comma-separated combination); ``tolerance``: the retention needed for go (None: the rules');
@@ -197,7 +198,7 @@ class AssessSettings:
 
     temperature: float = 1.0
     rules_path: str | Path | None = None
-    data_file: str | Path | None = None
+    data_file: SuiteFiles = None
     seed: int = 0
     fail_on: str = NO_GO
     tolerance: float | None = None
@@ -241,7 +242,7 @@ def assess(
 
     settings = AssessSettings(**options)
     temperature, seed, fail_on = settings.temperature, settings.seed, settings.fail_on
-    rules_path, data_file = settings.rules_path, settings.data_file
+    rules_path, files = settings.rules_path, suite_files(tasks, settings.data_file)
 
     fail_on = parse_fail_on(fail_on)
     check_temperature(temperature)
@@ -256,7 +257,7 @@ def assess(
 
     say("building calibration suites")
     built = settings.suites
-    suites = {t: built[t] for t in tasks} if built else calibration_suites(tasks, seed, data_file)
+    suites = {t: built[t] for t in tasks} if built else calibration_suites(tasks, seed, files)
     truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
     broken = probe_broken(dense, pruned.loaded)
@@ -326,8 +327,7 @@ def assess(
         if broken is not None:
             verdict = _broken_verdict(broken)
         elif not competence[task]["assessable"]:
-            reason = competence[task]["reason"]
-            verdict = _not_assessable(f"Not assessable with this model/suite: {reason}")
+            verdict = _not_assessable(not_assessable_text(competence[task]["reason"]))
         elif "slope" not in rule:
             verdict = _not_assessable(f"The rules file has no rule for '{task}'.")
         else:
@@ -335,7 +335,7 @@ def assess(
             verdict = explain(task, rule, found, tolerance, rules.get("provenance", {}))
         verdicts[task] = {
             **verdict,
-            "covers": covers(task, suites[task], data_file),
+            "covers": covers(task, suites[task], files.get(task)),
             "competence": competence[task],
             "measurements": {
                 "features": features_of(task_aggregates),
@@ -374,7 +374,7 @@ def assess(
                 task: {"items": len(items), "items_hash": items_hash(items)}
                 for task, items in suites.items()
             }
-            | ({"user_file": str(data_file)} if data_file else {})
+            | ({"user_files": {t: str(p) for t, p in files.items()}} if files else {})
             | {"truncated_prompts": {t: len(ids) for t, ids in truncated.items()}}
             | {"hierarchy_items": len(measured_items), "decoded_items": sum(decoded)},
             "rules": {

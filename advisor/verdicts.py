@@ -54,6 +54,14 @@ def not_assessable_reason(why: str) -> str:
     return NOT_ASSESSABLE_MARK + why
 
 
+def not_assessable_text(reason: str) -> str:
+    """The competence gate's reason (which may start with the phrase already) as the
+    reason of a not-assessable verdict, the phrase said once."""
+    if reason.startswith(NOT_COMPETENT):
+        return reason[:1].upper() + reason[1:]
+    return not_assessable_reason(reason)
+
+
 def broken_reason(why: str) -> str:
     """The reason of a no-go for a pruned model that is broken outright."""
     return BROKEN_MARK + why
