@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jsonschema
@@ -13,6 +12,7 @@ from advisor import assess as assess_mod
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from advisor.report import render
 from advisor.report.schema import SCHEMA_FILE
+from tests.screenshot import need_chromium, open_page
 
 TASKS = ["multiple-choice", "math"]
 
@@ -220,17 +220,9 @@ def test_usage_errors_exit_2_without_traceback(args, message, tiny_llama_dir, ca
     assert message in captured.err and "Traceback" not in captured.err
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 def test_report_opens_in_headless_chromium_without_errors_or_network(tiny_result, tmp_path):
     """The report is one self-contained file: no console errors, no request but itself."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run); no silent skip.")
-        pytest.skip("Debian chromium is not installed here")
-    from playwright.sync_api import sync_playwright
-
+    need_chromium()
     from advisor.report import write_report
 
     result = json.loads(json.dumps(tiny_result))
@@ -245,17 +237,7 @@ def test_report_opens_in_headless_chromium_without_errors_or_network(tiny_result
         }
     ]
     _, report = write_report(result, tmp_path)
-    flags = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=flags)
-        page = browser.new_page()
+    with open_page() as page:
         console, requests, dialogs = [], [], []
         page.on("console", lambda m: console.append((m.type, m.text)))
         page.on("pageerror", lambda e: console.append(("pageerror", str(e))))
@@ -266,7 +248,6 @@ def test_report_opens_in_headless_chromium_without_errors_or_network(tiny_result
         heading = page.inner_text("h1")
         images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
     assert heading == "Is this pruned model safe to ship?"
     assert [m for m in console if m[0] in ("error", "pageerror")] == []
     assert requests == [report.as_uri()]

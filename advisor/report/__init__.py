@@ -12,6 +12,7 @@ from typing import Any
 
 from advisor.files import finite_json, json_text, publish_files, writable_dir
 from advisor.gate import gate_sentence, gate_state
+from advisor.notes import dense_cache_note, items_read, speed_note
 from advisor.report import figures
 from advisor.report.schema import check_result
 from advisor.resources import resource
@@ -70,11 +71,11 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
             f"{share}. "
             + (f"To settle it, {settle}." if settle else "Check with `prune-advisor evaluate`.")
         )
-    competence = record.get("competence", {})
+    reason = record["reasons"][0]  # the competence gate's own words and numbers
     return (
-        f"No verdict for {task}: the dense model itself is not competent here "
-        f"(score {competence.get('score', 0):.2f} vs chance {competence.get('chance', 0):.2f}"
-        f"), so a comparison would be noise."
+        f"No verdict for {task}: nothing was checked, because the dense model itself is not "
+        f"clearly competent here ({reason[:1].lower() + reason[1:].rstrip('.')}), so a "
+        f"comparison would be noise."
     )
 
 
@@ -101,6 +102,13 @@ def render(result: dict[str, Any]) -> str:
         sentences={n: plain_sentence(n, t, tolerance) for n, t in tasks.items()},
         gate_state=gate_state(result),
         gate_sentence=gate_sentence(result),
+        notes={
+            "speed": speed_note(result),
+            "items": {n: items_read(t) for n, t in tasks.items()},
+            "dense_cache": dense_cache_note(
+                result["manifest"].get("measurement", {}).get("dense_cache")
+            ),
+        },
         manifest_json=json.dumps(result["manifest"], indent=2, sort_keys=True),
     )
 
