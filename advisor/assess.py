@@ -237,6 +237,7 @@ def assess(
     from advisor.rules.features import features_of
     from advisor.rules.looks import evidence_in_looks
     from advisor.rules.predict import explain
+    from advisor.suites.diagnose import suite_hints
     from advisor.truth.evaluate import dense_results
     from advisor.truth.score import dense_competence
 
@@ -333,8 +334,10 @@ def assess(
         else:
             found = evidence[task].to_dict()
             verdict = explain(task, rule, found, tolerance, rules.get("provenance", {}))
+        hints = suite_hints(suites[task], scored[task], dense.tokenizer) if task in files else []
         verdicts[task] = {
             **verdict,
+            **({"reasons": [*verdict["reasons"], *hints], "hints": hints} if hints else {}),
             "covers": covers(task, suites[task], files.get(task)),
             "competence": competence[task],
             "measurements": {

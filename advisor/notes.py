@@ -56,8 +56,8 @@ def speed_note(result: dict[str, Any]) -> str:
             "2:4 turns into speed only on GPUs with sparse tensor cores (NVIDIA Ampere or "
             "newer, e.g. torch's to_sparse_semi_structured, TensorRT-LLM)"
             if pattern == "2:4"
-            else f"{pattern} zeros turn into speed only with a sparse kernel or engine "
-            f"(e.g. DeepSparse on CPUs), usually at high sparsity"
+            else f"{pattern.capitalize()} zeros turn into speed only with a sparse kernel or "
+            f"engine (e.g. DeepSparse on CPUs), usually at high sparsity"
         )
         return (
             f"×{ratio:.2f} here: the zeros stay inside dense matrices, which this machine "

@@ -93,6 +93,11 @@ def test_two_suites_in_one_run_load_the_models_once(
     assert "12 items of your suite boxes.jsonl" in result["tasks"]["rag"]["covers"]
     assert "12 items of your suite sums.jsonl" in result["tasks"]["math"]["covers"]
     assert result["manifest"]["data"]["math"]["items"] == 12
+    # a random model repeats itself: your suite's verdict says so, and what to look at
+    hints = result["tasks"]["math"]["hints"]
+    assert (
+        hints and "dense answers are" in hints[0] and hints[0] in result["tasks"]["math"]["reasons"]
+    )
 
 
 def test_sweep_reads_your_suites(tiny_llama_dir, tmp_path, suites, capsys):

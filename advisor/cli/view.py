@@ -69,6 +69,9 @@ def print_verdicts(result: dict[str, Any], console: Any = out, verbose: bool = F
         if verbose:
             for reason in record["reasons"]:
                 _say(console, f"  · {reason}")
+    for task, record in result["tasks"].items():  # your suite, read for the usual causes
+        for hint in [] if verbose else record.get("hints", []):
+            _say(console, f"hint ({task}): {hint}")
     for found in detected_lines(pruning.get("detected")):  # pruned elsewhere: §9b
         _say(console, found)
     parameters = result["model"]["parameters"]
