@@ -17,7 +17,7 @@ The options carry the CLI's names (``--calib-samples`` is ``calib_samples``) and
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 from advisor.errors import AdvisorError
 from advisor.gate import gate_sentence, parse_fail_on
 from advisor.notes import short_reason, speed_note
-from advisor.suites.own import SuiteFiles, suite_files
+from advisor.suites.own import SuiteFiles, own_suites
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -78,26 +78,18 @@ class Plan:
 def prepare(model: str = DEFAULT_MODEL, **options: Any) -> Plan:
     """Check every input that can be checked without loading a model (loading and pruning
     take tens of seconds before the first use of some), reading each suite file whole."""
-    from advisor.assess import calibration_suites, check_temperature, load_rules
+    from advisor.assess import check_temperature, load_rules
     from advisor.pair import check_request
-    from advisor.suites.own import requested_tasks
-    from advisor.suites.tasks import select_tasks
 
     opts = AssessOptions(**options)
     fail_on = parse_fail_on(opts.fail_on)
-    named = [opts.tasks] if isinstance(opts.tasks, str) else opts.tasks
-    data = opts.data
-    given = data if isinstance(data, Mapping) else {}
-    tasks = select_tasks(requested_tasks(named, given))
-    files = suite_files(tasks, data)
+    tasks, files = own_suites(opts.tasks, opts.data, opts.seed)  # every row read here
     check_request(_prune_request(opts), opts.pruned)
     check_temperature(opts.temperature)
     if opts.tolerance is not None and not 0 < opts.tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {opts.tolerance}.")
     if opts.rules is not None:
         load_rules(opts.rules)
-    if files:
-        calibration_suites(tasks, opts.seed, files)  # reads and checks every row
     return Plan(model, AssessOptions(**{**vars(opts), "fail_on": fail_on}), tasks, files)
 
 

@@ -119,24 +119,19 @@ def sweep(
     kept: rerun the same command with the same --out after an interruption and it resumes
     where it stopped. --data works as in assess: your own suites, one per task type.
     """
-    from advisor.assess import calibration_suites, check_temperature, load_rules
+    from advisor.assess import check_temperature, load_rules
     from advisor.files import writable_dir
     from advisor.frontier import SEARCHES
     from advisor.pair import load_dense
     from advisor.pruning import get_method
-    from advisor.suites.own import parse_data_option, requested_tasks, suite_files
-    from advisor.suites.tasks import select_tasks
+    from advisor.suites.own import own_suites, parse_data_option
     from advisor.sweep import SweepPlan, sweep_steps
     from advisor.sweep import sweep as run_sweep
 
     get_method(method)
     if search not in SEARCHES:
         raise AdvisorError(f"--search must be one of {', '.join(SEARCHES)}; got '{search}'.")
-    files = parse_data_option(data, task)
-    tasks = select_tasks(requested_tasks(task, files))
-    files = suite_files(tasks, files)
-    if files:
-        calibration_suites(tasks, seed, files)  # reads and checks every row
+    tasks, files = own_suites(task, parse_data_option(data, task), seed)  # rows read here
     plan = SweepPlan(
         method=method,
         steps=sweep_steps(method, amounts),

@@ -80,3 +80,20 @@ def requested_tasks(task: list[str] | None, files: Mapping[str, Path]) -> list[s
     if task or not files:
         return task
     return [t for t in task_names() if t in files]
+
+
+def own_suites(
+    tasks: list[str] | str | None, data: SuiteFiles, seed: int = 0
+) -> tuple[list[str], dict[str, Path]]:
+    """The task types to assess (``tasks`` as ``--task`` names them, or those ``data``
+    names) and the suite file of each that has one; every row of every file is read and
+    checked here, before any model is loaded."""
+    from advisor.suites import build_suite
+    from advisor.suites.tasks import select_tasks
+
+    named = [tasks] if isinstance(tasks, str) else tasks
+    chosen = select_tasks(requested_tasks(named, data if isinstance(data, Mapping) else {}))
+    files = suite_files(chosen, data)
+    for task, path in files.items():
+        build_suite(task, "calibration", seed, path)
+    return chosen, files
