@@ -57,3 +57,19 @@ def test_short_reasons_fit_the_terminal_column():
         "na": "dense 5/14 = 0.36 vs chance 0.50",  # the competence gate's numbers
     }
     assert all(len(r) <= 40 for r in reasons.values())
+
+
+def test_terminal_and_report_quote_the_same_competence_numbers():
+    from advisor.report import plain_sentence
+
+    why = "not clearly above chance: 5/14 = 0.36 vs chance 0.50 (one-sided p = 0.3)"
+    record = {
+        "verdict": "not-assessable",
+        "reasons": [f"Not assessable with this model/suite: {why}"],
+        "competence": {"assessable": False, "reason": f"not assessable with this model/suite: "
+                       f"{why}", "n": 14, "successes": 5, "chance": 0.5, "score": 0.13,
+                       "top_share": 0.2},  # score: a mean chrF, not the share of wins
+    }  # fmt: skip
+    terminal, report = short_reason(record, 0.9), plain_sentence("rag", record, 0.9)
+    assert "5/14 = 0.36 vs chance 0.50" in terminal and "5/14 = 0.36 vs chance 0.50" in report
+    assert "0.13" not in report and report.count("not assessable") == 0

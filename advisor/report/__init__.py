@@ -16,7 +16,7 @@ from advisor.notes import dense_cache_note, items_read, speed_note
 from advisor.report import figures
 from advisor.report.schema import check_result
 from advisor.resources import resource
-from advisor.verdicts import CAUTION, GO, KINDS, NO_GO
+from advisor.verdicts import CAUTION, GO, KINDS, NO_GO, NOT_ASSESSABLE_MARK, NOT_COMPETENT
 
 
 def template(name: str) -> Any:
@@ -71,11 +71,14 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
             f"{share}. "
             + (f"To settle it, {settle}." if settle else "Check with `prune-advisor evaluate`.")
         )
-    reason = record["reasons"][0]  # the competence gate's own words and numbers
+    competence = record.get("competence") or {}
+    if competence.get("assessable", False):  # e.g. no rule for this task type
+        return f"No verdict for {task}: {record['reasons'][0]}"
+    why = competence.get("reason") or record["reasons"][0]  # the gate's words and numbers
+    why = why.removeprefix(NOT_COMPETENT + ": ").removeprefix(NOT_ASSESSABLE_MARK)
     return (
         f"No verdict for {task}: nothing was checked, because the dense model itself is not "
-        f"clearly competent here ({reason[:1].lower() + reason[1:].rstrip('.')}), so a "
-        f"comparison would be noise."
+        f"competent here ({why.rstrip('.')}), so a comparison would be noise."
     )
 
 
