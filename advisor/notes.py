@@ -46,9 +46,11 @@ def speed_note(result: dict[str, Any]) -> str:
     zeros = (pruning.get("achieved_sparsity") or 0) > 0 and not removed and not fewer
     if removed or fewer:
         what = ", ".join(removed) if removed else "weights (narrower matrices)"
+        noise = " (this ratio is within timing noise: a small cut, or a busy machine)"
         return (
             f"×{ratio:.2f} here: {what} removed outright, so each token does less work; "
-            f"structural removal speeds up any hardware, roughly in proportion to the work cut."
+            f"structural removal speeds up any hardware, roughly in proportion to the work "
+            f"cut{noise if ratio < 1.05 else ''}."
         )
     if zeros:
         pattern = pruning.get("pattern") or "unstructured"
