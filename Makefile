@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The main job: assess SmolLM2-135M with a quarter of its attention sublayers dropped, for
-# every task type. Exit code 1 means "the gate failed" (a no-go verdict), a normal outcome
+# every task type (the first run fetches the model; `prune-advisor models smollm2-135m`
+# describes it). Exit code 1 means "the gate failed" (a no-go verdict), a normal outcome
 # of an assessment, so the demo accepts it; usage (2) and internal (3) errors still fail.
 demo: setup
-	$(BIN)/prune-advisor models smollm2-135m
 	$(BIN)/prune-advisor assess --method attn-drop --ratio 0.25 --task all --out reports/demo \
 		|| test $$? -eq 1
 

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.gate import gate_record, parse_fail_on
 from advisor.provenance import pruning_record, versions
 from advisor.resources import resource
 from advisor.suites.items import Item, items_hash
-from advisor.verdicts import FAIL_ON, NO_GO, NOT_ASSESSABLE, broken_reason
+from advisor.suites.own import SuiteFiles, suite_files
+from advisor.verdicts import NO_GO, NOT_ASSESSABLE, broken_reason, not_assessable_text
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_RULES = resource("data", "rules", "default.json")
@@ -69,16 +71,14 @@ def load_rules(path: str | Path | None = None) -> tuple[dict[str, Any], Path, st
 
 
 def calibration_suites(
-    tasks: list[str], seed: int, data_file: str | Path | None = None
+    tasks: list[str], seed: int, data_file: SuiteFiles = None
 ) -> dict[str, list[Item]]:
-    """Each task type's calibration items (primary view), or the user's suite file."""
+    """Each task type's calibration items (primary view), or the user's suite file for the
+    task types ``data_file`` names (one file for a single task type, or task -> file)."""
     from advisor.suites import build_suite, primary_items
 
-    if data_file is not None and len(tasks) != 1:
-        raise AdvisorError(
-            "--data holds one task type's suite: name that task type with a single --task."
-        )
-    return {t: primary_items(build_suite(t, "calibration", seed, data_file)) for t in tasks}
+    files = suite_files(tasks, data_file)
+    return {t: primary_items(build_suite(t, "calibration", seed, files.get(t))) for t in tasks}
 
 
 def _fit_suites(
@@ -151,7 +151,8 @@ def warm_dense_side(
 
 
 def covers(task: str, items: list[Item], data_file: str | Path | None) -> str:
-    """What a verdict covers: which prompts it was measured on."""
+    """What a verdict covers: which prompts it was measured on (``data_file``: the user's
+    suite for ``task``, None for the built-in one)."""
     if data_file is not None:
         own = sum(1 for i in items if i.meta.get("prompt_source") == "user")
         how = (
@@ -184,9 +185,11 @@ class AssessSettings:
     """What to assess and how (the keyword options of :func:`assess`).
 
     ``temperature``: the deployment decoding temperature; ``rules_path``: a rules file (the
-    shipped one when None); ``data_file``: the user's own suite for the single task type;
-    ``seed``: for the built-in suites; ``fail_on``: "no-go", or "caution" to fail the gate
-    on caution too; ``tolerance``: the retention needed for go (None: the rules');
+    shipped one when None); ``data_file``: the user's own suites (one file for a single
+    task type, or a mapping task type -> file; :mod:`advisor.suites.own`);
+    ``seed``: for the built-in suites; ``fail_on``: the verdicts that fail the gate
+    (:func:`advisor.gate.parse_fail_on`: "no-go", "caution", "not-assessable" or a
+    comma-separated combination); ``tolerance``: the retention needed for go (None: the rules');
     ``decode``: decode a few items freely for the report (no verdict needs it);
     ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
     evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`);
@@ -196,7 +199,7 @@ class AssessSettings:
 
     temperature: float = 1.0
     rules_path: str | Path | None = None
-    data_file: str | Path | None = None
+    data_file: SuiteFiles = None
     seed: int = 0
     fail_on: str = NO_GO
     tolerance: float | None = None
@@ -235,15 +238,15 @@ def assess(
     from advisor.rules.features import features_of
     from advisor.rules.looks import evidence_in_looks
     from advisor.rules.predict import explain
+    from advisor.suites.diagnose import suite_hints
     from advisor.truth.assessable import decided_competence
     from advisor.truth.evaluate import dense_results
 
     settings = AssessSettings(**options)
     temperature, seed, fail_on = settings.temperature, settings.seed, settings.fail_on
-    rules_path, data_file = settings.rules_path, settings.data_file
+    rules_path, files = settings.rules_path, suite_files(tasks, settings.data_file)
 
-    if fail_on not in FAIL_ON:
-        raise AdvisorError(f"--fail-on must be 'caution' or 'no-go', not '{fail_on}'.")
+    fail_on = parse_fail_on(fail_on)
     check_temperature(temperature)
     say = log or (lambda _msg: None)
     rules, rules_file, rules_sha = load_rules(rules_path)
@@ -256,7 +259,7 @@ def assess(
 
     say("building calibration suites")
     built = settings.suites
-    suites = {t: built[t] for t in tasks} if built else calibration_suites(tasks, seed, data_file)
+    suites = {t: built[t] for t in tasks} if built else calibration_suites(tasks, seed, files)
     truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
     broken = probe_broken(dense, pruned.loaded)
@@ -266,7 +269,7 @@ def assess(
     competence = {t: c.to_dict() for t, c in decided_competence(dense, suites).items()}
     scored = {}
     for task, items in suites.items():
-        if competence[task]["assessable"]:
+        if competence[task]["assessable"] or task in files:  # a user suite gets its hints
             say(f"dense answers: {task}")
             scored[task] = dense_results(dense, items)
     timings["competence_s"] = time.perf_counter() - clock
@@ -333,23 +336,23 @@ def assess(
         if broken is not None:
             verdict = _broken_verdict(broken)
         elif not competence[task]["assessable"]:
-            reason = competence[task]["reason"]
-            verdict = _not_assessable(f"Not assessable with this model/suite: {reason}")
+            verdict = _not_assessable(not_assessable_text(competence[task]["reason"]))
         elif "slope" not in rule:
             verdict = _not_assessable(f"The rules file has no rule for '{task}'.")
         else:
             found = evidence[task].to_dict()
             verdict = explain(task, rule, found, tolerance, rules.get("provenance", {}))
+        hints = suite_hints(suites[task], scored[task], dense.tokenizer) if task in files else []
         verdicts[task] = {
             **verdict,
-            "covers": covers(task, suites[task], data_file),
+            **({"reasons": [*verdict["reasons"], *hints], "hints": hints} if hints else {}),
+            "covers": covers(task, suites[task], files.get(task)),
             "competence": competence[task],
             "measurements": {
                 "features": features_of(task_aggregates),
                 "aggregates": task_aggregates,
             },
         }
-    failing = [t for t, v in verdicts.items() if v["verdict"] in FAIL_ON[fail_on]]
     by_id = {item.id: item for item in measured_items}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -374,7 +377,7 @@ def assess(
         "tasks": verdicts,
         "overall": aggregates.get("all", {}),
         "examples": example_pairs(rows, by_id),
-        "gate": {"fail_on": fail_on, "failed": bool(failing), "failing_tasks": failing},
+        "gate": gate_record({t: v["verdict"] for t, v in verdicts.items()}, fail_on),
         "manifest": {
             "versions": versions(),
             "seed": seed,
@@ -382,7 +385,7 @@ def assess(
                 task: {"items": len(items), "items_hash": items_hash(items)}
                 for task, items in suites.items()
             }
-            | ({"user_file": str(data_file)} if data_file else {})
+            | ({"user_files": {t: str(p) for t, p in files.items()}} if files else {})
             | {"truncated_prompts": {t: len(ids) for t, ids in truncated.items()}}
             | {"hierarchy_items": len(measured_items), "decoded_items": sum(decoded)},
             "rules": {

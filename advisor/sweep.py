@@ -34,7 +34,7 @@ class SweepPlan:
     frontier from the largest amount down (a task type settled at its first go) or assess
     ``"every"`` amount from the smallest up (with ``early_stop``, a task type stops after
     two decisive no-gos), measure the report's ``hierarchy`` per amount (docs/design.md
-    §5d)."""
+    §5d); ``data``: the user's own suites, task type -> file (:mod:`advisor.suites.own`)."""
 
     method: str
     steps: list[dict[str, Any]]
@@ -46,6 +46,7 @@ class SweepPlan:
     early_stop: bool = True
     hierarchy: bool = False
     search: str = "frontier"
+    data: dict[str, Path] | None = None
 
 
 def sweep_steps(method: str, text: str) -> list[dict[str, Any]]:
@@ -107,7 +108,14 @@ def _key(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
         "temperature": plan.temperature,
         "seed": plan.seed,
         "rules_sha256": run.rules_sha,
-    }
+    } | ({"data": _data_key(plan.data)} if plan.data else {})
+
+
+def _data_key(files: dict[str, Path]) -> dict[str, str]:
+    """Each user suite file by its content's sha256: a changed file is a new suite."""
+    import hashlib
+
+    return {t: hashlib.sha256(Path(p).read_bytes()).hexdigest() for t, p in files.items()}
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,7 @@ def compute_step(
         temperature=plan.temperature,
         rules_path=plan.rules_path,
         seed=plan.seed,
+        data_file=plan.data,
         fail_on=NO_GO,
         timings={},
     )
@@ -180,7 +189,7 @@ def warm(dense: Any, plan: SweepPlan, step: dict[str, Any] | None, console: Any 
     from advisor.pruning import prune_model
     from advisor.rules.grid import STRUCTURAL
 
-    warm_dense_side(dense, plan.tasks, plan.seed, hierarchy=plan.hierarchy)
+    warm_dense_side(dense, plan.tasks, plan.seed, plan.data, hierarchy=plan.hierarchy)
     dense_latency(dense)  # every step's speed-up is then against this one measurement
     if step is not None and plan.method in STRUCTURAL:
         options = {"pattern": plan.pattern, "seed": plan.seed, "console": console}
@@ -259,7 +268,7 @@ def sweep(
         # pruned up front below, so no amount is pruned here.
         warm(dense, plan, None, console)
     models, share = pruned_up_front(dense, plan, steps, console) if not remote else ([], None)
-    suites = calibration_suites(plan.tasks, plan.seed)
+    suites = calibration_suites(plan.tasks, plan.seed, plan.data)
     pruned = dict(enumerate(models))
     stop: EarlyStop | FrontierSearch = (
         FrontierSearch(plan.tasks)

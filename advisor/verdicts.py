@@ -34,9 +34,6 @@ KINDS: dict[str, Kind] = {
 }
 UNKNOWN_FILL = "#cccccc"
 
-# --fail-on: the verdicts that fail the CI gate at each threshold.
-FAIL_ON = {NO_GO: (NO_GO,), CAUTION: (CAUTION, NO_GO)}
-
 # A reason that makes a verdict caution starts with this marker, so that a person reading
 # the list of reasons sees which one decided it; what would settle a caution is in the
 # verdict's own ``settle`` field (result.json), not parsed out of the text.
@@ -55,6 +52,14 @@ def caution_reason(text: str) -> str:
 def not_assessable_reason(why: str) -> str:
     """The reason of a not-assessable verdict: the dense model is not competent."""
     return NOT_ASSESSABLE_MARK + why
+
+
+def not_assessable_text(reason: str) -> str:
+    """The competence gate's reason (which may start with the phrase already) as the
+    reason of a not-assessable verdict, the phrase said once."""
+    if reason.startswith(NOT_COMPETENT):
+        return reason[:1].upper() + reason[1:]
+    return not_assessable_reason(reason)
 
 
 def broken_reason(why: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jsonschema
@@ -13,6 +12,7 @@ from advisor import assess as assess_mod
 from advisor.cli import EXIT_GATE, EXIT_OK, EXIT_USAGE, main
 from advisor.report import render
 from advisor.report.schema import SCHEMA_FILE
+from tests.screenshot import need_chromium, open_page
 
 TASKS = ["multiple-choice", "math"]
 
@@ -137,7 +137,13 @@ def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys, pri
     assert code == EXIT_GATE
     result = json.loads(captured.out)
     assert result["tasks"]["math"]["verdict"] == "no-go"
-    assert result["gate"] == {"fail_on": "no-go", "failed": True, "failing_tasks": ["math"]}
+    assert result["gate"] == {
+        "fail_on": "no-go",
+        "failed": True,
+        "failing_tasks": ["math"],
+        "checked": ["math"],
+        "not_checked": [],
+    }
     assert (tmp_path / "out" / "report.html").is_file()
     assert json.loads((tmp_path / "out" / "result.json").read_text())["tasks"] == result["tasks"]
 
@@ -148,6 +154,35 @@ def test_passing_gate_exits_0_and_report_rerenders(tiny_llama_dir, tmp_path, cap
     (tmp_path / "out" / "report.html").unlink()
     assert main(["report", str(tmp_path / "out" / "result.json")]) == EXIT_OK
     assert "Is this pruned model safe to ship?" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_gate_that_checked_nothing_fails_closed(tiny_llama_dir, tmp_path, capsys):
+    """A random tiny model is competent at nothing: every task type is not-assessable.
+    README's recommended CI gate (--fail-on not-assessable) fails such a run, and neither
+    the terminal nor the report says "passed" for a task type it did not check."""
+    rules = _rules(tmp_path / "rules.json")
+    out = tmp_path / "closed"
+    code = main(_cli(tiny_llama_dir, rules, out, "--fail-on", "not-assessable", "--json"))
+    captured = capsys.readouterr()
+    assert code == EXIT_GATE
+    gate = json.loads(captured.out)["gate"]
+    assert gate["failed"] and gate["failing_tasks"] == ["math"] and gate["not_checked"] == ["math"]
+    assert "CI gate failed (--fail-on not-assessable): math not-assessable." in captured.err
+    banner = _banner(out / "report.html")
+    assert "CI gate failed" in banner and "passed" not in banner
+
+    # the default gate does not fail, and says that it checked nothing instead of "passed"
+    code = main(_cli(tiny_llama_dir, rules, tmp_path / "open"))
+    captured = capsys.readouterr()
+    assert code == EXIT_OK
+    assert "CI gate checked nothing" in captured.err and "passed" not in captured.err
+    banner = _banner(tmp_path / "open" / "report.html")
+    assert "CI gate checked nothing" in banner and "passed" not in banner
+
+
+def _banner(report: Path) -> str:
+    """The report's gate banner (its text and class)."""
+    return report.read_text().split('<div class="gate', 1)[1].split("</div>", 1)[0]
 
 
 @pytest.mark.parametrize(
@@ -185,17 +220,9 @@ def test_usage_errors_exit_2_without_traceback(args, message, tiny_llama_dir, ca
     assert message in captured.err and "Traceback" not in captured.err
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 def test_report_opens_in_headless_chromium_without_errors_or_network(tiny_result, tmp_path):
     """The report is one self-contained file: no console errors, no request but itself."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's chromium (see .ci/run); no silent skip.")
-        pytest.skip("Debian chromium is not installed here")
-    from playwright.sync_api import sync_playwright
-
+    need_chromium()
     from advisor.report import write_report
 
     result = json.loads(json.dumps(tiny_result))
@@ -210,17 +237,7 @@ def test_report_opens_in_headless_chromium_without_errors_or_network(tiny_result
         }
     ]
     _, report = write_report(result, tmp_path)
-    flags = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=flags)
-        page = browser.new_page()
+    with open_page() as page:
         console, requests, dialogs = [], [], []
         page.on("console", lambda m: console.append((m.type, m.text)))
         page.on("pageerror", lambda e: console.append(("pageerror", str(e))))
@@ -231,7 +248,6 @@ def test_report_opens_in_headless_chromium_without_errors_or_network(tiny_result
         heading = page.inner_text("h1")
         images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
     assert heading == "Is this pruned model safe to ship?"
     assert [m for m in console if m[0] in ("error", "pageerror")] == []
     assert requests == [report.as_uri()]

@@ -311,7 +311,7 @@ def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch):
 def test_readme_exit_code_table_lists_every_exit_code():
     app = importlib.import_module("advisor.cli.app")
     readme = (ROOT / "README.md").read_text()
-    table = readme.split("### Exit codes", 1)[1].split("\n\n", 2)[1]
+    table = readme.split("## Exit codes", 1)[1].split("\n\n", 2)[1]
     codes = {int(row.split("|")[1]) for row in table.splitlines()[2:]}
     constants = {v for k, v in vars(app).items() if k.startswith("EXIT_")}
     assert codes == constants == {0, 1, 2, 3, 130}

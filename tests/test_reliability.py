@@ -343,10 +343,10 @@ def _sweep_args(tiny_llama_dir, rules, out) -> list[str]:
 def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     tiny_llama_dir, tmp_path, monkeypatch, capsys
 ):
-    from advisor.cli import assess as assess_cli
+    from advisor.cli import sweep as sweep_cli
     from advisor.sweep import STEP_FILE
 
-    real = assess_cli.run_assessment
+    real = sweep_cli.run_assessment
     calls: list[int] = []
 
     def interrupt_second(*args, **kwargs):
@@ -356,7 +356,7 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
         return real(*args, **kwargs)
 
     rules, out = _rules(tmp_path / "rules.json"), tmp_path / "sweep"
-    monkeypatch.setattr(assess_cli, "run_assessment", interrupt_second)
+    monkeypatch.setattr(sweep_cli, "run_assessment", interrupt_second)
     assert main(_sweep_args(tiny_llama_dir, rules, out)) == 130  # Ctrl-C
     # the frontier search runs the largest amount first
     assert (out / "magnitude-0.2" / "result.json").is_file()
@@ -365,7 +365,7 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
 
     calls.clear()
     monkeypatch.setattr(
-        assess_cli, "run_assessment", lambda *a, **k: calls.append(1) or real(*a, **k)
+        sweep_cli, "run_assessment", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     capsys.readouterr()
     assert main(_sweep_args(tiny_llama_dir, rules, out)) == EXIT_OK

@@ -186,7 +186,7 @@ DataOpt = Annotated[
     typer.Option(
         "--data",
         help="Your own suite (JSONL) for the single --task, in your own prompt format if its "
-        "rows give 'prompt'; schemas in README.",
+        "rows give 'prompt'; schemas in docs/suites.md.",
     ),
 ]
 AdaptiveOpt = Annotated[

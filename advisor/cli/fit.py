@@ -96,7 +96,8 @@ def fit(
             help="Take the ground truth from lm-evaluation-harness results instead of "
             'evaluating here: a JSONL manifest, one configuration a line, {"method", '
             '"amount"} or {"checkpoint"}, with "dense" and "pruned" results files '
-            "(lm_eval --output_path). lm-eval tasks map onto task types by README's table.",
+            "(lm_eval --output_path). lm-eval tasks map onto task types by the table in "
+            "docs/validation.md.",
         ),
     ] = None,
     lm_eval_task: LmEvalTaskOpt = None,

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from advisor.files import finite_json, json_text, publish_files, writable_dir
+from advisor.gate import gate_sentence, gate_state
+from advisor.notes import dense_cache_note, items_read, speed_note
 from advisor.report import figures
 from advisor.report.schema import check_result
 from advisor.resources import resource
-from advisor.verdicts import CAUTION, GO, KINDS, NO_GO
+from advisor.verdicts import CAUTION, GO, KINDS, NO_GO, NOT_ASSESSABLE_MARK, NOT_COMPETENT
 
 
 def template(name: str) -> Any:
@@ -69,11 +71,14 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
             f"{share}. "
             + (f"To settle it, {settle}." if settle else "Check with `prune-advisor evaluate`.")
         )
-    competence = record.get("competence", {})
+    competence = record.get("competence") or {}
+    if competence.get("assessable", False):  # e.g. no rule for this task type
+        return f"No verdict for {task}: {record['reasons'][0]}"
+    why = competence.get("reason") or record["reasons"][0]  # the gate's words and numbers
+    why = why.removeprefix(NOT_COMPETENT + ": ").removeprefix(NOT_ASSESSABLE_MARK)
     return (
-        f"No verdict for {task}: the dense model itself is not competent here "
-        f"(score {competence.get('score', 0):.2f} vs chance {competence.get('chance', 0):.2f}"
-        f"), so a comparison would be noise."
+        f"No verdict for {task}: nothing was checked, because the dense model itself is not "
+        f"competent here ({why.rstrip('.')}), so a comparison would be noise."
     )
 
 
@@ -98,6 +103,15 @@ def render(result: dict[str, Any]) -> str:
         r=result,
         figures=figs,
         sentences={n: plain_sentence(n, t, tolerance) for n, t in tasks.items()},
+        gate_state=gate_state(result),
+        gate_sentence=gate_sentence(result),
+        notes={
+            "speed": speed_note(result),
+            "items": {n: items_read(t) for n, t in tasks.items()},
+            "dense_cache": dense_cache_note(
+                result["manifest"].get("measurement", {}).get("dense_cache")
+            ),
+        },
         manifest_json=json.dumps(result["manifest"], indent=2, sort_keys=True),
     )
 

@@ -46,7 +46,9 @@ class Labelled:
 
 def _entry(raw: Any, where: str, base: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise AdvisorError(f"{where}: each line is a JSON object (see README, 'lm-eval').")
+        raise AdvisorError(
+            f"{where}: each line is a JSON object (see docs/validation.md, 'lm-eval')."
+        )
     missing = [k for k in ("dense", "pruned") if not raw.get(k)]
     if missing:
         raise AdvisorError(f"{where}: no {' or '.join(missing)} (lm-eval results files).")

@@ -175,7 +175,8 @@ def task_scores(
         if mapping is None:
             raise AdvisorError(
                 f"lm-eval task '{name}' (in {data['_path']}) is not in the mapping table "
-                f"(README, 'lm-eval as ground truth'). Say which task type it measures with "
+                f"(docs/validation.md, 'lm-eval as ground truth'). Say which task type it "
+                f"measures with "
                 f"--lm-eval-task {name}=TYPE (TYPE: multiple-choice, classification, math, "
                 f"rag, generation, summarization or retrieval)."
             )

@@ -1,0 +1,111 @@
+"""What `assess` and `sweep` print: a short answer that fits a CI log.
+
+At most 100 columns, one line per task type (task, verdict, predicted retention with its
+interval, items read, one short reason), then the speed and the gate. Lines are printed
+as written (never wrapped or cut by rich), so a label is never truncated. The long
+evidence is in ``-v``, ``--json`` and the report; every number here is the report's.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from rich.text import Text
+
+from advisor.cli.app import line, out
+from advisor.gate import gate_sentence, gate_state
+from advisor.notes import items_read, short_reason, speed_note
+from advisor.provenance import detected_lines
+from advisor.verdicts import style
+
+WIDTH = 100
+GATE_STYLE = {"failed": "red", "passed": "green", "unchecked": "yellow"}
+# task, verdict, retention [bounds], items: the widest value of each, then the reason.
+COLUMNS = (15, 14, 18, 6)
+
+
+def _say(console: Any, text: str | Text, style_name: str = "") -> None:
+    """Print ``text`` wrapped at WIDTH by us, never by rich (which would cut labels)."""
+    plain = text.plain if isinstance(text, Text) else text
+    for part in textwrap.wrap(plain, WIDTH, subsequent_indent="  ") or [""]:
+        console.print(line((part, style_name)) if style_name else part, soft_wrap=True)
+
+
+def _row(cells: list[str], verdict: str | None = None) -> Text:
+    """One line of the verdict table: fixed-width cells, the verdict in its colour."""
+    padded = [c.ljust(w) for c, w in zip(cells, COLUMNS, strict=False)] + cells[len(COLUMNS) :]
+    parts: list[str | tuple[str, str]] = []
+    for n, cell in enumerate(padded):
+        text = cell + ("  " if n < len(padded) - 1 else "")
+        parts.append((text, style(verdict)) if n == 1 and verdict and style(verdict) else text)
+    return line(*parts)
+
+
+def print_verdicts(result: dict[str, Any], console: Any = out, verbose: bool = False) -> None:
+    """The verdicts, one line per task type, the speed with why, and (``verbose``) every
+    reason behind each verdict."""
+    pruning, settings = result["pruning"], result["settings"]
+    tolerance = settings.get("tolerance")
+    label = pruning.get("label") or pruning["amount"]
+    _say(
+        console,
+        f"{result['model']['name']}, {pruning['method']} {label}: go needs a predicted "
+        f"retention of at least {tolerance:.2f} of the dense model's quality",
+    )
+    console.print(
+        _row(["task", "verdict", "retention [bounds]", "items", "reason"]), soft_wrap=True
+    )
+    for task, record in result["tasks"].items():
+        pred = record.get("prediction")
+        retention = (
+            "—"
+            if pred is None
+            else f"{pred['retention']:.2f} [{pred['interval'][0]:.2f}, {pred['interval'][1]:.2f}]"
+        )
+        cells = [task, record["verdict"], retention, items_read(record)]
+        row = _row([*cells, short_reason(record, tolerance)], record["verdict"])
+        console.print(row, soft_wrap=True)
+        if verbose:
+            for reason in record["reasons"]:
+                _say(console, f"  · {reason}")
+    for task, record in result["tasks"].items():  # your suite, read for the usual causes
+        for hint in [] if verbose else record.get("hints", []):
+            _say(console, f"hint ({task}): {hint}")
+    for found in detected_lines(pruning.get("detected")):  # pruned elsewhere: §9b
+        _say(console, found)
+    parameters = result["model"]["parameters"]
+    speed = result["speed"]
+    _say(
+        console,
+        f"parameters {parameters:,} → {pruning['parameters']:,}; decoding "
+        f"{speed['dense_ms_per_token']:.1f} → {speed['pruned_ms_per_token']:.1f} ms/token",
+    )
+    _say(console, f"speed {speed_note(result)}")
+
+
+def print_gate(result: dict[str, Any], console: Any) -> None:
+    """The gate's sentence, in the colour of its state."""
+    _say(console, gate_sentence(result), GATE_STYLE[gate_state(result)])
+
+
+def print_sweep(summary: dict[str, Any], method: str, console: Any = out) -> None:
+    """Every amount's verdicts (one line per amount), then each task type's largest go."""
+    rows, tasks = summary["steps"], list(summary["largest_go"])
+    width = max(len("amount"), *(len(str(r["amount"])) for r in rows)) if rows else 6
+    _say(console, f"{method}: verdict per amount and task type")
+    for start in range(0, len(tasks), 4):  # at most 4 task types (columns) per block
+        block = tasks[start : start + 4]
+        header = "amount".ljust(width) + "".join(f"  {t:<15}" for t in block)
+        console.print(header.rstrip(), soft_wrap=True)
+        for row in rows:
+            parts: list[str | tuple[str, str]] = [str(row["amount"]).ljust(width)]
+            for n, t in enumerate(block):
+                v = row["verdicts"].get(t, "")
+                cell = v if n == len(block) - 1 else f"{v:<15}"
+                parts += ["  ", (cell, style(v)) if style(v) else cell]
+            console.print(line(*parts), soft_wrap=True)
+    largest = ", ".join(
+        f"{t} {'none' if a is None else f'{a:g}'}" for t, a in summary["largest_go"].items()
+    )
+    _say(console, f"largest go amount: {largest}")
