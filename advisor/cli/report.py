@@ -24,10 +24,10 @@ def report(
     from jinja2 import TemplateError
 
     from advisor.files import atomic_write
+    from advisor.paths import FILE, input_path
     from advisor.report import check_result, render
 
-    if not result_file.is_file():
-        raise AdvisorError(f"No result file at {result_file}.")
+    input_path(result_file, "", FILE, "Pass a result.json written by `prune-advisor assess`.")
     try:
         result = json.loads(result_file.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
