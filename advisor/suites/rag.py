@@ -104,4 +104,7 @@ SUITE = Suite(
     '"When was the tower completed?", "answer": "1889"}  (prompted with the built-in '
     "demonstration; scored by span match)",
     prompt_fields=("passage", "question"),
+    prompt_schema='{"prompt": "Context: The Eiffel Tower ... completed in 1889 ...\\nQ: When '
+    'was the tower completed?\\nA:", "answer": "1889", "stop": ["\\n"], "max_new_tokens": 8}  '
+    "(your prompt used verbatim; stop and max_new_tokens optional; scored by span match)",
 )
