@@ -173,9 +173,9 @@ def test_passing_gate_exits_0_and_report_rerenders(tiny_llama_dir, tmp_path, cap
                 "--task",
                 "math",
             ],
-            "No rules file",
+            "--rules /no/such/rules.json: no such file",
         ),
-        (["report", "/no/such/result.json"], "No result file"),
+        (["report", "/no/such/result.json"], "/no/such/result.json: no such file"),
     ],
 )
 def test_usage_errors_exit_2_without_traceback(args, message, tiny_llama_dir, capsys):

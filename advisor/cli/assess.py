@@ -202,10 +202,11 @@ def assess(
     error, 3 internal error. Example CI gate:
     `prune-advisor assess --pruned ./my-pruned-model --task rag`.
     """
-    from advisor.assess import calibration_suites, check_temperature, warm_dense_side
+    from advisor.assess import calibration_suites, check_temperature, load_rules, warm_dense_side
     from advisor.files import output_dir
-    from advisor.pair import check_request, open_pair
+    from advisor.pair import check_models, open_pair
     from advisor.report import write_report
+    from advisor.suites import check_user_suite
 
     # Every input that can be checked without the model is checked first: loading and
     # pruning take tens of seconds before the first use of these.
@@ -215,13 +216,14 @@ def assess(
     request = prune_request(
         method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
     )
-    check_request(request, pruned)
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle, low_memory)
+    check_models(model, options, request, pruned, compare=True)
     check_temperature(temperature)
     if tolerance is not None and not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
-    if data is not None:
-        calibration_suites(tasks, seed, data)  # reads and checks every row of the file
-    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle, low_memory)
+    load_rules(rules)
+    if data is not None:  # reads and checks every row of the file, and its size
+        check_user_suite(calibration_suites(tasks, seed, data), data)
     with output_dir(out_dir):  # a run that fails leaves no empty --out behind
         warm = partial(
             warm_dense_side,
@@ -339,7 +341,7 @@ def sweep(
     from advisor.assess import check_temperature, load_rules
     from advisor.files import writable_dir
     from advisor.frontier import SEARCHES
-    from advisor.pair import load_dense
+    from advisor.pair import check_models, load_dense
     from advisor.pruning import get_method
     from advisor.sweep import SweepPlan, sweep_steps
     from advisor.sweep import sweep as run_sweep
@@ -349,7 +351,7 @@ def sweep(
         raise AdvisorError(f"--search must be one of {', '.join(SEARCHES)}; got '{search}'.")
     plan = SweepPlan(
         method=method,
-        steps=sweep_steps(method, amounts),
+        steps=sweep_steps(method, amounts, pattern),
         tasks=resolve_tasks(task),
         pattern=pattern,
         temperature=temperature,
@@ -361,9 +363,10 @@ def sweep(
     )
     check_temperature(temperature)
     load_rules(rules)  # a bad rules file fails before the model is loaded, not after
+    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    check_models(model, options)
     if out_dir is not None:
         writable_dir(out_dir)
-    options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
     if ray is not None:
         from advisor.distributed import connect
 

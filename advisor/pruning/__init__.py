@@ -47,6 +47,7 @@ from advisor.pruning.registry import (
     Amount,
     PruneRequest,
     PruningMethod,
+    check_amount,
     get_method,
     resolve_amount,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "PruneRequest",
     "PrunedModel",
     "PruningMethod",
+    "check_amount",
     "get_method",
     "load_pruned",
     "plan",
