@@ -229,17 +229,24 @@ def resolve_amount(
     return _sparsity_amount(spec, ratio, layers, sparsity, pattern)
 
 
-def check_amount(request: PruneRequest) -> None:
-    """Everything about ``request``'s method and amount that holds for any model, checked
-    before one loads (the layer count is checked again against the model)."""
+def requested_amount(request: PruneRequest, n_layers: int | None) -> tuple[PruningMethod, Amount]:
+    """``request``'s method and its amount, checked for a model of ``n_layers`` layers
+    (None: for any model, the layer count unchecked)."""
     spec = get_method(request.method)
-    if spec.needs_calibration:
-        check_size(request.calib_samples, request.calib_len)
-    resolve_amount(
+    amount = resolve_amount(
         spec,
-        None,
+        n_layers,
         ratio=request.ratio,
         layers=request.layers,
         sparsity=request.sparsity,
         pattern=request.pattern,
     )
+    return spec, amount
+
+
+def check_amount(request: PruneRequest) -> None:
+    """Everything about ``request``'s method and amount that holds for any model, checked
+    before one loads (the layer count is checked again against the model)."""
+    spec, _ = requested_amount(request, None)
+    if spec.needs_calibration:
+        check_size(request.calib_samples, request.calib_len)
