@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.assess import assess, calibration_suites, load_rules
+from advisor.assess import assess, calibration_suites
 from advisor.errors import AdvisorError
 from advisor.files import atomic_write, writable_dir, write_json
 from advisor.frontier import amount_of
+from advisor.rules.predict import load_rules
 from advisor.verdicts import NO_GO
 
 STEP_FILE = "sweep_step.json"
@@ -53,9 +54,10 @@ def sweep_steps(method: str, text: str, pattern: str = "unstructured") -> list[d
     or layer counts (whole numbers). Each amount is checked here, before any model loads,
     and a bad one is named as given in ``--amounts`` (the --ratio / --sparsity it becomes
     were never typed); a count too large for the model is caught once it is loaded."""
-    from advisor.pruning import PruneRequest, check_amount
+    from advisor.pruning import PruneRequest, check_amount, get_method
     from advisor.rules.grid import STRUCTURAL
 
+    get_method(method)  # an unknown method is named as such, not as a bad amount
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:

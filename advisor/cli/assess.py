@@ -202,10 +202,11 @@ def assess(
     error, 3 internal error. Example CI gate:
     `prune-advisor assess --pruned ./my-pruned-model --task rag`.
     """
-    from advisor.assess import calibration_suites, check_temperature, load_rules, warm_dense_side
+    from advisor.assess import calibration_suites, check_temperature, warm_dense_side
     from advisor.files import output_dir
     from advisor.pair import check_models, open_pair
     from advisor.report import write_report
+    from advisor.rules.predict import load_rules
     from advisor.suites import check_user_suite
 
     # Every input that can be checked without the model is checked first: loading and
@@ -338,15 +339,14 @@ def sweep(
     kept: rerun the same command with the same --out after an interruption and it resumes
     where it stopped.
     """
-    from advisor.assess import check_temperature, load_rules
+    from advisor.assess import check_temperature
     from advisor.files import writable_dir
     from advisor.frontier import SEARCHES
     from advisor.pair import check_models, load_dense
-    from advisor.pruning import get_method
+    from advisor.rules.predict import load_rules
     from advisor.sweep import SweepPlan, sweep_steps
     from advisor.sweep import sweep as run_sweep
 
-    get_method(method)
     if search not in SEARCHES:
         raise AdvisorError(f"--search must be one of {', '.join(SEARCHES)}; got '{search}'.")
     plan = SweepPlan(
