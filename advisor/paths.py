@@ -55,6 +55,17 @@ def _unreachable(path: Path, kind: str, exc: OSError) -> str:
     return f" cannot be used ({exc.strerror or type(exc).__name__})"
 
 
+def output_path(path: str | Path, flag: str, kind: str = FILE) -> Path:
+    """``path`` for a command to write or append to: absent is fine (it is created), but
+    what is there already must be a readable regular file (``kind`` FILE) or folder, so a
+    folder, a device, a FIFO or a loop in the way fails as the command starts, not when
+    it writes at the end of a long run."""
+    path = Path(path).expanduser()
+    if os.path.lexists(path):
+        input_path(path, flag, kind)
+    return path
+
+
 def input_path(path: str | Path, flag: str, kind: str = FILE, hint: str = "") -> Path:
     """``path`` (``~`` expanded) when it is an existing, readable regular file (``kind``
     FILE) or folder (FOLDER); else an :class:`AdvisorError` that starts with ``flag`` and

@@ -119,6 +119,7 @@ def fit(
     from advisor.errors import AdvisorError
     from advisor.files import writable_dir, write_json
     from advisor.pair import LoadOptions, check_models
+    from advisor.paths import output_path
     from advisor.rules.fit import DEFAULT_MODELS, FitPlan, rules_file
     from advisor.rules.grid import parse_grid
 
@@ -144,8 +145,8 @@ def fit(
         plan = replace(plan, models=tuple(dict.fromkeys(c.model for c in configs)), tasks=tasks)
     check_models(plan.models, LoadOptions(allow_pickle=allow_pickle))
     # Hours of work must not end in an unwritable destination: check both before starting.
-    writable_dir(out_file.parent)
-    writable_dir(plan.cases_path.parent)
+    for path, flag in ((out_file, "--out"), (plan.cases_path, "--cases")):
+        writable_dir(output_path(path, flag).parent)
     if ray is not None:
         from advisor.distributed import connect
 
