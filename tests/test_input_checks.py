@@ -422,3 +422,29 @@ def test_every_command_refuses_every_bad_path(capsys, tmp_path, monkeypatch, not
             path.chmod(0o700)  # so that pytest can clean tmp_path up
     assert code == EXIT_USAGE, err  # never 3 (a traceback) or 1 (a verdict)
     assert squeezed(str(path)) in squeezed(err)  # the message names the path given
+
+
+# Output files: absent is fine (they are written), but what is in the way must be a file.
+OUT_ARGS = {
+    "fit --out": ["fit", "--grid", "attn-drop@1", "--out", "{P}"],
+    "fit --cases": ["fit", "--grid", "attn-drop@1", "--cases", "{P}", "--out", "{OUT}"],
+    "report --out": ["report", "{RESULT}", "--out", "{P}"],
+}
+
+
+@pytest.mark.parametrize("bad", ["wrong kind", "symlink loop", "device", "fifo"])
+@pytest.mark.parametrize("given", OUT_ARGS)
+def test_an_output_file_in_the_way_is_refused_at_once(capsys, tmp_path, monkeypatch,
+                                                      nothing_loads, given, bad):  # fmt: skip
+    path = _bad_path(tmp_path, bad, FILE, monkeypatch)
+    result = tmp_path / "result.json"
+    result.write_text("{}")  # never read: the output is checked first
+    values = {"{P}": str(path), "{OUT}": str(tmp_path / "rules.json"), "{RESULT}": str(result)}
+    code, err = run_cli(capsys, *[values.get(a, a) for a in OUT_ARGS[given]])
+    assert code == EXIT_USAGE, err  # was found only when writing: for fit, hours later
+    assert squeezed(str(path)) in squeezed(err)
+
+
+def test_sweep_names_an_unknown_method_before_its_amounts(capsys, nothing_loads):
+    code, err = run_cli(capsys, "sweep", "--method", "nope", "--amounts", "1")
+    assert code == EXIT_USAGE and "Unknown pruning method 'nope'" in err
