@@ -78,18 +78,19 @@ class Plan:
 def prepare(model: str = DEFAULT_MODEL, **options: Any) -> Plan:
     """Check every input that can be checked without loading a model (loading and pruning
     take tens of seconds before the first use of some), reading each suite file whole."""
-    from advisor.assess import check_temperature, load_rules
-    from advisor.pair import check_request
+    from advisor.assess import check_temperature
+    from advisor.pair import check_models
+    from advisor.rules.predict import load_rules
 
     opts = AssessOptions(**options)
     fail_on = parse_fail_on(opts.fail_on)
     tasks, files = own_suites(opts.tasks, opts.data, opts.seed)  # every row read here
-    check_request(_prune_request(opts), opts.pruned)
+    pruned = Path(opts.pruned).expanduser() if opts.pruned is not None else None
+    check_models(model, _load_options(opts), _prune_request(opts), pruned, compare=True)
     check_temperature(opts.temperature)
     if opts.tolerance is not None and not 0 < opts.tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {opts.tolerance}.")
-    if opts.rules is not None:
-        load_rules(opts.rules)
+    load_rules(opts.rules)  # the shipped rules when None: a damaged install fails here too
     return Plan(model, AssessOptions(**{**vars(opts), "fail_on": fail_on}), tasks, files)
 
 
@@ -102,18 +103,30 @@ def _prune_request(opts: AssessOptions) -> Any:
     return PruneRequest(**{f.name: getattr(opts, f.name) for f in fields(PruneRequest)})
 
 
+def _load_options(opts: AssessOptions) -> Any:
+    """The options' :class:`advisor.pair.LoadOptions`."""
+    from advisor.pair import LoadOptions
+
+    return LoadOptions(
+        opts.trust_remote_code,
+        opts.dtype,
+        opts.device,
+        opts.device_map,
+        opts.allow_pickle,
+        opts.low_memory,
+    )
+
+
 def open_models(plan: Plan, console: Any = None) -> Any:
     """Load the dense model once and open its pruned counterpart (an
     :class:`advisor.pair.Pair`); ``console`` (rich) shows loading and pruning progress."""
     from functools import partial
 
     from advisor.assess import warm_dense_side
-    from advisor.pair import LoadOptions, open_pair
+    from advisor.pair import open_pair
 
     o = plan.options
-    load = LoadOptions(
-        o.trust_remote_code, o.dtype, o.device, o.device_map, o.allow_pickle, o.low_memory
-    )
+    load = _load_options(o)
     warm = partial(
         warm_dense_side,
         tasks=plan.tasks,

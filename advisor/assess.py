@@ -12,8 +12,6 @@ following ``data/schema/result.schema.json``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 import warnings
@@ -26,13 +24,11 @@ from typing import Any
 from advisor.errors import AdvisorError
 from advisor.gate import gate_record, parse_fail_on
 from advisor.provenance import pruning_record, versions
-from advisor.resources import resource
 from advisor.suites.items import Item, items_hash
 from advisor.suites.own import SuiteFiles, suite_files
 from advisor.verdicts import NO_GO, NOT_ASSESSABLE, broken_reason, not_assessable_text
 
 SCHEMA_VERSION = "1.0"
-DEFAULT_RULES = resource("data", "rules", "default.json")
 # The representation hierarchy is reported, not decided on: measured on a few items per
 # task type, with free-running decoding (the costly part) on fewer still (docs/design.md §5c).
 HIERARCHY_ITEMS = 8
@@ -50,24 +46,6 @@ def check_temperature(temperature: float) -> None:
             f"--temperature must be a finite number above 0 (your deployment's decoding "
             f"temperature, e.g. 0.7 or 1.0); got {temperature}."
         )
-
-
-def load_rules(path: str | Path | None = None) -> tuple[dict[str, Any], Path, str]:
-    """The rules file, its path and its sha256 (the shipped default when ``path`` is None)."""
-    rules_path = Path(path).expanduser() if path else DEFAULT_RULES
-    if not rules_path.is_file():
-        raise AdvisorError(
-            f"No rules file at {rules_path}. Pass --rules FILE (written by `prune-advisor "
-            f"fit`), or run `prune-advisor fit` to create the default."
-        )
-    blob = rules_path.read_bytes()
-    try:
-        rules = json.loads(blob)
-    except json.JSONDecodeError as exc:
-        raise AdvisorError(f"{rules_path} is not valid JSON ({exc.msg}).") from exc
-    if not isinstance(rules, dict) or "tasks" not in rules:
-        raise AdvisorError(f"{rules_path} is not a rules file: it has no 'tasks'.")
-    return rules, rules_path, hashlib.sha256(blob).hexdigest()
 
 
 def calibration_suites(
@@ -237,7 +215,7 @@ def assess(
     from advisor.measure.speed import latency
     from advisor.rules.features import features_of
     from advisor.rules.looks import evidence_in_looks
-    from advisor.rules.predict import explain
+    from advisor.rules.predict import explain, load_rules
     from advisor.suites.diagnose import suite_hints
     from advisor.truth.assessable import decided_competence
     from advisor.truth.evaluate import dense_results

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from advisor.errors import AdvisorError
+
 CACHE_ENV = "PRUNE_ADVISOR_CACHE"
 # Converted models and downloads: expensive to rebuild and never specific to one run.
 MODEL_PARTS = ("models", "gguf", "wheels", "fingerprints")
@@ -22,10 +24,29 @@ def cache_root() -> Path:
 
 
 def cache_dir(*parts: str) -> Path:
-    """A sub-directory of the cache, created on demand."""
+    """A sub-directory of the cache, created on demand; a cache that cannot hold it (the
+    setting names a file, or a place no folder can be made) is a user error naming the
+    setting, not a traceback from the first command that needs the cache."""
     path = cache_root().joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unusable(exc) from None
     return path
+
+
+def _unusable(exc: OSError) -> AdvisorError:
+    root = cache_root()
+    if os.environ.get(CACHE_ENV):
+        where = f"{CACHE_ENV}={os.environ[CACHE_ENV]}"
+        fix = f"Point {CACHE_ENV} at a folder you can write to, or unset it for the default."
+    else:
+        where = f"The cache folder {root}"
+        fix = f"Set {CACHE_ENV} to a folder you can write to."
+    if root.exists() and not root.is_dir():
+        return AdvisorError(f"{where} names a file, not a folder. {fix}")
+    why = exc.strerror or type(exc).__name__
+    return AdvisorError(f"{where}: the cache folder cannot be created there ({why}). {fix}")
 
 
 def cache_file(kind: str, *key: object) -> Path:

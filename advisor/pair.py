@@ -61,6 +61,39 @@ def check_request(request: Any, pruned_path: Path | None) -> None:
         )
 
 
+def check_models(
+    models: str | list[str] | tuple[str, ...],
+    options: LoadOptions,
+    request: Any = None,
+    pruned_path: Path | None = None,
+    *,
+    compare: bool = False,
+) -> None:
+    """Everything about the models a command will open that can be checked before one
+    loads, so that a mistake costs a moment, not a model load: the cache folder is usable,
+    the loading options are valid, each of ``models`` is a built-in, a hub id or a whole
+    model folder; ``request`` (a :class:`advisor.pruning.PruneRequest`) names a known method
+    and a possible amount; with ``compare`` exactly one of ``request`` and ``pruned_path``
+    says what the dense model is compared with, and ``pruned_path`` is a whole checkpoint
+    folder."""
+    from advisor.cache import cache_dir
+    from advisor.models.loading import check_model_spec
+    from advisor.models.placement import placement
+    from advisor.pruning import check_amount
+    from advisor.pruning.checkpoint import check_pruned_folder
+
+    cache_dir()
+    placement(options.dtype, options.device, options.device_map)
+    for spec in [models] if isinstance(models, str) else models:
+        check_model_spec(spec, options.allow_pickle)
+    if compare:
+        check_request(request, pruned_path)
+    if request is not None and request.method is not None:
+        check_amount(request)
+    if pruned_path is not None:
+        check_pruned_folder(pruned_path, options.allow_pickle)
+
+
 def open_pruned(
     dense: Any,
     request: Any,

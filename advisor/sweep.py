@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.assess import assess, calibration_suites, load_rules
+from advisor.assess import assess, calibration_suites
 from advisor.errors import AdvisorError
 from advisor.files import atomic_write, writable_dir, write_json
 from advisor.frontier import amount_of
+from advisor.rules.predict import load_rules
 from advisor.verdicts import NO_GO
 
 STEP_FILE = "sweep_step.json"
@@ -49,11 +50,15 @@ class SweepPlan:
     data: dict[str, Path] | None = None
 
 
-def sweep_steps(method: str, text: str) -> list[dict[str, Any]]:
+def sweep_steps(method: str, text: str, pattern: str = "unstructured") -> list[dict[str, Any]]:
     """``--amounts`` as pruning amounts: sparsities, or for drop methods layer ratios (< 1)
-    or layer counts (whole numbers)."""
+    or layer counts (whole numbers). Each amount is checked here, before any model loads,
+    and a bad one is named as given in ``--amounts`` (the --ratio / --sparsity it becomes
+    were never typed); a count too large for the model is caught once it is loaded."""
+    from advisor.pruning import PruneRequest, check_amount, get_method
     from advisor.rules.grid import STRUCTURAL
 
+    get_method(method)  # an unknown method is named as such, not as a bad amount
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
@@ -64,10 +69,28 @@ def sweep_steps(method: str, text: str) -> list[dict[str, Any]]:
     if twice:
         raise AdvisorError(f"--amounts lists {twice[0]:g} more than once; give each amount once.")
     if method in STRUCTURAL:
-        if all(v >= 1 and v.is_integer() for v in values):
-            return [{"layers": int(v)} for v in values]
-        return [{"ratio": v} for v in values]
-    return [{"sparsity": v} for v in values]
+        counts = all(v >= 1 and v.is_integer() for v in values)
+        valid = "whole numbers of layers (1 or more) or fractions of the layers in (0, 1)"
+        example = "1,2,4"
+        ok = lambda v: counts or 0 < v < 1  # noqa: E731
+        steps = [{"layers": int(v)} if counts else {"ratio": v} for v in values]
+    else:
+        valid = "sparsities in [0, 1)"
+        example = "0.1,0.3,0.5"
+        ok = lambda v: 0 <= v < 1  # noqa: E731
+        steps = [{"sparsity": v} for v in values]
+    bad = [v for v in values if not ok(v)]
+    if bad:
+        raise AdvisorError(
+            f"--amounts {text}: {bad[0]:g} is not an amount of {method}; give {valid}, "
+            f"all of one kind (e.g. --amounts {example})."
+        )
+    for step in steps:  # the method's other rules (e.g. --pattern), as assess checks them
+        try:
+            check_amount(PruneRequest(method, pattern=pattern, **step))
+        except AdvisorError as exc:
+            raise AdvisorError(f"--amounts {text} with --pattern {pattern}: {exc}") from None
+    return steps
 
 
 def _finished_step(step_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None:

@@ -17,11 +17,11 @@ import time
 
 import torch
 
-from advisor.assess import load_rules
 from advisor.measure import measure
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.rules.features import features_of
+from advisor.rules.predict import load_rules
 from advisor.suites import build_suite, primary_items
 
 

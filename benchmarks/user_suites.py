@@ -170,13 +170,12 @@ def run(
     import torch
 
     from advisor import forward
-    from advisor.assess import load_rules
     from advisor.measure.evidence import evidence_kind, task_evidence
     from advisor.models import load_model
     from advisor.pruning import prune_model
     from advisor.rules.grid import parse_grid
     from advisor.rules.looks import evidence_in_looks
-    from advisor.rules.predict import explain
+    from advisor.rules.predict import explain, load_rules
     from advisor.suites import build_suite
     from advisor.truth.evaluate import dense_results, evaluate_pair
     from advisor.truth.score import dense_competence

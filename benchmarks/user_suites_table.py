@@ -15,8 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from advisor.assess import load_rules
-from advisor.rules.predict import Z, predict
+from advisor.rules.predict import Z, load_rules, predict
 
 RESULTS = Path(__file__).resolve().parent / "user_suites" / "results.jsonl"
 

@@ -208,9 +208,9 @@ def _banner(report: Path) -> str:
                 "--task",
                 "math",
             ],
-            "No rules file",
+            "--rules /no/such/rules.json: no such file",
         ),
-        (["report", "/no/such/result.json"], "No result file"),
+        (["report", "/no/such/result.json"], "/no/such/result.json: no such file"),
     ],
 )
 def test_usage_errors_exit_2_without_traceback(args, message, tiny_llama_dir, capsys):

@@ -89,5 +89,5 @@ def test_user_file_errors_name_the_line(tmp_path, name, content, message):
 
 
 def test_missing_user_file(tmp_path):
-    with pytest.raises(AdvisorError, match="No data file"):
+    with pytest.raises(AdvisorError, match="absent.jsonl: no such file"):
         sources.load_user_file(tmp_path / "absent.jsonl")

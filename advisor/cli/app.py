@@ -179,6 +179,7 @@ EvalItemsOpt = Annotated[
         "--eval-items",
         help="Use at most this many evaluation items per task type (0 = all). Smaller is "
         "faster and gives wider intervals.",
+        min=0,  # refused as the command line is read, before anything is built or loaded
     ),
 ]
 DataOpt = Annotated[

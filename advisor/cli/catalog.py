@@ -50,6 +50,11 @@ def models(
         out.print(table)
         out.print("Any Hugging Face causal LM id or local model folder works as --model too.")
         return
+    from advisor.cache import cache_dir
+    from advisor.models.loading import check_model_spec
+
+    cache_dir()  # a cache setting that cannot work fails before the model loads
+    check_model_spec(name, allow_pickle, flag="")
     loaded = registry.load_model(
         name, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, console=err
     )

@@ -165,10 +165,12 @@ def evaluate(
     `assess --data`). Slow by design; `assess` is the quick check.
     """
     from advisor.errors import AdvisorError
-    from advisor.pair import open_pair
-    from advisor.suites import evaluation_suites
+    from advisor.pair import check_models, open_pair
+    from advisor.suites import check_user_suite, evaluation_suites
     from advisor.truth.evaluate import evaluate_pair
 
+    # Every input is checked before the models load and prune (tens of seconds): the
+    # suites are built first, so a bad --data row or --eval-items fails at once.
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     tasks = resolve_tasks(task)
@@ -179,9 +181,12 @@ def evaluate(
         method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
     )
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    check_models(model, options, request, pruned, compare=True)
+    suites = evaluation_suites(tasks, seed, eval_items, data)
+    if data is not None:
+        check_user_suite(suites, data)
     pair = open_pair(model, options, request, pruned, console=err)
     dense, pruned_model = pair.dense, pair.pruned
-    suites = evaluation_suites(tasks, seed, eval_items, data)
     with err.status("evaluating") as status:
         results = evaluate_pair(
             dense,
@@ -225,4 +230,5 @@ def _lm_eval_labels(
     if dense is None or pruned is None:
         raise AdvisorError("Pass both --lm-eval-dense and --lm-eval-pruned (lm-eval results).")
     extra = parse_task_maps(maps, task_names())
-    return labels(dense, pruned, tolerance=tolerance, extra=extra)
+    flags = ("--lm-eval-dense", "--lm-eval-pruned")
+    return labels(dense, pruned, tolerance=tolerance, extra=extra, flags=flags)

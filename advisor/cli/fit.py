@@ -119,6 +119,8 @@ def fit(
     from advisor.cache import cache_dir
     from advisor.errors import AdvisorError
     from advisor.files import writable_dir, write_json
+    from advisor.pair import LoadOptions, check_models
+    from advisor.paths import output_path
     from advisor.rules.fit import DEFAULT_MODELS, FitPlan, rules_file
     from advisor.rules.grid import parse_grid
 
@@ -139,12 +141,13 @@ def fit(
     )
     configs = None
     if lm_eval is not None:  # every results file is read and checked before any model loads
-        configs = _lm_eval_configs(lm_eval, lm_eval_task, tolerance, task, model)
+        configs = _lm_eval_configs(lm_eval, lm_eval_task, tolerance, task, model, allow_pickle)
         tasks = [t for t in plan.tasks if any(t in c.labels for c in configs)]
         plan = replace(plan, models=tuple(dict.fromkeys(c.model for c in configs)), tasks=tasks)
+    check_models(plan.models, LoadOptions(allow_pickle=allow_pickle))
     # Hours of work must not end in an unwritable destination: check both before starting.
-    writable_dir(out_file.parent)
-    writable_dir(plan.cases_path.parent)
+    for path, flag in ((out_file, "--out"), (plan.cases_path, "--cases")):
+        writable_dir(output_path(path, flag).parent)
     if ray is not None:
         from advisor.distributed import connect
 
@@ -164,7 +167,12 @@ def fit(
 
 
 def _lm_eval_configs(
-    manifest: Path, maps: list[str] | None, tolerance: float, task: Any, model: Any
+    manifest: Path,
+    maps: list[str] | None,
+    tolerance: float,
+    task: Any,
+    model: Any,
+    allow_pickle: bool,
 ) -> list[Any]:
     """The manifest's configurations with their labels; a line without "model" is of the
     single --model (default smollm2-135m)."""
@@ -174,7 +182,7 @@ def _lm_eval_configs(
     from advisor.truth.lm_eval import parse_task_maps
 
     extra = parse_task_maps(maps, task_names())
-    configs = read_manifest(manifest, tolerance=tolerance, extra=extra)
+    configs = read_manifest(manifest, tolerance=tolerance, extra=extra, allow_pickle=allow_pickle)
     if any(c.model is None for c in configs) and len(model or []) > 1:
         raise AdvisorError(
             f'{manifest}: a line without "model" needs a single --model, not {len(model)}.'

@@ -30,6 +30,7 @@ from advisor.cli.app import (
     load_options,
     out,
     print_json,
+    prune_request,
 )
 from advisor.errors import AdvisorError
 
@@ -104,19 +105,20 @@ def prune(
     Example: prune-advisor prune --model smollm2-135m --method wanda --pattern 2:4 --out DIR
     """
     from advisor.files import writable_dir
-    from advisor.pair import load_dense
-    from advisor.pruning import get_method, plan, prune_model, save_pruned
+    from advisor.pair import check_models, load_dense
+    from advisor.pruning import plan, prune_model, save_pruned
 
     if method is None:
         raise AdvisorError("Say which pruning method with --method (e.g. --method wanda).")
-    get_method(method)  # an unknown name fails before the model is loaded
     if out_dir is None and not dry_run:
         raise AdvisorError("Say where to write the pruned model with --out DIR, or pass --dry-run.")
-    if not dry_run:
-        writable_dir(out_dir)  # before pruning (minutes for sparsegpt), not after
     amounts = dict(ratio=ratio, layers=layers, sparsity=sparsity, pattern=pattern)
     calib = dict(seed=seed, calib_samples=calib_samples, calib_len=calib_len)
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    # The method, its amount and the model are checked before the model is loaded.
+    check_models(model, options, prune_request(method, **amounts, **calib))
+    if not dry_run:
+        writable_dir(out_dir)  # before pruning (minutes for sparsegpt), not after
     dense = load_dense(model, options, err)
     if dry_run:
         result = plan(dense, method, **amounts, **calib, console=err)

@@ -24,10 +24,13 @@ def report(
     from jinja2 import TemplateError
 
     from advisor.files import atomic_write
+    from advisor.paths import FILE, input_path, output_path
     from advisor.report import check_result, render
 
-    if not result_file.is_file():
-        raise AdvisorError(f"No result file at {result_file}.")
+    input_path(result_file, "", FILE, "Pass a result.json written by `prune-advisor assess`.")
+    target = output_path(
+        out_file or result_file.with_name("report.html"), "--out" if out_file else ""
+    )
     try:
         result = json.loads(result_file.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -45,5 +48,5 @@ def report(
     except (KeyError, TypeError, ValueError, AttributeError, TemplateError) as exc:
         # The schema holds what every result has; a field the page needs beyond it.
         raise AdvisorError(f"{result_file} is not a prune-advisor result ({exc}).") from exc
-    target = atomic_write(out_file or result_file.with_name("report.html"), html)
+    target = atomic_write(target, html)
     out.print(f"Report: {target}")

@@ -119,11 +119,12 @@ def sweep(
     kept: rerun the same command with the same --out after an interruption and it resumes
     where it stopped. --data works as in assess: your own suites, one per task type.
     """
-    from advisor.assess import check_temperature, load_rules
+    from advisor.assess import check_temperature
     from advisor.files import writable_dir
     from advisor.frontier import SEARCHES
-    from advisor.pair import load_dense
+    from advisor.pair import check_models, load_dense
     from advisor.pruning import get_method
+    from advisor.rules.predict import load_rules
     from advisor.suites.own import own_suites, parse_data_option
     from advisor.sweep import SweepPlan, sweep_steps
     from advisor.sweep import sweep as run_sweep
@@ -134,7 +135,7 @@ def sweep(
     tasks, files = own_suites(task, parse_data_option(data, task), seed)  # rows read here
     plan = SweepPlan(
         method=method,
-        steps=sweep_steps(method, amounts),
+        steps=sweep_steps(method, amounts, pattern),
         tasks=tasks,
         data=files,
         pattern=pattern,
@@ -150,6 +151,7 @@ def sweep(
     if out_dir is not None:
         writable_dir(out_dir)
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
+    check_models(model, options)
     if ray is not None:
         from advisor.distributed import connect
 

@@ -332,8 +332,18 @@ def _compare_item(
                 pruned.gen_hidden[i],  # type: ignore[arg-type]
                 settings.horizon,
             )
-            decode = pair.tokenizer.decode
-            acc["dense_text"] = decode(dense.gen_tokens[i], skip_special_tokens=True)
-            acc["pruned_text"] = decode(pruned.gen_tokens[i], skip_special_tokens=True)
+            acc["dense_text"] = _example_text(pair.tokenizer, dense.gen_tokens[i], item)
+            acc["pruned_text"] = _example_text(pair.tokenizer, pruned.gen_tokens[i], item)
             row["accumulation"] = acc
     return row
+
+
+def _example_text(tokenizer: Any, tokens: Any, item: Item) -> str:
+    """The report's example text of a decoding: for a generative item, as its evidence
+    reads it (its own token limit and stop strings, not the curve's horizon); for others,
+    whose evidence reads no decoding, the whole of it."""
+    from advisor.truth.score import output_as_read
+
+    if is_generative(item):
+        return output_as_read(tokenizer, tokens, item)
+    return tokenizer.decode(list(tokens), skip_special_tokens=True)

@@ -7,6 +7,7 @@ only with ``allow_pickle``; every loaded model carries its fingerprint.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from advisor.errors import AdvisorError
 from advisor.models.builtins import BUILTINS, DEFAULT_MODEL, convert_builtin, quiet_transformers
 from advisor.models.fingerprints import fingerprint_folder, runtime_identity
 from advisor.models.placement import placement
+from advisor.paths import FOLDER, input_path
 
 # Key of ``LoadedModel.extra`` where :func:`load_model` keeps how it loaded the model, so
 # that a twin in another precision loads alike (advisor/truth/assessable.py).
@@ -90,26 +92,47 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.endswith(".gguf")
 
 
+def local_folder(spec: str, flag: str = "--model") -> Path | None:
+    """The model folder ``spec`` names, checked (a readable folder holding config.json);
+    None when ``spec`` is a built-in name or a Hugging Face id. Cheap: nothing is loaded."""
+    if spec in BUILTINS:
+        return None
+    path = Path(spec).expanduser()
+    if not os.path.lexists(path):  # lexists: a symlink loop or a dangling link is "there"
+        if _looks_like_path(spec) or not _HUB_ID.match(spec):
+            known = ", ".join(BUILTINS)
+            raise AdvisorError(
+                f"No model named '{spec}': it is not a built-in ({known}), not an existing "
+                f"folder, and not a Hugging Face id of the form 'org/name'. Check the spelling "
+                f"or path; `prune-advisor models` lists the built-ins."
+            )
+        return None
+    hint = "Point it at a Hugging Face model folder (config.json, weights, tokenizer files)."
+    folder = input_path(path, flag, FOLDER, hint)
+    if not (folder / "config.json").is_file():
+        raise AdvisorError(
+            f"The folder {folder} has no config.json, so it is not a Hugging Face model "
+            f"folder. Point {flag or 'it'} at the folder that holds config.json and the "
+            f"weights (*.safetensors), e.g. one written by `save_pretrained`."
+        )
+    return folder
+
+
+def check_model_spec(spec: str, allow_pickle: bool = False, flag: str = "--model") -> None:
+    """Everything about ``spec`` that can be checked before a model loads: a folder must be
+    a whole model folder (:func:`local_folder`, :func:`check_weight_format`)."""
+    folder = local_folder(spec, flag)
+    if folder is not None:
+        check_weight_format(folder, allow_pickle)
+
+
 def resolve_model(spec: str, console: Any = None) -> tuple[str, Path, str]:
     """Turn a model name, folder or hub id into ``(display name, local folder, note)``."""
     if spec in BUILTINS:
         return spec, convert_builtin(spec, console), BUILTINS[spec].note
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise AdvisorError(
-                f"The folder {path} has no config.json, so it is not a Hugging Face model "
-                f"folder. Point --model at the folder that holds config.json and the weights "
-                f"(*.safetensors), e.g. one written by `save_pretrained`."
-            )
-        return path.name, path.resolve(), ""
-    if path.exists() or _looks_like_path(spec) or not _HUB_ID.match(spec):
-        known = ", ".join(BUILTINS)
-        raise AdvisorError(
-            f"No model named '{spec}': it is not a built-in ({known}), not an existing folder, "
-            f"and not a Hugging Face id of the form 'org/name'. Check the spelling or path; "
-            f"`prune-advisor models` lists the built-ins."
-        )
+    folder = local_folder(spec)
+    if folder is not None:
+        return folder.name, folder.resolve(), ""
     return spec, _hub_snapshot(spec), ""
 
 
@@ -151,11 +174,14 @@ def _check_causal_lm(path: Path, trust_remote_code: bool) -> None:
 
 
 def check_weight_format(path: Path, allow_pickle: bool) -> bool:
-    """Refuse pickle-only checkpoints unless ``allow_pickle``; return whether to use safetensors.
+    """Refuse pickle-only checkpoints unless ``allow_pickle``, and weights that cannot load
+    (a damaged safetensors file, a shard its index names but the folder lacks); return
+    whether to use safetensors. Reads file headers only, so it runs before any model loads.
 
     Loading a pickle (``pytorch_model.bin``, ``*.pt``) can run arbitrary code hidden in the
     file. safetensors is always preferred when the folder has it.
     """
+    check_shards(path)
     weights = sorted(path.glob("*.safetensors"))
     if weights:
         for weight_file in weights:
@@ -171,6 +197,34 @@ def check_weight_format(path: Path, allow_pickle: bool) -> bool:
             f"--allow-pickle."
         )
     return False
+
+
+# The index files of sharded checkpoints: which shard holds each tensor.
+SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def check_shards(path: Path) -> None:
+    """Every shard a sharded checkpoint's index names must be in the folder (a partial copy
+    or download otherwise fails deep inside ``from_pretrained``, after the others loaded)."""
+    for name in SHARD_INDEXES:
+        index = path / name
+        if not index.is_file():
+            continue
+        try:
+            shards = sorted(set(json.loads(index.read_bytes())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AdvisorError(
+                f"The shard index {index} cannot be read ({type(exc).__name__}: it needs a "
+                f"'weight_map' of tensor names to shard files). Copy or download it again."
+            ) from None
+        missing = [s for s in shards if not isinstance(s, str) or not (path / s).is_file()]
+        if missing:
+            shown = ", ".join(str(s) for s in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise AdvisorError(
+                f"{index} names {len(shards)} shard(s), but {len(missing)} of them are not in "
+                f"{path}: {shown}. Copy or download the missing shard(s) (an interrupted "
+                f"transfer?), or point to a complete checkpoint folder."
+            )
 
 
 # A safetensors header is JSON of at most 100 MB (the format's own limit).

@@ -47,8 +47,9 @@ from advisor.pruning.registry import (
     Amount,
     PruneRequest,
     PruningMethod,
+    check_amount,
     get_method,
-    resolve_amount,
+    requested_amount,
 )
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "PruneRequest",
     "PrunedModel",
     "PruningMethod",
+    "check_amount",
     "get_method",
     "load_pruned",
     "plan",
@@ -82,17 +84,8 @@ def _blocks(model: Any) -> Any:
 
 
 def _resolve(loaded: LoadedModel, request: PruneRequest) -> tuple[PruningMethod, Amount]:
-    spec = get_method(request.method)
-    n_layers = len(_blocks(loaded.model))
-    amount = resolve_amount(
-        spec,
-        n_layers,
-        ratio=request.ratio,
-        layers=request.layers,
-        sparsity=request.sparsity,
-        pattern=request.pattern,
-    )
-    return spec, amount
+    get_method(request.method)  # an unknown name is named before the model's anatomy
+    return requested_amount(request, len(_blocks(loaded.model)))
 
 
 def _calibration(

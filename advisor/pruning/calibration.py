@@ -75,6 +75,15 @@ def _prefix(tokenizer: Any) -> list[int]:
     return list(tokenizer("", add_special_tokens=True)["input_ids"])
 
 
+def check_size(samples: int, length: int) -> None:
+    """Refuse a calibration size no method can use (before any model loads)."""
+    if samples < 1 or length < 8:
+        raise AdvisorError(
+            f"Calibration needs at least 1 sample of at least 8 tokens (got {samples} x "
+            f"{length}); pass larger --calib-samples / --calib-len."
+        )
+
+
 def token_batches(
     tokenizer: Any, samples: int, length: int, seed: int = 0, split: str = "calibration"
 ) -> Calibration:
@@ -86,11 +95,7 @@ def token_batches(
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}")
-    if samples < 1 or length < 8:
-        raise AdvisorError(
-            f"Calibration needs at least 1 sample of at least 8 tokens (got {samples} x "
-            f"{length}); pass larger --calib-samples / --calib-len."
-        )
+    check_size(samples, length)
     prefix = _prefix(tokenizer)
     body = length - len(prefix)
     texts = list(_pool(split))

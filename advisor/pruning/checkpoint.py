@@ -26,6 +26,7 @@ from advisor.files import writable_dir, write_json
 from advisor.models import LoadedModel, fingerprint_folder, placement_like
 from advisor.models.anatomy import decoder_layers
 from advisor.models.loading import check_weight_format, quiet_transformers
+from advisor.paths import FOLDER, input_path
 from advisor.pruning.compressed import (
     check_compressed,
     load_compressed,
@@ -111,13 +112,29 @@ def _tokenizer_matches(folder: Path, dense_tokenizer: Any) -> tuple[bool, str]:
     return True, ""
 
 
-def _check_folder(folder: Path, dense: LoadedModel) -> dict[str, Any]:
+def check_pruned_folder(
+    path: str | Path, allow_pickle: bool = False, flag: str = "--pruned"
+) -> tuple[Path, bool]:
+    """The checkpoint folder ``path`` (resolved) and whether its weights are safetensors,
+    checked as far as they can be without the dense model or loading anything: a readable
+    folder (:func:`advisor.paths.input_path`) with config.json and weights that can load
+    (:func:`check_weight_format`: whole safetensors, every shard present, pickles only with
+    ``allow_pickle``). ``flag`` is how the user named it ("--pruned", or a manifest line)."""
+    hint = (
+        "Point it at the folder of a pruned model (e.g. one written by `prune-advisor prune "
+        "--out`)."
+    )
+    folder = input_path(path, flag, FOLDER, hint).resolve()
     if not (folder / "config.json").is_file():
         raise AdvisorError(
-            f"--pruned {folder}: no config.json there. Point it at a Hugging Face model "
+            f"{flag} {folder}: no config.json there. Point it at a Hugging Face model "
             f"folder (config.json, weights, tokenizer files), e.g. one written by "
             f"`prune-advisor prune --out`."
         )
+    return folder, check_weight_format(folder, allow_pickle)
+
+
+def _check_folder(folder: Path, dense: LoadedModel) -> dict[str, Any]:
     same, why = _tokenizer_matches(folder, dense.tokenizer)
     if not same:
         raise AdvisorError(
@@ -206,14 +223,8 @@ def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = Fa
     """
     from transformers import AutoModelForCausalLM
 
-    folder = Path(path).expanduser().resolve()
-    if not folder.is_dir():
-        raise AdvisorError(
-            f"--pruned {folder}: no such folder. Point it at the folder of a pruned model "
-            f"(e.g. one written by `prune-advisor prune --out`)."
-        )
+    folder, safetensors = check_pruned_folder(path, allow_pickle)
     config = _check_folder(folder, dense)
-    safetensors = check_weight_format(folder, allow_pickle)
     placement = dense.extra.get(PLACEMENT) or placement_like(dense.model)
     with quiet_transformers():
         if sparse_format(config) is not None:  # llm-compressor's compressed-tensors folders

@@ -1,6 +1,6 @@
 """The record of what a loaded pruned checkpoint changed, in words and numbers
 (docs/design.md §9b): removed layers and how they were matched, width changes, zeros and
-their pattern, and which measurement spaces the shapes rule out."""
+their pattern, non-finite values, and which measurement spaces the shapes rule out."""
 
 from __future__ import annotations
 
@@ -27,12 +27,38 @@ def _depth_line(depth: dict[str, Any], original: int) -> str:
     )
 
 
+def non_finite(model: Any) -> dict[str, dict[str, int]]:
+    """Per parameter holding any: how many of its values are NaN and how many infinite.
+
+    Pruning never writes them, so they are a change of their own (a broken conversion or
+    fine-tune); without this a checkpoint with an all-NaN tensor read as "no change found"."""
+    import torch
+
+    found = {}
+    with torch.no_grad():
+        for name, tensor in model.named_parameters():
+            nan = int(torch.isnan(tensor).sum())
+            inf = int(torch.isinf(tensor).sum())
+            if nan or inf:
+                found[name] = {"nan": nan, "inf": inf}
+    return found
+
+
+def _non_finite_line(found: dict[str, dict[str, int]]) -> str:
+    total = sum(c["nan"] + c["inf"] for c in found.values())
+    kinds = [k for k in ("nan", "inf") if any(c[k] for c in found.values())]
+    names = ", ".join(list(found)[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    what = " and ".join({"nan": "NaN", "inf": "infinite"}[k] for k in kinds)
+    return f"weights changed: {total:,} non-finite values ({what}) in {names}"
+
+
 def detect(
     dense_model: Any, model: Any, record: dict[str, Any], depth: dict[str, Any] | None
 ) -> dict[str, Any]:
     """``depth`` (from :func:`advisor.pruning.shapes.match_layers`, or the declared drops),
-    ``width`` changes, zero ``sparsity`` and ``pattern``, ``skipped_spaces`` and
-    ``description`` (one line each) for ``model`` against ``dense_model``."""
+    ``width`` changes, zero ``sparsity`` and ``pattern``, ``non_finite`` values per
+    parameter, ``skipped_spaces`` and ``description`` (one line each) for ``model`` against
+    ``dense_model``."""
     original = record["original_num_layers"]
     dropped = record["dropped_layers"]
     kept = [i for i in range(original) if i not in set(dropped)]
@@ -49,11 +75,15 @@ def detect(
         lines.append(f"MLP removed in layers {ranges(record['dropped_mlp'])}")
     if sparsity >= ZERO_REPORTED:
         lines.append(f"{sparsity:.1%} of the block linears' weights are zero ({pattern})")
+    broken = non_finite(model)
+    if broken:
+        lines.append(_non_finite_line(broken))
     return {
         "depth": depth,
         "width": widths,
         "sparsity": sparsity,
         "pattern": pattern if sparsity >= ZERO_REPORTED else None,
+        "non_finite": broken,
         "skipped_spaces": skipped_spaces(hidden_width(dense_model), hidden_width(model)),
         "description": lines or ["no change found: same layers, same widths, no zero weights"],
     }
@@ -68,6 +98,10 @@ def _label(detected: dict[str, Any], original: int) -> str:
         parts.append(f"{change['part']} {change['dense']}→{change['pruned']}")
     if detected["pattern"]:
         parts.append(f"sparsity {detected['sparsity']:.2f} {detected['pattern']}")
+    broken = detected.get("non_finite") or {}
+    if broken:
+        total = sum(c["nan"] + c["inf"] for c in broken.values())
+        parts.append(f"{total:,} non-finite weights")
     return ", ".join(parts) or "unchanged"
 
 

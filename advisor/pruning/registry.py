@@ -8,7 +8,12 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.pruning import layer_drop, magnitude, sparsegpt, wanda
-from advisor.pruning.calibration import DEFAULT_CALIB_LEN, DEFAULT_CALIB_SAMPLES, Calibration
+from advisor.pruning.calibration import (
+    DEFAULT_CALIB_LEN,
+    DEFAULT_CALIB_SAMPLES,
+    Calibration,
+    check_size,
+)
 from advisor.pruning.masks import PATTERNS, parse_pattern
 
 
@@ -150,25 +155,30 @@ def get_method(name: str) -> PruningMethod:
 
 
 def _structural_amount(spec, n_layers, ratio, layers, sparsity, pattern) -> Amount:
+    of = f"the {n_layers}" if n_layers is not None else "the model's"
     if sparsity is not None or pattern != "unstructured":
         raise AdvisorError(
             f"{spec.name} removes whole modules, so --sparsity and --pattern do not apply; "
-            f"say how many with --ratio (fraction of the {n_layers} layers) or --layers N."
+            f"say how many with --ratio (fraction of {of} layers) or --layers N."
         )
     if (ratio is None) == (layers is None):
         raise AdvisorError(
-            f"{spec.name} needs exactly one amount: --ratio (fraction of the {n_layers} "
+            f"{spec.name} needs exactly one amount: --ratio (fraction of {of} "
             f"layers, e.g. 0.25) or --layers N (e.g. 4)"
             + (", not both." if ratio is not None else ".")
         )
     if ratio is not None:
         if not 0 < ratio < 1:
             raise AdvisorError(
-                f"--ratio is the fraction of the {n_layers} layers to drop and must be in "
+                f"--ratio is the fraction of {of} layers to drop and must be in "
                 f"(0, 1), got {ratio}; e.g. --ratio 0.25, or --layers N for a count."
             )
+        if n_layers is None:  # the count needs the model: checked again once it is loaded
+            return Amount(ratio=ratio)
         layers = round(ratio * n_layers)
-    if not 0 <= layers < n_layers:
+    if n_layers is None and layers < 0:
+        raise AdvisorError(f"--layers is a number of layers to drop, 0 or more; got {layers}.")
+    if n_layers is not None and not 0 <= layers < n_layers:
         raise AdvisorError(
             f"{spec.name} can drop 0 to {n_layers - 1} of the model's {n_layers} layers; "
             f"{layers} was asked for."
@@ -205,14 +215,38 @@ def _sparsity_amount(spec, ratio, layers, sparsity, pattern) -> Amount:
 
 def resolve_amount(
     spec: PruningMethod,
-    n_layers: int,
+    n_layers: int | None,
     *,
     ratio: float | None = None,
     layers: int | None = None,
     sparsity: float | None = None,
     pattern: str = "unstructured",
 ) -> Amount:
-    """Check the amount options against the method and turn them into an ``Amount``."""
+    """Check the amount options against the method and turn them into an ``Amount``;
+    ``n_layers`` None (the model not loaded yet) checks all but the layer count."""
     if spec.kind == "structural":
         return _structural_amount(spec, n_layers, ratio, layers, sparsity, pattern)
     return _sparsity_amount(spec, ratio, layers, sparsity, pattern)
+
+
+def requested_amount(request: PruneRequest, n_layers: int | None) -> tuple[PruningMethod, Amount]:
+    """``request``'s method and its amount, checked for a model of ``n_layers`` layers
+    (None: for any model, the layer count unchecked)."""
+    spec = get_method(request.method)
+    amount = resolve_amount(
+        spec,
+        n_layers,
+        ratio=request.ratio,
+        layers=request.layers,
+        sparsity=request.sparsity,
+        pattern=request.pattern,
+    )
+    return spec, amount
+
+
+def check_amount(request: PruneRequest) -> None:
+    """Everything about ``request``'s method and amount that holds for any model, checked
+    before one loads (the layer count is checked again against the model)."""
+    spec, _ = requested_amount(request, None)
+    if spec.needs_calibration:
+        check_size(request.calib_samples, request.calib_len)

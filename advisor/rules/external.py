@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.paths import FILE, input_path
 from advisor.rules.grid import GridPoint, append_case, read_cases, suite_id
 from advisor.truth.lm_eval import TaskMap, labels
 from advisor.truth.retention import DEFAULT_TOLERANCE
@@ -44,7 +45,7 @@ class Labelled:
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _entry(raw: Any, where: str, base: Path) -> dict[str, Any]:
+def _entry(raw: Any, where: str, base: Path, allow_pickle: bool) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise AdvisorError(
             f"{where}: each line is a JSON object (see docs/validation.md, 'lm-eval')."
@@ -66,7 +67,11 @@ def _entry(raw: Any, where: str, base: Path) -> dict[str, Any]:
     resolve = lambda p: str(p if Path(p).is_absolute() else base / p)  # noqa: E731
     out = {k: resolve(raw[k]) for k in ("dense", "pruned")}
     if raw.get("checkpoint"):
+        from advisor.pruning.checkpoint import check_pruned_folder
+
         out["checkpoint"] = resolve(raw["checkpoint"])
+        # Checked now, with the line: not after the dense model and every earlier line.
+        check_pruned_folder(out["checkpoint"], allow_pickle, f'{where}: "checkpoint"')
     return raw | out
 
 
@@ -75,13 +80,15 @@ def read_manifest(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     extra: dict[str, TaskMap] | None = None,
+    allow_pickle: bool = False,
 ) -> list[Labelled]:
-    """The configurations of a manifest with their labels, all files checked before any
-    model is loaded (errors name the line)."""
-    path = Path(path).expanduser()
+    """The configurations of a manifest with their labels, all files and checkpoint folders
+    checked before any model is loaded (errors name the line)."""
+    hint = "Pass the JSONL manifest of configurations (README, 'lm-eval as ground truth')."
+    path = input_path(path, "--lm-eval", FILE, hint)
     try:
         lines = path.read_text().splitlines()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise AdvisorError(f"Cannot read the lm-eval manifest {path}: {exc}.") from exc
     configs = []
     for number, text in enumerate(lines, 1):
@@ -92,14 +99,16 @@ def read_manifest(
             raw = json.loads(text)
         except ValueError as exc:
             raise AdvisorError(f"{where} is not JSON ({exc}).") from exc
-        entry = _entry(raw, where, path.parent)
+        entry = _entry(raw, where, path.parent, allow_pickle)
         method = entry.get("method")
         name = entry.get("id") or (
             GridPoint(method, entry["amount"]).id
             if method
             else f"checkpoint:{Path(entry['checkpoint']).name}"
         )
-        found = labels(entry["dense"], entry["pruned"], tolerance=tolerance, extra=extra)
+        flags = (f'{where}: "dense"', f'{where}: "pruned"')
+        found = labels(entry["dense"], entry["pruned"], tolerance=tolerance, extra=extra,
+                       flags=flags)  # fmt: skip
         configs.append(
             Labelled(
                 id=str(name),

@@ -66,6 +66,11 @@ def parse_grid(text: str) -> list[GridPoint]:
             value = None
         if method not in METHODS or value is None or value <= 0:
             raise AdvisorError(f"Grid point '{part}' is not method@amount (e.g. wanda@0.1).")
+        # The amount is checked here, before any model loads, not when its point comes up.
+        if method in STRUCTURAL and not value.is_integer():
+            raise AdvisorError(f"Grid point '{part}': {method} takes a whole number of layers.")
+        if method not in STRUCTURAL and not value < 1:
+            raise AdvisorError(f"Grid point '{part}': {method} takes a sparsity in (0, 1).")
         points.append(GridPoint(method, value))
     return points
 

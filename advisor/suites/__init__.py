@@ -20,6 +20,7 @@ from advisor.suites.items import Item
 from advisor.suites.rows import count_field
 from advisor.suites.sources import load_user_rows
 from advisor.suites.tasks import SUITES, TASK_TYPES, is_generative, task_names
+from advisor.verdicts import NOT_COMPETENT
 
 __all__ = [
     "PRIMARY_VIEW",
@@ -29,6 +30,7 @@ __all__ = [
     "Suite",
     "build_suite",
     "cap",
+    "check_user_suite",
     "evaluation_suites",
     "fit_to_context",
     "load_spec",
@@ -117,6 +119,13 @@ def _user_item(suite: Suite, row: dict[str, Any], line: int) -> Item:
     return dataclasses.replace(item, meta=meta)
 
 
+def _row_form(suite: Suite, row: dict[str, Any]) -> str:
+    """The documented row of the form ``row`` uses: its own ``prompt``, or the template's
+    fields (a row in one form is not helped by an example of the other)."""
+    own = "prompt" in row and suite.prompt_fields and suite.prompt_schema
+    return suite.prompt_schema if own else suite.schema
+
+
 def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
     required = tuple(f for f in suite.required if f not in suite.prompt_fields)
     rows = load_user_rows(path, required)
@@ -125,10 +134,12 @@ def _user_suite(suite: Suite, path: str | Path) -> list[Item]:
         try:
             items.append(_user_item(suite, row, line))
         except AdvisorError as exc:
-            raise AdvisorError(f"{path}, {exc} Expected rows like: {suite.schema}") from exc
+            form = _row_form(suite, row)
+            raise AdvisorError(f"{path}, {exc} Expected rows like: {form}") from exc
         except (TypeError, ValueError, KeyError, ArithmeticError) as exc:
             raise AdvisorError(
-                f"{path}, line {line}: malformed row ({exc}). Expected rows like: {suite.schema}"
+                f"{path}, line {line}: malformed row ({exc}). Expected rows like: "
+                f"{_row_form(suite, row)}"
             ) from exc
     first_line: dict[str, int] = {}
     for item in items:
@@ -180,6 +191,26 @@ def cap(items: list[Item], limit: int) -> list[Item]:
         return items
     chosen = {keys[k * len(keys) // limit] for k in range(limit)}
     return [i for i in items if i.meta.get("question_id", i.id) in chosen]
+
+
+def check_user_suite(suites: dict[str, list[Item]], data_file: str | Path) -> None:
+    """Refuse a ``--data`` suite too small for the competence gate, before any model loads.
+
+    The gate needs DEFAULT_MIN_ITEMS questions to tell whether the dense model can do the
+    task at all; with fewer, every verdict could only be "not assessable", so a run would
+    load and measure for nothing and a CI gate would pass without a verdict (exit 2 here,
+    README "Failure modes")."""
+    from advisor.truth.competence import DEFAULT_MIN_ITEMS
+
+    for task, items in suites.items():
+        n = len(primary_items(items))
+        if n < DEFAULT_MIN_ITEMS:
+            raise AdvisorError(
+                f"--data {data_file}: {n} {task} question(s) to use, fewer than the "
+                f"{DEFAULT_MIN_ITEMS} the competence gate needs to tell whether the dense "
+                f"model can do the task at all, so the verdict could only be "
+                f"'{NOT_COMPETENT}'. Add rows to the file (or raise --eval-items)."
+            )
 
 
 def evaluation_suites(

@@ -33,7 +33,8 @@ class Suite:
     ``schema`` documents that row format for the CLI and README; ``finish(items, spec)``,
     where given, completes a user suite as a whole (e.g. a retrieval corpus of all rows).
     ``prompt_fields``: the row fields the built-in template is filled from; a row may give
-    its own ``prompt`` instead, used verbatim (the verdict is then about that prompt).
+    its own ``prompt`` instead, used verbatim (the verdict is then about that prompt), as
+    ``prompt_schema`` documents.
     """
 
     task: str
@@ -48,6 +49,8 @@ class Suite:
     # Completes an item whose prompt is the user's own, where what the template fields
     # would have set must be read from that prompt instead (rag: chance from its text).
     with_own_prompt: Callable[[Item], Item] | None = None
+    # The documented row of that own-prompt form (``schema`` shows the template's fields).
+    prompt_schema: str = ""
 
 
 # Bump when the meaning of a cached suite changes in a way the code hash below misses.

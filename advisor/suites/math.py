@@ -8,13 +8,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from advisor.errors import AdvisorError
 from advisor.suites import sources as data
 from advisor.suites.common import Suite, load_spec, split_units, units_of_split
 from advisor.suites.items import Item
-from advisor.suites.rows import id_field, text_field
+from advisor.suites.rows import id_field, number_field, text_field
 from advisor.suites.text import few_shot, fill
-from advisor.truth.metrics import extract_final_number, format_number
+from advisor.truth.metrics import format_number
 
 _OPS: dict[str, Callable[[int, int], int]] = {
     "+": operator.add,
@@ -89,10 +88,7 @@ def build(spec: dict[str, Any], split: str, seed: int) -> list[Item]:
 
 def from_row(row: dict[str, Any], line: int) -> Item:
     """A user row: question and answer (a number); prompted like the GSM8K items."""
-    raw = row["answer"]
-    answer = None if isinstance(raw, bool | list | dict) else extract_final_number(str(raw))
-    if answer is None:
-        raise AdvisorError(f"line {line}: 'answer' must be a number, got {row['answer']!r}.")
+    answer = number_field(row, "answer", line)
     cfg = load_spec("math")["gsm8k"]
     item_id = id_field(row, line)
     item = _item(cfg, item_id, {"question": text_field(row, "question", line)}, answer)
@@ -120,4 +116,7 @@ SUITE = Suite(
     schema='{"question": "Ann has 3 pens and buys 4 more. How many pens does she have?", '
     '"answer": 7}  (prompted like the GSM8K items; scored on the final number)',
     prompt_fields=("question",),
+    prompt_schema='{"prompt": "Calculate 40 minus 12.\\nResult:", "answer": 28, "stop": '
+    '["\\n"], "max_new_tokens": 5}  (your prompt used verbatim; stop and max_new_tokens '
+    "optional; scored on the final number)",
 )

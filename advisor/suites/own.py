@@ -88,12 +88,12 @@ def own_suites(
     """The task types to assess (``tasks`` as ``--task`` names them, or those ``data``
     names) and the suite file of each that has one; every row of every file is read and
     checked here, before any model is loaded."""
-    from advisor.suites import build_suite
+    from advisor.suites import build_suite, check_user_suite
     from advisor.suites.tasks import select_tasks
 
     named = [tasks] if isinstance(tasks, str) else tasks
     chosen = select_tasks(requested_tasks(named, data if isinstance(data, Mapping) else {}))
     files = suite_files(chosen, data)
-    for task, path in files.items():
-        build_suite(task, "calibration", seed, path)
+    for task, path in files.items():  # every row read, and the suite big enough to gate
+        check_user_suite({task: build_suite(task, "calibration", seed, path)}, path)
     return chosen, files

@@ -122,4 +122,7 @@ SUITE = Suite(
     "demonstration; scored by span match)",
     prompt_fields=("passage", "question"),
     with_own_prompt=with_own_prompt,
+    prompt_schema='{"prompt": "Context: The Eiffel Tower ... completed in 1889 ...\\nQ: When '
+    'was the tower completed?\\nA:", "answer": "1889", "stop": ["\\n"], "max_new_tokens": 8}  '
+    "(your prompt used verbatim; stop and max_new_tokens optional; scored by span match)",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -95,3 +96,32 @@ def count_field(row: dict[str, Any], key: str, line: int, default: int, most: in
     if not 1 <= value <= most:
         raise AdvisorError(f"line {line}: '{key}' must be between 1 and {most}, got {value!r}.")
     return int(value)
+
+
+# A number as a person writes one: sign, digits (thousands may be grouped by commas), a
+# fraction, an exponent. Nothing else around it: "7 pens" or "about 7" is not a gold answer.
+_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+def number_field(row: dict[str, Any], key: str, line: int) -> float:
+    """``row[key]`` as the exact number it writes (a JSON number, or a string holding only
+    a number, as CSV gives), or an error naming the line.
+
+    Never read through the model-output extractor: that reads the final number in a text,
+    so ``1e-5`` became 5 and ``1e20`` became 20. A whole number too large for a float to
+    hold exactly, NaN and infinities are refused too: the gold would not be the number
+    written."""
+    value = row.get(key)
+    number: float | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = float(value) if abs(value) <= 2**53 or int(float(value)) == value else None
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, str) and re.search(r"\d", value) and _NUMBER.fullmatch(value.strip()):
+        number = float(value.strip().replace(",", ""))
+    if number is None or not math.isfinite(number):
+        raise AdvisorError(
+            f"line {line}: '{key}' must be a number written exactly (e.g. 7, -2.5, 1,234 or "
+            f"1e-5), got {_shown(value)}."
+        )
+    return number

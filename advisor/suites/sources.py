@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from advisor.errors import AdvisorError
+from advisor.paths import FILE, input_path
 from advisor.truth.metrics import extract_final_number
 
 if TYPE_CHECKING:
@@ -314,9 +315,7 @@ def load_user_rows(
 
     For callers that check rows further and must name the line of a bad one.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise AdvisorError(f"No data file at {path}. Pass the path of a .jsonl or .csv file.")
+    path = input_path(path, "--data", FILE, "Pass the path of a .jsonl or .csv file.")
     readers = {".jsonl": _read_jsonl, ".json": _read_jsonl, ".csv": _read_csv}
     reader = readers.get(path.suffix.lower())
     if reader is None:

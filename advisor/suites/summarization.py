@@ -61,4 +61,7 @@ SUITE = Suite(
     schema='{"text": "The council voted on Tuesday to ...", "reference": "The council '
     'approved the new budget."}  (prompted with the built-in template and demonstration)',
     prompt_fields=("text",),
+    prompt_schema='{"prompt": "Summarize: The council voted on Tuesday to ...\\nSummary:", '
+    '"reference": "The council approved the new budget."}  (your prompt used verbatim; '
+    "stop and max_new_tokens optional)",
 )

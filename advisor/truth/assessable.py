@@ -63,15 +63,15 @@ def gate(loaded: LoadedModel, task: str, items: list[Item]) -> Competence:
     if TASK_TYPES[task].metric != "chrf":
         return dense_competence(task, items, results)
     decoded = dense_competence(task, items, results)
-    return competence_gate(
+    found = competence_gate(
         task,
         likelihood_wins(loaded, items),
         [r.answer for r in results],
         chance_rates(items),
         score=decoded.score,
-        test=LIKELIHOOD_TEST,
-        detail={"decoded_wins": decoded.successes, "decoded_p_value": decoded.p_value},
     )
+    detail = {"decoded_wins": decoded.successes, "decoded_p_value": decoded.p_value}
+    return dataclasses.replace(found, test=LIKELIHOOD_TEST, detail=detail)
 
 
 @contextmanager

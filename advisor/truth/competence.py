@@ -116,8 +116,6 @@ def competence_gate(
     alpha: float = DEFAULT_ALPHA,
     max_share: float = DEFAULT_MAX_SHARE,
     min_items: int = DEFAULT_MIN_ITEMS,
-    test: str | None = None,
-    detail: dict[str, Any] | None = None,
 ) -> Competence:
     """Decide whether ``task`` is informative for this dense model on this suite.
 
@@ -125,8 +123,6 @@ def competence_gate(
     win); ``answers[i]``: the answer it gave (option index, extracted number, text...);
     ``chance``: the chance rate of a success, one for all items or one per item.
     ``score``: the task's own summary score to report (defaults to the success rate).
-    ``test``: what a success is, named in the record (default: the exact test used);
-    ``detail``: further numbers to keep with the decision.
     """
     n = len(correct)
     if len(answers) != n:
@@ -182,12 +178,11 @@ def competence_gate(
         score=float(score) if score is not None else rate,
         chance=mean_chance,
         p_value=p_value,
-        test=test or exact,
+        test=exact,
         top_answer=str(top),
         top_share=top_share,
         alpha=alpha,
         max_share=max_share,
         min_items=min_items,
         margin=margin,
-        detail=dict(detail or {}),
     )

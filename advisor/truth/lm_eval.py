@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.paths import FILE, FOLDER, input_path
 from advisor.truth.retention import DEFAULT_TOLERANCE
 from advisor.verdicts import CAUTION, GO, NO_GO
 
@@ -101,11 +102,13 @@ def task_map(name: str, extra: dict[str, TaskMap] | None = None) -> TaskMap | No
     return None
 
 
-def read_results(path: str | Path) -> dict[str, Any]:
+def read_results(path: str | Path, flag: str = "lm-eval results") -> dict[str, Any]:
     """An lm-eval results file (or a folder holding exactly one ``results_*.json``, as
-    ``--output_path`` leaves it), checked for the parts a label needs."""
+    ``--output_path`` leaves it), checked for the parts a label needs; ``flag`` is how the
+    user named it in errors (an option, or a manifest field)."""
     path = Path(path).expanduser()
     if path.is_dir():
+        path = input_path(path, flag, FOLDER)
         found = sorted(path.rglob("results_*.json"))
         if len(found) != 1:
             raise AdvisorError(
@@ -113,6 +116,8 @@ def read_results(path: str | Path) -> dict[str, Any]:
                 "the file itself."
             )
         path = found[0]
+    hint = "Pass a results_*.json that lm_eval --output_path writes, or its folder."
+    path = input_path(path, flag, FILE, hint)
     try:
         data = json.loads(path.read_text())
     except OSError as exc:
@@ -231,13 +236,15 @@ def labels(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     extra: dict[str, TaskMap] | None = None,
+    flags: tuple[str, str] = ("dense lm-eval results", "pruned lm-eval results"),
 ) -> dict[str, dict[str, Any]]:
     """Per task type, the ground-truth label from a dense and a pruned lm-eval results
     file: ``retention`` = pruned / dense (macro mean over the type's lm-eval tasks),
     ``ci`` its 95% interval (delta method over both stderrs, taken as independent: the
     runs share items, so this errs wide), ``outcome``/``decisive`` against ``tolerance``,
-    and ``assessable`` when the dense score is clearly above chance (one-sided 5%)."""
-    d_data, p_data = read_results(dense_file), read_results(pruned_file)
+    and ``assessable`` when the dense score is clearly above chance (one-sided 5%).
+    ``flags``: how the user named the two files, for errors."""
+    d_data, p_data = read_results(dense_file, flags[0]), read_results(pruned_file, flags[1])
     dense, pruned = task_scores(d_data, extra), task_scores(p_data, extra)
     _check_same_runs(dense, pruned, (d_data["_path"], p_data["_path"]))
     out: dict[str, dict[str, Any]] = {}

@@ -67,6 +67,23 @@ def cut_at_stop(text: str, stops: Sequence[str]) -> str:
     return text[:end]
 
 
+DEFAULT_MAX_NEW_TOKENS = 32
+
+
+def max_new_tokens(item: Item) -> int:
+    """How many tokens a generative item's answer may run to (its own, else 32)."""
+    return int(item.meta.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+
+
+def output_as_read(tokenizer: Any, tokens: Sequence[int], item: Item) -> str:
+    """A greedy continuation's text as scoring and the evidence read it: the item's first
+    ``max_new_tokens`` tokens, cut at its stop strings. A longer decoding (the report's
+    accumulation curve runs to its own horizon) is shown through this, so an example never
+    runs past the limits its verdict was measured under."""
+    text = tokenizer.decode(list(tokens[: max_new_tokens(item)]), skip_special_tokens=True)
+    return cut_at_stop(text, item.meta.get("stop", []))
+
+
 def _choice_mode(tokenizer: Any, item: Item) -> str:
     """The item's candidate mode, or "continuation" where its candidates are not single
     tokens of this tokenizer (a label word may be one token for one model, two for another)."""
@@ -144,7 +161,7 @@ def greedy_continuations(
     decoded for the item's own ``max_new_tokens`` (default 32)."""
     by_horizon: dict[int, list[int]] = defaultdict(list)
     for n, item in enumerate(items):
-        by_horizon[int(item.meta.get("max_new_tokens", 32))].append(n)
+        by_horizon[max_new_tokens(item)].append(n)
     out: list[tuple[list[int], str]] = [([], "")] * len(items)
     for horizon, members in sorted(by_horizon.items()):
         gen = forward.greedy_generate(
