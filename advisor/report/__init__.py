@@ -31,7 +31,16 @@ def template(name: str) -> Any:
     return env.get_template(name)
 
 
-__all__ = ["check_result", "plain_sentence", "render", "render_sweep_index", "write_report"]
+__all__ = [
+    "check_result",
+    "plain_sentence",
+    "plan_headline",
+    "render",
+    "render_plan",
+    "render_sweep_index",
+    "write_plan",
+    "write_report",
+]
 
 
 def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -> str:
@@ -159,3 +168,41 @@ def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path
         },
     )
     return result_path, report_path
+
+
+def plan_headline(plan: dict[str, Any]) -> str:
+    """The plan in one sentence."""
+    tasks = ", ".join(plan["tasks"])
+    if not plan["verified"]:
+        return (
+            f"No {plan['method']} unit can be removed with go on {tasks}: no unit's removal "
+            f"alone is go on every one, or no set of them was verified go."
+        )
+    units = plan["units"]
+    return (
+        f"Remove the {plan['method']} unit of layer{'s' if len(units) > 1 else ''} "
+        f"{', '.join(map(str, units))}: verified go on {tasks}."
+    )
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """The page of a plan (:func:`advisor.guidance.plan.make_plan`): the verified plan,
+    what it saves, the sensitivity map and every verified set."""
+    rows = {t: r for t, r in plan["map"]["tasks"].items() if r["assessable"]}
+    retention = {t: [u["retention"] for u in r["units"]] for t, r in rows.items()}
+    go = {t: [u["verdict"] == GO for u in r["units"]] for t, r in rows.items()}
+    png = figures.sensitivity(retention, go, plan["units"], plan["method"]) if rows else None
+    unassessed = {t: r["reason"] for t, r in plan["map"]["tasks"].items() if not r["assessable"]}
+    return template("plan.html.j2").render(
+        plan=plan, headline=plan_headline(plan), figure=png, unassessed=unassessed
+    )
+
+
+def write_plan(plan: dict[str, Any], folder: str | Path) -> Path:
+    """Write ``plan.json`` and ``index.html`` into ``folder`` as one set; the page's path."""
+    plan = finite_json(plan)
+    contents = {
+        "plan.json": json_text(plan, indent=1, sort_keys=True) + "\n",
+        "index.html": render_plan(plan),
+    }
+    return publish_files(writable_dir(folder), contents)[1]

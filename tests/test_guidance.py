@@ -1,0 +1,191 @@
+"""Guidance (docs/guidance.md): the task sensitivity map and the plan, on tiny random
+models with hand-made units (a layer whose attention or MLP adds exactly nothing)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.test_sweep_share import _assessable
+from tests.tiny_models import save_tiny_model
+
+TASKS = ["generation", "multiple-choice"]
+LAYERS = 4
+IDLE = 1  # the layer whose attention and MLP add nothing
+
+
+def _rules(path, tasks=TASKS):
+    """Retention = 1 − loss, no misfit, tolerance 0.9, for ``tasks``."""
+    from advisor.measure.evidence import evidence_kind
+
+    rule = {"assessable": True, "slope": 1.0, "misfit": 0.0, "n_cases": 8}
+    tasks = {t: rule | {"evidence": evidence_kind(t)} for t in tasks}
+    path.write_text(json.dumps({"tolerance": 0.9, "engine": "predicted-retention", "tasks": tasks}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def idle_dense(tmp_path_factory):
+    """A 4-layer random Llama whose layer IDLE adds nothing: its attention's o_proj and its
+    MLP's down_proj are zero, so removing either changes no output."""
+    from advisor.models import load_model
+
+    folder = save_tiny_model(tmp_path_factory.mktemp("idle"), "llama", layers=LAYERS)
+    loaded = load_model(str(folder))
+    block = loaded.model.model.layers[IDLE]
+    with torch.no_grad():
+        block.self_attn.o_proj.weight.zero_()
+        block.mlp.down_proj.weight.zero_()
+    return loaded
+
+
+@pytest.fixture
+def request_for(tmp_path):
+    from advisor.guidance.sensitivity import MapRequest
+
+    def make(method, tasks=TASKS):
+        return MapRequest(method, list(tasks), rules_path=_rules(tmp_path / "rules.json", tasks))
+
+    return make
+
+
+@pytest.mark.parametrize("method", ["attn-drop", "mlp-drop"])
+def test_a_unit_that_changes_nothing_costs_exactly_nothing(
+    method, idle_dense, request_for, private_cache, monkeypatch
+):
+    from advisor.guidance.sensitivity import sensitivity_map
+
+    _assessable(monkeypatch)
+    found = sensitivity_map(idle_dense, request_for(method))
+    assert found["layers"] == LAYERS
+    for task in TASKS:
+        row = found["tasks"][task]
+        assert row["assessable"]
+        assert [r["unit"] for r in row["units"]] == list(range(LAYERS))
+        idle = row["units"][IDLE]
+        assert idle["loss"] == 0.0 and idle["retention"] == 1.0
+        assert idle["loss_interval"][0] == 0.0
+    # the other units were measured, not skipped: the reference NLL moves when they go
+    others = [r for r in found["tasks"]["generation"]["units"] if r["unit"] != IDLE]
+    assert any(r["loss_sd"] > 0 for r in others)
+
+
+def test_the_map_is_paid_once_and_resumes_unit_by_unit(
+    idle_dense, request_for, private_cache, monkeypatch
+):
+    from advisor.guidance import sensitivity
+
+    _assessable(monkeypatch)
+    request = request_for("block-drop", ["generation"])
+    first = sensitivity.sensitivity_map(idle_dense, request)
+    measured = []
+    real = sensitivity.unit_cost
+    monkeypatch.setattr(
+        sensitivity, "unit_cost", lambda run, unit, *a: measured.append(unit) or real(run, unit, *a)
+    )
+    assert sensitivity.sensitivity_map(idle_dense, request) == first
+    assert measured == []  # a cache hit reruns nothing
+    # an interrupted map: the units written before the interruption are kept
+    files = sorted((private_cache / "sensitivity").glob("*.json"))
+    assert len(files) == LAYERS
+    files[0].unlink()
+    assert sensitivity.sensitivity_map(idle_dense, request) == first
+    assert len(measured) == 1
+
+
+def test_only_assessable_task_types_get_a_row(idle_dense, request_for, private_cache):
+    from advisor.guidance.sensitivity import sensitivity_map
+
+    # a random model is not competent at anything: the gate says so, no unit is measured
+    found = sensitivity_map(idle_dense, request_for("attn-drop", ["multiple-choice"]))
+    row = found["tasks"]["multiple-choice"]
+    assert not row["assessable"] and "units" not in row and row["reason"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 8, 13])
+def test_the_search_finds_the_largest_passing_set_and_backs_off(n):
+    from advisor.guidance.plan import largest_passing
+
+    for threshold in range(n + 1):
+        tried: list[int] = []
+        found = largest_passing(n, lambda k, t=threshold, seen=tried: seen.append(k) or k <= t)
+        assert found == threshold
+        assert len(tried) <= 1 + max(n, 1).bit_length()  # halving, not one set per unit
+
+
+def test_the_plan_never_holds_a_unit_not_go_alone(idle_dense, tmp_path, private_cache, monkeypatch):
+    from advisor.guidance.plan import make_plan
+    from advisor.guidance.sensitivity import MapRequest
+    from advisor.verdicts import GO
+
+    _assessable(monkeypatch)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    # at this tolerance the random model's map has units that are not go alone
+    request = MapRequest("attn-drop", ["generation"], rules_path=rules, tolerance=0.99)
+    plan = make_plan(idle_dense, request)
+    row = plan["map"]["tasks"]["generation"]["units"]
+    alone = {r["unit"] for r in row if r["verdict"] == GO}
+    assert alone != set(range(LAYERS)), "the test needs a unit that is not go alone"
+    assert IDLE in alone and IDLE in plan["units"]
+    assert set(plan["units"]) <= alone and set(plan["candidates"]) == alone
+    assert plan["verified"]["go"] and plan["verified"]["units"] == plan["units"]
+    assert plan["verified"]["verdicts"] == {"generation": GO}
+    for checked in plan["checked"]:  # every set was assessed, and only go sets are kept
+        assert set(checked["units"]) <= alone
+        if len(checked["units"]) > len(plan["units"]):
+            assert not checked["go"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--task", "math"], "--method"),
+        (["--task", "math", "--method", "no-such-method"], "Unknown pruning method"),
+        (["--task", "math", "--method", "wanda"], "zeroes weights"),
+        (["--method", "attn-drop"], "--task"),
+        (["--method", "attn-drop", "--task", "poetry"], "poetry"),
+        (["--method", "attn-drop", "--task", "math", "--tolerance", "1.5"], "--tolerance"),
+    ],
+)
+def test_bad_plan_inputs_exit_2_before_any_model_loads(
+    args, said, capsys, monkeypatch, private_cache
+):
+    from advisor.cli import EXIT_USAGE
+    from tests.test_failure_modes import run_cli
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a model was loaded before the inputs were checked")
+
+    monkeypatch.setattr("advisor.pair.load_dense", refuse)
+    monkeypatch.setattr("advisor.models.load_model", refuse)
+    code, err = run_cli(capsys, "plan", *args)
+    assert code == EXIT_USAGE and said in err
+
+
+def test_plan_command_writes_the_report_and_a_loadable_checkpoint(
+    idle_dense, tmp_path, private_cache, monkeypatch, capsys
+):
+    from transformers import AutoModelForCausalLM
+
+    from advisor.cli import main
+    from advisor.pruning import load_pruned
+
+    _assessable(monkeypatch)
+    monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: idle_dense)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    args = ["plan", "--model", str(idle_dense.path), "--method", "attn-drop"]
+    args += ["--task", "generation", "--rules", str(rules), "--tolerance", "0.99"]
+    args += ["--out", str(tmp_path / "report"), "--save", str(tmp_path / "saved")]
+    assert main(args) == 0
+    shown = capsys.readouterr().out
+    assert "verified: generation go" in shown
+    assert max(len(x) for x in shown.splitlines() if not x.startswith(("Report", "Saved"))) <= 100
+    plan = json.loads((tmp_path / "report" / "plan.json").read_text())
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "data:image/png;base64," in page and "Sensitivity map" in page
+    again = load_pruned(tmp_path / "saved", idle_dense)
+    assert again.record["dropped_attn"] == plan["units"]
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "saved")
+    assert plain.config.num_hidden_layers == LAYERS
