@@ -172,7 +172,9 @@ class AssessSettings:
     ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
     evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`);
     ``suites``: the calibration suites, built once by a caller that assesses many models
-    (else built here from ``seed`` and ``data_file``).
+    (else built here from ``seed`` and ``data_file``); ``blame``: for a structural pruning,
+    restore each removed unit in turn and say which would raise each task type's predicted
+    retention most (:mod:`advisor.guidance.blame`).
     """
 
     temperature: float = 1.0
@@ -185,6 +187,7 @@ class AssessSettings:
     hierarchy: bool = True
     share: Any = None
     suites: dict[str, list[Item]] | None = None
+    blame: bool = False
 
 
 def assess(
@@ -331,6 +334,13 @@ def assess(
                 "aggregates": task_aggregates,
             },
         }
+    blamed = None
+    if settings.blame and broken is None:
+        from advisor.guidance.blame import blame
+
+        clock = time.perf_counter()
+        blamed = blame(dense, pruned, verdicts, suites, rules_path, tolerance)
+        timings["blame_s"] = time.perf_counter() - clock
     by_id = {item.id: item for item in measured_items}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -356,6 +366,7 @@ def assess(
         "overall": aggregates.get("all", {}),
         "examples": example_pairs(rows, by_id),
         "gate": gate_record({t: v["verdict"] for t, v in verdicts.items()}, fail_on),
+        **({"blame": blamed} if blamed is not None else {}),
         "manifest": {
             "versions": versions(),
             "seed": seed,

@@ -75,15 +75,15 @@ def test_a_unit_that_changes_nothing_costs_exactly_nothing(
 def test_the_map_is_paid_once_and_resumes_unit_by_unit(
     idle_dense, request_for, private_cache, monkeypatch
 ):
-    from advisor.guidance import sensitivity
+    from advisor.guidance import rows, sensitivity
 
     _assessable(monkeypatch)
     request = request_for("block-drop", ["generation"])
     first = sensitivity.sensitivity_map(idle_dense, request)
     measured = []
-    real = sensitivity.unit_cost
+    real = rows.unit_cost
     monkeypatch.setattr(
-        sensitivity, "unit_cost", lambda run, unit, *a: measured.append(unit) or real(run, unit, *a)
+        rows, "unit_cost", lambda run, unit, *a: measured.append(unit) or real(run, unit, *a)
     )
     assert sensitivity.sensitivity_map(idle_dense, request) == first
     assert measured == []  # a cache hit reruns nothing
@@ -189,3 +189,84 @@ def test_plan_command_writes_the_report_and_a_loadable_checkpoint(
     assert again.record["dropped_attn"] == plan["units"]
     plain = AutoModelForCausalLM.from_pretrained(tmp_path / "saved")
     assert plain.config.num_hidden_layers == LAYERS
+
+
+@pytest.mark.real_model
+def test_plan_end_to_end_on_the_real_default_model(smollm2, tmp_path, capsys, monkeypatch):
+    """`plan --task math --method attn-drop` on SmolLM2-135M (the user cache: the map is
+    paid once per model, so reruns of this test only read it)."""
+    from advisor.cli import main
+    from advisor.verdicts import GO
+
+    monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: smollm2)
+    args = ["plan", "--task", "math", "--method", "attn-drop", "--out", str(tmp_path / "r")]
+    assert main(args) == 0
+    assert "Plan for" in capsys.readouterr().out
+    plan = json.loads((tmp_path / "r" / "plan.json").read_text())
+    row = plan["map"]["tasks"]["math"]
+    assert row["assessable"] and len(row["units"]) == smollm2.model.config.num_hidden_layers
+    alone = {r["unit"] for r in row["units"] if r["verdict"] == GO}
+    assert set(plan["units"]) <= alone
+    if plan["units"]:
+        assert plan["verified"]["verdicts"] == {"math": GO}
+
+
+def test_blame_names_the_unit_that_costs_and_clears_the_idle_one(
+    idle_dense, tmp_path, private_cache, monkeypatch
+):
+    from advisor.assess import assess
+    from advisor.pruning import drop_units, prune_model
+    from advisor.report import write_report
+    from advisor.report.schema import check_result
+
+    _assessable(monkeypatch)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    other = 2
+    pruned = drop_units(idle_dense, "attn-drop", [IDLE, other])
+    options = {"rules_path": rules, "hierarchy": False, "decode": False, "blame": True}
+    result = assess(idle_dense, pruned, ["generation"], **options)
+    check_result(result, "blame")
+    blamed = result["blame"]
+    assert blamed["available"] and blamed["method"] == "attn-drop"
+    assert blamed["units"] == [IDLE, other]
+    record = blamed["tasks"]["generation"]
+    assert record["retention"] == result["tasks"]["generation"]["prediction"]["retention"]
+    rows = {row["unit"]: row for row in record["restored"]}
+    # restoring the idle unit changes nothing; restoring the other leaves a model that
+    # computes what the dense one does
+    assert rows[IDLE]["gain"] == 0.0
+    assert rows[other]["retention"] == 1.0 and rows[other]["verdict"] == "go"
+    assert record["restored"][0]["unit"] == other or rows[other]["gain"] == 0.0
+    _, page = write_report(result, tmp_path / "report")
+    assert "Blame: which removed units cost the most" in page.read_text()
+    # a sparsity pruning has no unit to restore: the result says so
+    sparse = prune_model(idle_dense, "magnitude", sparsity=0.3)
+    result = assess(idle_dense, sparse, ["generation"], **options)
+    assert not result["blame"]["available"] and result["blame"]["reason"]
+
+
+def test_assess_blame_prints_one_sentence_per_task_type(
+    idle_dense, tmp_path, private_cache, monkeypatch, capsys
+):
+    from advisor.cli import main
+
+    _assessable(monkeypatch)
+    monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: idle_dense)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    args = ["assess", "--model", str(idle_dense.path), "--method", "attn-drop", "--layers", "2"]
+    args += ["--task", "generation", "--rules", str(rules), "--no-hierarchy", "--blame"]
+    assert main([*args, "--out", str(tmp_path / "out")]) in (0, 1)
+    shown = capsys.readouterr().out
+    assert "Blame: generation is" in shown
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["blame"]["units"] == result["pruning"]["dropped"]["attn"]
+
+
+def test_blame_with_low_memory_is_refused_before_loading(capsys, monkeypatch, private_cache):
+    from advisor.cli import EXIT_USAGE
+    from tests.test_failure_modes import run_cli
+
+    monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: 1 / 0)
+    args = ["assess", "--method", "attn-drop", "--layers", "2", "--task", "math"]
+    code, err = run_cli(capsys, *args, "--blame", "--low-memory")
+    assert code == EXIT_USAGE and "--blame" in err

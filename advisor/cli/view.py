@@ -89,6 +89,20 @@ def print_gate(result: dict[str, Any], console: Any) -> None:
     _say(console, gate_sentence(result), GATE_STYLE[gate_state(result)])
 
 
+def print_blame(result: dict[str, Any], console: Any = out) -> None:
+    """With --blame: one sentence per task type blamed (or why nothing was)."""
+    from advisor.guidance.blame import blame_sentence
+
+    blamed = result.get("blame")
+    if blamed is None:
+        return
+    if not blamed["available"]:
+        _say(console, f"Blame: {blamed['reason']}")
+        return
+    for task, record in blamed["tasks"].items():
+        _say(console, "Blame: " + blame_sentence(task, result["tasks"][task]["verdict"], record))
+
+
 def print_sweep(summary: dict[str, Any], method: str, console: Any = out) -> None:
     """Every amount's verdicts (one line per amount), then each task type's largest go."""
     rows, tasks = summary["steps"], list(summary["largest_go"])

@@ -13,6 +13,7 @@ verified go). Each verification is cached like the map, so a rerun repeats nothi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -117,7 +118,9 @@ def make_plan(
     from advisor.assess import _fit_suites, calibration_suites
     from advisor.models import parameter_count
 
+    clock = time.perf_counter()
     sensitivity = sensitivity_map(dense, request, console)
+    map_s, clock = time.perf_counter() - clock, time.perf_counter()
     order = ranked(sensitivity, alone_go(sensitivity))
     suites = calibration_suites(request.tasks, request.seed, request.data)
     _fit_suites(suites, dense, lambda _warning: None)
@@ -130,6 +133,7 @@ def make_plan(
         return checked[k]["go"]
 
     best = largest_passing(len(order), passes)
+    verify_s = time.perf_counter() - clock
     return {
         "model": dense.name,
         "method": request.method,
@@ -141,4 +145,6 @@ def make_plan(
         "units": sorted(order[:best]),
         "verified": checked.get(best),
         "parameters_before": parameter_count(dense.model),
+        # where the time went (cached parts cost only their reading)
+        "seconds": {"map": round(map_s, 2), "verify": round(verify_s, 2)},
     }
