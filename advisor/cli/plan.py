@@ -21,47 +21,12 @@ from advisor.cli.app import (
     TrustFlag,
     app,
     err,
-    line,
     load_options,
-    out,
     print_json,
 )
 from advisor.cli.assess import DataOpt, RulesOpt, slug
+from advisor.cli.view import plan_verdicts, print_plan
 from advisor.errors import AdvisorError
-
-
-def _verdicts(checked: dict[str, Any]) -> str:
-    parts = []
-    for task, verdict in checked["verdicts"].items():
-        p = checked["predictions"].get(task)
-        shown = (
-            f" {p['retention']:.2f} [{p['interval'][0]:.2f}, {p['interval'][1]:.2f}]" if p else ""
-        )
-        parts.append(f"{task} {verdict}{shown}")
-    return "; ".join(parts)
-
-
-def print_plan(plan: dict[str, Any], report: Path, saved: Path | None) -> None:
-    """The plan in a few lines (at most 100 columns, paths aside)."""
-    from advisor.report import plan_headline
-
-    layers = plan["map"]["layers"]
-    out.print(line(("Plan", "bold"), f" for {plan['model']}, {plan['method']}:"), soft_wrap=True)
-    out.print(f"  {plan_headline(plan)}")
-    verified = plan["verified"]
-    if verified:
-        out.print(f"  {len(plan['units'])} of {layers} units; verified: {_verdicts(verified)}")
-        out.print(
-            f"  parameters {plan['parameters_before']:,} -> {verified['parameters']:,}; "
-            f"decoding x{verified['speedup']:.2f} here"
-        )
-    out.print(
-        f"  map: {layers} units x {len(plan['tasks'])} task type(s); "
-        f"{len(plan['candidates'])} go alone; {len(plan['checked'])} set(s) verified"
-    )
-    out.print(f"Report: {report}", soft_wrap=True)
-    if saved is not None:
-        out.print(f"Saved: {saved}", soft_wrap=True)
 
 
 @app.command()
@@ -148,7 +113,7 @@ def plan(
 
     def checked(found: dict[str, Any]) -> None:
         units = ", ".join(map(str, found["units"]))
-        err.print(f"  verified [{units}]: {_verdicts(found)}", soft_wrap=True)
+        err.print(f"  verified [{units}]: {plan_verdicts(found)}", soft_wrap=True)
 
     result = make_plan(dense, request, console=err, on_check=checked)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
