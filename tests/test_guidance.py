@@ -115,6 +115,30 @@ def test_the_search_finds_the_largest_passing_set_and_backs_off(n):
         assert len(tried) <= 1 + max(n, 1).bit_length()  # halving, not one set per unit
 
 
+@pytest.mark.parametrize(
+    ("bad", "limit", "expected"),
+    [
+        (set(), 9, [0, 1, 2, 3, 4, 5]),  # everything passes: one assessment
+        ({2}, 9, [0, 1, 3, 4, 5]),  # one unit breaks any set: passed over, the rest kept
+        ({0}, 9, [1, 2, 3, 4, 5]),
+        (set(), 3, [0, 1, 2]),  # sets larger than 3 fail: the prefix, nothing after
+        ({1, 4}, 9, [0, 2, 3, 5]),
+    ],
+)
+def test_the_plan_backs_off_a_unit_that_breaks_the_set_and_goes_on(bad, limit, expected):
+    from advisor.guidance.plan import choose
+
+    tried: list[list[int]] = []
+
+    def is_go(units):
+        tried.append(units)
+        return not bad & set(units) and len(units) <= limit
+
+    assert choose([0, 1, 2, 3, 4, 5], is_go) == expected
+    assert is_go(expected)
+    assert len(tried) <= 1 + 6 + 3 + 1  # all, halving, then the units after the prefix
+
+
 def test_the_plan_never_holds_a_unit_not_go_alone(idle_dense, tmp_path, private_cache, monkeypatch):
     from advisor.guidance.plan import make_plan
     from advisor.guidance.sensitivity import MapRequest
@@ -193,8 +217,8 @@ def test_plan_command_writes_the_report_and_a_loadable_checkpoint(
 
 @pytest.mark.real_model
 def test_plan_end_to_end_on_the_real_default_model(smollm2, tmp_path, capsys, monkeypatch):
-    """`plan --task math --method attn-drop` on SmolLM2-135M (the user cache: the map is
-    paid once per model, so reruns of this test only read it)."""
+    """`plan --task math --method attn-drop` on SmolLM2-135M, end to end (about two
+    minutes on a cold test cache: 30 units' evidence and the verifying assessments)."""
     from advisor.cli import main
     from advisor.verdicts import GO
 

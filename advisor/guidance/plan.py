@@ -3,12 +3,13 @@
 From the sensitivity map (:mod:`advisor.guidance.sensitivity`), only units whose removal
 *alone* is go on every task type named are candidates, ranked least harmful first (by the
 worst predicted retention over the task types, then its lower bound). Units interact, so
-the map only orders them: each candidate set (the first k of the ranking) is verified by a
-real assessment of the combined pruning (:func:`advisor.assess.assess`, the verdicts a
-user would get). The largest k is searched from the top: all candidates first, then by
-halving between the largest set verified go and the smallest that failed (the search
-assumes a longer prefix of the ranking is no better, but every set it returns was
-verified go). Each verification is cached like the map, so a rerun repeats nothing.
+the map only orders them: each candidate set is verified by a real assessment of the
+combined pruning (:func:`advisor.assess.assess`, the verdicts a user would get). The
+longest go prefix of the ranking is searched from the top (all candidates first, then
+halving between the longest prefix verified go and the shortest that failed: this assumes
+a longer prefix is no better), then each later candidate is added in turn and kept only
+where the set stays go (:func:`choose`). Every set returned was verified go. Each
+verification is cached like the map, so a rerun repeats nothing.
 """
 
 from __future__ import annotations
@@ -59,6 +60,19 @@ def largest_passing(n: int, passes: Callable[[int], bool]) -> int:
         mid = (good + bad) // 2
         good, bad = (mid, bad) if passes(mid) else (good, mid)
     return good
+
+
+def choose(order: list[int], is_go: Callable[[list[int]], bool]) -> list[int]:
+    """The units of ``order`` (least harmful first) to remove together, each set tried by
+    ``is_go`` (a real assessment): the longest go prefix of ``order`` (all first, then
+    halving), then each later unit added in turn and kept only where the set stays go
+    (the unit that broke the prefix is passed over: back off, then go on)."""
+    best = largest_passing(len(order), lambda k: is_go(sorted(order[:k])))
+    chosen = list(order[:best])
+    for unit in order[best + 1 :]:
+        if is_go(sorted([*chosen, unit])):
+            chosen.append(unit)
+    return sorted(chosen)
 
 
 def _summary(units: list[int], result: dict[str, Any]) -> dict[str, Any]:
@@ -124,15 +138,15 @@ def make_plan(
     order = ranked(sensitivity, alone_go(sensitivity))
     suites = calibration_suites(request.tasks, request.seed, request.data)
     _fit_suites(suites, dense, lambda _warning: None)
-    checked: dict[int, dict[str, Any]] = {}
+    checked: list[dict[str, Any]] = []
 
-    def passes(k: int) -> bool:
-        checked[k] = verify(dense, request, sorted(order[:k]), suites)
+    def is_go(units: list[int]) -> bool:
+        checked.append(verify(dense, request, units, suites))
         if on_check:
-            on_check(checked[k])
-        return checked[k]["go"]
+            on_check(checked[-1])
+        return checked[-1]["go"]
 
-    best = largest_passing(len(order), passes)
+    units = choose(order, is_go)
     verify_s = time.perf_counter() - clock
     return {
         "model": dense.name,
@@ -141,9 +155,9 @@ def make_plan(
         "tolerance": sensitivity["tolerance"],
         "map": sensitivity,
         "candidates": order,
-        "checked": [checked[k] for k in sorted(checked)],
-        "units": sorted(order[:best]),
-        "verified": checked.get(best),
+        "checked": checked,
+        "units": units,
+        "verified": next((c for c in checked if c["units"] == units), None) if units else None,
         "parameters_before": parameter_count(dense.model),
         # where the time went (cached parts cost only their reading)
         "seconds": {"map": round(map_s, 2), "verify": round(verify_s, 2)},
