@@ -294,3 +294,31 @@ def test_blame_with_low_memory_is_refused_before_loading(capsys, monkeypatch, pr
     args = ["assess", "--method", "attn-drop", "--layers", "2", "--task", "math"]
     code, err = run_cli(capsys, *args, "--blame", "--low-memory")
     assert code == EXIT_USAGE and "--blame" in err
+
+
+def test_plan_saves_float32_weights_whatever_precision_it_ran_in(
+    idle_dense, tmp_path, private_cache, monkeypatch, capsys
+):
+    import copy
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from advisor.cli import main
+
+    _assessable(monkeypatch)
+    half = dataclasses.replace(idle_dense, model=copy.deepcopy(idle_dense.model).bfloat16())
+    asked = []
+
+    def load(_spec, options, _console):
+        asked.append(options.dtype)
+        return half if len(asked) == 1 else idle_dense
+
+    monkeypatch.setattr("advisor.pair.load_dense", load)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    args = ["plan", "--model", str(idle_dense.path), "--method", "attn-drop", "--task"]
+    args += ["generation", "--rules", str(rules), "--dtype", "bfloat16", "--tolerance", "0.99"]
+    assert main([*args, "--out", str(tmp_path / "r"), "--save", str(tmp_path / "saved")]) == 0
+    assert asked == ["bfloat16", "float32"]
+    weights = load_file(tmp_path / "saved" / "model.safetensors")
+    assert {str(w.dtype) for w in weights.values()} == {"torch.float32"}

@@ -3,6 +3,7 @@ every task type named, chosen from the task sensitivity map and verified."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,8 +62,8 @@ def plan(
         Path | None,
         typer.Option(
             "--save",
-            help="Also write the planned model here: a Hugging Face folder that loads with "
-            "transformers and with `assess --pruned`.",
+            help="Also write the planned model here, in float32 whatever --dtype: a Hugging "
+            "Face folder that loads with transformers and with `assess --pruned`.",
         ),
     ] = None,
     seed: SeedOpt = 0,
@@ -78,10 +79,12 @@ def plan(
     Measures the task sensitivity map first: each unit of --method (one layer's block,
     attention or MLP sublayer) removed alone, each task type's evidence read as `assess`
     reads it (cached per model: paid once, and resumed after an interruption). Units whose
-    removal alone is go on every task type are ranked least harmful first; sets of the
-    first k are removed together and verified by a real assessment (units interact), the
-    largest verified go set is the plan. Example: prune-advisor plan --task rag --task math
-    --method attn-drop --save pruned/
+    removal alone is go on every task type are ranked least harmful first; sets of them are
+    removed together and verified by a real assessment (units interact): the longest go
+    prefix of the ranking, then each later unit added where the set stays go. The largest
+    verified go set is the plan. Writes index.html (with the map as a layers x task types
+    heat map) and plan.json. Example: prune-advisor plan --task rag --task math --method
+    attn-drop --save pruned/
     """
     from advisor.files import writable_dir
     from advisor.guidance.plan import make_plan
@@ -121,6 +124,8 @@ def plan(
     report = write_plan(result, folder)
     saved = None
     if save is not None and result["units"]:
+        if dense.dtype != "float32":  # saved weights at full precision, as `prune` saves them
+            dense = load_dense(model, replace(options, dtype="float32"), err)
         saved = save_pruned(drop_units(dense, method, result["units"]), save)
     if json_out:
         print_json(result | {"report": str(report), "saved": str(saved) if saved else None})
