@@ -59,7 +59,7 @@ def calibration_suites(
     return {t: primary_items(build_suite(t, "calibration", seed, files.get(t))) for t in tasks}
 
 
-def _fit_suites(
+def fit_suites(
     suites: dict[str, list[Item]], dense: Any, warn: Callable[[str], None]
 ) -> dict[str, list[str]]:
     """Cut over-long prompts to the model's context in place; return the cut ids per task."""
@@ -117,7 +117,7 @@ def warm_dense_side(
     from advisor.truth.evaluate import dense_results
 
     suites = calibration_suites(tasks, seed, data_file)
-    _fit_suites(suites, dense, lambda _warning: None)  # assess itself warns
+    fit_suites(suites, dense, lambda _warning: None)  # assess itself warns
     for task, decided in decided_competence(dense, suites).items():
         if decided.assessable:
             dense_results(dense, suites[task])
@@ -241,7 +241,7 @@ def assess(
     say("building calibration suites")
     built = settings.suites
     suites = {t: built[t] for t in tasks} if built else calibration_suites(tasks, seed, files)
-    truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
+    truncated = fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
     broken = probe_broken(dense, pruned.loaded)
     # Assessable or not is the dense model's property, decided in fp32 whatever this run's

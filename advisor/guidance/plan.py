@@ -20,7 +20,7 @@ from typing import Any
 
 from advisor.cache import cache_file
 from advisor.files import read_checked_json, write_checked_json
-from advisor.guidance.sensitivity import MapRequest, sensitivity_map
+from advisor.guidance.sensitivity import MapRequest, fitted_suites, sensitivity_map
 from advisor.verdicts import GO
 
 PLAN_VERSION = "plan-v1"
@@ -129,15 +129,13 @@ def make_plan(
     the sensitivity map, the candidates in rank order, every verified set (``on_check``
     receives each as it is settled) and the chosen units with their verified verdicts
     (``verified`` None when no unit can go)."""
-    from advisor.assess import _fit_suites, calibration_suites
     from advisor.models import parameter_count
 
     clock = time.perf_counter()
     sensitivity = sensitivity_map(dense, request, console)
     map_s, clock = time.perf_counter() - clock, time.perf_counter()
     order = ranked(sensitivity, alone_go(sensitivity))
-    suites = calibration_suites(request.tasks, request.seed, request.data)
-    _fit_suites(suites, dense, lambda _warning: None)
+    suites = fitted_suites(dense, request)
     checked: list[dict[str, Any]] = []
 
     def is_go(units: list[int]) -> bool:

@@ -35,11 +35,20 @@ class MapRequest:
     tolerance: float | None = None
 
 
+def fitted_suites(dense: Any, request: MapRequest) -> dict[str, list]:
+    """``request``'s calibration suites cut to ``dense``'s context: the items an
+    assessment of its task types reads."""
+    from advisor.assess import calibration_suites, fit_suites
+
+    suites = calibration_suites(request.tasks, request.seed, request.data)
+    fit_suites(suites, dense, lambda _warning: None)  # an assessment warns, not the map
+    return suites
+
+
 def sensitivity_map(dense: Any, request: MapRequest, console: Any = None) -> dict[str, Any]:
     """The sensitivity map of ``dense`` for ``request``: per task type, whether it is
     assessable (with the reason when not) and each unit's cost (:func:`unit_cost`), by
     original layer index. ``console`` (rich) shows one progress bar per task type."""
-    from advisor.assess import _fit_suites, calibration_suites
     from advisor.measure.evidence import evidence_kind
     from advisor.models.anatomy import decoder_layers
     from advisor.rules.predict import load_rules
@@ -50,8 +59,7 @@ def sensitivity_map(dense: Any, request: MapRequest, console: Any = None) -> dic
     rules, _, rules_sha = load_rules(request.rules_path)
     tolerance = request.tolerance
     tolerance = float(rules.get("tolerance", 0.9)) if tolerance is None else tolerance
-    suites = calibration_suites(request.tasks, request.seed, request.data)
-    _fit_suites(suites, dense, lambda _warning: None)  # the same items an assessment reads
+    suites = fitted_suites(dense, request)
     competence = decided_competence(dense, suites)
     units = len(decoder_layers(dense.model))
     tasks: dict[str, Any] = {}
