@@ -3,6 +3,7 @@ models with hand-made units (a layer whose attention or MLP adds exactly nothing
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -322,3 +323,28 @@ def test_plan_saves_float32_weights_whatever_precision_it_ran_in(
     assert asked == ["bfloat16", "float32"]
     weights = load_file(tmp_path / "saved" / "model.safetensors")
     assert {str(w.dtype) for w in weights.values()} == {"torch.float32"}
+
+
+def test_sweep_map_shows_the_heat_map_on_the_index_page(
+    idle_dense, tmp_path, private_cache, monkeypatch
+):
+    from advisor.sweep import SweepPlan, sweep
+
+    _assessable(monkeypatch)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    plan = SweepPlan("attn-drop", [{"layers": 1}], ["generation"], rules_path=rules)
+    sweep(idle_dense, plan, tmp_path / "plain")
+    assert "Sensitivity map" not in (tmp_path / "plain" / "index.html").read_text()
+    sweep(idle_dense, dataclasses.replace(plan, sensitivity=True), tmp_path / "mapped")
+    page = (tmp_path / "mapped" / "index.html").read_text()
+    assert "Sensitivity map" in page and page.count("data:image/png;base64,") == 2
+
+
+def test_sweep_map_of_a_sparsity_method_exits_2_before_loading(capsys, monkeypatch, private_cache):
+    from advisor.cli import EXIT_USAGE
+    from tests.test_failure_modes import run_cli
+
+    monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: 1 / 0)
+    args = ["sweep", "--method", "wanda", "--amounts", "0.1,0.2", "--task", "math", "--map"]
+    code, err = run_cli(capsys, *args)
+    assert code == EXIT_USAGE and "no units" in err

@@ -23,7 +23,7 @@ def check_unit_method(method: str | None) -> str:
         raise AdvisorError(f"Say which structural method with --method (one of: {names}).")
     if get_method(method).unit is None:
         raise AdvisorError(
-            f"{method} zeroes weights in every layer; a plan removes whole units, so give a "
-            f"structural method: {names}."
+            f"{method} zeroes weights in every layer: it has no units to remove one at a "
+            f"time. Give a structural method: {names}."
         )
     return method

@@ -33,6 +33,7 @@ def template(name: str) -> Any:
 
 __all__ = [
     "check_result",
+    "map_figure",
     "plain_sentence",
     "plan_headline",
     "render",
@@ -126,9 +127,14 @@ def render(result: dict[str, Any]) -> str:
 
 
 def render_sweep_index(
-    method: str, rows: list[dict[str, Any]], frontier: dict[str, float | None], png: str
+    method: str,
+    rows: list[dict[str, Any]],
+    frontier: dict[str, float | None],
+    png: str,
+    map_png: str | None = None,
 ) -> str:
-    """The index page of a sweep: the frontier figure and one row per amount."""
+    """The index page of a sweep: the frontier figure, one row per amount and, when it was
+    measured, the method's sensitivity map (``map_png``, :func:`map_figure`)."""
     from advisor.frontier import SKIPPED, STOPPED
 
     shown = {v for r in rows for v in r["verdicts"].values()}
@@ -150,7 +156,7 @@ def render_sweep_index(
         if marker in shown
     ]
     return template("sweep.html.j2").render(
-        method=method, rows=rows, frontier=frontier, figure=png, notes=notes
+        method=method, rows=rows, frontier=frontier, figure=png, notes=notes, map_figure=map_png
     )
 
 
@@ -188,14 +194,22 @@ def plan_headline(plan: dict[str, Any]) -> str:
 def render_plan(plan: dict[str, Any]) -> str:
     """The page of a plan (:func:`advisor.guidance.plan.make_plan`): the verified plan,
     what it saves, the sensitivity map and every verified set."""
-    rows = {t: r for t, r in plan["map"]["tasks"].items() if r["assessable"]}
-    retention = {t: [u["retention"] for u in r["units"]] for t, r in rows.items()}
-    go = {t: [u["verdict"] == GO for u in r["units"]] for t, r in rows.items()}
-    png = figures.sensitivity(retention, go, plan["units"], plan["method"]) if rows else None
+    png = map_figure(plan["map"], plan["units"])
     unassessed = {t: r["reason"] for t, r in plan["map"]["tasks"].items() if not r["assessable"]}
     return template("plan.html.j2").render(
         plan=plan, headline=plan_headline(plan), figure=png, unassessed=unassessed
     )
+
+
+def map_figure(sensitivity: dict[str, Any], chosen: list[int] = ()) -> str | None:
+    """The heat map of a sensitivity map (:mod:`advisor.guidance.sensitivity`), the
+    ``chosen`` units starred; None when no task type has a row."""
+    rows = {t: r for t, r in sensitivity["tasks"].items() if r["assessable"]}
+    if not rows:
+        return None
+    retention = {t: [u["retention"] for u in r["units"]] for t, r in rows.items()}
+    go = {t: [u["verdict"] == GO for u in r["units"]] for t, r in rows.items()}
+    return figures.sensitivity(retention, go, list(chosen), sensitivity["method"])
 
 
 def write_plan(plan: dict[str, Any], folder: str | Path) -> Path:
