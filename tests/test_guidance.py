@@ -348,3 +348,27 @@ def test_sweep_map_of_a_sparsity_method_exits_2_before_loading(capsys, monkeypat
     args = ["sweep", "--method", "wanda", "--amounts", "0.1,0.2", "--task", "math", "--map"]
     code, err = run_cli(capsys, *args)
     assert code == EXIT_USAGE and "no units" in err
+
+
+def test_blame_works_for_a_depth_pruned_checkpoint_from_elsewhere(
+    idle_dense, tmp_path, private_cache, monkeypatch
+):
+    """A plain save_pretrained folder without two blocks (ShortGPT-style, no prune-advisor
+    record): the removed blocks are inferred, then each is restored in turn."""
+    from advisor.assess import assess
+    from advisor.pruning import load_pruned
+    from tests.pruned_elsewhere import drop_blocks_plain, save_plain
+
+    _assessable(monkeypatch)
+    folder = save_plain(
+        drop_blocks_plain(idle_dense.model, [IDLE, 3]), idle_dense.tokenizer, tmp_path / "x"
+    )
+    pruned = load_pruned(folder, idle_dense)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    options = {"rules_path": rules, "hierarchy": False, "decode": False, "blame": True}
+    blamed = assess(idle_dense, pruned, ["generation"], **options)["blame"]
+    assert blamed["available"] and blamed["method"] == "block-drop"
+    assert blamed["units"] == [IDLE, 3]
+    rows = {row["unit"]: row for row in blamed["tasks"]["generation"]["restored"]}
+    assert rows[IDLE]["gain"] == 0.0  # the idle block adds nothing: restoring it neither
+    assert rows[3]["retention"] == 1.0  # only the idle block missing: the dense function
