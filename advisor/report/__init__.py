@@ -209,7 +209,8 @@ def map_figure(sensitivity: dict[str, Any], chosen: list[int] = ()) -> str | Non
         return None
     retention = {t: [u["retention"] for u in r["units"]] for t, r in rows.items()}
     go = {t: [u["verdict"] == GO for u in r["units"]] for t, r in rows.items()}
-    return figures.sensitivity(retention, go, list(chosen), sensitivity["method"])
+    method, tolerance = sensitivity["method"], sensitivity["tolerance"]
+    return figures.sensitivity(retention, go, list(chosen), method, tolerance)
 
 
 def write_plan(plan: dict[str, Any], folder: str | Path) -> Path:
