@@ -372,3 +372,33 @@ def test_blame_works_for_a_depth_pruned_checkpoint_from_elsewhere(
     rows = {row["unit"]: row for row in blamed["tasks"]["generation"]["restored"]}
     assert rows[IDLE]["gain"] == 0.0  # the idle block adds nothing: restoring it neither
     assert rows[3]["retention"] == 1.0  # only the idle block missing: the dense function
+
+
+def test_an_interrupted_map_keeps_the_units_it_finished(
+    idle_dense, request_for, private_cache, monkeypatch
+):
+    from advisor.guidance import rows, sensitivity
+
+    _assessable(monkeypatch)
+    request = request_for("mlp-drop", ["generation"])
+    real = rows.unit_cost
+    measured: list[int] = []
+
+    def interrupted(run, unit, *rest):
+        if len(measured) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the third unit runs
+        measured.append(unit)
+        return real(run, unit, *rest)
+
+    monkeypatch.setattr(rows, "unit_cost", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sensitivity.sensitivity_map(idle_dense, request)
+    assert len(list((private_cache / "sensitivity").glob("*.json"))) == 2
+    first = list(measured)
+    measured.clear()
+    monkeypatch.setattr(
+        rows, "unit_cost", lambda run, unit, *r: measured.append(unit) or real(run, unit, *r)
+    )
+    found = sensitivity.sensitivity_map(idle_dense, request)
+    assert sorted(measured + first) == list(range(LAYERS))  # nothing measured twice
+    assert [r["unit"] for r in found["tasks"]["generation"]["units"]] == list(range(LAYERS))
