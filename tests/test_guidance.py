@@ -402,3 +402,23 @@ def test_an_interrupted_map_keeps_the_units_it_finished(
     found = sensitivity.sensitivity_map(idle_dense, request)
     assert sorted(measured + first) == list(range(LAYERS))  # nothing measured twice
     assert [r["unit"] for r in found["tasks"]["generation"]["units"]] == list(range(LAYERS))
+
+
+def test_a_plan_on_a_task_type_that_is_not_assessable_removes_nothing(
+    idle_dense, tmp_path, private_cache, monkeypatch, capsys
+):
+    from advisor.cli import main
+
+    # the random model is not competent at multiple-choice: no unit can be go on it
+    monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: idle_dense)
+    rules = _rules(tmp_path / "rules.json", ["multiple-choice"])
+    args = ["plan", "--model", str(idle_dense.path), "--method", "block-drop"]
+    args += ["--task", "multiple-choice", "--rules", str(rules), "--out", str(tmp_path / "r")]
+    assert main([*args, "--save", str(tmp_path / "saved")]) == 0
+    captured = capsys.readouterr()
+    assert "No block-drop unit can be removed" in captured.out
+    assert "Nothing written" in captured.err
+    plan = json.loads((tmp_path / "r" / "plan.json").read_text())
+    assert plan["units"] == [] and plan["verified"] is None and plan["checked"] == []
+    assert "not assessable" in (tmp_path / "r" / "index.html").read_text()
+    assert not list((tmp_path / "saved").iterdir())

@@ -127,6 +127,8 @@ def plan(
         if dense.dtype != "float32":  # saved weights at full precision, as `prune` saves them
             dense = load_dense(model, replace(options, dtype="float32"), err)
         saved = save_pruned(drop_units(dense, method, result["units"]), save)
+    elif save is not None:
+        err.print(f"Nothing written to {save}: the plan removes no unit.", soft_wrap=True)
     if json_out:
         print_json(result | {"report": str(report), "saved": str(saved) if saved else None})
         return

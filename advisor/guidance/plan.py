@@ -40,7 +40,7 @@ def alone_go(sensitivity: dict[str, Any]) -> list[int]:
 def ranked(sensitivity: dict[str, Any], units: list[int]) -> list[int]:
     """``units`` least harmful first: the highest worst-case predicted retention over the
     task types, then the highest worst-case lower bound, then the lower layer."""
-    rows = [r["units"] for r in sensitivity["tasks"].values()]
+    rows = [r["units"] for r in sensitivity["tasks"].values() if r["assessable"]]
 
     def harm(u: int) -> tuple[float, float, int]:
         worst = min(r[u]["retention"] for r in rows)
