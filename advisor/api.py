@@ -37,7 +37,9 @@ class AssessOptions:
     amount (``ratio`` or ``layers`` for block-drop / attn-drop / mlp-drop; ``sparsity`` and
     ``pattern`` for magnitude / wanda / sparsegpt). ``tasks``: task types (None or "all":
     every one; with ``data`` and no tasks: the task types ``data`` names); ``data``: your
-    own suites, a mapping task type -> JSONL file (or one file for a single task type)."""
+    own suites, a mapping task type -> JSONL file (or one file for a single task type);
+    ``blame``: restore each removed unit of a structural pruning in turn and say which
+    would raise each task type's predicted retention most."""
 
     pruned: str | Path | None = None
     method: str | None = None
@@ -56,6 +58,7 @@ class AssessOptions:
     calib_len: int = 128
     decode: bool = True
     hierarchy: bool = True
+    blame: bool = False
     dtype: str = "auto"
     device: str | None = None
     device_map: str | None = None
@@ -91,6 +94,11 @@ def prepare(model: str = DEFAULT_MODEL, **options: Any) -> Plan:
     if opts.tolerance is not None and not 0 < opts.tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {opts.tolerance}.")
     load_rules(opts.rules)  # the shipped rules when None: a damaged install fails here too
+    if opts.blame and opts.low_memory:
+        raise AdvisorError(
+            "--blame re-makes the pruning from the dense model, which --low-memory does not "
+            "keep; drop one of them."
+        )
     return Plan(model, AssessOptions(**{**vars(opts), "fail_on": fail_on}), tasks, files)
 
 
@@ -165,6 +173,7 @@ def assess_models(
         tolerance=o.tolerance,
         decode=o.decode,
         hierarchy=o.hierarchy,
+        blame=o.blame,
         timings=pair.timings,
     )
     return Assessment(result)

@@ -59,7 +59,7 @@ def calibration_suites(
     return {t: primary_items(build_suite(t, "calibration", seed, files.get(t))) for t in tasks}
 
 
-def _fit_suites(
+def fit_suites(
     suites: dict[str, list[Item]], dense: Any, warn: Callable[[str], None]
 ) -> dict[str, list[str]]:
     """Cut over-long prompts to the model's context in place; return the cut ids per task."""
@@ -117,7 +117,7 @@ def warm_dense_side(
     from advisor.truth.evaluate import dense_results
 
     suites = calibration_suites(tasks, seed, data_file)
-    _fit_suites(suites, dense, lambda _warning: None)  # assess itself warns
+    fit_suites(suites, dense, lambda _warning: None)  # assess itself warns
     for task, decided in decided_competence(dense, suites).items():
         if decided.assessable:
             dense_results(dense, suites[task])
@@ -172,7 +172,9 @@ class AssessSettings:
     ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
     evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`);
     ``suites``: the calibration suites, built once by a caller that assesses many models
-    (else built here from ``seed`` and ``data_file``).
+    (else built here from ``seed`` and ``data_file``); ``blame``: for a structural pruning,
+    restore each removed unit in turn and say which would raise each task type's predicted
+    retention most (:mod:`advisor.guidance.blame`).
     """
 
     temperature: float = 1.0
@@ -185,6 +187,7 @@ class AssessSettings:
     hierarchy: bool = True
     share: Any = None
     suites: dict[str, list[Item]] | None = None
+    blame: bool = False
 
 
 def assess(
@@ -238,7 +241,7 @@ def assess(
     say("building calibration suites")
     built = settings.suites
     suites = {t: built[t] for t in tasks} if built else calibration_suites(tasks, seed, files)
-    truncated = _fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
+    truncated = fit_suites(suites, dense, warn or (lambda msg: warnings.warn(msg, stacklevel=3)))
     say("probing the pruned model")
     broken = probe_broken(dense, pruned.loaded)
     # Assessable or not is the dense model's property, decided in fp32 whatever this run's
@@ -331,6 +334,13 @@ def assess(
                 "aggregates": task_aggregates,
             },
         }
+    blamed = None
+    if settings.blame and broken is None:
+        from advisor.guidance.blame import blame
+
+        clock = time.perf_counter()
+        blamed = blame(dense, pruned, verdicts, suites, rules_path, tolerance)
+        timings["blame_s"] = time.perf_counter() - clock
     by_id = {item.id: item for item in measured_items}
     return {
         "schema_version": SCHEMA_VERSION,
@@ -356,6 +366,7 @@ def assess(
         "overall": aggregates.get("all", {}),
         "examples": example_pairs(rows, by_id),
         "gate": gate_record({t: v["verdict"] for t, v in verdicts.items()}, fail_on),
+        **({"blame": blamed} if blamed is not None else {}),
         "manifest": {
             "versions": versions(),
             "seed": seed,

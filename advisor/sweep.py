@@ -35,7 +35,9 @@ class SweepPlan:
     frontier from the largest amount down (a task type settled at its first go) or assess
     ``"every"`` amount from the smallest up (with ``early_stop``, a task type stops after
     two decisive no-gos), measure the report's ``hierarchy`` per amount (docs/design.md
-    §5d); ``data``: the user's own suites, task type -> file (:mod:`advisor.suites.own`)."""
+    §5d); ``data``: the user's own suites, task type -> file (:mod:`advisor.suites.own`);
+    ``sensitivity``: also measure the method's sensitivity map for the index page
+    (:mod:`advisor.guidance.sensitivity`; structural methods)."""
 
     method: str
     steps: list[dict[str, Any]]
@@ -48,6 +50,7 @@ class SweepPlan:
     hierarchy: bool = False
     search: str = "frontier"
     data: dict[str, Path] | None = None
+    sensitivity: bool = False
 
 
 def sweep_steps(method: str, text: str, pattern: str = "unstructured") -> list[dict[str, Any]]:
@@ -250,6 +253,17 @@ def _remote_steps(run: _Run, remote: StepsRunner, console: Any) -> dict[str, tup
     return computed
 
 
+def _map_png(dense: Any, plan: SweepPlan, console: Any) -> str | None:
+    """The heat map of ``plan``'s sensitivity map, if it asks for one (cached per model)."""
+    if not plan.sensitivity:
+        return None
+    from advisor.guidance.sensitivity import MapRequest, sensitivity_map
+    from advisor.report import map_figure
+
+    request = MapRequest(plan.method, plan.tasks, plan.seed, plan.data, plan.rules_path)
+    return map_figure(sensitivity_map(dense, request, console))
+
+
 def sweep(
     dense: Any,
     plan: SweepPlan,
@@ -329,7 +343,7 @@ def sweep(
         {t: [r["verdicts"][t] for r in rows] for t in plan.tasks},
         plan.method,
     )
-    html = render_sweep_index(plan.method, rows, frontier, png)
+    html = render_sweep_index(plan.method, rows, frontier, png, _map_png(dense, plan, console))
     atomic_write(run.folder / "index.html", html)
     summary = {
         "method": plan.method,

@@ -26,7 +26,7 @@ from advisor.cli.app import (
 from advisor.errors import AdvisorError
 
 # Importing a command module registers its commands; this order is the order of --help.
-for _module in ("catalog", "assess", "sweep", "report", "prune", "evaluate", "fit"):
+for _module in ("catalog", "assess", "sweep", "plan", "report", "prune", "evaluate", "fit"):
     importlib.import_module(f"advisor.cli.{_module}")
 
 __all__ = [

@@ -35,7 +35,7 @@ from advisor.cli.app import (
     out,
     print_json,
 )
-from advisor.cli.view import print_gate, print_verdicts
+from advisor.cli.view import print_blame, print_gate, print_verdicts
 
 TemperatureOpt = Annotated[
     float,
@@ -133,6 +133,15 @@ def assess(
             "--no-hierarchy is the fastest gate: evidence and verdicts only).",
         ),
     ] = True,
+    blame: Annotated[
+        bool,
+        typer.Option(
+            "--blame",
+            help="For a structural pruning (blocks, attention or MLP sublayers removed, here "
+            "or elsewhere): restore each removed unit in turn and say which would raise each "
+            "task type's predicted retention most (docs/guidance.md).",
+        ),
+    ] = False,
     seed: SeedOpt = 0,
     calib_samples: CalibSamplesOpt = 16,
     calib_len: CalibLenOpt = 128,
@@ -189,6 +198,7 @@ def assess(
         calib_len=calib_len,
         decode=decode,
         hierarchy=hierarchy,
+        blame=blame,
         dtype=dtype,
         device=device,
         device_map=device_map,
@@ -208,6 +218,7 @@ def assess(
             out_dir = Path("reports") / f"{slug(pair.dense.name)}-{config}-{stamp}"
         result_path, report_path = write_report(result, out_dir)
     print_verdicts(result, err if json_out else out, verbose)
+    print_blame(result, err if json_out else out)
     if json_out:
         print_json(result)
     err.print(f"Report: {report_path}\nResult: {result_path}", soft_wrap=True)

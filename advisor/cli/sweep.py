@@ -100,6 +100,15 @@ def sweep(
             "reads it; off by default in a sweep).",
         ),
     ] = False,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--map",
+            help="Also measure the method's task sensitivity map (each layer's unit removed "
+            "alone, per task type; cached per model) and show it in index.html. block-drop, "
+            "attn-drop and mlp-drop only (docs/guidance.md).",
+        ),
+    ] = False,
     json_out: JsonFlag = False,
     trust_remote_code: TrustFlag = False,
     dtype: DtypeOpt = "auto",
@@ -122,6 +131,7 @@ def sweep(
     from advisor.assess import check_temperature
     from advisor.files import writable_dir
     from advisor.frontier import SEARCHES
+    from advisor.guidance.units import check_unit_method
     from advisor.pair import check_models, load_dense
     from advisor.pruning import get_method
     from advisor.rules.predict import load_rules
@@ -130,6 +140,8 @@ def sweep(
     from advisor.sweep import sweep as run_sweep
 
     get_method(method)
+    if sensitivity:
+        check_unit_method(method)
     if search not in SEARCHES:
         raise AdvisorError(f"--search must be one of {', '.join(SEARCHES)}; got '{search}'.")
     tasks, files = own_suites(task, parse_data_option(data, task), seed)  # rows read here
@@ -145,6 +157,7 @@ def sweep(
         early_stop=early_stop,
         hierarchy=hierarchy,
         search=search,
+        sensitivity=sensitivity,
     )
     check_temperature(temperature)
     load_rules(rules)  # a bad rules file fails before the model is loaded, not after

@@ -1,4 +1,4 @@
-"""What `assess` and `sweep` print: a short answer that fits a CI log.
+"""What `assess`, `sweep` and `plan` print: a short answer that fits a CI log.
 
 At most 100 columns, one line per task type (task, verdict, predicted retention with its
 interval, items read, one short reason), then the speed and the gate. Lines are printed
@@ -89,6 +89,20 @@ def print_gate(result: dict[str, Any], console: Any) -> None:
     _say(console, gate_sentence(result), GATE_STYLE[gate_state(result)])
 
 
+def print_blame(result: dict[str, Any], console: Any = out) -> None:
+    """With --blame: one sentence per task type blamed (or why nothing was)."""
+    from advisor.guidance.blame import blame_sentence
+
+    blamed = result.get("blame")
+    if blamed is None:
+        return
+    if not blamed["available"]:
+        _say(console, f"Blame: {blamed['reason']}")
+        return
+    for task, record in blamed["tasks"].items():
+        _say(console, "Blame: " + blame_sentence(task, result["tasks"][task]["verdict"], record))
+
+
 def print_sweep(summary: dict[str, Any], method: str, console: Any = out) -> None:
     """Every amount's verdicts (one line per amount), then each task type's largest go."""
     rows, tasks = summary["steps"], list(summary["largest_go"])
@@ -109,3 +123,40 @@ def print_sweep(summary: dict[str, Any], method: str, console: Any = out) -> Non
         f"{t} {'none' if a is None else f'{a:g}'}" for t, a in summary["largest_go"].items()
     )
     _say(console, f"largest go amount: {largest}")
+
+
+def plan_verdicts(checked: dict[str, Any]) -> str:
+    """A verified set's verdicts, each with its predicted retention and interval."""
+    parts = []
+    for task, verdict in checked["verdicts"].items():
+        p = checked["predictions"].get(task)
+        shown = (
+            f" {p['retention']:.2f} [{p['interval'][0]:.2f}, {p['interval'][1]:.2f}]" if p else ""
+        )
+        parts.append(f"{task} {verdict}{shown}")
+    return "; ".join(parts)
+
+
+def print_plan(plan: dict[str, Any], report: Any, saved: Any = None) -> None:
+    """The plan in a few lines (at most WIDTH columns, paths aside)."""
+    from advisor.report import plan_headline
+
+    layers = plan["map"]["layers"]
+    out.print(line(("Plan", "bold"), f" for {plan['model']}, {plan['method']}:"), soft_wrap=True)
+    _say(out, f"  {plan_headline(plan)}")
+    verified = plan["verified"]
+    if verified:
+        _say(out, f"  {len(plan['units'])} of {layers} units; verified: {plan_verdicts(verified)}")
+        out.print(
+            f"  parameters {plan['parameters_before']:,} -> {verified['parameters']:,}; "
+            f"decoding x{verified['speedup']:.2f} here",
+            soft_wrap=True,
+        )
+    out.print(
+        f"  map: {layers} units x {len(plan['tasks'])} task type(s); "
+        f"{len(plan['candidates'])} go alone; {len(plan['checked'])} set(s) verified",
+        soft_wrap=True,
+    )
+    out.print(f"Report: {report}", soft_wrap=True)
+    if saved is not None:
+        out.print(f"Saved: {saved}", soft_wrap=True)

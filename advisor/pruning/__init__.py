@@ -63,6 +63,7 @@ __all__ = [
     "PrunedModel",
     "PruningMethod",
     "check_amount",
+    "drop_units",
     "get_method",
     "load_pruned",
     "plan",
@@ -71,7 +72,7 @@ __all__ = [
     "token_batches",
 ]
 
-_DROP_KIND = {"block-drop": "block", "attn-drop": "attn", "mlp-drop": "mlp"}
+_DROP_KIND = {m.name: m.unit for m in METHODS.values() if m.unit is not None}
 
 
 def _blocks(model: Any) -> Any:
@@ -131,6 +132,35 @@ def _manifest(before, spec, amount, seed, calib, details, model) -> dict[str, An
     }
 
 
+def _before(loaded: LoadedModel) -> dict[str, Any]:
+    """What the manifest says of the dense model."""
+    return {
+        "name": loaded.name,
+        "fingerprint": loaded.fingerprint,
+        "layers": len(decoder_layers(loaded.model)),
+        "parameters": parameter_count(loaded.model),
+    }
+
+
+def drop_units(loaded: LoadedModel, method: str, units: list[int]) -> PrunedModel:
+    """A copy of ``loaded`` with the units of structural ``method`` at the given original
+    block indices removed (the blocks, attention or MLP sublayers that ``method`` drops),
+    chosen by the caller rather than by importance; loadable and saveable like any
+    :func:`prune_model` result. The copy shares the dense tensors (:func:`working_copy`)."""
+    spec = get_method(method)
+    if spec.unit is None:
+        raise AdvisorError(f"{method} zeroes weights; it has no units to remove.")
+    chosen = sorted(set(units))
+    n_layers = len(_blocks(loaded.model))
+    if any(not 0 <= u < n_layers for u in chosen) or len(chosen) >= n_layers:
+        raise AdvisorError(f"{method} can remove 0 to {n_layers - 1} of {n_layers} layers.")
+    before = _before(loaded)
+    model = working_copy(loaded.model, spec.kind)
+    layer_drop.drop(model, spec.unit, chosen)
+    amount = Amount(layers=len(chosen))
+    return _pruned_view(loaded, model, before, (spec, amount, 0, None), {"dropped": chosen})
+
+
 def prune_model(
     loaded: LoadedModel,
     method: str,
@@ -153,15 +183,20 @@ def prune_model(
     seed = request.seed
     calib = _calibration(loaded, spec, request)
     n_layers = len(decoder_layers(loaded.model))
-    before = {
-        "name": loaded.name,
-        "fingerprint": loaded.fingerprint,
-        "layers": n_layers,
-        "parameters": parameter_count(loaded.model),
-    }
+    before = _before(loaded)
     model = loaded.model if in_place else working_copy(loaded.model, spec.kind)
     with progress(console, f"{spec.name} {amount.label()}", n_layers) as advance:
         details = spec.run(model, amount, calib, seed, advance, loaded.cache_identity)
+    return _pruned_view(loaded, model, before, (spec, amount, seed, calib), details)
+
+
+def _pruned_view(
+    loaded: LoadedModel, model: Any, before: dict[str, Any], how: tuple, details: dict[str, Any]
+) -> PrunedModel:
+    """``model`` (``loaded``'s pruned copy, made ``how``: method spec, amount, seed and
+    calibration) as a :class:`PrunedModel`, its record set in its config."""
+    spec, amount, seed, calib = how
+    n_layers = before["layers"]
     manifest = _manifest(before, spec, amount, seed, calib, details, model)
     record = config_record(
         spec.name,

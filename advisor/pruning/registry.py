@@ -70,6 +70,7 @@ class PruningMethod:
     run: Runner
     needs_calibration: bool = True
     patterns: tuple[str, ...] = ("unstructured",)
+    unit: str | None = None  # structural: what one layer loses ("block", "attn", "mlp")
 
 
 def _structural(kind: str) -> Runner:
@@ -105,18 +106,21 @@ METHODS: dict[str, PruningMethod] = {
             "structural",
             "remove whole decoder blocks, least Block Influence 1-cos(h_in,h_out) first (ShortGPT)",
             _structural("block"),
+            unit="block",
         ),
         PruningMethod(
             "attn-drop",
             "structural",
             "remove attention sublayers, least 1-cos(x, x+attn(norm x)) first (LLM-Drop)",
             _structural("attn"),
+            unit="attn",
         ),
         PruningMethod(
             "mlp-drop",
             "structural",
             "remove MLP sublayers, least 1-cos(x, x+mlp(norm x)) first (LLM-Drop)",
             _structural("mlp"),
+            unit="mlp",
         ),
         PruningMethod(
             "magnitude",

@@ -31,7 +31,17 @@ def template(name: str) -> Any:
     return env.get_template(name)
 
 
-__all__ = ["check_result", "plain_sentence", "render", "render_sweep_index", "write_report"]
+__all__ = [
+    "check_result",
+    "map_figure",
+    "plain_sentence",
+    "plan_headline",
+    "render",
+    "render_plan",
+    "render_sweep_index",
+    "write_plan",
+    "write_report",
+]
 
 
 def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -> str:
@@ -117,9 +127,14 @@ def render(result: dict[str, Any]) -> str:
 
 
 def render_sweep_index(
-    method: str, rows: list[dict[str, Any]], frontier: dict[str, float | None], png: str
+    method: str,
+    rows: list[dict[str, Any]],
+    frontier: dict[str, float | None],
+    png: str,
+    map_png: str | None = None,
 ) -> str:
-    """The index page of a sweep: the frontier figure and one row per amount."""
+    """The index page of a sweep: the frontier figure, one row per amount and, when it was
+    measured, the method's sensitivity map (``map_png``, :func:`map_figure`)."""
     from advisor.frontier import SKIPPED, STOPPED
 
     shown = {v for r in rows for v in r["verdicts"].values()}
@@ -141,7 +156,7 @@ def render_sweep_index(
         if marker in shown
     ]
     return template("sweep.html.j2").render(
-        method=method, rows=rows, frontier=frontier, figure=png, notes=notes
+        method=method, rows=rows, frontier=frontier, figure=png, notes=notes, map_figure=map_png
     )
 
 
@@ -159,3 +174,50 @@ def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path
         },
     )
     return result_path, report_path
+
+
+def plan_headline(plan: dict[str, Any]) -> str:
+    """The plan in one sentence."""
+    tasks = ", ".join(plan["tasks"])
+    if not plan["verified"]:
+        return (
+            f"No {plan['method']} unit can be removed with go on {tasks}: no unit's removal "
+            f"alone is go on every one, or no set of them was verified go."
+        )
+    units = plan["units"]
+    return (
+        f"Remove the {plan['method']} unit of layer{'s' if len(units) > 1 else ''} "
+        f"{', '.join(map(str, units))}: verified go on {tasks}."
+    )
+
+
+def render_plan(plan: dict[str, Any]) -> str:
+    """The page of a plan (:func:`advisor.guidance.plan.make_plan`): the verified plan,
+    what it saves, the sensitivity map and every verified set."""
+    png = map_figure(plan["map"], plan["units"])
+    unassessed = {t: r["reason"] for t, r in plan["map"]["tasks"].items() if not r["assessable"]}
+    return template("plan.html.j2").render(
+        plan=plan, headline=plan_headline(plan), figure=png, unassessed=unassessed
+    )
+
+
+def map_figure(sensitivity: dict[str, Any], chosen: list[int] = ()) -> str | None:
+    """The heat map of a sensitivity map (:mod:`advisor.guidance.sensitivity`), the
+    ``chosen`` units starred; None when no task type has a row."""
+    rows = {t: r for t, r in sensitivity["tasks"].items() if r["assessable"]}
+    if not rows:
+        return None
+    retention = {t: [u["retention"] for u in r["units"]] for t, r in rows.items()}
+    go = {t: [u["verdict"] == GO for u in r["units"]] for t, r in rows.items()}
+    method, tolerance = sensitivity["method"], sensitivity["tolerance"]
+    return figures.sensitivity(retention, go, list(chosen), method, tolerance)
+
+
+def write_plan(plan: dict[str, Any], folder: str | Path) -> Path:
+    """Write ``plan.json`` and ``index.html`` into ``folder`` as one set; the page's path."""
+    plan = finite_json(plan)
+    contents = {
+        "plan.json": json_text(plan, indent=1, sort_keys=True) + "\n",
+        "index.html": render_plan(plan),
+    }
+    return publish_files(writable_dir(folder), contents)[1]

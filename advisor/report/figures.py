@@ -244,3 +244,40 @@ def frontier(amounts: Sequence[float], verdicts: dict[str, list[str]], method: s
         ax.set_xlabel(f"{method} amount")
         ax.set_title(f"Verdict per task type as {method} grows")
         return _png(fig)
+
+
+def sensitivity(
+    retention: dict[str, list[float]],
+    go: dict[str, list[bool]],
+    chosen: Sequence[int],
+    method: str,
+    tolerance: float,
+) -> str:
+    """The sensitivity map: the predicted retention with one unit of ``method`` removed,
+    per task type (rows) and layer (columns), coloured red below ``tolerance`` and green
+    above; a cross marks a unit whose removal alone is not go, a star on the layer axis a
+    unit the plan removes."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    with plt.rc_context({**STYLE, "axes.grid": False}):
+        tasks = list(retention)
+        layers = len(next(iter(retention.values()), []))
+        grid = [retention[t] for t in tasks]
+        fig, ax = plt.subplots(figsize=(2.0 + 0.28 * layers, 0.9 + 0.42 * len(tasks)))
+        centre = min(max(tolerance, 0.01), 0.999)
+        low = min([min(row) for row in grid] + [centre - 0.1])
+        norm = TwoSlopeNorm(vcenter=centre, vmin=max(0.0, min(low, centre - 0.01)), vmax=1.0)
+        image = ax.imshow(grid, cmap="RdYlGn", norm=norm, aspect="auto")
+        for row, task in enumerate(tasks):
+            for col, ok in enumerate(go[task]):
+                if not ok:
+                    ax.text(col, row, "×", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(layers), [f"{c}{'*' if c in chosen else ''}" for c in range(layers)])
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_yticks(range(len(tasks)), tasks)
+        ax.set_xlabel(f"layer whose {method} unit is removed alone (* : in the plan)")
+        ax.set_title(
+            f"Predicted retention per task type (tolerance {tolerance:g}; × : not go alone)"
+        )
+        fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+        return _png(fig)

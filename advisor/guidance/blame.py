@@ -1,0 +1,92 @@
+"""Blame for a verdict: which removed units cost each task type the most.
+
+For a structural pruning (its record names the removed blocks, attention or MLP
+sublayers, as original layer indices: pruned here, or pruned elsewhere with the removed
+layers inferred, docs/checkpoints.md), each removed unit is restored in turn (the model
+re-made from the dense one with every other unit removed) and each assessed task type's
+evidence is read again exactly as its verdict read it (:func:`advisor.guidance.
+sensitivity.task_row`, cached and prefix-shared like the map). The restored units that
+raise the predicted retention most come first. A pruning that zeroed weights, or removed
+units of more than one kind, is not blamed (the result says why).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The record's lists of removed units, by the registry's unit kind.
+RECORD_LISTS = {"block": "dropped_layers", "attn": "dropped_attn", "mlp": "dropped_mlp"}
+
+
+def removed_units(record: dict[str, Any]) -> tuple[str, list[int]] | None:
+    """(the structural method, the original indices) of a pruning record that removed units
+    of one kind; None for anything else (weights zeroed, kinds mixed, nothing removed)."""
+    from advisor.pruning import METHODS
+
+    method = METHODS.get(record.get("method") or "")
+    if method is not None and method.unit is None:  # weights zeroed: no unit removed
+        return None
+    found = [(m.name, record.get(RECORD_LISTS[m.unit]) or []) for m in METHODS.values() if m.unit]
+    found = [(name, units) for name, units in found if units]
+    if len(found) != 1:
+        return None
+    name, units = found[0]
+    return name, sorted(units)
+
+
+def blame(
+    dense: Any,
+    pruned: Any,
+    verdicts: dict[str, Any],
+    suites: dict[str, list],
+    rules_path: Any,
+    tolerance: float,
+) -> dict[str, Any]:
+    """For each task type of ``verdicts`` that got a prediction, every removed unit of
+    ``pruned`` restored alone: the predicted retention, interval and verdict then, and the
+    gain over the verdict's, best first. ``suites``: the items the verdicts read;
+    ``rules_path`` (None: the shipped rules) and ``tolerance``: the verdicts' own."""
+    from advisor.guidance.rows import TaskRun, task_row
+    from advisor.pruning.pruned import RECORD_KEY
+    from advisor.rules.predict import load_rules
+    from advisor.truth.evaluate import dense_results
+
+    record = getattr(pruned.loaded.model.config, RECORD_KEY, None) or {}
+    found = removed_units(record)
+    if found is None:
+        return {
+            "available": False,
+            "reason": "Blame restores removed units; this pruning removed none of one kind "
+            "(restoring a sparsified layer's dense weights is not built yet).",
+        }
+    method, units = found
+    rules, _, rules_sha = load_rules(rules_path)
+    tasks = {}
+    for task, verdict in verdicts.items():
+        before = verdict.get("prediction")
+        rule = rules.get("tasks", {}).get(task) or {}
+        if not before or "slope" not in rule:
+            continue
+        items = suites[task]
+        scored = dense_results(dense, items)
+        run = TaskRun(dense, method, task, items, scored, rule, tolerance, tuple(units))
+        rows = [
+            {k: row[k] for k in ("unit", "retention", "interval", "verdict")}
+            | {"gain": round(row["retention"] - before["retention"], 4)}
+            for row in task_row(run, units, rules_sha)
+        ]
+        rows.sort(key=lambda r: (-r["gain"], r["unit"]))
+        tasks[task] = {"retention": before["retention"], "restored": rows}
+    return {"available": True, "method": method, "units": units, "tasks": tasks}
+
+
+def blame_sentence(task: str, verdict: str, record: dict[str, Any]) -> str:
+    """One task type's blame in words: which restored unit would help most, and by how much."""
+    top = record["restored"][0] if record["restored"] else None
+    now = f"{task} is {verdict} (predicted retention {record['retention']:.2f})"
+    if top is None or top["gain"] <= 0:
+        return f"{now}; restoring any one removed unit alone would not raise it."
+    return (
+        f"{now}; restoring layer {top['unit']} alone would bring it to "
+        f"{top['retention']:.2f} ({top['verdict']})."
+    )

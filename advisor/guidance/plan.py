@@ -1,0 +1,162 @@
+"""A pruning plan per task type: the largest set of units whose removal stays go.
+
+From the sensitivity map (:mod:`advisor.guidance.sensitivity`), only units whose removal
+*alone* is go on every task type named are candidates, ranked least harmful first (by the
+worst predicted retention over the task types, then its lower bound). Units interact, so
+the map only orders them: each candidate set is verified by a real assessment of the
+combined pruning (:func:`advisor.assess.assess`, the verdicts a user would get). The
+longest go prefix of the ranking is searched from the top (all candidates first, then
+halving between the longest prefix verified go and the shortest that failed: this assumes
+a longer prefix is no better), then each later candidate is added in turn and kept only
+where the set stays go (:func:`choose`). Every set returned was verified go. Each
+verification is cached like the map, so a rerun repeats nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from advisor.cache import cache_file
+from advisor.files import read_checked_json, write_checked_json
+from advisor.guidance.sensitivity import MapRequest, fitted_suites, sensitivity_map
+from advisor.verdicts import GO
+
+PLAN_VERSION = "plan-v1"
+
+
+def alone_go(sensitivity: dict[str, Any]) -> list[int]:
+    """The units whose removal alone is go on every task type of the map (none when a task
+    type is not assessable: nothing can be go on it)."""
+    rows = list(sensitivity["tasks"].values())
+    if not rows or not all(r["assessable"] for r in rows):
+        return []
+    return [
+        u for u in range(sensitivity["layers"]) if all(r["units"][u]["verdict"] == GO for r in rows)
+    ]
+
+
+def ranked(sensitivity: dict[str, Any], units: list[int]) -> list[int]:
+    """``units`` least harmful first: the highest worst-case predicted retention over the
+    task types, then the highest worst-case lower bound, then the lower layer."""
+    rows = [r["units"] for r in sensitivity["tasks"].values() if r["assessable"]]
+
+    def harm(u: int) -> tuple[float, float, int]:
+        worst = min(r[u]["retention"] for r in rows)
+        low = min(r[u]["interval"][0] for r in rows)
+        return -worst, -low, u
+
+    return sorted(units, key=harm)
+
+
+def largest_passing(n: int, passes: Callable[[int], bool]) -> int:
+    """The largest k in [0, n] that ``passes`` (k = 0 passes by definition): n first, then
+    halving between the largest k that passed and the smallest that failed."""
+    if n == 0 or passes(n):
+        return n
+    good, bad = 0, n
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if passes(mid) else (good, mid)
+    return good
+
+
+def choose(order: list[int], is_go: Callable[[list[int]], bool]) -> list[int]:
+    """The units of ``order`` (least harmful first) to remove together, each set tried by
+    ``is_go`` (a real assessment): the longest go prefix of ``order`` (all first, then
+    halving), then each later unit added in turn and kept only where the set stays go
+    (the unit that broke the prefix is passed over: back off, then go on)."""
+    best = largest_passing(len(order), lambda k: is_go(sorted(order[:k])))
+    chosen = list(order[:best])
+    for unit in order[best + 1 :]:
+        if is_go(sorted([*chosen, unit])):
+            chosen.append(unit)
+    return sorted(chosen)
+
+
+def _summary(units: list[int], result: dict[str, Any]) -> dict[str, Any]:
+    """What the plan keeps of one verifying assessment."""
+    return {
+        "units": units,
+        "verdicts": {t: r["verdict"] for t, r in result["tasks"].items()},
+        "predictions": {t: r.get("prediction") for t, r in result["tasks"].items()},
+        "parameters": result["pruning"]["parameters"],
+        "speedup": result["speed"]["speedup"],
+        "go": all(r["verdict"] == GO for r in result["tasks"].values()),
+    }
+
+
+def verify(dense: Any, request: MapRequest, units: list[int], suites: dict) -> dict[str, Any]:
+    """Assess the removal of ``units`` together on ``request``'s task types (cached by the
+    dense model, the units, the items, the rules and the tolerance); its summary."""
+    from advisor.assess import assess
+    from advisor.pruning import drop_units
+    from advisor.rules.predict import load_rules
+    from advisor.suites.items import items_hash
+
+    hashes = {t: items_hash(suites[t]) for t in request.tasks}
+    rules_sha = load_rules(request.rules_path)[2]
+    key = (dense.cache_identity, request.method, units, hashes, rules_sha, request.tolerance)
+    path = cache_file("plan", PLAN_VERSION, *key)
+    found = read_checked_json(path)
+    if found is not None:
+        return found
+    result = assess(
+        dense,
+        drop_units(dense, request.method, units),
+        request.tasks,
+        hierarchy=False,
+        decode=False,
+        suites=suites,
+        rules_path=request.rules_path,
+        data_file=request.data,
+        seed=request.seed,
+        tolerance=request.tolerance,
+    )
+    summary = _summary(units, result)
+    write_checked_json(path, summary)
+    return summary
+
+
+def make_plan(
+    dense: Any,
+    request: MapRequest,
+    console: Any = None,
+    on_check: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """The plan for ``request`` (a structural method and the task types to stay go on):
+    the sensitivity map, the candidates in rank order, every verified set (``on_check``
+    receives each as it is settled) and the chosen units with their verified verdicts
+    (``verified`` None when no unit can go)."""
+    from advisor.models import parameter_count
+
+    clock = time.perf_counter()
+    sensitivity = sensitivity_map(dense, request, console)
+    map_s, clock = time.perf_counter() - clock, time.perf_counter()
+    order = ranked(sensitivity, alone_go(sensitivity))
+    suites = fitted_suites(dense, request)
+    checked: list[dict[str, Any]] = []
+
+    def is_go(units: list[int]) -> bool:
+        checked.append(verify(dense, request, units, suites))
+        if on_check:
+            on_check(checked[-1])
+        return checked[-1]["go"]
+
+    units = choose(order, is_go)
+    verify_s = time.perf_counter() - clock
+    return {
+        "model": dense.name,
+        "method": request.method,
+        "tasks": request.tasks,
+        "tolerance": sensitivity["tolerance"],
+        "map": sensitivity,
+        "candidates": order,
+        "checked": checked,
+        "units": units,
+        "verified": next((c for c in checked if c["units"] == units), None) if units else None,
+        "parameters_before": parameter_count(dense.model),
+        # where the time went (cached parts cost only their reading)
+        "seconds": {"map": round(map_s, 2), "verify": round(verify_s, 2)},
+    }

@@ -1,0 +1,124 @@
+"""One task type's row of units: each unit's evidence read as an assessment reads it.
+
+A row holds, for each unit u of a structural method, the evidence of one task type on a
+model re-made from the dense one: with u alone removed (the sensitivity map), or with every
+unit of a pruning removed but u (blame). A unit-u model runs the dense layers up to layer u,
+so the units run from the last layer down in groups that replay the layer prefix they share
+(:mod:`advisor.forward.prefix`). Each unit's result is written to the cache as it finishes,
+keyed by the dense model's identity, the method, the task's items, the rules, the tolerance
+and the units removed throughout: paid once, and an interrupted row resumes where it
+stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from advisor.cache import cache_file
+from advisor.files import read_checked_json, write_checked_json
+
+ROW_VERSION = "sensitivity-v1"
+# Units whose prefixes one PrefixShare keeps at once: each kept depth holds one hidden
+# state per forward call, so a group bounds the memory while most layers still replay.
+GROUP = 8
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """What every unit of one task type's row shares: the dense model, the method, the
+    items with the dense model's scored results, the rule and the tolerance."""
+
+    dense: Any
+    method: str
+    task: str
+    items: list[Any]
+    scored: list[Any]
+    rule: dict[str, Any]
+    tolerance: float
+    # The units removed in every model of the row: unit u's model removes these with u
+    # toggled (the map: u alone removed; blame: all of them but u).
+    removed: tuple[int, ...] = ()
+
+    def units_of(self, unit: int) -> list[int]:
+        """What unit ``unit``'s model removes."""
+        return sorted(set(self.removed) ^ {unit})
+
+
+def unit_cost(run: TaskRun, unit: int, pruned: Any, share: Any) -> dict[str, Any]:
+    """The evidence of ``run.task`` with ``unit`` alone removed (``pruned``), read in looks
+    (layer prefixes replayed through ``share``): u, its sampling SD and interval, the items
+    read, and the predicted retention, interval and verdict."""
+    from advisor import forward
+    from advisor.measure.evidence import evidence_kind, task_evidence
+    from advisor.rules.bounds import loss_bounds
+    from advisor.rules.looks import evidence_in_looks
+    from advisor.rules.predict import counts_of, predict_from
+
+    def measure_on(picks: list[int] | None) -> Any:
+        label = run.task if picks is None else f"{run.task} on {len(picks)}"
+        return share.run(
+            pruned.model,
+            label,
+            lambda: task_evidence(
+                run.dense, pruned.loaded, run.task, run.items, run.scored, picks=picks
+            ),
+        )
+
+    kind = evidence_kind(run.task)
+    with forward.reuse(pruned.model):
+        found = evidence_in_looks(run.rule, kind, len(run.items), run.tolerance, measure_on)
+    stats, z = found.stats, found.look["z"]
+    low, high = loss_bounds(stats["loss"], stats["loss_sd"], z, counts_of(stats))
+    prediction = predict_from(run.rule, stats, run.tolerance, z)
+    return {
+        "unit": unit,
+        "loss": round(float(stats["loss"]), 6),
+        "loss_sd": round(float(stats["loss_sd"]), 6),
+        "loss_interval": [round(max(0.0, float(low)), 6), round(float(high), 6)],
+        "items": found.look["items"],
+        "retention": round(float(prediction.retention), 4),
+        "interval": [round(float(prediction.low), 4), round(float(prediction.high), 4)],
+        "verdict": prediction.verdict,
+    }
+
+
+def _unit_file(run: TaskRun, unit: int, rules_sha: str) -> Path:
+    from advisor.suites.items import items_hash
+
+    identity = run.dense.cache_identity
+    key = (identity, run.method, run.task, items_hash(run.items), rules_sha, run.tolerance)
+    return cache_file("sensitivity", ROW_VERSION, *key, list(run.removed), unit)
+
+
+def _groups(todo: list[int]) -> list[list[int]]:
+    """The units to run, last layer first, in groups of at most GROUP."""
+    order = sorted(todo, reverse=True)
+    return [order[k : k + GROUP] for k in range(0, len(order), GROUP)]
+
+
+def task_row(run: TaskRun, units: list[int], rules_sha: str, console: Any = None) -> list[dict]:
+    """The cost of each of ``units`` for one task type (:meth:`TaskRun.units_of` says
+    which model each is read on): cached units read back, the others measured (each
+    written as it finishes), with a progress bar on ``console``."""
+    from advisor.forward.prefix import PrefixShare, dense_tensors
+    from advisor.pruning import drop_units
+    from advisor.pruning.pruned import progress
+
+    paths = {u: _unit_file(run, u, rules_sha) for u in units}
+    rows = {u: read_checked_json(p) for u, p in paths.items()}
+    todo = [u for u, row in rows.items() if row is None]
+    shared = dense_tensors(run.dense.model)
+    with progress(console, f"{run.method}: {run.task}", len(units)) as advance:
+        for _ in range(len(units) - len(todo)):
+            advance()
+        for group in _groups(todo):
+            models = [drop_units(run.dense, run.method, run.units_of(u)) for u in group]
+            share = PrefixShare([m.model for m in models], shared)
+            for unit, pruned in zip(group, models, strict=True):
+                rows[unit] = unit_cost(run, unit, pruned, share)
+                write_checked_json(paths[unit], rows[unit])
+                share.finished(pruned.model)
+                advance()
+    return [rows[u] for u in units]

@@ -1,0 +1,92 @@
+"""The task sensitivity map: what removing one unit alone costs each task type.
+
+For a dense model and a structural method, each unit (layer i's block, attention or MLP
+sublayer: the registry's ``unit``) is removed on its own, and each assessable task type's
+evidence is read on its calibration items exactly as an assessment reads it (prefill-only
+evidence, :mod:`advisor.measure.evidence`, in sequential looks, :mod:`advisor.rules.looks`):
+the loss u with its interval, and the rules' predicted retention and verdict for that
+unit alone. Only task types the dense model is competent at (and the rules cover) get a
+row (:func:`advisor.truth.assessable.decided_competence`).
+
+Each task type's row is measured by :mod:`advisor.guidance.rows`: prefix-shared, and
+cached unit by unit (a map is paid once per model; an interrupted one resumes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from advisor.guidance.rows import TaskRun, task_row
+
+
+@dataclass(frozen=True)
+class MapRequest:
+    """What to map: a structural ``method``, the task types, their suites (built-in with
+    ``seed``, or the user's ``data``: task type -> file), the rules file (None: shipped)
+    and the tolerance (None: the rules')."""
+
+    method: str
+    tasks: list[str]
+    seed: int = 0
+    data: dict[str, Path] | None = None
+    rules_path: str | Path | None = None
+    tolerance: float | None = None
+
+
+def fitted_suites(dense: Any, request: MapRequest) -> dict[str, list]:
+    """``request``'s calibration suites cut to ``dense``'s context: the items an
+    assessment of its task types reads."""
+    from advisor.assess import calibration_suites, fit_suites
+
+    suites = calibration_suites(request.tasks, request.seed, request.data)
+    fit_suites(suites, dense, lambda _warning: None)  # an assessment warns, not the map
+    return suites
+
+
+def sensitivity_map(dense: Any, request: MapRequest, console: Any = None) -> dict[str, Any]:
+    """The sensitivity map of ``dense`` for ``request``: per task type, whether it is
+    assessable (with the reason when not) and each unit's cost (:func:`unit_cost`), by
+    original layer index. ``console`` (rich) shows one progress bar per task type."""
+    from advisor.measure.evidence import evidence_kind
+    from advisor.models.anatomy import decoder_layers
+    from advisor.rules.predict import load_rules
+    from advisor.truth.assessable import decided_competence
+    from advisor.truth.evaluate import dense_results
+    from advisor.verdicts import not_assessable_text
+
+    rules, _, rules_sha = load_rules(request.rules_path)
+    tolerance = request.tolerance
+    tolerance = float(rules.get("tolerance", 0.9)) if tolerance is None else tolerance
+    suites = fitted_suites(dense, request)
+    competence = decided_competence(dense, suites)
+    units = len(decoder_layers(dense.model))
+    tasks: dict[str, Any] = {}
+    for task, items in suites.items():
+        rule = rules.get("tasks", {}).get(task) or {}
+        if not competence[task].assessable:
+            reason = not_assessable_text(competence[task].reason)
+            tasks[task] = {"assessable": False, "reason": reason}
+            continue
+        if "slope" not in rule:
+            tasks[task] = {"assessable": False, "reason": f"The rules have no rule for {task}."}
+            continue
+        run = TaskRun(
+            dense, request.method, task, items, dense_results(dense, items), rule, tolerance
+        )
+        tasks[task] = {
+            "assessable": True,
+            "evidence": evidence_kind(task),
+            "items": len(items),
+            "units": task_row(run, list(range(units)), rules_sha, console),
+        }
+    return {
+        "model": dense.name,
+        "fingerprint": dense.fingerprint,
+        "method": request.method,
+        "layers": units,
+        "tolerance": tolerance,
+        "rules_sha256": rules_sha,
+        "tasks": tasks,
+    }
