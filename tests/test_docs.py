@@ -172,3 +172,19 @@ def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "rag " in printed and "CI gate" in printed
     assert (tmp_path / "reports" / "python-example" / "report.html").is_file()
+
+
+def test_the_report_shows_how_many_items_each_verdict_read():
+    """The summary table's "items read" column of the committed example is filled, with
+    the numbers the terminal shows (a dict's `items` method once hid them in the template)."""
+    import json
+
+    from advisor.notes import items_read
+    from advisor.report import render
+    from tests.screenshot import EXAMPLE
+
+    result = json.loads(EXAMPLE.read_text())
+    html = render(result)
+    for record in result["tasks"].values():
+        shown = items_read(record)
+        assert shown != "—" and f"<td>{shown}</td>" in html

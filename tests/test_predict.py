@@ -147,6 +147,15 @@ def test_more_items_settle_a_sampling_limited_caution():
     assert needed is not None and needed > n
     # the loss's SD shrinks as 1/sqrt(n): with that many items the verdict commits
     assert predict.predict(rule, loss, sd * math.sqrt(n / needed), 0.9).verdict == "go"
+    # a share's exact bound: 60 of 64 kept is caution, and the items that settle it are
+    # more than the 64 already read (the normal SD alone would have asked for fewer)
+    share = Counts(60, 64)
+    assert predict.predict(rule, 0.0625, 0.03, 0.9, counts=share).verdict == "caution"
+    more = predict.items_to_settle(rule, 0.0625, 0.03, 64, 0.9, share)
+    assert more is not None and more > 64
+    grown = Counts(60 * more / 64, more)
+    scaled_sd = 0.03 * math.sqrt(64 / more)
+    assert predict.predict(rule, 0.0625, scaled_sd, 0.9, counts=grown).verdict == "go"
     # where the rule's own misfit straddles the tolerance no item count helps
     assert predict.items_to_settle({"slope": 1.0, "misfit": 2.0}, 0.08, 0.01, n, 0.9) is None
 

@@ -248,16 +248,30 @@ def confidence(prediction: Prediction, tolerance: float) -> float:
 
 
 def items_to_settle(
-    rule: dict[str, float], loss: float, loss_sd: float, n: int, tolerance: float
+    rule: dict[str, float],
+    loss: float,
+    loss_sd: float,
+    n: int,
+    tolerance: float,
+    counts: Counts | None = None,
 ) -> int | None:
     """How many calibration items would make this interval decisive, if more evidence of
-    the same kind could (None when the rule's own misfit alone straddles the tolerance)."""
-    gap = abs(1.0 - rule["slope"] * loss - tolerance) - ROUNDING_MARGIN
-    room = (gap / Z) ** 2 - (rule["misfit"] * loss) ** 2
-    spread = (rule["slope"] * loss_sd) ** 2
-    if gap <= 0 or room <= 0 or spread <= 0:
+    the same kind could: the same loss read on m items (its SD shrinking as 1/√m, a share's
+    counts growing with m), the smallest m up to 20·n that commits (None when none does,
+    e.g. where the rule's own misfit alone straddles the tolerance)."""
+
+    def commits(m: int) -> bool:
+        f = m / n
+        scaled = None if counts is None else Counts(*(f * x for x in vars(counts).values()))
+        return predict(rule, loss, loss_sd / math.sqrt(f), tolerance, Z, scaled).verdict != CAUTION
+
+    if n <= 0 or not commits(20 * n):
         return None
-    return math.ceil(n * spread / room)
+    low, high = n, 20 * n  # commits(high); not known for low
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if commits(mid) else (mid, high)
+    return high
 
 
 def explain(
@@ -320,7 +334,7 @@ def explain(
         "evidence": evidence,
     }
     if pred.verdict == CAUTION:
-        more = items_to_settle(rule, loss, loss_sd, evidence["n"], tolerance)
+        more = items_to_settle(rule, loss, loss_sd, evidence["n"], tolerance, counts_of(stats))
         settle = (
             f"run `prune-advisor evaluate --task {task}` (ground truth) on this pruned model"
             + (
