@@ -83,7 +83,7 @@ def prepare(model: str = DEFAULT_MODEL, **options: Any) -> Plan:
     take tens of seconds before the first use of some), reading each suite file whole."""
     from advisor.assess import check_temperature
     from advisor.pair import check_models
-    from advisor.rules.predict import load_rules
+    from advisor.rules.rules_file import load_rules
 
     opts = AssessOptions(**options)
     fail_on = parse_fail_on(opts.fail_on)

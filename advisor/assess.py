@@ -218,7 +218,8 @@ def assess(
     from advisor.measure.speed import latency
     from advisor.rules.features import features_of
     from advisor.rules.looks import evidence_in_looks
-    from advisor.rules.predict import explain, load_rules
+    from advisor.rules.predict import explain
+    from advisor.rules.rules_file import load_rules
     from advisor.suites.diagnose import suite_hints
     from advisor.truth.assessable import decided_competence
     from advisor.truth.evaluate import dense_results

@@ -22,7 +22,7 @@ from advisor.assess import assess, calibration_suites
 from advisor.errors import AdvisorError
 from advisor.files import atomic_write, writable_dir, write_json
 from advisor.frontier import amount_of
-from advisor.rules.predict import load_rules
+from advisor.rules.rules_file import load_rules
 from advisor.verdicts import NO_GO
 
 STEP_FILE = "sweep_step.json"

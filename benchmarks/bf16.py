@@ -21,7 +21,7 @@ from advisor.measure import measure
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.rules.features import features_of
-from advisor.rules.predict import load_rules
+from advisor.rules.rules_file import load_rules
 from advisor.suites import build_suite, primary_items
 
 

@@ -175,7 +175,8 @@ def run(
     from advisor.pruning import prune_model
     from advisor.rules.grid import parse_grid
     from advisor.rules.looks import evidence_in_looks
-    from advisor.rules.predict import explain, load_rules
+    from advisor.rules.predict import explain
+    from advisor.rules.rules_file import load_rules
     from advisor.suites import build_suite
     from advisor.truth.evaluate import dense_results, evaluate_pair
     from advisor.truth.score import dense_competence

@@ -15,7 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from advisor.rules.predict import Z, load_rules, predict
+from advisor.rules.predict import Z, predict
+from advisor.rules.rules_file import load_rules
 
 RESULTS = Path(__file__).resolve().parent / "user_suites" / "results.jsonl"
 

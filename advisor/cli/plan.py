@@ -93,7 +93,7 @@ def plan(
     from advisor.pair import check_models, load_dense
     from advisor.pruning import drop_units, save_pruned
     from advisor.report import write_plan
-    from advisor.rules.predict import load_rules
+    from advisor.rules.rules_file import load_rules
     from advisor.suites.own import own_suites, parse_data_option
 
     check_unit_method(method)

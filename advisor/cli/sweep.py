@@ -134,7 +134,7 @@ def sweep(
     from advisor.guidance.units import check_unit_method
     from advisor.pair import check_models, load_dense
     from advisor.pruning import get_method
-    from advisor.rules.predict import load_rules
+    from advisor.rules.rules_file import load_rules
     from advisor.suites.own import own_suites, parse_data_option
     from advisor.sweep import SweepPlan, sweep_steps
     from advisor.sweep import sweep as run_sweep

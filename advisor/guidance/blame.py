@@ -48,7 +48,7 @@ def blame(
     ``rules_path`` (None: the shipped rules) and ``tolerance``: the verdicts' own."""
     from advisor.guidance.rows import TaskRun, task_row
     from advisor.pruning.pruned import RECORD_KEY
-    from advisor.rules.predict import load_rules
+    from advisor.rules.rules_file import load_rules
     from advisor.truth.evaluate import dense_results
 
     record = getattr(pruned.loaded.model.config, RECORD_KEY, None) or {}

@@ -92,7 +92,7 @@ def verify(dense: Any, request: MapRequest, units: list[int], suites: dict) -> d
     dense model, the units, the items, the rules and the tolerance); its summary."""
     from advisor.assess import assess
     from advisor.pruning import drop_units
-    from advisor.rules.predict import load_rules
+    from advisor.rules.rules_file import load_rules
     from advisor.suites.items import items_hash
 
     hashes = {t: items_hash(suites[t]) for t in request.tasks}

@@ -51,7 +51,7 @@ def sensitivity_map(dense: Any, request: MapRequest, console: Any = None) -> dic
     original layer index. ``console`` (rich) shows one progress bar per task type."""
     from advisor.measure.evidence import evidence_kind
     from advisor.models.anatomy import decoder_layers
-    from advisor.rules.predict import load_rules
+    from advisor.rules.rules_file import load_rules
     from advisor.truth.assessable import decided_competence
     from advisor.truth.evaluate import dense_results
     from advisor.verdicts import not_assessable_text
