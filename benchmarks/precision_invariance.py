@@ -23,13 +23,13 @@ the table is printed from the file, with the CPU it ran on.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import time
 from pathlib import Path
 
 import torch
+from evidence_grid import _converted as converted
 
 from advisor.assess import assess, calibration_suites
 from advisor.models import load_model
@@ -56,19 +56,14 @@ def config_id(method: str, amount: dict) -> str:
     return method + " " + " ".join(f"{k}={v}" for k, v in amount.items())
 
 
-def in_bf16(loaded):
-    """A bf16 copy of a LoadedModel (the fp32 one stays for the next pruning)."""
-    return dataclasses.replace(loaded, model=copy.deepcopy(loaded.model).to(torch.bfloat16))
-
-
 def verdicts(dense, pruned, variant: str, tasks: list[str]) -> dict[str, str]:
     """Each task type's verdict for one variant (no hierarchy: no verdict reads it)."""
     suites = calibration_suites(tasks, 0)
     if variant == "bf16, other batches":
         suites = {t: items[::-1] for t, items in suites.items()}
     if variant != "fp32":
-        dense = in_bf16(dense)
-        pruned = dataclasses.replace(pruned, loaded=in_bf16(pruned.loaded))
+        dense = converted(dense, "bfloat16")
+        pruned = dataclasses.replace(pruned, loaded=converted(pruned.loaded, "bfloat16"))
     result = assess(dense, pruned, tasks, hierarchy=False, decode=False, suites=suites)
     return {t: v["verdict"] for t, v in result["tasks"].items()}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 from advisor.errors import AdvisorError
@@ -9,24 +10,31 @@ from advisor.errors import AdvisorError
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # What "auto" asks this CPU (docs/design.md §5g): bf16 wherever the CPU multiplies bf16
 # natively, since the verdicts read in bf16 were validated against the fp32 ground truth.
-_NATIVE_BF16_PROBES = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+# (torch's probe, what it names), in order of preference.
+_NATIVE_BF16_PROBES = (
+    ("_is_amx_tile_supported", "AMX"),
+    ("_is_avx512_bf16_supported", "AVX512-BF16"),
+)
+
+
+def native_bf16_kind() -> str | None:
+    """How this CPU multiplies bf16 natively ("AMX", "AVX512-BF16"), or None: then a bf16
+    matmul is emulated and far slower than fp32."""
+    import torch
+
+    found = (n for probe, n in _NATIVE_BF16_PROBES if getattr(torch.cpu, probe, lambda: 0)())
+    return next(found, None)
 
 
 def native_bf16() -> bool:
     """Does this CPU multiply bf16 natively (AMX tiles or AVX512-BF16)? Without either, a
     bf16 matmul is emulated and far slower than fp32."""
-    import torch
-
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in _NATIVE_BF16_PROBES)
+    return native_bf16_kind() is not None
 
 
 def cpu_description() -> str:
     """This CPU's model name and its native bf16 support, e.g. "Intel(R) Xeon(R) Processor
     (native bf16: AMX)": every figure and result says which CPU it came from (§5h)."""
-    import platform
-
-    import torch
-
     name = platform.processor() or platform.machine() or "unknown CPU"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -34,13 +42,7 @@ def cpu_description() -> str:
         name = found[0] if found else name
     except OSError:
         pass
-    if getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)():
-        native = "AMX"
-    elif getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)():
-        native = "AVX512-BF16"
-    else:
-        native = "neither AMX nor AVX512-BF16"
-    return f"{name} (native bf16: {native})"
+    return f"{name} (native bf16: {native_bf16_kind() or 'neither AMX nor AVX512-BF16'})"
 
 
 def resolve_dtype(dtype: str, device: str | None = None, device_map: str | None = None) -> str:

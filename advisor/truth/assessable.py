@@ -60,9 +60,9 @@ def likelihood_wins(loaded: LoadedModel, items: list[Item]) -> list[bool]:
 def gate(loaded: LoadedModel, task: str, items: list[Item]) -> Competence:
     """The competence gate for one task type, measured on ``loaded`` (uncached)."""
     results = dense_results(loaded, items)
-    if TASK_TYPES[task].metric != "chrf":
-        return dense_competence(task, items, results)
     decoded = dense_competence(task, items, results)
+    if TASK_TYPES[task].metric != "chrf":
+        return decoded
     found = competence_gate(
         task,
         likelihood_wins(loaded, items),
@@ -77,16 +77,11 @@ def gate(loaded: LoadedModel, task: str, items: list[Item]) -> Competence:
 @contextmanager
 def deciding_model(dense: LoadedModel) -> Iterator[LoadedModel]:
     """``dense`` itself where it runs in fp32, else an fp32 twin loaded from its folder
-    (same placement options), released on exit."""
+    (same placement options), held only while the block runs."""
     if dense.dtype == DECIDING_DTYPE:
         yield dense
         return
-    options = dict(dense.extra.get(LOAD_OPTIONS, {}))
-    twin = load_model(str(dense.path), dtype=DECIDING_DTYPE, **options)
-    try:
-        yield twin
-    finally:
-        del twin
+    yield load_model(str(dense.path), dtype=DECIDING_DTYPE, **dense.extra.get(LOAD_OPTIONS, {}))
 
 
 def decided_competence(
