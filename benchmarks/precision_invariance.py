@@ -1,7 +1,11 @@
 """Do verdicts travel between CPUs? fp32, bf16, and bf16 in other batches, side by side.
 
     .venv/bin/python benchmarks/precision_invariance.py [--models smollm2-135m,gemma3-270m]
-        [--out benchmarks/results/precision_invariance.jsonl]
+        [--out benchmarks/results/precision_invariance.jsonl] [--tasks T,…] [--under A.jsonl …]
+
+``--tasks`` re-reads only some task types (a suite that changed) into their own ``--out``
+file; ``--under`` names the earlier files it updates: the table takes each (model,
+configuration, variant) from them and then the ``--out`` rows' task types over them.
 
 Run on demand (not a unit test; tests/test_precision_invariance.py holds the invariant on
 a tiny model). CI cannot run every CPU, so the difference between kernels is emulated:
@@ -80,6 +84,10 @@ def main() -> None:
     parser.add_argument(
         "--configs", default="", help="comma-separated configuration numbers (0 = the demo)"
     )
+    parser.add_argument("--tasks", default="", help="comma-separated task types (default all)")
+    parser.add_argument(
+        "--under", type=Path, nargs="*", default=[], help="earlier rows that --out updates"
+    )
     args = parser.parse_args()
     picked = [CONFIGS[int(k)] for k in args.configs.split(",")] if args.configs else CONFIGS
     torch.set_num_threads(1)
@@ -88,7 +96,7 @@ def main() -> None:
         (r["model"], r["config"], r["variant"])
         for r in map(json.loads, args.out.read_text().splitlines() if args.out.exists() else [])
     }
-    tasks = task_names()
+    tasks = args.tasks.split(",") if args.tasks else task_names()
     for name in args.models.split(","):
         dense = None
         for method, amount in picked:
@@ -111,22 +119,24 @@ def main() -> None:
                 with args.out.open("a") as fh:
                     fh.write(json.dumps(row, sort_keys=True) + "\n")
                 print(name, row["config"], variant, found, flush=True)
-    print_table(args.out)
+    print_table([*args.under, args.out])
 
 
-def print_table(path: Path) -> None:
-    """The table: per model, configuration and task type, the verdict of each variant."""
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+def print_table(paths: list[Path]) -> None:
+    """The table: per model, configuration and task type, the verdict of each variant
+    (a later file's rows update an earlier file's task types)."""
+    rows = [json.loads(line) for path in paths for line in path.read_text().splitlines()]
     by_key: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
     for r in rows:
-        by_key.setdefault((r["model"], r["config"]), {})[r["variant"]] = r["verdicts"]
+        found = by_key.setdefault((r["model"], r["config"]), {})
+        found[r["variant"]] = found.get(r["variant"], {}) | r["verdicts"]
     print(f"\nCPU: {rows[0]['cpu'] if rows else cpu_description()}")
     print("| model | configuration | task | " + " | ".join(VARIANTS) + " | consistent |")
     print("|---|---|---|" + "---|" * len(VARIANTS) + "---|")
     bad = total = 0
     for (model, config), per_variant in by_key.items():
         for task in task_names():
-            row = {v: per_variant[v][task] for v in VARIANTS if v in per_variant}
+            row = {v: per_variant[v][task] for v in VARIANTS if task in per_variant.get(v, {})}
             ok = consistent(row)
             bad, total = bad + (not ok), total + 1
             cells = " | ".join(row.get(v, "—") for v in VARIANTS)
