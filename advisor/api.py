@@ -281,7 +281,7 @@ class Assessment:
 
     def to_json(self, indent: int | None = 1) -> str:
         """The result as strict JSON (what result.json holds)."""
-        from advisor.files import json_text
+        from advisor.publish import json_text
 
         return json_text(self.result, indent=indent, sort_keys=True)
 

@@ -23,16 +23,13 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.gate import gate_record, parse_fail_on
+from advisor.measure.calibration_items import calibration_suites, fit_suites, hierarchy_items
 from advisor.provenance import pruning_record, versions
 from advisor.suites.items import Item, items_hash
 from advisor.suites.own import SuiteFiles, suite_files
 from advisor.verdicts import NO_GO, NOT_ASSESSABLE, broken_reason, not_assessable_text
 
 SCHEMA_VERSION = "1.0"
-# The representation hierarchy is reported, not decided on: measured on a few items per
-# task type, with free-running decoding (the costly part) on fewer still (docs/design.md §5c).
-HIERARCHY_ITEMS = 8
-DECODED_ITEMS = 2
 
 
 def check_temperature(temperature: float) -> None:
@@ -48,56 +45,6 @@ def check_temperature(temperature: float) -> None:
         )
 
 
-def calibration_suites(
-    tasks: list[str], seed: int, data_file: SuiteFiles = None
-) -> dict[str, list[Item]]:
-    """Each task type's calibration items (primary view), or the user's suite file for the
-    task types ``data_file`` names (one file for a single task type, or task -> file)."""
-    from advisor.suites import build_suite, primary_items
-
-    files = suite_files(tasks, data_file)
-    return {t: primary_items(build_suite(t, "calibration", seed, files.get(t))) for t in tasks}
-
-
-def fit_suites(
-    suites: dict[str, list[Item]], dense: Any, warn: Callable[[str], None]
-) -> dict[str, list[str]]:
-    """Cut over-long prompts to the model's context in place; return the cut ids per task."""
-    from advisor.measure.accumulation import DEFAULT_HORIZON
-    from advisor.suites import context_length, fit_to_context
-
-    cut: dict[str, list[str]] = {}
-    for task, items in suites.items():
-        suites[task], ids = fit_to_context(items, dense.model, dense.tokenizer, DEFAULT_HORIZON)
-        if ids:
-            cut[task] = ids
-            context = context_length(dense.model, dense.tokenizer)
-            warn(
-                f"{len(ids)} {task} prompt(s) were longer than the model's context of "
-                f"{context} tokens and lost their beginning (e.g. item {ids[0]}); the count "
-                f"is in the result's manifest. Shorten them for a faithful assessment."
-            )
-    return cut
-
-
-def hierarchy_items(
-    suites: dict[str, list[Item]], decode: bool = True
-) -> tuple[list[Item], list[bool]]:
-    """The items the representation hierarchy is measured on (the first HIERARCHY_ITEMS
-    of each suite in the order the evidence's sequential looks read them, so that they
-    are among the items the evidence ran) and which of them are decoded freely (the first
-    DECODED_ITEMS of each generative task type; none with ``decode=False``)."""
-    from advisor.rules.looks import look_order
-    from advisor.suites.tasks import is_generative
-
-    items, flags = [], []
-    for task_items in suites.values():
-        chosen = [task_items[n] for n in look_order(len(task_items))[:HIERARCHY_ITEMS]]
-        items += chosen
-        flags += [decode and k < DECODED_ITEMS and is_generative(i) for k, i in enumerate(chosen)]
-    return items, flags
-
-
 def warm_dense_side(
     dense: Any,
     tasks: list[str],
@@ -111,9 +58,9 @@ def warm_dense_side(
     scores, the evidence's dense side for each task it is competent at and, with
     ``hierarchy``, its hierarchy recordings (decoded as with ``decode``). Later runs, here
     or in processes sharing the cache, then run only their pruned model."""
+    from advisor.measure.assessable import decided_competence
     from advisor.measure.compare import warm_dense
     from advisor.measure.evidence import dense_side
-    from advisor.truth.assessable import decided_competence
     from advisor.truth.evaluate import dense_results
 
     suites = calibration_suites(tasks, seed, data_file)
@@ -210,18 +157,17 @@ def assess(
     and ``warn`` warnings for the user (default: :func:`warnings.warn`).
     """
     from advisor import forward
-    from advisor.dense_first import same_as_dense
     from advisor.measure import measure
     from advisor.measure.accumulation import example_pairs
+    from advisor.measure.assessable import decided_competence
     from advisor.measure.evidence import evidence_kind, task_evidence
-    from advisor.measure.probe import probe_broken
+    from advisor.measure.probe import probe_broken, same_as_dense
     from advisor.measure.speed import latency
     from advisor.rules.features import features_of
     from advisor.rules.looks import evidence_in_looks
     from advisor.rules.predict import explain
     from advisor.rules.rules_file import load_rules
     from advisor.suites.diagnose import suite_hints
-    from advisor.truth.assessable import decided_competence
     from advisor.truth.evaluate import dense_results
 
     settings = AssessSettings(**options)

@@ -16,7 +16,7 @@ from advisor.errors import AdvisorError
 class LoadOptions:
     """How to load the dense model (the pruned one follows its dtype and devices): see
     :func:`advisor.models.load_model`; ``low_memory``: the dense side first, then the
-    pruned side, never both in memory (:mod:`advisor.dense_first`)."""
+    pruned side, never both in memory (:mod:`advisor.models.low_memory`)."""
 
     trust_remote_code: bool = False
     dtype: str = "float32"
@@ -130,7 +130,7 @@ def open_pair(
     """Load the dense model and open its pruned counterpart (:func:`open_pruned`), timing
     both (``load_s``, ``prune_s``). With ``options.low_memory`` the dense side is measured
     first (``warm(dense)`` caches what the run will read) and the dense model released
-    before the pruned one exists (:func:`advisor.dense_first.release`): the pair's dense
+    before the pruned one exists (:func:`advisor.models.low_memory.release`): the pair's dense
     is then a stand-in without decoder weights (``dense_first_s`` timed too)."""
     start = time.perf_counter()
     dense = load_dense(model, options, console)
@@ -146,24 +146,25 @@ def open_pair(
 
 
 def _open_low_memory(dense, options, request, pruned_path, console, warm, timings) -> Pair:
-    from advisor import dense_first
+    from advisor.measure.probe import remember_dense
+    from advisor.models import low_memory
 
     check_request(request, pruned_path)
     start = time.perf_counter()
     if warm is not None:
         warm(dense)
-    dense_first.remember_dense(dense)
+    remember_dense(dense)
     timings["dense_first_s"] = time.perf_counter() - start
     start = time.perf_counter()
     in_place = pruned_path is None
-    stand_in = dense_first.release(dense, keep_outside=in_place)
+    stand_in = low_memory.release(dense, keep_outside=in_place)
     if in_place:
         pruned = open_pruned(dense, request, None, console=console, in_place=True)
     else:
         dense.model = None  # the dense weights go before the pruned ones are read
-        dense_first.free()
+        low_memory.free()
         pruned = open_pruned(stand_in, None, pruned_path, allow_pickle=options.allow_pickle)
-        dense_first.adopt(stand_in, pruned.loaded.model)
-    dense_first.free()
+        low_memory.adopt(stand_in, pruned.loaded.model)
+    low_memory.free()
     timings["prune_s"] = time.perf_counter() - start
     return Pair(stand_in, pruned, timings)

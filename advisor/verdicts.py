@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GO, CAUTION, NO_GO, NOT_ASSESSABLE = "go", "caution", "no-go", "not-assessable"
+# What a sweep shows for a task type it did not assess at an amount: stopped after two
+# decisive no-gos (--search every), or skipped below its largest go (the frontier search).
+STOPPED, SKIPPED = "stopped", "skipped"
 
 
 @dataclass(frozen=True)

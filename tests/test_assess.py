@@ -114,8 +114,7 @@ def _cli(tiny_llama_dir, rules: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys, private_cache):
-    from advisor.measure import evidence
-    from advisor.truth import assessable
+    from advisor.measure import assessable, evidence
 
     real_gate = assessable.gate
 

@@ -9,9 +9,9 @@ import pytest
 
 from advisor import suites
 from advisor.errors import AdvisorError
+from advisor.fitting import fit, grid
+from advisor.fitting.grid import GridPoint
 from advisor.models import load_model
-from advisor.rules import fit, grid
-from advisor.rules.grid import GridPoint
 from advisor.suites import build_suite, primary_items
 from advisor.suites.items import Item
 

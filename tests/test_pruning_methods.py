@@ -23,7 +23,7 @@ from tests.pruning_helpers import (
     weights,
 )
 
-SPARSITY_METHODS = [name for name, m in METHODS.items() if m.kind == "sparsity"]
+SPARSITY_METHODS = [name for name, m in METHODS.items() if not m.structural]
 
 
 def linears(model):
@@ -188,6 +188,6 @@ def test_pruned_copy_shares_only_what_the_method_leaves_alone(method, amount):
     pruned = prune_model(dense, method, **amount, **CALIB).model
     dense_ptrs = {p.data_ptr() for p in dense.model.parameters()}
     shared = [p.data_ptr() in dense_ptrs for p in pruned.parameters()]
-    assert all(shared) if METHODS[method].kind == "structural" else not any(shared)
+    assert all(shared) if METHODS[method].structural else not any(shared)
     after = weights(dense.model)
     assert all(torch.equal(before[k], after[k]) for k in before)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from advisor.frontier import (
+from advisor.sweep.frontier import (
     SKIPPED,
     STOPPED,
     EarlyStop,
@@ -38,7 +38,7 @@ def deep_dense(tmp_path_factory):
 def _assessable(monkeypatch):
     """Let the random model's evidence be read (its competence is at chance). Callers use
     a private cache: the forced decision is cached like a real one."""
-    from advisor.truth import assessable
+    from advisor.measure import assessable
 
     real = assessable.gate
 
@@ -49,8 +49,8 @@ def _assessable(monkeypatch):
 
 
 def test_replayed_prefixes_give_the_plain_evidence(deep_dense, private_cache):
-    from advisor.assess import calibration_suites
     from advisor.forward.prefix import PrefixShare, dense_tensors
+    from advisor.measure.calibration_items import calibration_suites
     from advisor.measure.evidence import dense_side, survival, task_evidence
     from advisor.pruning import prune_model
     from advisor.truth.evaluate import dense_results
@@ -136,7 +136,8 @@ def _assert_same(plain: dict, swept: dict) -> None:
 def test_sweep_results_equal_plain_assess(deep_dense, private_cache, tmp_path, monkeypatch, search):
     from advisor.assess import assess
     from advisor.pruning import prune_model
-    from advisor.sweep import SweepPlan, sweep
+    from advisor.sweep.plan import SweepPlan
+    from advisor.sweep.run import sweep
 
     _assessable(monkeypatch)
     rules = _rules(tmp_path / "rules.json")
@@ -250,7 +251,8 @@ def test_a_frontier_sweep_runs_nothing_once_every_task_type_is_settled(
     """Every task type go at the largest amount: the smaller amounts are not pruned,
     assessed or written, and show as skipped in the summary and the index page."""
     from advisor.rules import predict
-    from advisor.sweep import SweepPlan, sweep
+    from advisor.sweep.plan import SweepPlan
+    from advisor.sweep.run import sweep
 
     _assessable(monkeypatch)
     real = predict.explain

@@ -125,7 +125,7 @@ CalibLenOpt = Annotated[int, typer.Option("--calib-len", help="Tokens per calibr
 
 def print_json(payload: Any) -> None:
     """Print ``payload`` to stdout as strict JSON (non-finite numbers as null)."""
-    from advisor.files import json_text
+    from advisor.publish import json_text
 
     sys.stdout.write(json_text(payload, indent=2, sort_keys=True) + "\n")
 

@@ -173,7 +173,7 @@ def assess(
     not-assessable`.
     """
     from advisor.api import assess_models, open_models, prepare
-    from advisor.files import output_dir
+    from advisor.publish import output_dir
     from advisor.report import write_report
     from advisor.suites.own import parse_data_option
 

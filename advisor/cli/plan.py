@@ -86,12 +86,13 @@ def plan(
     heat map) and plan.json. Example: prune-advisor plan --task rag --task math --method
     attn-drop --save pruned/
     """
-    from advisor.files import writable_dir
+    from advisor.assess import assess
     from advisor.guidance.plan import make_plan
     from advisor.guidance.sensitivity import MapRequest
     from advisor.guidance.units import check_unit_method
     from advisor.pair import check_models, load_dense
     from advisor.pruning import drop_units, save_pruned
+    from advisor.publish import writable_dir
     from advisor.report import write_plan
     from advisor.rules.rules_file import load_rules
     from advisor.suites.own import own_suites, parse_data_option
@@ -118,7 +119,7 @@ def plan(
         units = ", ".join(map(str, found["units"]))
         err.print(f"  verified [{units}]: {plan_verdicts(found)}", soft_wrap=True)
 
-    result = make_plan(dense, request, console=err, on_check=checked)
+    result = make_plan(dense, request, assess, console=err, on_check=checked)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = out_dir or Path("reports") / f"{slug(dense.name)}-plan-{method}-{stamp}"
     report = write_plan(result, folder)

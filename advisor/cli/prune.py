@@ -104,9 +104,9 @@ def prune(
 
     Example: prune-advisor prune --model smollm2-135m --method wanda --pattern 2:4 --out DIR
     """
-    from advisor.files import writable_dir
     from advisor.pair import check_models, load_dense
     from advisor.pruning import plan, prune_model, save_pruned
+    from advisor.publish import writable_dir
 
     if method is None:
         raise AdvisorError("Say which pruning method with --method (e.g. --method wanda).")

@@ -23,8 +23,8 @@ def report(
     """Re-render the HTML report from a saved result.json."""
     from jinja2 import TemplateError
 
-    from advisor.files import atomic_write
     from advisor.paths import FILE, input_path, output_path
+    from advisor.publish import atomic_write
     from advisor.report import check_result, render
 
     input_path(result_file, "", FILE, "Pass a result.json written by `prune-advisor assess`.")

@@ -129,15 +129,15 @@ def sweep(
     where it stopped. --data works as in assess: your own suites, one per task type.
     """
     from advisor.assess import check_temperature
-    from advisor.files import writable_dir
-    from advisor.frontier import SEARCHES
     from advisor.guidance.units import check_unit_method
     from advisor.pair import check_models, load_dense
     from advisor.pruning import get_method
+    from advisor.publish import writable_dir
     from advisor.rules.rules_file import load_rules
     from advisor.suites.own import own_suites, parse_data_option
-    from advisor.sweep import SweepPlan, sweep_steps
-    from advisor.sweep import sweep as run_sweep
+    from advisor.sweep.frontier import SEARCHES
+    from advisor.sweep.plan import SweepPlan, sweep_steps
+    from advisor.sweep.run import sweep as run_sweep
 
     get_method(method)
     if sensitivity:
@@ -166,7 +166,7 @@ def sweep(
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
     check_models(model, options)
     if ray is not None:
-        from advisor.distributed import connect
+        from advisor.cluster import connect
 
         connect(ray)  # an unreachable address fails before any model is loaded
     dense = load_dense(model, options, err)
@@ -174,7 +174,8 @@ def sweep(
     folder = out_dir or Path("reports") / f"sweep-{slug(dense.name)}-{method}-{stamp}"
     remote = None
     if ray is not None:
-        from advisor.distributed import RayTarget, sweep_runner
+        from advisor.cluster import RayTarget
+        from advisor.sweep.ray import sweep_runner
 
         remote = sweep_runner(RayTarget(ray, model, options, dense.fingerprint), plan)
     summary = run_sweep(

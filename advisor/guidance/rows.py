@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
+from advisor.publish import read_checked_json, write_checked_json
 
 ROW_VERSION = "sensitivity-v1"
 # Units whose prefixes one PrefixShare keeps at once: each kept depth holds one hidden

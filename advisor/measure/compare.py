@@ -35,10 +35,10 @@ from advisor.measure.spaces import (
     logit_lens,
     logit_space,
     probability_space,
-    skipped_spaces,
     subspace,
 )
 from advisor.models import anatomy
+from advisor.pruning.shapes import skipped_spaces
 from advisor.suites.items import Item, items_hash
 from advisor.suites.tasks import is_generative
 

@@ -36,9 +36,9 @@ import torch
 
 from advisor import forward
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
 from advisor.forward.reuse import memoised
 from advisor.models.anatomy import head_logits
+from advisor.publish import read_checked_json, write_checked_json
 from advisor.suites.items import Item, items_hash
 from advisor.suites.tasks import TASK_TYPES
 from advisor.truth import metrics

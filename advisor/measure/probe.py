@@ -19,6 +19,10 @@ from typing import Any
 
 import torch
 
+from advisor.measure.speed import dense_latency
+from advisor.models import LoadedModel
+from advisor.models.low_memory import DIGESTS, LAYER_FILE, weight_digests
+
 PROBES = (
     "The history of the city begins in the early medieval period, when",
     "Question: Tom has 3 apples and buys 4 more. How many apples does he have?\nAnswer:",
@@ -78,7 +82,7 @@ def dense_probe(dense: Any) -> dict[str, Any]:
     its cache identity (a warm assessment then runs the probe on the pruned model only)."""
     memo = getattr(dense, "extra", {}).get(PROBE_MEMO)
     if memo is None:
-        from advisor.files import read_checked_json, write_checked_json
+        from advisor.publish import read_checked_json, write_checked_json
 
         path = _cache_path(dense)
         memo = read_checked_json(path) if path is not None else None
@@ -136,3 +140,20 @@ def same_weights(dense_model: Any, pruned_model: Any) -> bool:
         dense_state[k].shape == pruned_state[k].shape and torch.equal(dense_state[k], v)
         for k, v in pruned_state.items()
     )
+
+
+def remember_dense(dense: LoadedModel) -> None:
+    """Measure what an assessment otherwise reads from the live dense model (its probe
+    summary, its decoding speed, its weight digests) into ``dense.extra``."""
+    dense_probe(dense)
+    dense_latency(dense)
+    dense.extra[DIGESTS] = weight_digests(dense.model)
+
+
+def same_as_dense(dense: LoadedModel, pruned_model: Any) -> bool:
+    """Whether ``pruned_model`` holds exactly the dense weights (see
+    :func:`advisor.measure.probe.same_weights`), by digests for a released stand-in."""
+    digests = dense.extra.get(DIGESTS)
+    if digests is None or LAYER_FILE not in dense.extra:
+        return same_weights(dense.model, pruned_model)
+    return weight_digests(pruned_model) == digests

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
-from advisor.files import (
+from advisor.publish import (
     CHECKSUMS_NAME,
     atomic_write,
     discard,

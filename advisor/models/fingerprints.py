@@ -9,7 +9,7 @@ from typing import Any
 
 from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
-from advisor.files import (
+from advisor.publish import (
     read_checked_json,
     sha256_file,
     write_checked_json,
@@ -61,7 +61,7 @@ def fingerprint_folder(folder: str | Path) -> str:
 def runtime_identity(fingerprint: str, model: Any) -> str:
     """``fingerprint``, suffixed with the dtype and device type of ``model`` unless they are
     the default fp32 on CPU (so fp32 CPU cache keys stay as they were). Tensors without
-    storage (a released dense model's, :mod:`advisor.dense_first`) do not count."""
+    storage (a released dense model's, :mod:`advisor.models.low_memory`) do not count."""
     params = list(model.parameters())
     first = next((p for p in params if not p.is_meta), params[0])
     dtype = str(first.dtype).replace("torch.", "")

@@ -20,7 +20,7 @@ from advisor.models.placement import placement
 from advisor.paths import FOLDER, input_path
 
 # Key of ``LoadedModel.extra`` where :func:`load_model` keeps how it loaded the model, so
-# that a twin in another precision loads alike (advisor/truth/assessable.py).
+# that a twin in another precision loads alike (advisor/measure/assessable.py).
 LOAD_OPTIONS = "load_options"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")

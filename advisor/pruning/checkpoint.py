@@ -20,12 +20,11 @@ from typing import Any
 
 import torch
 
-from advisor.dense_first import PLACEMENT, dense_block_reader
 from advisor.errors import AdvisorError
-from advisor.files import writable_dir, write_json
 from advisor.models import LoadedModel, fingerprint_folder, placement_like
 from advisor.models.anatomy import decoder_layers
 from advisor.models.loading import check_weight_format, quiet_transformers
+from advisor.models.low_memory import PLACEMENT, dense_block_reader
 from advisor.paths import FOLDER, input_path
 from advisor.pruning.compressed import (
     check_compressed,
@@ -43,6 +42,7 @@ from advisor.pruning.pruned import (
     measure_sparsity,
 )
 from advisor.pruning.shapes import match_layers
+from advisor.publish import writable_dir, write_json
 
 _PROBE = 'The river Thames flows through London; 1,234 people said: "Hello, world!"'
 

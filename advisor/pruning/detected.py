@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.measure.spaces import skipped_spaces
 from advisor.models.anatomy import hidden_width
-from advisor.pruning.shapes import describe_width, ranges, width_changes, zero_pattern
+from advisor.pruning.shapes import (
+    describe_width,
+    ranges,
+    skipped_spaces,
+    width_changes,
+    zero_pattern,
+)
 
 ZERO_REPORTED = 0.01  # a share of zero weights below this is noise, not pruning
 

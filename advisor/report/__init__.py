@@ -10,13 +10,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advisor.files import finite_json, json_text, publish_files, writable_dir
 from advisor.gate import gate_sentence, gate_state
 from advisor.notes import dense_cache_note, items_read, speed_note
+from advisor.publish import finite_json, json_text, publish_files, writable_dir
 from advisor.report import figures
 from advisor.report.schema import check_result
 from advisor.resources import resource
-from advisor.verdicts import CAUTION, GO, KINDS, NO_GO, NOT_ASSESSABLE_MARK, NOT_COMPETENT
+from advisor.verdicts import (
+    CAUTION,
+    GO,
+    KINDS,
+    NO_GO,
+    NOT_ASSESSABLE_MARK,
+    NOT_COMPETENT,
+    SKIPPED,
+    STOPPED,
+)
 
 
 def template(name: str) -> Any:
@@ -135,7 +144,6 @@ def render_sweep_index(
 ) -> str:
     """The index page of a sweep: the frontier figure, one row per amount and, when it was
     measured, the method's sensitivity map (``map_png``, :func:`map_figure`)."""
-    from advisor.frontier import SKIPPED, STOPPED
 
     shown = {v for r in rows for v in r["verdicts"].values()}
     notes = [
@@ -162,7 +170,7 @@ def render_sweep_index(
 
 def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
     """Write ``result.json`` and ``report.html`` into ``folder`` as one pair (see
-    :func:`advisor.files.publish_files`: each file whole, and two runs writing into one
+    :func:`advisor.publish.publish_files`: each file whole, and two runs writing into one
     folder leave one run's pair, never a mix); return both paths."""
     folder = writable_dir(folder)
     result = finite_json(result)  # the page shows what result.json holds (null, not NaN)

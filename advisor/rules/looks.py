@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from advisor.measure.calibration_items import look_order
 from advisor.rules.predict import Prediction, Z, predict_from
 from advisor.verdicts import CAUTION
 
@@ -38,14 +39,6 @@ MIN_LOOK_ITEMS = 6
 LOOKED_KINDS = ("survival", "reference")
 
 E = TypeVar("E")
-
-
-def look_order(n: int) -> list[int]:
-    """Item positions in the order the looks take them: every fourth, then the rest of
-    every second, then the others. Each look is a prefix of this order, spread evenly over
-    the suite (a suite lists its sources in blocks: every block is in every look)."""
-    quarter = list(range(0, n, 4))
-    return quarter + list(range(2, n, 4)) + list(range(1, n, 2))
 
 
 def look_plan(kind: str, n: int) -> list[tuple[int, float]]:

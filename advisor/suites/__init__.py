@@ -44,6 +44,9 @@ __all__ = [
 # scored as continuations). "letters" is a second view, informative only where the
 # competence gate passes it (docs/design.md §5a).
 PRIMARY_VIEW = "options"
+# The fewest questions the competence gate (advisor.truth.competence) reads to tell
+# whether the dense model can do a task type at all; a user suite needs as many.
+DEFAULT_MIN_ITEMS = 10
 
 
 def views(items: list[Item]) -> dict[str, list[int]]:
@@ -200,8 +203,6 @@ def check_user_suite(suites: dict[str, list[Item]], data_file: str | Path) -> No
     task at all; with fewer, every verdict could only be "not assessable", so a run would
     load and measure for nothing and a CI gate would pass without a verdict (exit 2 here,
     README "Failure modes")."""
-    from advisor.truth.competence import DEFAULT_MIN_ITEMS
-
     for task, items in suites.items():
         n = len(primary_items(items))
         if n < DEFAULT_MIN_ITEMS:

@@ -80,7 +80,7 @@ def cached_build(suite: Suite, spec: dict[str, Any], split: str, seed: int) -> l
     """``suite.build(spec, split, seed)``, kept in the cache: building the Wikipedia-based
     suites re-reads every article (~0.5-1 s each run); a hit equals a miss exactly."""
     from advisor.cache import cache_file
-    from advisor.files import read_checked_json, write_checked_json
+    from advisor.publish import read_checked_json, write_checked_json
 
     key = json.dumps(spec, sort_keys=True)
     path = cache_file("suites", suites_identity(), suite.task, split, seed, key)

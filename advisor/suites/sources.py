@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from advisor.errors import AdvisorError
+from advisor.numbers import extract_final_number
 from advisor.paths import FILE, input_path
-from advisor.truth.metrics import extract_final_number
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -65,7 +65,7 @@ def _wiki_pages() -> tuple[tuple[str, str], ...]:
     result is kept in the cache, keyed by the dump's own sha256 (a checked file, so a torn
     or edited copy is rebuilt, never read)."""
     from advisor.cache import cache_dir
-    from advisor.files import read_checked_json, sha256_file, write_checked_json
+    from advisor.publish import read_checked_json, sha256_file, write_checked_json
 
     dump = _gensim_file(WIKI_DUMP)
     path = cache_dir("sources") / f"wiki-{WIKI_CACHE_VERSION}-{sha256_file(dump)[:24]}.json"

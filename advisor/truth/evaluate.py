@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
+from advisor.publish import read_checked_json, write_checked_json
 from advisor.suites import PRIMARY_VIEW, primary_items, views
 from advisor.suites.items import Item, items_hash
 from advisor.truth import metrics as scoring

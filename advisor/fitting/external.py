@@ -11,7 +11,7 @@ of the two models (paths relative to the manifest); ``model`` (optional): the de
 default ``fit --model``; ``id`` (optional): the configuration's name. Per configuration the
 direct evidence is measured on our calibration items as the grid measures it, and the
 label is taken from the two files (:func:`advisor.truth.lm_eval.labels`). Rows have the
-grid's shape, so :func:`advisor.rules.fit.build_rules` fits them unchanged, and are kept in
+grid's shape, so :func:`advisor.fitting.fit.build_rules` fits them unchanged, and are kept in
 the cases file (a rerun measures only configurations not yet there).
 """
 
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.fitting.grid import GridPoint, append_case, read_cases, suite_id
 from advisor.paths import FILE, input_path
-from advisor.rules.grid import GridPoint, append_case, read_cases, suite_id
 from advisor.truth.lm_eval import TaskMap, labels
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
@@ -60,7 +60,7 @@ def _entry(raw: Any, where: str, base: Path, allow_pickle: bool) -> dict[str, An
             '(pruned here) or "checkpoint" (a folder pruned elsewhere), not both.'
         )
     if has_method:
-        from advisor.rules.grid import parse_grid
+        from advisor.fitting.grid import parse_grid
 
         (point,) = parse_grid(f"{raw['method']}@{raw.get('amount')}")  # checks both
         raw = raw | {"amount": point.amount}

@@ -22,14 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from advisor.verdicts import GO, NO_GO
+from advisor.verdicts import GO, NO_GO, SKIPPED, STOPPED
 
 # A no-go is decisive when its predicted interval ends this far below the tolerance
 # (or the model is broken outright: no interval, certain).
 DECISIVE_MARGIN = 0.05
 STOP_AFTER = 2
-STOPPED = "stopped"
-SKIPPED = "skipped"
 SEARCHES = ("frontier", "every")
 
 
@@ -120,7 +118,7 @@ def pruned_up_front(
     from advisor.forward.prefix import PrefixShare, dense_tensors
     from advisor.pruning import get_method, prune_model
 
-    if get_method(plan.method).kind != "structural":
+    if not get_method(plan.method).structural:
         return [], None
     models = [
         prune_model(dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console, **s)

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from advisor import __version__
-from advisor.measure.evidence import evidence_kind
-from advisor.rules.grid import (
-    STRUCTURAL,
+from advisor.fitting.estimator import MIN_CASES, Case, RetentionRule
+from advisor.fitting.grid import (
     GridPoint,
     GridSettings,
     calibration_part,
@@ -22,23 +21,17 @@ from advisor.rules.grid import (
     run_grid,
     suite_id,
 )
-from advisor.rules.predict import (
-    MIN_CASES,
-    ROUNDING_MARGIN,
-    Case,
-    Z,
-    counts_of,
-    fit_line,
-    held_out,
-    score,
-)
+from advisor.fitting.validation import held_out, score
+from advisor.measure.evidence import evidence_kind
+from advisor.pruning import get_method
+from advisor.rules.predict import ROUNDING_MARGIN, Z, counts_of
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
 DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
 
 
 def cases_for(rows: Sequence[dict[str, Any]], task: str) -> list[Case]:
-    """One :class:`advisor.rules.predict.Case` per row where the dense model is competent
+    """One :class:`advisor.fitting.estimator.Case` per row where the dense model is competent
     at ``task`` and the row holds the task's evidence."""
     cases = []
     for row in rows:
@@ -69,8 +62,10 @@ def build_rules(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> dict[str, Any]:
-    """Fit one predicted-retention rule per task type on every model's cases, and
-    validate it: leave-one-model-out (fitted on the other models, scored on this one) and
+    """Fit one predicted-retention rule per task type on every model's cases (the
+    estimator :class:`advisor.fitting.estimator.RetentionRule`), and validate it with
+    scikit-learn's leave-one-group-out folds (:mod:`advisor.fitting.validation`):
+    leave-one-model-out (fitted on the other models, scored on this one) and
     leave-one-method-out within each model."""
     entries: dict[str, Any] = {}
     for task in tasks:
@@ -91,13 +86,13 @@ def build_rules(
             m: held_out([c for c in cases if c.model == m], lambda c: c.method, tolerance, kind)
             for m in models
         }
-        rule = fit_line(cases, kind)
-        entries[task] = rule | {
+        rule = RetentionRule(kind, tolerance).fit(cases, [c.retention for c in cases])
+        entries[task] = rule.to_rule() | {
             "assessable": True,
             "evidence": kind,
             "n_cases": len(cases),
             "models": models,
-            "in_sample": score(rule, cases, tolerance),
+            "in_sample": score(rule, cases),
             "validation": {
                 "leave_one_model_out": by_model["total"],
                 "leave_one_model_out_per_model": by_model["per_group"],
@@ -189,7 +184,7 @@ class GridSetup:
         evidence, hierarchy, evaluation), and the layer importance of each structural
         method in ``points``: points computed elsewhere then run only their pruned model
         (docs/design.md §9a)."""
-        from advisor.assess import hierarchy_items
+        from advisor.measure.calibration_items import hierarchy_items
         from advisor.measure.compare import warm_dense
         from advisor.measure.evidence import dense_side
         from advisor.pruning import prune_model
@@ -204,7 +199,8 @@ class GridSetup:
         warm_dense(dense, hierarchy_items(primary, decode=False)[0], generate=False)
         for items in self.evaluation.values():
             dense_results(dense, primary_items(items))
-        for method in dict.fromkeys(p.method for p in points or [] if p.method in STRUCTURAL):
+        structural = [p.method for p in points or [] if get_method(p.method).structural]
+        for method in dict.fromkeys(structural):
             prune_model(dense, method, layers=1, seed=self.plan.seed)  # importance, cached
 
 

@@ -5,12 +5,12 @@ A model that fits in memory once but not twice can still be assessed. Everything
 assessment reads from the dense model is measured first and kept: its scores, evidence
 and hierarchy recordings on disk (the caches every run uses, filled by
 :func:`advisor.assess.warm_dense_side`), its probe summary, decoding speed and weight
-digests in memory (:func:`remember_dense`). Then the dense model is *released*: a stand-in keeps
-its config, tokenizer, fingerprint and module structure, with every decoder layer's
-tensors on the meta device (shapes, no storage). The tensors outside the decoder layers
-(embeddings, final norm, output head: what rebuilds dense logits from the cached states)
-are the pruned model's own where they are bit-identical to the dense ones, which pruning
-leaves them, and are read back from the dense weights file otherwise.
+digests in memory (:func:`advisor.measure.probe.remember_dense`). Then the dense model is
+*released*: a stand-in keeps its config, tokenizer, fingerprint and module structure, with
+every decoder layer's tensors on the meta device (shapes, no storage). The tensors outside
+the decoder layers (embeddings, final norm, output head: what rebuilds dense logits from
+the cached states) are the pruned model's own where they are bit-identical to the dense
+ones, which pruning leaves them, and are read back from the dense weights file otherwise.
 
 A method prunes the loaded model in place (no second copy); a checkpoint is loaded only
 after the release. Matching a depth-pruned checkpoint's layers reads the dense layers
@@ -57,17 +57,6 @@ def digest(tensor: torch.Tensor) -> str:
 def weight_digests(model: Any) -> dict[str, str]:
     """:func:`digest` of every tensor of ``model`` by name."""
     return {name: digest(t) for name, t in _tensors(model).items()}
-
-
-def remember_dense(dense: LoadedModel) -> None:
-    """Measure what an assessment otherwise reads from the live dense model (its probe
-    summary, its decoding speed, its weight digests) into ``dense.extra``."""
-    from advisor.measure.probe import dense_probe
-    from advisor.measure.speed import dense_latency
-
-    dense_probe(dense)
-    dense_latency(dense)
-    dense.extra[DIGESTS] = weight_digests(dense.model)
 
 
 def release(dense: LoadedModel, keep_outside: bool) -> LoadedModel:
@@ -190,17 +179,6 @@ def dense_block_reader(dense: Any) -> Callable[[int], Any]:
         return loader.block
     layers = decoder_layers(dense.model)
     return lambda i: layers[i]
-
-
-def same_as_dense(dense: LoadedModel, pruned_model: Any) -> bool:
-    """Whether ``pruned_model`` holds exactly the dense weights (see
-    :func:`advisor.measure.probe.same_weights`), by digests for a released stand-in."""
-    from advisor.measure.probe import same_weights
-
-    digests = dense.extra.get(DIGESTS)
-    if digests is None or LAYER_FILE not in dense.extra:
-        return same_weights(dense.model, pruned_model)
-    return weight_digests(pruned_model) == digests
 
 
 def free() -> None:
