@@ -21,12 +21,30 @@ from itertools import compress
 from pathlib import Path
 from typing import Any
 
+from advisor import forward
 from advisor.errors import AdvisorError
 from advisor.gate import gate_record, parse_fail_on
+from advisor.guidance.blame import blame
+from advisor.measure import measure
+from advisor.measure.accumulation import example_pairs
+from advisor.measure.assessable import decided_competence
 from advisor.measure.calibration_items import calibration_suites, fit_suites, hierarchy_items
-from advisor.provenance import pruning_record, versions
+from advisor.measure.compare import warm_dense
+from advisor.measure.evidence import dense_side, evidence_kind, task_evidence
+from advisor.measure.probe import probe_broken, same_as_dense
+from advisor.measure.speed import latency
+from advisor.models.loading import LoadedModel
+from advisor.models.placement import versions
+from advisor.provenance import pruning_record
+from advisor.rules.features import features_of
+from advisor.rules.looks import evidence_in_looks
+from advisor.rules.predict import explain
+from advisor.rules.rules_file import load_rules
+from advisor.suites import load_spec
+from advisor.suites.diagnose import suite_hints
 from advisor.suites.items import Item, items_hash
 from advisor.suites.own import SuiteFiles, suite_files
+from advisor.truth.evaluate import dense_results
 from advisor.verdicts import NO_GO, NOT_ASSESSABLE, broken_reason, not_assessable_text
 
 SCHEMA_VERSION = "1.0"
@@ -45,8 +63,8 @@ def check_temperature(temperature: float) -> None:
         )
 
 
-def warm_dense_side(
-    dense: Any,
+def warm_dense_caches(
+    dense: LoadedModel,
     tasks: list[str],
     seed: int,
     data_file: Any = None,
@@ -58,10 +76,6 @@ def warm_dense_side(
     scores, the evidence's dense side for each task it is competent at and, with
     ``hierarchy``, its hierarchy recordings (decoded as with ``decode``). Later runs, here
     or in processes sharing the cache, then run only their pruned model."""
-    from advisor.measure.assessable import decided_competence
-    from advisor.measure.compare import warm_dense
-    from advisor.measure.evidence import dense_side
-    from advisor.truth.evaluate import dense_results
 
     suites = calibration_suites(tasks, seed, data_file)
     fit_suites(suites, dense, lambda _warning: None)  # assess itself warns
@@ -86,7 +100,6 @@ def covers(task: str, items: list[Item], data_file: str | Path | None) -> str:
             else f", in the built-in {task} prompt template"
         )
         return f"{len(items)} items of your suite {Path(data_file).name}{how}."
-    from advisor.suites import load_spec
 
     about = load_spec(task).get("about", "").split(". ")[0].rstrip(".")
     return f"{len(items)} calibration items of the built-in {task} suite ({about})."
@@ -117,7 +130,7 @@ class AssessSettings:
     comma-separated combination); ``tolerance``: the retention needed for go (None: the rules');
     ``decode``: decode a few items freely for the report (no verdict needs it);
     ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
-    evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`);
+    evidence, ``share.run(model, task, compute)`` (a sweep's :class:`LayerReplay`);
     ``suites``: the calibration suites, built once by a caller that assesses many models
     (else built here from ``seed`` and ``data_file``); ``blame``: for a structural pruning,
     restore each removed unit in turn and say which would raise each task type's predicted
@@ -138,7 +151,7 @@ class AssessSettings:
 
 
 def assess(
-    dense: Any,
+    dense: LoadedModel,
     pruned: Any,
     tasks: list[str],
     *,
@@ -156,19 +169,6 @@ def assess(
     (seconds of the caller's phases) go into the manifest; ``log`` receives progress lines
     and ``warn`` warnings for the user (default: :func:`warnings.warn`).
     """
-    from advisor import forward
-    from advisor.measure import measure
-    from advisor.measure.accumulation import example_pairs
-    from advisor.measure.assessable import decided_competence
-    from advisor.measure.evidence import evidence_kind, task_evidence
-    from advisor.measure.probe import probe_broken, same_as_dense
-    from advisor.measure.speed import latency
-    from advisor.rules.features import features_of
-    from advisor.rules.looks import evidence_in_looks
-    from advisor.rules.predict import explain
-    from advisor.rules.rules_file import load_rules
-    from advisor.suites.diagnose import suite_hints
-    from advisor.truth.evaluate import dense_results
 
     settings = AssessSettings(**options)
     temperature, seed, fail_on = settings.temperature, settings.seed, settings.fail_on
@@ -283,8 +283,6 @@ def assess(
         }
     blamed = None
     if settings.blame and broken is None:
-        from advisor.guidance.blame import blame
-
         clock = time.perf_counter()
         blamed = blame(dense, pruned, verdicts, suites, rules_path, tolerance)
         timings["blame_s"] = time.perf_counter() - clock

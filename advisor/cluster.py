@@ -18,8 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from advisor.cache import cache_root
 from advisor.errors import AdvisorError
 from advisor.models.loading import LoadedModel
+from advisor.pair import load_dense
 
 RAY_PIN = "ray==2.60.0"
 # Passed to every task, so tasks share the driver's cache and settings.
@@ -42,7 +46,6 @@ class RayTarget:
 
 def task_env() -> dict[str, str]:
     """The environment every task gets: the driver's cache, threads and hub settings."""
-    from advisor.cache import cache_root
 
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     env["PRUNE_ADVISOR_CACHE"] = str(cache_root())
@@ -71,7 +74,7 @@ def _reachable(address: str) -> None:
 def connect(address: str) -> Any:
     """The ``ray`` module, initialised for ``address`` (see :class:`RayTarget`)."""
     try:
-        import ray
+        import ray  # lazy: optional, the [ray] extra
     except ImportError as exc:
         raise AdvisorError(
             f"--ray needs Ray, an optional extra: pip install 'prune-advisor[ray]' ({RAY_PIN})."
@@ -96,9 +99,6 @@ def connect(address: str) -> Any:
 
 def task_dense(target: RayTarget) -> LoadedModel:
     """In a task: the dense model, checked to be the driver's."""
-    import torch
-
-    from advisor.pair import load_dense
 
     torch.set_num_threads(int(os.environ.get("PRUNE_ADVISOR_THREADS", "1")))
     dense = load_dense(target.model, target.options)

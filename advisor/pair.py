@@ -9,35 +9,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How to load the dense model (the pruned one follows its dtype and devices): see
-    :func:`advisor.models.load_model`; ``low_memory``: the dense side first, then the
-    pruned side, never both in memory (:mod:`advisor.models.low_memory`)."""
-
-    trust_remote_code: bool = False
-    dtype: str = "float32"
-    device: str | None = None
-    device_map: str | None = None
-    allow_pickle: bool = False
-    low_memory: bool = False
+from advisor.measure.probe import remember_dense
+from advisor.models import load_model, low_memory
+from advisor.models.loading import LoadedModel, check_model_spec
+from advisor.models.placement import placement
+from advisor.pruning import check_amount, get_method, load_pruned, prune_model
+from advisor.pruning.checkpoint import check_pruned_folder
+from advisor.requests import LoadOptions
 
 
 @dataclass
 class Pair:
     """A dense model, the pruned model compared with it, and the seconds each took."""
 
-    dense: Any
+    dense: LoadedModel
     pruned: Any
     timings: dict[str, float] = field(default_factory=dict)
 
 
 def load_dense(model: str, options: LoadOptions, console: Any = None) -> Any:
     """The dense model a command works on (an :class:`advisor.models.LoadedModel`)."""
-    from advisor.models import load_model
 
     return load_model(
         model,
@@ -76,11 +69,6 @@ def check_models(
     and a possible amount; with ``compare`` exactly one of ``request`` and ``pruned_path``
     says what the dense model is compared with, and ``pruned_path`` is a whole checkpoint
     folder."""
-    from advisor.cache import cache_dir
-    from advisor.models.loading import check_model_spec
-    from advisor.models.placement import placement
-    from advisor.pruning import check_amount
-    from advisor.pruning.checkpoint import check_pruned_folder
 
     cache_dir()
     placement(options.dtype, options.device, options.device_map)
@@ -95,7 +83,7 @@ def check_models(
 
 
 def open_pruned(
-    dense: Any,
+    dense: LoadedModel,
     request: Any,
     pruned_path: Path | None,
     *,
@@ -108,7 +96,6 @@ def open_pruned(
     ``dense.model`` itself), or loaded from ``pruned_path`` (pickle weights only with
     ``allow_pickle``). Exactly one of the two must be given. Returns an
     :class:`advisor.pruning.PrunedModel`."""
-    from advisor.pruning import get_method, load_pruned, prune_model
 
     check_request(request, pruned_path)
     if pruned_path is not None:
@@ -146,8 +133,6 @@ def open_pair(
 
 
 def _open_low_memory(dense, options, request, pruned_path, console, warm, timings) -> Pair:
-    from advisor.measure.probe import remember_dense
-    from advisor.models import low_memory
 
     check_request(request, pruned_path)
     start = time.perf_counter()

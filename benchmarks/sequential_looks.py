@@ -27,7 +27,7 @@ from advisor.fitting.fit import cases_for
 from advisor.fitting.grid import read_cases
 from advisor.fitting.validation import verdict_counts
 from advisor.measure.evidence import evidence_kind, loss_stats
-from advisor.rules.looks import look_plan, read_in_looks
+from advisor.rules.looks import look_schedule, read_in_looks
 from advisor.rules.predict import predict_from
 
 TOLERANCE = 0.9
@@ -101,7 +101,7 @@ def main() -> None:
             f"| {scheme} | {'looks' if looked else 'single'} | {scored(t)} | "
             f"{t['stopped_early']} of {t['cases']} | {t['read'] / t['items']:.0%} |"
         )
-    plans = {task: look_plan(evidence_kind(task), 24) for task in tasks}
+    plans = {task: look_schedule(evidence_kind(task), 24) for task in tasks}
     print(f"\nlooks on a 24-item suite: {plans}")
 
 

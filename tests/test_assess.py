@@ -129,7 +129,7 @@ def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys, pri
         )  # fmt: skip
 
     monkeypatch.setattr(assessable, "gate", competent)
-    monkeypatch.setattr(evidence, "task_evidence", lost)
+    monkeypatch.setattr(assess_mod, "task_evidence", lost)
     rules = _rules(tmp_path / "rules.json")
     code = main(_cli(tiny_llama_dir, rules, tmp_path / "out", "--json"))
     captured = capsys.readouterr()

@@ -17,9 +17,8 @@ import pytest
 from advisor import cluster
 from advisor.cli import EXIT_OK, EXIT_USAGE, main
 from advisor.errors import AdvisorError
-from advisor.fitting import grid
-from advisor.fitting import ray as fit_ray
-from advisor.fitting.fit import FitPlan
+from advisor.fitting import grid, ray as fit_ray
+from advisor.fitting.fit import FitRequest
 from advisor.fitting.grid import GridPoint
 from advisor.models import load_model
 from advisor.sweep import ray as sweep_ray
@@ -106,7 +105,7 @@ def test_fit_grid_on_ray_gives_the_rows_of_a_local_fit(local_ray, tiny_llama_dir
     dense = load_model(str(tiny_llama_dir))
     points = [GridPoint("attn-drop", 1), GridPoint("magnitude", 0.2)]
     plans = {
-        where: FitPlan(
+        where: FitRequest(
             models=(str(tiny_llama_dir),),
             tasks=["multiple-choice", "math"],
             cases_path=tmp_path / f"{where}.jsonl",
@@ -167,12 +166,12 @@ def test_warm_measures_the_dense_side_once_before_the_steps(tiny_llama_dir, tmp_
     """After :func:`advisor.sweep.run.warm` a step records only its pruned model: the dense
     recording, scores and evidence all come from the cache (no Ray needed)."""
     import advisor.measure.compare as compare
-    from advisor.sweep.plan import SweepPlan
-    from advisor.sweep.run import compute_step, warm
+    from advisor.sweep.plan import SweepRequest
+    from advisor.sweep.run import assess_amount, warm
 
     monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
     dense = load_model(str(tiny_llama_dir))
-    plan = SweepPlan("attn-drop", [{"layers": 1}], ["math", "multiple-choice"],
+    plan = SweepRequest("attn-drop", [{"layers": 1}], ["math", "multiple-choice"],
                      rules_path=_rules(tmp_path / "rules.json"), hierarchy=True)  # fmt: skip
     warm(dense, plan, plan.steps[0])
     recorded = []
@@ -180,7 +179,7 @@ def test_warm_measures_the_dense_side_once_before_the_steps(tiny_llama_dir, tmp_
     monkeypatch.setattr(
         compare, "record_model", lambda m, *a, **k: recorded.append(m) or real(m, *a, **k)
     )
-    result = compute_step(dense, plan, plan.steps[0])
+    result = assess_amount(dense, plan, plan.steps[0])
     assert result["manifest"]["measurement"]["dense_cache"] == "hit"
     assert len(recorded) == 1 and recorded[0] is not dense.model  # the pruned model only
 

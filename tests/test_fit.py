@@ -61,7 +61,7 @@ def test_run_grid_is_resumable(tiny_llama_dir, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("recomputed a finished grid point")
 
-    monkeypatch.setattr("advisor.pruning.prune_model", boom)
+    monkeypatch.setattr(grid, "prune_model", boom)
     again = grid.run_grid(dense, points, calibration, evaluation, cases)
     assert again == rows
 

@@ -8,8 +8,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from advisor.errors import AdvisorError
 from advisor.numbers import extract_final_number

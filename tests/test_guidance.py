@@ -329,12 +329,12 @@ def test_plan_saves_float32_weights_whatever_precision_it_ran_in(
 def test_sweep_map_shows_the_heat_map_on_the_index_page(
     idle_dense, tmp_path, private_cache, monkeypatch
 ):
-    from advisor.sweep.plan import SweepPlan
+    from advisor.sweep.plan import SweepRequest
     from advisor.sweep.run import sweep
 
     _assessable(monkeypatch)
     rules = _rules(tmp_path / "rules.json", ["generation"])
-    plan = SweepPlan("attn-drop", [{"layers": 1}], ["generation"], rules_path=rules)
+    plan = SweepRequest("attn-drop", [{"layers": 1}], ["generation"], rules_path=rules)
     sweep(idle_dense, plan, tmp_path / "plain")
     assert "Sensitivity map" not in (tmp_path / "plain" / "index.html").read_text()
     sweep(idle_dense, dataclasses.replace(plan, sensitivity=True), tmp_path / "mapped")

@@ -9,7 +9,7 @@ import functools
 import pytest
 import torch
 
-from advisor.assess import assess, warm_dense_side
+from advisor.assess import assess, warm_dense_caches
 from advisor.errors import AdvisorError
 from advisor.models import low_memory
 from advisor.models.anatomy import decoder_layers
@@ -30,7 +30,7 @@ def dense_dir(tmp_path_factory):
 def _open(folder, low_memory, request=None, pruned=None, dtype="float32"):
     from advisor.pruning import PruneRequest
 
-    warm = functools.partial(warm_dense_side, tasks=TASKS, seed=0)
+    warm = functools.partial(warm_dense_caches, tasks=TASKS, seed=0)
     options = LoadOptions(low_memory=low_memory, dtype=dtype)
     request = PruneRequest(**request) if request else None
     return open_pair(str(folder), options, request, pruned, warm=warm)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from advisor.cache import cache_dir
 from advisor.cli.app import (
     AdaptiveOpt,
     EvalItemsOpt,
@@ -27,12 +30,16 @@ from advisor.cli.app import (
     out,
     resolve_tasks,
 )
+from advisor.errors import AdvisorError
+from advisor.paths import output_path
+from advisor.publish import writable_dir, write_json
+from advisor.requests import LoadOptions
+from advisor.rules.predict import rate
 
 
 def print_validation(rules: dict) -> None:
     """The validation table README shows: per task type, the rule and how its verdicts
     fared on a model and on methods left out of fitting."""
-    from advisor.rules.predict import rate
 
     table = Table(title=f"Rules (tolerance {rules['tolerance']})")
     for column in ("task", "cases", "rule", "leave-one-model-out", "leave-one-method-out"):
@@ -116,24 +123,18 @@ def fit(
     6 layers, magnitude, wanda and sparsegpt at 5, 10, 20, 30, 50% sparsity (gentle first).
     Takes hours on 2 CPU cores; resumable.
     """
-    from advisor.cache import cache_dir
-    from advisor.errors import AdvisorError
-    from advisor.fitting.choices import lm_eval_configs, lm_eval_provenance
-    from advisor.fitting.fit import DEFAULT_MODELS, FitPlan, rules_file
-    from advisor.fitting.grid import parse_grid
-    from advisor.pair import LoadOptions, check_models
-    from advisor.paths import output_path
-    from advisor.publish import writable_dir, write_json
+    from advisor import cluster, models, pair  # lazy: torch, not at CLI start-up
+    from advisor.fitting import choices, fit as fitting, grid as grids  # lazy: torch, sklearn
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     if lm_eval is None and lm_eval_task:
         raise AdvisorError("--lm-eval-task maps tasks of --lm-eval results; pass --lm-eval too.")
-    plan = FitPlan(
-        models=tuple(model or DEFAULT_MODELS),
+    plan = fitting.FitRequest(
+        models=tuple(model or fitting.DEFAULT_MODELS),
         tasks=resolve_tasks(task),
         cases_path=cases or cache_dir("fit") / "cases.jsonl",
-        grid=parse_grid(grid) if grid else None,
+        grid=grids.parse_grid(grid) if grid else None,
         tolerance=tolerance,
         seed=seed,
         eval_items=eval_items,
@@ -143,40 +144,44 @@ def fit(
     configs = None
     if lm_eval is not None:  # every results file is read and checked before any model loads
         named = resolve_tasks(task) if task else None
-        configs = lm_eval_configs(lm_eval, lm_eval_task, tolerance, named, model, allow_pickle)
+        configs = choices.lm_eval_configs(
+            lm_eval, lm_eval_task, tolerance, named, model, allow_pickle
+        )
         tasks = [t for t in plan.tasks if any(t in c.labels for c in configs)]
         plan = replace(plan, models=tuple(dict.fromkeys(c.model for c in configs)), tasks=tasks)
-    check_models(plan.models, LoadOptions(allow_pickle=allow_pickle))
+    pair.check_models(plan.models, LoadOptions(allow_pickle=allow_pickle))
     # Hours of work must not end in an unwritable destination: check both before starting.
     for path, flag in ((out_file, "--out"), (plan.cases_path, "--cases")):
         writable_dir(output_path(path, flag).parent)
     if ray is not None:
-        from advisor.cluster import connect
-
-        connect(ray)  # an unreachable address fails before any model is loaded
+        cluster.connect(ray)  # an unreachable address fails before any model is loaded
     command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
     start = time.perf_counter()
-    if configs is None:
-        rows = [row for name in plan.models for row in _grid(plan, name, plan.points(name), ray)]
-    else:
-        rows = [row for name in plan.models for row in _labelled(plan, name, configs, ray)]
-    rules = rules_file(plan, rows, command, time.perf_counter() - start)
+    rows: list[dict[str, Any]] = []
+    for name in plan.models:
+        dense = models.load_model(name, allow_pickle=plan.allow_pickle, console=err)
+        say = lambda item, note, dense=dense: err.print(f"  {dense.name} {item}: {note}")  # noqa: E731
+        if configs is not None or ray is not None:  # lm-eval labels, or one Ray task each
+            rows += choices.model_rows(plan, name, dense, ray, say, configs)
+            continue
+        run = partial(choices.model_rows, plan, name, dense, None)
+        rows += _with_progress(f"{dense.name}: grid", len(plan.points(name)), say, run)
+    rules = fitting.rules_file(plan, rows, command, time.perf_counter() - start)
     if configs is not None:
-        rules["provenance"]["ground_truth"] = lm_eval_provenance(lm_eval, configs)
+        rules["provenance"]["ground_truth"] = choices.lm_eval_provenance(lm_eval, configs)
     write_json(out_file, rules, indent=1, sort_keys=True)
     print_validation(rules)
     out.print(f"Rules written to {out_file}; cases in {plan.cases_path}.")
 
 
-def _grid(plan: Any, model: str, points: list[Any], ray: str | None) -> list[dict]:
-    """One model's grid rows, behind a progress bar (with --ray: one Ray task a point)."""
-    from advisor.fitting.choices import model_grid_rows
-    from advisor.models import load_model
-
-    dense = load_model(model, allow_pickle=plan.allow_pickle, console=err)
-    if ray is not None:
-        say = lambda point, note: err.print(f"  {dense.name} {point.id}: {note}")  # noqa: E731
-        return model_grid_rows(plan, model, dense, points, ray, say)
+def _with_progress(
+    title: str,
+    total: int,
+    say: Callable[[str, str], None],
+    run: Callable[[Callable[[str, str], None]], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """``run(say)`` behind a progress bar of ``total`` points: each point's note said, and
+    the bar advanced."""
     columns = (
         TextColumn("{task.description}", markup=False),
         BarColumn(),
@@ -184,20 +189,10 @@ def _grid(plan: Any, model: str, points: list[Any], ray: str | None) -> list[dic
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err) as progress:
-        bar = progress.add_task(f"{dense.name}: grid", total=len(points))
+        bar = progress.add_task(title, total=total)
 
-        def done(point: Any, note: str) -> None:
+        def done(point: str, note: str) -> None:
             progress.advance(bar)
-            progress.console.print(f"  {dense.name} {point.id}: {note}")
+            say(point, note)
 
-        return model_grid_rows(plan, model, dense, points, None, done)
-
-
-def _labelled(plan: Any, model: str, configs: list[Any], ray: str | None) -> list[dict]:
-    """One model's lm-eval-labelled rows (with --ray: one Ray task a configuration)."""
-    from advisor.fitting.choices import labelled_rows
-    from advisor.models import load_model
-
-    dense = load_model(model, allow_pickle=plan.allow_pickle, console=err)
-    say = lambda cid, note: err.print(f"  {dense.name} {cid}: {note}")  # noqa: E731
-    return labelled_rows(plan, model, dense, configs, ray, say)
+        return run(done)

@@ -12,8 +12,7 @@ from typing import Any
 from advisor.cluster import RayTarget
 from advisor.errors import AdvisorError
 from advisor.fitting.external import Labelled, lm_eval_rows, read_manifest
-from advisor.fitting.fit import FitPlan, grid_rows
-from advisor.fitting.grid import GridPoint
+from advisor.fitting.fit import FitRequest, grid_rows
 from advisor.fitting.ray import grid_rows_on_ray, lm_eval_rows_on_ray
 from advisor.models import LoadedModel
 from advisor.pair import LoadOptions
@@ -65,42 +64,32 @@ def _config_record(config: Labelled) -> dict[str, Any]:
     }
 
 
-def _target(plan: FitPlan, name: str, dense: LoadedModel, ray: str) -> RayTarget:
+def _target(plan: FitRequest, name: str, dense: LoadedModel, ray: str) -> RayTarget:
     return RayTarget(ray, name, LoadOptions(allow_pickle=plan.allow_pickle), dense.fingerprint)
 
 
-def labelled_rows(
-    plan: FitPlan,
+def model_rows(
+    plan: FitRequest,
     name: str,
     dense: LoadedModel,
-    configs: list[Labelled],
     ray: str | None,
     say: Callable[[str, str], None],
+    configs: list[Labelled] | None = None,
 ) -> list[dict[str, Any]]:
-    """Model ``name``'s lm-eval-labelled rows: its configurations' evidence measured (here, or
-    one Ray task each with ``ray``) or read back from the cases file; ``say(id, note)``
-    hears of each configuration measured here."""
-    mine = [c for c in configs if c.model == name]
-    if ray is not None:
-        target = _target(plan, name, dense, ray)
-        return lm_eval_rows_on_ray(target, dense, mine, plan.cases_path, plan.seed)
-    return lm_eval_rows(
-        dense, mine, plan.cases_path, seed=plan.seed, allow_pickle=plan.allow_pickle,
-        on_config=say,
-    )  # fmt: skip
-
-
-def model_grid_rows(
-    plan: FitPlan,
-    name: str,
-    dense: LoadedModel,
-    points: list[GridPoint],
-    ray: str | None,
-    on_point: Callable[[GridPoint, str], None],
-) -> list[dict[str, Any]]:
-    """Model ``name``'s grid rows, computed here or (with ``ray``) one Ray task a point;
-    ``on_point(point, note)`` hears of each point."""
-    if ray is not None:
-        target = _target(plan, name, dense, ray)
+    """Model ``name``'s rows, computed here or (with ``ray``) one Ray task each, or read back
+    from the cases file: with ``configs``, its lm-eval-labelled configurations' evidence;
+    else its grid points measured and evaluated. ``say(id, note)`` hears of each."""
+    target = _target(plan, name, dense, ray) if ray is not None else None
+    if configs is not None:
+        mine = [c for c in configs if c.model == name]
+        if target is not None:
+            return lm_eval_rows_on_ray(target, dense, mine, plan.cases_path, plan.seed)
+        return lm_eval_rows(
+            dense, mine, plan.cases_path, seed=plan.seed, allow_pickle=plan.allow_pickle,
+            on_config=say,
+        )  # fmt: skip
+    points = plan.points(name)
+    on_point = lambda point, note: say(point.id, note)  # noqa: E731
+    if target is not None:
         return grid_rows_on_ray(target, plan, dense, points, on_point)
     return grid_rows(plan, dense, points, on_point=on_point)

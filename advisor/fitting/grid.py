@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
-from advisor.pruning import METHODS, get_method
+from advisor.measure import measure
+from advisor.measure.calibration_items import hierarchy_items
+from advisor.measure.evidence import task_evidence
+from advisor.models.loading import LoadedModel
+from advisor.pruning import METHODS, get_method, prune_model
+from advisor.rules.features import features_of
+from advisor.suites import primary_items
 from advisor.suites.items import Item, items_hash
+from advisor.truth.evaluate import dense_results, evaluate_pair
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
 # The methods a grid spans, in the order it runs them; each one's family (an amount in
@@ -162,7 +169,7 @@ def append_case(path: Path, row: dict[str, Any]) -> None:
 
 
 def run_grid(
-    dense: Any,
+    dense: LoadedModel,
     points: Sequence[GridPoint],
     calibration: dict[str, list[Item]],
     evaluation: dict[str, list[Item]],
@@ -178,13 +185,6 @@ def run_grid(
     representation hierarchy on its report subset, and the ground truth on the evaluation
     split (sequential from ``settings.adaptive`` questions).
     """
-    from advisor.measure import measure
-    from advisor.measure.calibration_items import hierarchy_items
-    from advisor.measure.evidence import task_evidence
-    from advisor.pruning import prune_model
-    from advisor.rules.features import features_of
-    from advisor.suites import primary_items
-    from advisor.truth.evaluate import dense_results, evaluate_pair
 
     tolerance, seed = settings.tolerance, settings.seed
 

@@ -14,6 +14,7 @@ from advisor.cluster import RayTarget, task_dense
 from advisor.fitting.external import config_row, evidence_setup, label_tasks, pending
 from advisor.fitting.fit import grid_rows, grid_setup
 from advisor.fitting.grid import append_case, run_grid
+from advisor.models.loading import LoadedModel
 
 
 def _grid_task(target: RayTarget, plan: Any, point: Any) -> dict[str, Any]:
@@ -30,7 +31,11 @@ def _lm_eval_task(target: RayTarget, config: Any, tasks: list[str], seed: int) -
 
 
 def grid_rows_on_ray(
-    target: RayTarget, plan: Any, dense: Any, points: list[Any], on_point: Callable | None = None
+    target: RayTarget,
+    plan: Any,
+    dense: LoadedModel,
+    points: list[Any],
+    on_point: Callable | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`advisor.fitting.fit.grid_rows` with each unfinished point as a Ray task: the
     dense side measured here first, each finished row appended to the cases file here."""
@@ -54,7 +59,7 @@ def grid_rows_on_ray(
 
 
 def lm_eval_rows_on_ray(
-    target: RayTarget, dense: Any, configs: list[Any], cases_path: Path, seed: int = 0
+    target: RayTarget, dense: LoadedModel, configs: list[Any], cases_path: Path, seed: int = 0
 ) -> list[dict[str, Any]]:
     """:func:`advisor.fitting.external.lm_eval_rows` with each unmeasured configuration as a
     Ray task (the dense side measured here first)."""

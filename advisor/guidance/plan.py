@@ -20,7 +20,12 @@ from typing import Any
 
 from advisor.cache import cache_file
 from advisor.guidance.sensitivity import MapRequest, fitted_suites, sensitivity_map
+from advisor.models import parameter_count
+from advisor.models.loading import LoadedModel
+from advisor.pruning import drop_units
 from advisor.publish import read_checked_json, write_checked_json
+from advisor.rules.rules_file import load_rules
+from advisor.suites.items import items_hash
 from advisor.verdicts import GO
 
 PLAN_VERSION = "plan-v1"
@@ -90,14 +95,11 @@ def _summary(units: list[int], result: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify(
-    dense: Any, request: MapRequest, units: list[int], suites: dict, assessor: Assessor
+    dense: LoadedModel, request: MapRequest, units: list[int], suites: dict, assessor: Assessor
 ) -> dict[str, Any]:
     """Assess the removal of ``units`` together on ``request``'s task types with
     ``assessor`` (:func:`advisor.assess.assess`; cached by the dense model, the units, the
     items, the rules and the tolerance); its summary."""
-    from advisor.pruning import drop_units
-    from advisor.rules.rules_file import load_rules
-    from advisor.suites.items import items_hash
 
     hashes = {t: items_hash(suites[t]) for t in request.tasks}
     rules_sha = load_rules(request.rules_path)[2]
@@ -124,7 +126,7 @@ def verify(
 
 
 def make_plan(
-    dense: Any,
+    dense: LoadedModel,
     request: MapRequest,
     assessor: Assessor,
     console: Any = None,
@@ -135,7 +137,6 @@ def make_plan(
     receives each as it is settled) and the chosen units with their verified verdicts
     (``verified`` None when no unit can go). ``assessor`` verifies a set: the caller passes
     :func:`advisor.assess.assess` (guidance sits below assess, docs/design.md §9)."""
-    from advisor.models import parameter_count
 
     clock = time.perf_counter()
     sensitivity = sensitivity_map(dense, request, console)

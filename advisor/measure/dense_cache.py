@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
+from safetensors.torch import load as tensors_from_bytes, save_file
 
 from advisor.cache import cache_dir
 from advisor.measure.record import Recording
@@ -41,7 +43,6 @@ ENTRY_FILES = ("states.safetensors", "meta.json")
 
 def cache_key(fingerprint: str, items_id: str, settings: dict[str, Any]) -> str:
     """The cache key of one dense run (see module docstring)."""
-    import transformers
 
     payload = {
         "version": CACHE_VERSION,
@@ -66,7 +67,6 @@ def save(key: str, recording: Recording) -> Path:
     A half-written entry is never visible, and two processes saving the same key at once
     leave one intact copy.
     """
-    from safetensors.torch import save_file
 
     steps = [h for h in recording.gen_hidden if h is not None]
     width = recording.last.shape[-1]
@@ -99,7 +99,6 @@ def load(key: str) -> Recording | None:
     ``safetensors.torch.load_file`` gives, would change under the caller if the file were
     truncated or rewritten later, after the check.
     """
-    from safetensors.torch import load as tensors_from_bytes
 
     folder = cache_path(key)
     if not folder.exists():

@@ -19,9 +19,11 @@ from typing import Any
 
 import torch
 
+from advisor.cache import cache_file
 from advisor.measure.speed import dense_latency
 from advisor.models import LoadedModel
 from advisor.models.low_memory import DIGESTS, LAYER_FILE, weight_digests
+from advisor.publish import read_checked_json, write_checked_json
 
 PROBES = (
     "The history of the city begins in the early medieval period, when",
@@ -66,24 +68,21 @@ def _loss(outputs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     return total / max(count, 1)
 
 
-def _cache_path(dense: Any) -> Any:
+def _cache_path(dense: LoadedModel) -> Any:
     """Where a dense model's probe summary is kept on disk (None: no cache identity)."""
     identity = getattr(dense, "cache_identity", None)
     if not identity:
         return None
-    from advisor.cache import cache_file
 
     return cache_file("probe", PROBE_VERSION, identity, PROBES)
 
 
-def dense_probe(dense: Any) -> dict[str, Any]:
+def dense_probe(dense: LoadedModel) -> dict[str, Any]:
     """The dense side of the probe (does its output depend on the input, its loss),
     measured once per dense model: kept in its ``extra`` where it has one, and on disk by
     its cache identity (a warm assessment then runs the probe on the pruned model only)."""
     memo = getattr(dense, "extra", {}).get(PROBE_MEMO)
     if memo is None:
-        from advisor.publish import read_checked_json, write_checked_json
-
         path = _cache_path(dense)
         memo = read_checked_json(path) if path is not None else None
         if not isinstance(memo, dict):
@@ -96,7 +95,7 @@ def dense_probe(dense: Any) -> dict[str, Any]:
     return memo
 
 
-def probe_broken(dense: Any, pruned: Any) -> str | None:
+def probe_broken(dense: LoadedModel, pruned: Any) -> str | None:
     """Why the pruned model is degenerate, in one sentence, or None when it is not.
 
     ``dense`` and ``pruned`` are LoadedModel-likes (``.model``, ``.tokenizer``); the dense

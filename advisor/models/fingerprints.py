@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
 from advisor.publish import (
@@ -73,7 +75,6 @@ def runtime_identity(fingerprint: str, model: Any) -> str:
 
 def fingerprint_state(model: Any) -> str:
     """A stable id of an in-memory model: its config plus every tensor's bytes."""
-    import torch
 
     cfg = {k: v for k, v in model.config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())

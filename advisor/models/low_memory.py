@@ -4,7 +4,7 @@ two never in memory together (``assess --low-memory``; docs/design.md §9c).
 A model that fits in memory once but not twice can still be assessed. Everything an
 assessment reads from the dense model is measured first and kept: its scores, evidence
 and hierarchy recordings on disk (the caches every run uses, filled by
-:func:`advisor.assess.warm_dense_side`), its probe summary, decoding speed and weight
+:func:`advisor.assess.warm_dense_caches`), its probe summary, decoding speed and weight
 digests in memory (:func:`advisor.measure.probe.remember_dense`). Then the dense model is
 *released*: a stand-in keeps its config, tokenizer, fingerprint and module structure, with
 every decoder layer's tensors on the meta device (shapes, no storage). The tensors outside
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 
 from advisor.errors import AdvisorError
 from advisor.models import LoadedModel, placement_like
@@ -137,7 +138,6 @@ class LayerFile:
         self._where: dict[str, Path] | None = None
 
     def _index(self) -> dict[str, Path]:
-        from safetensors import safe_open
 
         if self._where is None:
             self._where = {}
@@ -148,7 +148,6 @@ class LayerFile:
 
     def read(self, names: list[str]) -> torch.Tensor:
         """The dense tensor stored under any of ``names``."""
-        from safetensors import safe_open
 
         index = self._index()
         for name in names:
@@ -171,7 +170,7 @@ class LayerFile:
         return block
 
 
-def dense_block_reader(dense: Any) -> Callable[[int], Any]:
+def dense_block_reader(dense: LoadedModel) -> Callable[[int], Any]:
     """Dense decoder layer ``i`` by index: the live one, or (for a released stand-in) read
     back from the dense weights file."""
     loader = getattr(dense, "extra", {}).get(LAYER_FILE)

@@ -27,8 +27,6 @@ from advisor.models.anatomy import decoder_layers
 from advisor.pruning import layer_drop
 from advisor.pruning.blocks import block_linears, sublayer_parts
 from advisor.pruning.calibration import (
-    DEFAULT_CALIB_LEN,
-    DEFAULT_CALIB_SAMPLES,
     Calibration,
     token_batches,
 )
@@ -50,9 +48,11 @@ from advisor.pruning.registry import (
     PruneRequest,
     PruningMethod,
     check_amount,
+    check_unit_method,
     get_method,
     requested_amount,
 )
+from advisor.requests import DEFAULT_CALIB_LEN, DEFAULT_CALIB_SAMPLES
 
 __all__ = [
     "DEFAULT_CALIB_LEN",
@@ -67,10 +67,11 @@ __all__ = [
     "PrunedModel",
     "PruningMethod",
     "check_amount",
+    "check_unit_method",
     "drop_units",
+    "dry_run",
     "get_method",
     "load_pruned",
-    "plan",
     "prune_model",
     "save_pruned",
     "token_batches",
@@ -255,7 +256,7 @@ def _removed_parameters(model: Any, unit: str, dropped: list[int]) -> int:
     return total
 
 
-def plan(
+def dry_run(
     loaded: LoadedModel, method: str, *, console: Any = None, **options: Any
 ) -> dict[str, Any]:
     """What ``prune_model`` would do, without pruning (``--dry-run``); same ``options``.

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from advisor.models.anatomy import hidden_width
 from advisor.pruning.shapes import (
     describe_width,
@@ -37,7 +39,6 @@ def non_finite(model: Any) -> dict[str, dict[str, int]]:
 
     Pruning never writes them, so they are a change of their own (a broken conversion or
     fine-tune); without this a checkpoint with an all-NaN tensor read as "no change found"."""
-    import torch
 
     found = {}
     with torch.no_grad():

@@ -26,7 +26,7 @@ from advisor.pruning.blocks import contribution_module, run_block, sublayer_part
 from advisor.pruning.calibration import Calibration
 from advisor.publish import read_checked_json, write_checked_json
 
-KINDS = ("block", "attn", "mlp")
+UNITS = ("block", "attn", "mlp")
 
 
 class SkippedAttention(nn.Module):
@@ -205,7 +205,7 @@ def drop(model: Any, unit: str, dropped: list[int]) -> None:
 
 
 __all__ = [
-    "KINDS",
+    "UNITS",
     "SkippedAttention",
     "SkippedMLP",
     "drop",

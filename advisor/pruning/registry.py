@@ -8,13 +8,9 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.pruning import layer_drop, magnitude, sparsegpt, wanda
-from advisor.pruning.calibration import (
-    DEFAULT_CALIB_LEN,
-    DEFAULT_CALIB_SAMPLES,
-    Calibration,
-    check_size,
-)
+from advisor.pruning.calibration import Calibration, check_size
 from advisor.pruning.masks import PATTERNS, parse_pattern
+from advisor.requests import PruneRequest
 
 
 @dataclass(frozen=True)
@@ -37,22 +33,6 @@ class Amount:
         if self.layers is not None:
             return f"{self.layers} layer{'s' if self.layers != 1 else ''}"
         return f"{self.sparsity:.0%} {self.pattern}"
-
-
-@dataclass(frozen=True)
-class PruneRequest:
-    """What to prune and how: a method, its amount (``ratio`` or ``layers`` for structural
-    methods, ``sparsity`` and ``pattern`` for the others) and the calibration text
-    (``calib_samples`` sequences of ``calib_len`` tokens, shuffled by ``seed``)."""
-
-    method: str
-    ratio: float | None = None
-    layers: int | None = None
-    sparsity: float | None = None
-    pattern: str = "unstructured"
-    seed: int = 0
-    calib_samples: int = DEFAULT_CALIB_SAMPLES
-    calib_len: int = DEFAULT_CALIB_LEN
 
 
 # (model copy, amount, calibration, seed, progress callback, the dense model's cache
@@ -166,6 +146,26 @@ def get_method(name: str) -> PruningMethod:
             f"--pruned PATH for a model you pruned elsewhere."
         )
     return METHODS[name]
+
+
+def structural_methods() -> list[str]:
+    """The registered methods that remove whole units (a block, an attention or an MLP
+    sublayer per layer), in registry order."""
+    return [m.name for m in METHODS.values() if m.unit is not None]
+
+
+def check_unit_method(method: str | None) -> str:
+    """``method`` if it removes units; else a clear error (no method, an unknown one, a
+    sparsity method), raised before any model loads."""
+    names = ", ".join(structural_methods())
+    if method is None:
+        raise AdvisorError(f"Say which structural method with --method (one of: {names}).")
+    if get_method(method).unit is None:
+        raise AdvisorError(
+            f"{method} zeroes weights in every layer: it has no units to remove one at a "
+            f"time. Give a structural method: {names}."
+        )
+    return method
 
 
 def _structural_amount(spec, n_layers, ratio, layers, sparsity, pattern) -> Amount:

@@ -41,7 +41,7 @@ LOOKED_KINDS = ("survival", "reference")
 E = TypeVar("E")
 
 
-def look_plan(kind: str, n: int) -> list[tuple[int, float]]:
+def look_schedule(kind: str, n: int) -> list[tuple[int, float]]:
     """(items, z of the sampling part) of each look for ``n`` items of evidence ``kind``;
     the last is (n, Z_LAST_LOOK) after earlier looks, else (n, Z)."""
     plan: list[tuple[int, float]] = []
@@ -69,7 +69,7 @@ def read_in_looks(
     record of the look: ``{"look", "looks", "items", "of", "z"}``.
     """
     order = look_order(n)
-    plan = look_plan(kind, n)
+    plan = look_schedule(kind, n)
     for number, (size, z) in enumerate(plan, start=1):
         evidence = measure(sorted(order[:size]))
         prediction = predict_from(rule, stats_of(evidence), tolerance, z)

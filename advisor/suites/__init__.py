@@ -16,7 +16,7 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.suites.common import SPLITS, Suite, cached_build, check_split, load_spec
-from advisor.suites.items import Item
+from advisor.suites.items import Item, items_hash
 from advisor.suites.rows import count_field
 from advisor.suites.sources import load_user_rows
 from advisor.suites.tasks import SUITES, TASK_TYPES, is_generative, task_names
@@ -224,7 +224,6 @@ def evaluation_suites(
 
 def suite_record(task: str, split: str, seed: int, items: list[Item]) -> dict[str, Any]:
     """What a result file records about the suite: its spec, split, seed, size and hash."""
-    from advisor.suites.items import items_hash
 
     return {
         "task": task,

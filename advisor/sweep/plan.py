@@ -12,9 +12,9 @@ from advisor.pruning import PruneRequest, check_amount, get_method
 
 
 @dataclass(frozen=True)
-class SweepPlan:
+class SweepRequest:
     """What to sweep: a method, its amounts (each ``{"layers": n}``, ``{"ratio": r}`` or
-    ``{"sparsity": s}``, see :func:`sweep_steps`) and how to assess each: ``search`` the
+    ``{"sparsity": s}``, see :func:`sweep_amounts`) and how to assess each: ``search`` the
     frontier from the largest amount down (a task type settled at its first go) or assess
     ``"every"`` amount from the smallest up (with ``early_stop``, a task type stops after
     two decisive no-gos), measure the report's ``hierarchy`` per amount (docs/design.md
@@ -36,7 +36,7 @@ class SweepPlan:
     sensitivity: bool = False
 
 
-def sweep_steps(method: str, text: str, pattern: str = "unstructured") -> list[dict[str, Any]]:
+def sweep_amounts(method: str, text: str, pattern: str = "unstructured") -> list[dict[str, Any]]:
     """``--amounts`` as pruning amounts: sparsities, or for drop methods layer ratios (< 1)
     or layer counts (whole numbers). Each amount is checked here, before any model loads,
     and a bad one is named as given in ``--amounts`` (the --ratio / --sparsity it becomes

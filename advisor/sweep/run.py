@@ -11,6 +11,7 @@ linked from an ``index.html``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -18,12 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.assess import assess
+from advisor.assess import assess, warm_dense_caches
+from advisor.guidance.sensitivity import MapRequest, sensitivity_map
 from advisor.measure.calibration_items import calibration_suites
+from advisor.measure.speed import dense_latency
+from advisor.models.loading import LoadedModel
+from advisor.pruning import get_method, prune_model
 from advisor.publish import atomic_write, writable_dir, write_json
+from advisor.report import figures, map_figure, render_sweep_index, write_report
 from advisor.rules.rules_file import load_rules
-from advisor.sweep.frontier import amount_of
-from advisor.sweep.plan import SweepPlan
+from advisor.sweep.frontier import (
+    EarlyStop,
+    FrontierSearch,
+    amount_of,
+    largest_go,
+    pruned_up_front,
+    search_order,
+)
+from advisor.sweep.plan import SweepRequest
 from advisor.verdicts import NO_GO
 
 STEP_FILE = "sweep_step.json"
@@ -43,8 +56,8 @@ def _finished_step(step_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None
 class _Run:
     """What every step of one sweep shares."""
 
-    dense: Any
-    plan: SweepPlan
+    dense: LoadedModel
+    plan: SweepRequest
     folder: Path
     rules_sha: str
 
@@ -72,13 +85,12 @@ def _key(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
 
 def _data_key(files: dict[str, Path]) -> dict[str, str]:
     """Each user suite file by its content's sha256: a changed file is a new suite."""
-    import hashlib
 
     return {t: hashlib.sha256(Path(p).read_bytes()).hexdigest() for t, p in files.items()}
 
 
 @dataclass(frozen=True)
-class StepInputs:
+class AmountInputs:
     """How one step runs: the task types still swept, the amount's pruned model if it was
     pruned up front, the sweep's layer-prefix sharing (:mod:`advisor.sweep.frontier`), the
     calibration suites built once for every step."""
@@ -89,18 +101,17 @@ class StepInputs:
     suites: dict[str, Any] | None = None
 
 
-def compute_step(
-    dense: Any,
-    plan: SweepPlan,
+def assess_amount(
+    dense: LoadedModel,
+    plan: SweepRequest,
     step: dict[str, Any],
     assessor: Callable[..., dict[str, Any]] = assess,
     console: Any = None,
-    inputs: StepInputs = StepInputs(),
+    inputs: AmountInputs = AmountInputs(),
 ) -> dict[str, Any]:
     """Prune ``dense`` by one amount of ``plan`` (unless ``inputs`` holds it pruned) and
     assess it: the step's result (run in this process, or in a Ray task by
     :mod:`advisor.cluster`)."""
-    from advisor.pruning import prune_model
 
     pruned = inputs.pruned or prune_model(
         dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console, **step
@@ -125,7 +136,6 @@ def compute_step(
 
 
 def _publish(run: _Run, step: dict[str, Any], tasks: list[str], result: dict[str, Any]) -> None:
-    from advisor.report import write_report
 
     step_dir = run.folder / f"{run.plan.method}-{_label(step)}"
     write_report(result, step_dir)
@@ -137,17 +147,16 @@ def _finished(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, An
     return _finished_step(run.folder / f"{run.plan.method}-{_label(step)}", _key(run, step, tasks))
 
 
-def warm(dense: Any, plan: SweepPlan, step: dict[str, Any] | None, console: Any = None) -> None:
+def warm(
+    dense: LoadedModel, plan: SweepRequest, step: dict[str, Any] | None, console: Any = None
+) -> None:
     """Measure once, before any step, the dense side every step reads (its scores,
     evidence and, with ``plan.hierarchy``, hierarchy recordings, all cached on disk by
     fingerprint and items), and for structural methods the layer importance (by pruning
     ``step``; None skips it): the steps, here or in other processes sharing the cache,
     then run only their pruned model (docs/design.md §9a)."""
-    from advisor.assess import warm_dense_side
-    from advisor.measure.speed import dense_latency
-    from advisor.pruning import get_method, prune_model
 
-    warm_dense_side(dense, plan.tasks, plan.seed, plan.data, hierarchy=plan.hierarchy)
+    warm_dense_caches(dense, plan.tasks, plan.seed, plan.data, hierarchy=plan.hierarchy)
     dense_latency(dense)  # every step's speed-up is then against this one measurement
     if step is not None and get_method(plan.method).structural:
         options = {"pattern": plan.pattern, "seed": plan.seed, "console": console}
@@ -185,20 +194,18 @@ def _remote_steps(run: _Run, remote: StepsRunner, console: Any) -> dict[str, tup
     return computed
 
 
-def _map_png(dense: Any, plan: SweepPlan, console: Any) -> str | None:
+def _map_png(dense: LoadedModel, plan: SweepRequest, console: Any) -> str | None:
     """The heat map of ``plan``'s sensitivity map, if it asks for one (cached per model)."""
     if not plan.sensitivity:
         return None
-    from advisor.guidance.sensitivity import MapRequest, sensitivity_map
-    from advisor.report import map_figure
 
     request = MapRequest(plan.method, plan.tasks, plan.seed, plan.data, plan.rules_path)
     return map_figure(sensitivity_map(dense, request, console))
 
 
 def sweep(
-    dense: Any,
-    plan: SweepPlan,
+    dense: LoadedModel,
+    plan: SweepRequest,
     folder: str | Path,
     *,
     console: Any = None,
@@ -217,14 +224,6 @@ def sweep(
     ``remote`` (e.g. :func:`advisor.cluster.sweep_runner`) instead computes every
     unfinished step elsewhere after the dense side is measured here, and returns each
     one's result and seconds."""
-    from advisor.report import figures, render_sweep_index
-    from advisor.sweep.frontier import (
-        EarlyStop,
-        FrontierSearch,
-        largest_go,
-        pruned_up_front,
-        search_order,
-    )
 
     rules_sha = load_rules(plan.rules_path)[2]
     run = _Run(dense, plan, writable_dir(folder), rules_sha)
@@ -258,8 +257,8 @@ def sweep(
             result, seconds = computed[label]
             state = "ray"
         elif result is None:
-            inputs = StepInputs(tasks, pruned.pop(n, None), share, suites)
-            result = compute_step(dense, plan, step, assessor, console, inputs)
+            inputs = AmountInputs(tasks, pruned.pop(n, None), share, suites)
+            result = assess_amount(dense, plan, step, assessor, console, inputs)
             _publish(run, step, tasks, result)
             state = "assessed " + ", ".join(tasks)
         if state != "ray":
