@@ -398,13 +398,11 @@ def test_sweep_refuses_an_unknown_search_before_loading_a_model(tmp_path, capsys
 
 
 def test_interrupted_fit_keeps_finished_configs_and_resumes(dense, tmp_path, monkeypatch):
-    import advisor.measure
-
     calibration = {"multiple-choice": build_suite("multiple-choice", "calibration")[:4]}
     evaluation = {"multiple-choice": build_suite("multiple-choice", "evaluation")[:4]}
     points = [GridPoint("magnitude", 0.1), GridPoint("magnitude", 0.2)]
     cases = tmp_path / "cases.jsonl"
-    real = advisor.measure.measure
+    real = grid.measure
     calls: list[int] = []
 
     def interrupt_second(*args, **kwargs):
@@ -413,7 +411,7 @@ def test_interrupted_fit_keeps_finished_configs_and_resumes(dense, tmp_path, mon
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(advisor.measure, "measure", interrupt_second)
+    monkeypatch.setattr(grid, "measure", interrupt_second)  # the grid's own import of it
     with pytest.raises(KeyboardInterrupt):
         grid.run_grid(dense, points, calibration, evaluation, cases)
     assert [json.loads(line)["point"]["id"] for line in cases.read_text().splitlines()] == [
