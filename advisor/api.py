@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from advisor.assess import assess, check_temperature, warm_dense_caches
 from advisor.errors import AdvisorError
 from advisor.gate import gate_sentence, parse_fail_on
 from advisor.notes import short_reason, speed_note
+from advisor.pair import check_models, open_pair
+from advisor.publish import json_text
+from advisor.report import write_report
+from advisor.report.schema import check_result
+from advisor.requests import LoadOptions, PruneRequest
+from advisor.rules.rules_file import load_rules
 from advisor.suites.own import SuiteFiles, own_suites
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -68,7 +76,7 @@ class AssessOptions:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Prepared:
     """A checked request, ready to run: the model, the options, the task types and the
     suite files resolved (:func:`prepare`)."""
 
@@ -78,12 +86,9 @@ class Plan:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def prepare(model: str = DEFAULT_MODEL, **options: Any) -> Plan:
+def prepare(model: str = DEFAULT_MODEL, **options: Any) -> Prepared:
     """Check every input that can be checked without loading a model (loading and pruning
     take tens of seconds before the first use of some), reading each suite file whole."""
-    from advisor.assess import check_temperature
-    from advisor.pair import check_models
-    from advisor.rules.rules_file import load_rules
 
     opts = AssessOptions(**options)
     fail_on = parse_fail_on(opts.fail_on)
@@ -99,21 +104,17 @@ def prepare(model: str = DEFAULT_MODEL, **options: Any) -> Plan:
             "--blame re-makes the pruning from the dense model, which --low-memory does not "
             "keep; drop one of them."
         )
-    return Plan(model, AssessOptions(**{**vars(opts), "fail_on": fail_on}), tasks, files)
+    return Prepared(model, AssessOptions(**{**vars(opts), "fail_on": fail_on}), tasks, files)
 
 
-def _prune_request(opts: AssessOptions) -> Any:
+def _prune_request(opts: AssessOptions) -> PruneRequest:
     """The options' :class:`advisor.pruning.PruneRequest`."""
-    from dataclasses import fields
-
-    from advisor.pruning import PruneRequest
 
     return PruneRequest(**{f.name: getattr(opts, f.name) for f in fields(PruneRequest)})
 
 
-def _load_options(opts: AssessOptions) -> Any:
+def _load_options(opts: AssessOptions) -> LoadOptions:
     """The options' :class:`advisor.pair.LoadOptions`."""
-    from advisor.pair import LoadOptions
 
     return LoadOptions(
         opts.trust_remote_code,
@@ -125,49 +126,44 @@ def _load_options(opts: AssessOptions) -> Any:
     )
 
 
-def open_models(plan: Plan, console: Any = None) -> Any:
+def open_models(prepared: Prepared, console: Any = None) -> Any:
     """Load the dense model once and open its pruned counterpart (an
     :class:`advisor.pair.Pair`); ``console`` (rich) shows loading and pruning progress."""
-    from functools import partial
 
-    from advisor.assess import warm_dense_side
-    from advisor.pair import open_pair
-
-    o = plan.options
+    o = prepared.options
     load = _load_options(o)
     warm = partial(
-        warm_dense_side,
-        tasks=plan.tasks,
+        warm_dense_caches,
+        tasks=prepared.tasks,
         seed=o.seed,
-        data_file=plan.files or None,
+        data_file=prepared.files or None,
         hierarchy=o.hierarchy,
         decode=o.decode,
     )
     request = None if o.pruned is not None else _prune_request(o)
     pruned = Path(o.pruned).expanduser() if o.pruned is not None else None
-    return open_pair(plan.model, load, request, pruned, console=console, warm=warm)
+    return open_pair(prepared.model, load, request, pruned, console=console, warm=warm)
 
 
 def assess_models(
-    plan: Plan,
+    prepared: Prepared,
     pair: Any,
     log: Callable[[str], None] | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> Assessment:
-    """Assess the pair :func:`open_models` opened for ``plan``; ``log`` receives progress
+    """Assess the pair :func:`open_models` opened for ``prepared``; ``log`` receives progress
     lines, ``warn`` warnings for the user (default: :func:`warnings.warn`)."""
-    from advisor.assess import assess
 
-    o = plan.options
+    o = prepared.options
     result = assess(
         pair.dense,
         pair.pruned,
-        plan.tasks,
+        prepared.tasks,
         log=log,
         warn=warn,
         temperature=o.temperature,
         rules_path=o.rules,
-        data_file=plan.files or None,
+        data_file=prepared.files or None,
         seed=o.seed,
         fail_on=o.fail_on,
         tolerance=o.tolerance,
@@ -185,8 +181,8 @@ def check(model: str = DEFAULT_MODEL, **options: Any) -> Assessment:
     same names and defaults). Loads the models once, however many task types and suites.
     Raises :class:`advisor.errors.AdvisorError` for a bad input, before loading a model
     where it can."""
-    plan = prepare(model, **options)
-    return assess_models(plan, open_models(plan))
+    prepared = prepare(model, **options)
+    return assess_models(prepared, open_models(prepared))
 
 
 @dataclass(frozen=True)
@@ -228,7 +224,6 @@ class Assessment:
     @classmethod
     def from_json(cls, path: str | Path) -> Assessment:
         """An assessment read back from a result.json."""
-        from advisor.report.schema import check_result
 
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         check_result(data, str(path))
@@ -281,12 +276,9 @@ class Assessment:
 
     def to_json(self, indent: int | None = 1) -> str:
         """The result as strict JSON (what result.json holds)."""
-        from advisor.files import json_text
 
         return json_text(self.result, indent=indent, sort_keys=True)
 
     def write_report(self, folder: str | Path) -> Path:
         """Write report.html and result.json into ``folder``; return the report's path."""
-        from advisor.report import write_report
-
         return write_report(self.result, folder)[1]

@@ -21,18 +21,33 @@ from itertools import compress
 from pathlib import Path
 from typing import Any
 
+from advisor import forward
 from advisor.errors import AdvisorError
 from advisor.gate import gate_record, parse_fail_on
-from advisor.provenance import pruning_record, versions
+from advisor.guidance.blame import blame
+from advisor.measure import measure
+from advisor.measure.accumulation import example_pairs
+from advisor.measure.assessable import decided_competence
+from advisor.measure.calibration_items import calibration_suites, fit_suites, hierarchy_items
+from advisor.measure.compare import warm_dense
+from advisor.measure.evidence import dense_side, evidence_kind, task_evidence
+from advisor.measure.probe import probe_broken, same_as_dense
+from advisor.measure.speed import latency
+from advisor.models.loading import LoadedModel
+from advisor.models.placement import versions
+from advisor.provenance import pruning_record
+from advisor.rules.features import features_of
+from advisor.rules.looks import evidence_in_looks
+from advisor.rules.predict import explain
+from advisor.rules.rules_file import load_rules
+from advisor.suites import load_spec
+from advisor.suites.diagnose import suite_hints
 from advisor.suites.items import Item, items_hash
 from advisor.suites.own import SuiteFiles, suite_files
+from advisor.truth.evaluate import dense_results
 from advisor.verdicts import NO_GO, NOT_ASSESSABLE, broken_reason, not_assessable_text
 
 SCHEMA_VERSION = "1.0"
-# The representation hierarchy is reported, not decided on: measured on a few items per
-# task type, with free-running decoding (the costly part) on fewer still (docs/design.md §5c).
-HIERARCHY_ITEMS = 8
-DECODED_ITEMS = 2
 
 
 def check_temperature(temperature: float) -> None:
@@ -48,58 +63,8 @@ def check_temperature(temperature: float) -> None:
         )
 
 
-def calibration_suites(
-    tasks: list[str], seed: int, data_file: SuiteFiles = None
-) -> dict[str, list[Item]]:
-    """Each task type's calibration items (primary view), or the user's suite file for the
-    task types ``data_file`` names (one file for a single task type, or task -> file)."""
-    from advisor.suites import build_suite, primary_items
-
-    files = suite_files(tasks, data_file)
-    return {t: primary_items(build_suite(t, "calibration", seed, files.get(t))) for t in tasks}
-
-
-def fit_suites(
-    suites: dict[str, list[Item]], dense: Any, warn: Callable[[str], None]
-) -> dict[str, list[str]]:
-    """Cut over-long prompts to the model's context in place; return the cut ids per task."""
-    from advisor.measure.accumulation import DEFAULT_HORIZON
-    from advisor.suites import context_length, fit_to_context
-
-    cut: dict[str, list[str]] = {}
-    for task, items in suites.items():
-        suites[task], ids = fit_to_context(items, dense.model, dense.tokenizer, DEFAULT_HORIZON)
-        if ids:
-            cut[task] = ids
-            context = context_length(dense.model, dense.tokenizer)
-            warn(
-                f"{len(ids)} {task} prompt(s) were longer than the model's context of "
-                f"{context} tokens and lost their beginning (e.g. item {ids[0]}); the count "
-                f"is in the result's manifest. Shorten them for a faithful assessment."
-            )
-    return cut
-
-
-def hierarchy_items(
-    suites: dict[str, list[Item]], decode: bool = True
-) -> tuple[list[Item], list[bool]]:
-    """The items the representation hierarchy is measured on (the first HIERARCHY_ITEMS
-    of each suite in the order the evidence's sequential looks read them, so that they
-    are among the items the evidence ran) and which of them are decoded freely (the first
-    DECODED_ITEMS of each generative task type; none with ``decode=False``)."""
-    from advisor.rules.looks import look_order
-    from advisor.suites.tasks import is_generative
-
-    items, flags = [], []
-    for task_items in suites.values():
-        chosen = [task_items[n] for n in look_order(len(task_items))[:HIERARCHY_ITEMS]]
-        items += chosen
-        flags += [decode and k < DECODED_ITEMS and is_generative(i) for k, i in enumerate(chosen)]
-    return items, flags
-
-
-def warm_dense_side(
-    dense: Any,
+def warm_dense_caches(
+    dense: LoadedModel,
     tasks: list[str],
     seed: int,
     data_file: Any = None,
@@ -111,10 +76,6 @@ def warm_dense_side(
     scores, the evidence's dense side for each task it is competent at and, with
     ``hierarchy``, its hierarchy recordings (decoded as with ``decode``). Later runs, here
     or in processes sharing the cache, then run only their pruned model."""
-    from advisor.measure.compare import warm_dense
-    from advisor.measure.evidence import dense_side
-    from advisor.truth.assessable import decided_competence
-    from advisor.truth.evaluate import dense_results
 
     suites = calibration_suites(tasks, seed, data_file)
     fit_suites(suites, dense, lambda _warning: None)  # assess itself warns
@@ -139,7 +100,6 @@ def covers(task: str, items: list[Item], data_file: str | Path | None) -> str:
             else f", in the built-in {task} prompt template"
         )
         return f"{len(items)} items of your suite {Path(data_file).name}{how}."
-    from advisor.suites import load_spec
 
     about = load_spec(task).get("about", "").split(". ")[0].rstrip(".")
     return f"{len(items)} calibration items of the built-in {task} suite ({about})."
@@ -170,7 +130,7 @@ class AssessSettings:
     comma-separated combination); ``tolerance``: the retention needed for go (None: the rules');
     ``decode``: decode a few items freely for the report (no verdict needs it);
     ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
-    evidence, ``share.run(model, task, compute)`` (a sweep's :class:`PrefixShare`);
+    evidence, ``share.run(model, task, compute)`` (a sweep's :class:`LayerReplay`);
     ``suites``: the calibration suites, built once by a caller that assesses many models
     (else built here from ``seed`` and ``data_file``); ``blame``: for a structural pruning,
     restore each removed unit in turn and say which would raise each task type's predicted
@@ -191,7 +151,7 @@ class AssessSettings:
 
 
 def assess(
-    dense: Any,
+    dense: LoadedModel,
     pruned: Any,
     tasks: list[str],
     *,
@@ -209,20 +169,6 @@ def assess(
     (seconds of the caller's phases) go into the manifest; ``log`` receives progress lines
     and ``warn`` warnings for the user (default: :func:`warnings.warn`).
     """
-    from advisor import forward
-    from advisor.dense_first import same_as_dense
-    from advisor.measure import measure
-    from advisor.measure.accumulation import example_pairs
-    from advisor.measure.evidence import evidence_kind, task_evidence
-    from advisor.measure.probe import probe_broken
-    from advisor.measure.speed import latency
-    from advisor.rules.features import features_of
-    from advisor.rules.looks import evidence_in_looks
-    from advisor.rules.predict import explain
-    from advisor.rules.rules_file import load_rules
-    from advisor.suites.diagnose import suite_hints
-    from advisor.truth.assessable import decided_competence
-    from advisor.truth.evaluate import dense_results
 
     settings = AssessSettings(**options)
     temperature, seed, fail_on = settings.temperature, settings.seed, settings.fail_on
@@ -337,8 +283,6 @@ def assess(
         }
     blamed = None
     if settings.blame and broken is None:
-        from advisor.guidance.blame import blame
-
         clock = time.perf_counter()
         blamed = blame(dense, pruned, verdicts, suites, rules_path, tolerance)
         timings["blame_s"] = time.perf_counter() - clock

@@ -103,3 +103,30 @@ def items_read(record: dict[str, Any]) -> str:
     if look:
         return f"{look['items']}/{look['of']}"
     return "—"  # nothing was read from the pruned model
+
+
+def blame_sentence(task: str, verdict: str, record: dict[str, Any]) -> str:
+    """One task type's blame in words: which restored unit would help most, and by how much."""
+    top = record["restored"][0] if record["restored"] else None
+    now = f"{task} is {verdict} (predicted retention {record['retention']:.2f})"
+    if top is None or top["gain"] <= 0:
+        return f"{now}; restoring any one removed unit alone would not raise it."
+    return (
+        f"{now}; restoring layer {top['unit']} alone would bring it to "
+        f"{top['retention']:.2f} ({top['verdict']})."
+    )
+
+
+def plan_headline(plan: dict[str, Any]) -> str:
+    """The plan in one sentence."""
+    tasks = ", ".join(plan["tasks"])
+    if not plan["verified"]:
+        return (
+            f"No {plan['method']} unit can be removed with go on {tasks}: no unit's removal "
+            f"alone is go on every one, or no set of them was verified go."
+        )
+    units = plan["units"]
+    return (
+        f"Remove the {plan['method']} unit of layer{'s' if len(units) > 1 else ''} "
+        f"{', '.join(map(str, units))}: verified go on {tasks}."
+    )

@@ -9,35 +9,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
-
-
-@dataclass(frozen=True)
-class LoadOptions:
-    """How to load the dense model (the pruned one follows its dtype and devices): see
-    :func:`advisor.models.load_model`; ``low_memory``: the dense side first, then the
-    pruned side, never both in memory (:mod:`advisor.dense_first`)."""
-
-    trust_remote_code: bool = False
-    dtype: str = "float32"
-    device: str | None = None
-    device_map: str | None = None
-    allow_pickle: bool = False
-    low_memory: bool = False
+from advisor.measure.probe import remember_dense
+from advisor.models import load_model, low_memory
+from advisor.models.loading import LoadedModel, check_model_spec
+from advisor.models.placement import placement
+from advisor.pruning import check_amount, get_method, load_pruned, prune_model
+from advisor.pruning.checkpoint import check_pruned_folder
+from advisor.requests import LoadOptions
 
 
 @dataclass
 class Pair:
     """A dense model, the pruned model compared with it, and the seconds each took."""
 
-    dense: Any
+    dense: LoadedModel
     pruned: Any
     timings: dict[str, float] = field(default_factory=dict)
 
 
 def load_dense(model: str, options: LoadOptions, console: Any = None) -> Any:
     """The dense model a command works on (an :class:`advisor.models.LoadedModel`)."""
-    from advisor.models import load_model
 
     return load_model(
         model,
@@ -76,11 +69,6 @@ def check_models(
     and a possible amount; with ``compare`` exactly one of ``request`` and ``pruned_path``
     says what the dense model is compared with, and ``pruned_path`` is a whole checkpoint
     folder."""
-    from advisor.cache import cache_dir
-    from advisor.models.loading import check_model_spec
-    from advisor.models.placement import placement
-    from advisor.pruning import check_amount
-    from advisor.pruning.checkpoint import check_pruned_folder
 
     cache_dir()
     placement(options.dtype, options.device, options.device_map)
@@ -95,7 +83,7 @@ def check_models(
 
 
 def open_pruned(
-    dense: Any,
+    dense: LoadedModel,
     request: Any,
     pruned_path: Path | None,
     *,
@@ -108,7 +96,6 @@ def open_pruned(
     ``dense.model`` itself), or loaded from ``pruned_path`` (pickle weights only with
     ``allow_pickle``). Exactly one of the two must be given. Returns an
     :class:`advisor.pruning.PrunedModel`."""
-    from advisor.pruning import get_method, load_pruned, prune_model
 
     check_request(request, pruned_path)
     if pruned_path is not None:
@@ -130,7 +117,7 @@ def open_pair(
     """Load the dense model and open its pruned counterpart (:func:`open_pruned`), timing
     both (``load_s``, ``prune_s``). With ``options.low_memory`` the dense side is measured
     first (``warm(dense)`` caches what the run will read) and the dense model released
-    before the pruned one exists (:func:`advisor.dense_first.release`): the pair's dense
+    before the pruned one exists (:func:`advisor.models.low_memory.release`): the pair's dense
     is then a stand-in without decoder weights (``dense_first_s`` timed too)."""
     start = time.perf_counter()
     dense = load_dense(model, options, console)
@@ -146,24 +133,23 @@ def open_pair(
 
 
 def _open_low_memory(dense, options, request, pruned_path, console, warm, timings) -> Pair:
-    from advisor import dense_first
 
     check_request(request, pruned_path)
     start = time.perf_counter()
     if warm is not None:
         warm(dense)
-    dense_first.remember_dense(dense)
+    remember_dense(dense)
     timings["dense_first_s"] = time.perf_counter() - start
     start = time.perf_counter()
     in_place = pruned_path is None
-    stand_in = dense_first.release(dense, keep_outside=in_place)
+    stand_in = low_memory.release(dense, keep_outside=in_place)
     if in_place:
         pruned = open_pruned(dense, request, None, console=console, in_place=True)
     else:
         dense.model = None  # the dense weights go before the pruned ones are read
-        dense_first.free()
+        low_memory.free()
         pruned = open_pruned(stand_in, None, pruned_path, allow_pickle=options.allow_pickle)
-        dense_first.adopt(stand_in, pruned.loaded.model)
-    dense_first.free()
+        low_memory.adopt(stand_in, pruned.loaded.model)
+    low_memory.free()
     timings["prune_s"] = time.perf_counter() - start
     return Pair(stand_in, pruned, timings)

@@ -1,12 +1,10 @@
 """What a result records about its inputs: the pruning that made the compared model, and
-the versions of the software that measured it."""
+what a checkpoint pruned elsewhere shows (the software that measured it:
+:func:`advisor.models.placement.versions`)."""
 
 from __future__ import annotations
 
-import platform
 from typing import Any
-
-from advisor import __version__
 
 
 def pruning_record(pruned: Any) -> dict[str, Any]:
@@ -41,20 +39,3 @@ def detected_lines(detected: dict[str, Any] | None) -> list[str]:
         return []
     skipped = [f"not measured: {s['space']} space ({s['why']})" for s in detected["skipped_spaces"]]
     return [f"detected: {line}" for line in detected["description"]] + skipped
-
-
-def versions() -> dict[str, str]:
-    """The versions of everything that measured a result."""
-    import torch
-    import transformers
-
-    from advisor.models.placement import cpu_description
-
-    return {
-        "prune_advisor": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(terse=True),
-        "cpu": cpu_description(),
-    }

@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GO, CAUTION, NO_GO, NOT_ASSESSABLE = "go", "caution", "no-go", "not-assessable"
+# What a sweep shows for a task type it did not assess at an amount: stopped after two
+# decisive no-gos (--search every), or skipped below its largest go (the frontier search).
+STOPPED, SKIPPED = "stopped", "skipped"
 
 
 @dataclass(frozen=True)
-class Kind:
+class VerdictStyle:
     """How one verdict value looks: a fill colour (figures, report badges), a text colour
     (tables on white) and the rich style of the terminal tables."""
 
@@ -23,13 +26,13 @@ class Kind:
     style: str
 
 
-KINDS: dict[str, Kind] = {
+VERDICT_STYLES: dict[str, VerdictStyle] = {
     k.name: k
     for k in (
-        Kind(GO, fill="#1a9850", text="#1a9850", style="green"),
-        Kind(CAUTION, fill="#f0a500", text="#b07800", style="yellow"),
-        Kind(NO_GO, fill="#d73027", text="#d73027", style="red"),
-        Kind(NOT_ASSESSABLE, fill="#9e9e9e", text="#777", style="dim"),
+        VerdictStyle(GO, fill="#1a9850", text="#1a9850", style="green"),
+        VerdictStyle(CAUTION, fill="#f0a500", text="#b07800", style="yellow"),
+        VerdictStyle(NO_GO, fill="#d73027", text="#d73027", style="red"),
+        VerdictStyle(NOT_ASSESSABLE, fill="#9e9e9e", text="#777", style="dim"),
     )
 }
 UNKNOWN_FILL = "#cccccc"
@@ -69,5 +72,5 @@ def broken_reason(why: str) -> str:
 
 def style(verdict: str | None) -> str:
     """The rich style of a verdict ('' for none or an unknown one)."""
-    kind = KINDS.get(verdict or "")
-    return kind.style if kind else ""
+    shown = VERDICT_STYLES.get(verdict or "")
+    return shown.style if shown else ""

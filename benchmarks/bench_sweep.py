@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_assess import run_cli
 
-from advisor.frontier import SKIPPED, STOPPED
+from advisor.sweep.frontier import SKIPPED, STOPPED
 
 MODEL = "smollm2-135m"
 NOT_ASSESSED = (SKIPPED, STOPPED)

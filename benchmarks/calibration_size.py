@@ -2,19 +2,18 @@
 
     .venv/bin/python benchmarks/calibration_size.py [--fractions 1,0.5,0.25] [--draws 20]
 
-Run on demand (not a unit test). Reads the committed ground truth (``data/rules/cases.jsonl``)
-and the per-item evidence kept beside it (``data/rules/evidence/*.jsonl``: per configuration
-and task type, the dense and pruned score of every calibration item). For each fraction f,
-each draw takes one seeded random subset of ⌈f·n⌉ of each task type's calibration items
-(the same items for every configuration of a model, as a smaller suite would be),
-recomputes every configuration's loss and its sampling SD on it with the code `assess`
-uses (:func:`advisor.measure.evidence.loss_of`), and scores leave-one-model-out: the
-rule fitted on the other model's full-suite cases (:func:`advisor.rules.predict.fit_line`),
-its verdicts from this model's subsampled evidence. Prints, per fraction and held-out
-model, decisive cases, verdicts committed and right among them (summed over task types,
-averaged over draws): the verdict quality of an `assess` whose evidence passes cost f
-times as much.
-"""
+Run on demand (not a unit test). Reads the committed ground truth
+(``data/rules/cases.jsonl``) and the per-item evidence kept beside it
+(``data/rules/evidence/*.jsonl``: per configuration and task type, the dense and pruned
+score of every calibration item). For each fraction f, each draw takes one seeded random
+subset of ⌈f·n⌉ of each task type's calibration items (the same items for every
+configuration of a model, as a smaller suite would be), recomputes every configuration's
+loss and its sampling SD on it with the code `assess` uses
+(:func:`advisor.measure.evidence.loss_of`), and scores leave-one-model-out: the rule fitted
+on the other model's full-suite cases (:class:`advisor.fitting.estimator.RetentionRule`),
+its verdicts from this model's subsampled evidence. Prints, per fraction and held-out model,
+decisive cases, verdicts committed and right among them (summed over task types, averaged
+over draws): the verdict quality of an `assess` whose evidence passes cost f times as much."""
 
 from __future__ import annotations
 
@@ -24,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from advisor.fitting.estimator import Case, RetentionRule
+from advisor.fitting.fit import cases_for
+from advisor.fitting.grid import read_cases
+from advisor.fitting.validation import add_scores, score
 from advisor.measure.evidence import evidence_kind, loss_of
-from advisor.rules.fit import cases_for
-from advisor.rules.grid import read_cases
-from advisor.rules.predict import Case, add_scores, fit_line, score
 
 CASES = Path("data/rules/cases.jsonl")
 EVIDENCE = Path("data/rules/evidence")
@@ -95,10 +95,8 @@ def main() -> None:
                     n = len(items[test[0].model, test[0].meta["point"], task]["dense"])
                     size = n if f == 1 else max(2, math.ceil(f * n))
                     picks = np.sort(rng.choice(n, size=size, replace=False))
-                    rule = fit_line(train, evidence_kind(task))
-                    total = add_scores(
-                        total, score(rule, subsampled(test, items, task, picks), tolerance)
-                    )
+                    rule = RetentionRule(evidence_kind(task), tolerance).fit(train)
+                    total = add_scores(total, score(rule, subsampled(test, items, task, picks)))
             dec, com, right = (total.get(k, 0) / draws for k in ("decisive", "committed", "right"))
             print(
                 f"| {f:g} | {held} | {dec:.0f} | {com:.1f} ({com / dec:.0%}) | "

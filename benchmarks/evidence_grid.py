@@ -27,11 +27,11 @@ from pathlib import Path
 
 import torch
 
-from advisor.assess import calibration_suites
+from advisor.fitting.grid import MODEL_GRIDS, read_cases, with_calibration
+from advisor.measure.calibration_items import calibration_suites
 from advisor.measure.evidence import loss_stats, task_evidence
 from advisor.models import load_model
 from advisor.pruning import prune_model
-from advisor.rules.grid import MODEL_GRIDS, read_cases, with_calibration
 from advisor.suites import build_suite
 from advisor.suites.items import items_hash
 from advisor.suites.tasks import TASK_TYPES

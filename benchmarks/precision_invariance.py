@@ -35,7 +35,8 @@ from pathlib import Path
 import torch
 from evidence_grid import _converted as converted
 
-from advisor.assess import assess, calibration_suites
+from advisor.assess import assess
+from advisor.measure.calibration_items import calibration_suites
 from advisor.models import load_model
 from advisor.models.placement import cpu_description
 from advisor.pruning import prune_model

@@ -25,8 +25,8 @@ from pathlib import Path
 from calibration_size import CASES, per_item_evidence
 from sequential_looks import fitted_folds, judged, scored, tally
 
+from advisor.fitting.grid import read_cases
 from advisor.measure.evidence import loss_of
-from advisor.rules.grid import read_cases
 
 
 def evidence_of(paths: list[Path]) -> dict[tuple[str, str, str], dict]:

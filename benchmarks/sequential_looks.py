@@ -20,12 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from calibration_size import CASES, per_item_evidence
+from sklearn.model_selection import LeaveOneGroupOut
 
+from advisor.fitting.estimator import MIN_CASES, Case, RetentionRule
+from advisor.fitting.fit import cases_for
+from advisor.fitting.grid import read_cases
+from advisor.fitting.validation import verdict_counts
 from advisor.measure.evidence import evidence_kind, loss_stats
-from advisor.rules.fit import cases_for
-from advisor.rules.grid import read_cases
-from advisor.rules.looks import look_plan, read_in_looks
-from advisor.rules.predict import Case, fit_line, predict_from
+from advisor.rules.looks import look_schedule, read_in_looks
+from advisor.rules.predict import predict_from
 
 TOLERANCE = 0.9
 
@@ -45,15 +48,6 @@ def judged(rule: dict, case: Case, kind: str, both: dict, looked: bool) -> tuple
     return prediction.verdict, look["items"], n
 
 
-def tally(total: Counter, case: Case, verdict: str) -> None:
-    """Count one held-out judgement: decisive ground truth, committed, right."""
-    if case.decisive:
-        total["decisive"] += 1
-        if verdict != "caution":
-            total["committed"] += 1
-            total["right"] += int(verdict == case.outcome)
-
-
 def scored(total: Counter) -> str:
     """'decisive | committed (share) | right (share)' table cells of a tally."""
     committed, decisive = total["committed"], total["decisive"]
@@ -63,29 +57,25 @@ def scored(total: Counter) -> str:
     )
 
 
-def folds(rows: list[dict], task: str) -> list[tuple[str, list[Case], list[Case]]]:
-    """(scheme, training cases, held-out cases) of every fold for one task type."""
-    cases = cases_for(rows, task)
-    out = []
-    for model in sorted({c.model for c in cases}):
-        train = [c for c in cases if c.model != model]
-        out.append((f"held-out {model}", train, [c for c in cases if c.model == model]))
-        own = [c for c in cases if c.model == model]
-        for method in sorted({c.method for c in own}):
-            train = [c for c in own if c.method != method]
-            held = [c for c in own if c.method == method]
-            out.append((f"leave-one-method-out, {model}", train, held))
-    return out
-
-
 def fitted_folds(rows: list[dict]) -> Iterator[tuple[str, str, str, dict, list[Case]]]:
     """(task, evidence kind, scheme, rule fitted on the fold's training cases, held-out
-    cases) for every task type with evidence and every fold with at least 4 cases to fit."""
+    cases) for every task type with evidence and every fold with at least MIN_CASES cases
+    to fit: scikit-learn's LeaveOneGroupOut over models, and over methods within a model."""
     for task in sorted({t for r in rows for t in r.get("evidence", {})}):
         kind = evidence_kind(task)
-        for scheme, train, held in folds(rows, task):
-            if len(train) >= 4:
-                yield task, kind, scheme, fit_line(train, kind), held
+        cases = cases_for(rows, task)
+        schemes = [("held-out ", cases, [c.model for c in cases])]
+        for model in sorted({c.model for c in cases}):
+            own = [c for c in cases if c.model == model]
+            schemes.append((f"leave-one-method-out, {model}", own, [c.method for c in own]))
+        for scheme, pool, groups in schemes:
+            if len(set(groups)) < 2:
+                continue
+            for train, test in LeaveOneGroupOut().split(pool, groups=groups):
+                if len(train) >= MIN_CASES:
+                    rule = RetentionRule(kind).fit([pool[i] for i in train]).to_rule()
+                    name = scheme + groups[test[0]] if scheme == "held-out " else scheme
+                    yield task, kind, name, rule, [pool[i] for i in test]
 
 
 def main() -> None:
@@ -100,7 +90,8 @@ def main() -> None:
                 both = items[case.model, case.meta["point"], task]
                 verdict, read, n = judged(rule, case, kind, both, looked)
                 total.update(read=read, items=n, stopped_early=int(read < n), cases=1)
-                tally(total, case, verdict)
+                counts = verdict_counts([case], [verdict])
+                total.update({k: counts[k] for k in ("decisive", "committed", "right")})
     print(
         "| scheme | reading | decisive | committed | right | read early | item passes |\n"
         "|---|---|---:|---:|---:|---:|---:|"
@@ -110,7 +101,7 @@ def main() -> None:
             f"| {scheme} | {'looks' if looked else 'single'} | {scored(t)} | "
             f"{t['stopped_early']} of {t['cases']} | {t['read'] / t['items']:.0%} |"
         )
-    plans = {task: look_plan(evidence_kind(task), 24) for task in tasks}
+    plans = {task: look_schedule(evidence_kind(task), 24) for task in tasks}
     print(f"\nlooks on a 24-item suite: {plans}")
 
 

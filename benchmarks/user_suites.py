@@ -170,10 +170,10 @@ def run(
     import torch
 
     from advisor import forward
+    from advisor.fitting.grid import parse_grid
     from advisor.measure.evidence import evidence_kind, task_evidence
     from advisor.models import load_model
     from advisor.pruning import prune_model
-    from advisor.rules.grid import parse_grid
     from advisor.rules.looks import evidence_in_looks
     from advisor.rules.predict import explain
     from advisor.rules.rules_file import load_rules

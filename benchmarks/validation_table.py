@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from advisor.rules.predict import add_scores
+from advisor.fitting.validation import add_scores
 
 
 def cell(record: dict) -> str:

@@ -114,8 +114,7 @@ def _cli(tiny_llama_dir, rules: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys, private_cache):
-    from advisor.measure import evidence
-    from advisor.truth import assessable
+    from advisor.measure import assessable, evidence
 
     real_gate = assessable.gate
 
@@ -130,7 +129,7 @@ def test_gate_failure_exits_1(tiny_llama_dir, tmp_path, monkeypatch, capsys, pri
         )  # fmt: skip
 
     monkeypatch.setattr(assessable, "gate", competent)
-    monkeypatch.setattr(evidence, "task_evidence", lost)
+    monkeypatch.setattr(assess_mod, "task_evidence", lost)
     rules = _rules(tmp_path / "rules.json")
     code = main(_cli(tiny_llama_dir, rules, tmp_path / "out", "--json"))
     captured = capsys.readouterr()

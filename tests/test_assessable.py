@@ -1,6 +1,6 @@
 """Whether a task type is assessable is the dense model's property: decided once, in fp32,
 whatever the run's precision; the margin recorded; a chance rule for every task type in
-the user's own prompt format (advisor/truth/assessable.py, docs/design.md §5h)."""
+the user's own prompt format (advisor/measure/assessable.py, docs/design.md §5h)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import json
 
 import pytest
 
+from advisor.measure import assessable
 from advisor.models import load_model
 from advisor.suites import build_suite, primary_items
 from advisor.suites.items import Item
 from advisor.suites.rag import random_span_chance
 from advisor.suites.tasks import TASK_TYPES, task_names
-from advisor.truth import assessable
 from advisor.truth.competence import competence_gate
 from advisor.truth.score import ItemResult, chance_rates, dense_competence
 

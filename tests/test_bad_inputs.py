@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor import files
+from advisor import publish
 from advisor.cli import EXIT_INTERRUPTED, EXIT_USAGE, main
 from advisor.errors import AdvisorError
 from advisor.models import fingerprint_folder
@@ -198,7 +198,7 @@ def test_truncated_fingerprint_memo_is_detected_and_recomputed(capsys, tiny_llam
     code, _ = run_cli(capsys, "models", tiny_llama_dir)  # was exit 3 on every later run
     assert code == 0
     assert fingerprint_folder(tiny_llama_dir) == first
-    assert files.read_checked_json(memo)["fingerprint"] == first  # healed
+    assert publish.read_checked_json(memo)["fingerprint"] == first  # healed
 
 
 # --------------------------------------------------------------------------- report input
@@ -343,11 +343,11 @@ def test_reports_and_cache_entries_get_the_umask_modes(tmp_path, umask, file_mod
     try:
         result_path, report_path = write_report(json.loads(EXAMPLE_RESULT.read_text()),
                                                 tmp_path / "out")  # fmt: skip
-        with files.staged_dir(tmp_path / "entry") as stage:
+        with publish.staged_dir(tmp_path / "entry") as stage:
             (stage / "data.bin").write_bytes(b"x")
     finally:
         os.umask(old)
-    for path in (result_path, report_path, tmp_path / "entry" / files.CHECKSUMS_NAME):
+    for path in (result_path, report_path, tmp_path / "entry" / publish.CHECKSUMS_NAME):
         assert stat.S_IMODE(path.stat().st_mode) == file_mode, path  # was 0600
     assert stat.S_IMODE((tmp_path / "entry").stat().st_mode) == dir_mode  # was 0700
 

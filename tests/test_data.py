@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from advisor.errors import AdvisorError
+from advisor.numbers import extract_final_number
 from advisor.suites import sources
-from advisor.truth.metrics import extract_final_number
 
 
 def test_wikipedia_articles_are_real_and_clean():

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from advisor import distributed
+from advisor import cluster
 from advisor.cli import EXIT_OK, EXIT_USAGE, main
 from advisor.errors import AdvisorError
+from advisor.fitting import grid, ray as fit_ray
+from advisor.fitting.fit import FitRequest
+from advisor.fitting.grid import GridPoint
 from advisor.models import load_model
-from advisor.rules import grid
-from advisor.rules.fit import FitPlan
-from advisor.rules.grid import GridPoint
+from advisor.sweep import ray as sweep_ray
 from tests.test_assess import _rules
 
 
@@ -31,7 +32,7 @@ def local_ray():
     ray.init(
         address="local",  # a new instance, never one a `ray start` left on this machine
         num_cpus=2,
-        runtime_env={"env_vars": distributed.task_env()},
+        runtime_env={"env_vars": cluster.task_env()},
         include_dashboard=False,
         logging_level="ERROR",
     )
@@ -91,12 +92,12 @@ def test_sweep_on_ray_writes_what_a_local_sweep_writes(local_ray, tiny_llama_dir
         raise AssertionError("a finished step was sent to Ray")
 
     mark = (tmp_path / "ray" / "magnitude-0.1" / "result.json").stat().st_mtime_ns
-    original = distributed.fan_out
-    distributed.fan_out = no_ray
+    original = cluster.fan_out
+    cluster.fan_out = no_ray
     try:
         assert main(_sweep(tiny_llama_dir, rules, tmp_path / "ray", "--ray")) == EXIT_OK
     finally:
-        distributed.fan_out = original
+        cluster.fan_out = original
     assert (tmp_path / "ray" / "magnitude-0.1" / "result.json").stat().st_mtime_ns == mark
 
 
@@ -104,7 +105,7 @@ def test_fit_grid_on_ray_gives_the_rows_of_a_local_fit(local_ray, tiny_llama_dir
     dense = load_model(str(tiny_llama_dir))
     points = [GridPoint("attn-drop", 1), GridPoint("magnitude", 0.2)]
     plans = {
-        where: FitPlan(
+        where: FitRequest(
             models=(str(tiny_llama_dir),),
             tasks=["multiple-choice", "math"],
             cases_path=tmp_path / f"{where}.jsonl",
@@ -113,13 +114,13 @@ def test_fit_grid_on_ray_gives_the_rows_of_a_local_fit(local_ray, tiny_llama_dir
         )
         for where in ("local", "ray")
     }
+    from advisor.fitting.fit import grid_rows
     from advisor.pair import LoadOptions
-    from advisor.rules.fit import grid_rows
 
     local = grid_rows(plans["local"], dense, points)
-    target = distributed.RayTarget("local", str(tiny_llama_dir), LoadOptions(), dense.fingerprint)
+    target = cluster.RayTarget("local", str(tiny_llama_dir), LoadOptions(), dense.fingerprint)
     heard = []
-    remote = distributed.grid_rows_on_ray(
+    remote = fit_ray.grid_rows_on_ray(
         target, plans["ray"], dense, points, lambda p, note: heard.append(p.id)
     )
     assert sorted(heard) == ["attn-drop@1", "magnitude@0.2"]
@@ -131,11 +132,9 @@ def test_fit_grid_on_ray_gives_the_rows_of_a_local_fit(local_ray, tiny_llama_dir
 def test_a_task_that_loads_another_model_is_refused(local_ray, tiny_llama_dir):
     from advisor.pair import LoadOptions
 
-    target = distributed.RayTarget(
-        "local", str(tiny_llama_dir), LoadOptions(), "not-the-fingerprint"
-    )
+    target = cluster.RayTarget("local", str(tiny_llama_dir), LoadOptions(), "not-the-fingerprint")
     with pytest.raises(AdvisorError, match="not the driver's not-the-fingerprint"):
-        distributed.fan_out(target, distributed._sweep_task, [(None, {"sparsity": 0.1})])
+        cluster.fan_out(target, sweep_ray._sweep_task, [(None, {"sparsity": 0.1})])
 
 
 def test_unreachable_ray_address_is_a_usage_error(tiny_llama_dir, tmp_path, capsys):
@@ -160,18 +159,19 @@ def test_bare_ray_flag_means_a_local_instance():
 def test_without_ray_installed_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(AdvisorError, match=r"prune-advisor\[ray\]"):
-        distributed.connect("local")
+        cluster.connect("local")
 
 
 def test_warm_measures_the_dense_side_once_before_the_steps(tiny_llama_dir, tmp_path, monkeypatch):
-    """After :func:`advisor.sweep.warm` a step records only its pruned model: the dense
+    """After :func:`advisor.sweep.run.warm` a step records only its pruned model: the dense
     recording, scores and evidence all come from the cache (no Ray needed)."""
     import advisor.measure.compare as compare
-    from advisor.sweep import SweepPlan, compute_step, warm
+    from advisor.sweep.plan import SweepRequest
+    from advisor.sweep.run import assess_amount, warm
 
     monkeypatch.setenv("PRUNE_ADVISOR_CACHE", str(tmp_path / "cache"))
     dense = load_model(str(tiny_llama_dir))
-    plan = SweepPlan("attn-drop", [{"layers": 1}], ["math", "multiple-choice"],
+    plan = SweepRequest("attn-drop", [{"layers": 1}], ["math", "multiple-choice"],
                      rules_path=_rules(tmp_path / "rules.json"), hierarchy=True)  # fmt: skip
     warm(dense, plan, plan.steps[0])
     recorded = []
@@ -179,7 +179,7 @@ def test_warm_measures_the_dense_side_once_before_the_steps(tiny_llama_dir, tmp_
     monkeypatch.setattr(
         compare, "record_model", lambda m, *a, **k: recorded.append(m) or real(m, *a, **k)
     )
-    result = compute_step(dense, plan, plan.steps[0])
+    result = assess_amount(dense, plan, plan.steps[0])
     assert result["manifest"]["measurement"]["dense_cache"] == "hit"
     assert len(recorded) == 1 and recorded[0] is not dense.model  # the pruned model only
 
@@ -201,7 +201,7 @@ def test_sweep_joins_a_ray_head_started_by_ray_start(tiny_llama_dir, tmp_path):
         port = probe.getsockname()[1]
     # Ray >= 2.59 authenticates by token: the head and the command share one, as a cluster's
     # nodes and drivers do (Ray's own RAY_AUTH_MODE / RAY_AUTH_TOKEN).
-    env = {**os.environ, **distributed.task_env(), "RAY_USAGE_STATS_ENABLED": "0",
+    env = {**os.environ, **cluster.task_env(), "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex()}  # fmt: skip
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: it holds unix sockets
     head = subprocess.Popen(
@@ -236,8 +236,8 @@ def test_sweep_joins_a_ray_head_started_by_ray_start(tiny_llama_dir, tmp_path):
 
 def test_lm_eval_fit_on_ray_gives_the_rows_of_a_local_one(local_ray, tmp_path):
     """fit --lm-eval's configurations as Ray tasks: the cases a local run writes."""
+    from advisor.fitting.external import lm_eval_rows, read_manifest
     from advisor.pair import LoadOptions
-    from advisor.rules.external import lm_eval_rows, read_manifest
     from advisor.truth.lm_eval import parse_task_maps
     from tests.test_lm_eval import FIXTURES, MAPS
     from tests.tiny_models import save_tiny_model
@@ -247,8 +247,8 @@ def test_lm_eval_fit_on_ray_gives_the_rows_of_a_local_one(local_ray, tmp_path):
     configs = read_manifest(FIXTURES / "manifest.jsonl", extra=extra)[:3]
     dense = load_model(str(tiny))
     local = lm_eval_rows(dense, configs, tmp_path / "local.jsonl")
-    target = distributed.RayTarget("local", str(tiny), LoadOptions(), dense.fingerprint)
-    remote = distributed.lm_eval_rows_on_ray(target, dense, configs, tmp_path / "ray.jsonl")
+    target = cluster.RayTarget("local", str(tiny), LoadOptions(), dense.fingerprint)
+    remote = fit_ray.lm_eval_rows_on_ray(target, dense, configs, tmp_path / "ray.jsonl")
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(remote) == strip(local)
     assert [r["point"]["id"] for r in remote] == ["attn-drop@2", "attn-drop@6", "mlp-drop@1"]

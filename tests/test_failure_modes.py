@@ -314,9 +314,8 @@ def test_sparsity_099_on_smollm2_is_degenerate(smollm2):
 
 
 def test_degenerate_verdict_reaches_the_cli_gate(capsys, tiny_llama_dir, tmp_path, monkeypatch):
-    from advisor.measure import probe
-
-    monkeypatch.setattr(probe, "probe_broken", lambda d, p: "outputs are NaN (forced).")
+    # assess reads the probe's verdict through its own import of probe_broken
+    monkeypatch.setattr("advisor.assess.probe_broken", lambda d, p: "outputs are NaN (forced).")
     code, _ = run_cli(capsys, *assess_args(tiny_llama_dir, "--task", "math", "--out",
                                            tmp_path / "out"))  # fmt: skip
     assert code == EXIT_GATE

@@ -9,9 +9,9 @@ import pytest
 
 from advisor import suites
 from advisor.errors import AdvisorError
+from advisor.fitting import fit, grid
+from advisor.fitting.grid import GridPoint
 from advisor.models import load_model
-from advisor.rules import fit, grid
-from advisor.rules.grid import GridPoint
 from advisor.suites import build_suite, primary_items
 from advisor.suites.items import Item
 
@@ -61,7 +61,7 @@ def test_run_grid_is_resumable(tiny_llama_dir, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("recomputed a finished grid point")
 
-    monkeypatch.setattr("advisor.pruning.prune_model", boom)
+    monkeypatch.setattr(grid, "prune_model", boom)
     again = grid.run_grid(dense, points, calibration, evaluation, cases)
     assert again == rows
 

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from advisor import forward as F
-from advisor.forward import batching, decoding
-from advisor.forward import prefill as prefill_mod
+from advisor.forward import batching, decoding, prefill as prefill_mod
 from advisor.models import anatomy
 from tests.reference import final_states_at
 from tests.tiny_models import tiny_model

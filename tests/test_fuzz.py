@@ -8,13 +8,12 @@ import re
 import tempfile
 from pathlib import Path
 
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from advisor.errors import AdvisorError
+from advisor.numbers import extract_final_number
 from advisor.suites import SUITES, build_suite
 from advisor.suites.items import Item
-from advisor.truth.metrics import extract_final_number
 
 # Examples, seed and derandomization come from the profile loaded in conftest.py ("ci"
 # by default: the same inputs on every run; "explore" for local bug hunting).

@@ -141,6 +141,7 @@ def test_the_plan_backs_off_a_unit_that_breaks_the_set_and_goes_on(bad, limit, e
 
 
 def test_the_plan_never_holds_a_unit_not_go_alone(idle_dense, tmp_path, private_cache, monkeypatch):
+    from advisor.assess import assess
     from advisor.guidance.plan import make_plan
     from advisor.guidance.sensitivity import MapRequest
     from advisor.verdicts import GO
@@ -149,7 +150,7 @@ def test_the_plan_never_holds_a_unit_not_go_alone(idle_dense, tmp_path, private_
     rules = _rules(tmp_path / "rules.json", ["generation"])
     # at this tolerance the random model's map has units that are not go alone
     request = MapRequest("attn-drop", ["generation"], rules_path=rules, tolerance=0.99)
-    plan = make_plan(idle_dense, request)
+    plan = make_plan(idle_dense, request, assess)
     row = plan["map"]["tasks"]["generation"]["units"]
     alone = {r["unit"] for r in row if r["verdict"] == GO}
     assert alone != set(range(LAYERS)), "the test needs a unit that is not go alone"
@@ -328,11 +329,12 @@ def test_plan_saves_float32_weights_whatever_precision_it_ran_in(
 def test_sweep_map_shows_the_heat_map_on_the_index_page(
     idle_dense, tmp_path, private_cache, monkeypatch
 ):
-    from advisor.sweep import SweepPlan, sweep
+    from advisor.sweep.plan import SweepRequest
+    from advisor.sweep.run import sweep
 
     _assessable(monkeypatch)
     rules = _rules(tmp_path / "rules.json", ["generation"])
-    plan = SweepPlan("attn-drop", [{"layers": 1}], ["generation"], rules_path=rules)
+    plan = SweepRequest("attn-drop", [{"layers": 1}], ["generation"], rules_path=rules)
     sweep(idle_dense, plan, tmp_path / "plain")
     assert "Sensitivity map" not in (tmp_path / "plain" / "index.html").read_text()
     sweep(idle_dense, dataclasses.replace(plan, sensitivity=True), tmp_path / "mapped")

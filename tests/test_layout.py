@@ -4,6 +4,7 @@ packaging list that names every package (the wheel carries what the checkout has
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import tomllib
@@ -12,6 +13,35 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "advisor"
 MAX_LINES = 400
 MAX_PARAMETERS = 8
+MAX_LAZY_IMPORTS = 20
+# The pipeline's floors, bottom to top (docs/design.md §9): a module may import its own
+# floor and the floors below it, never one above. Each floor names the top-level modules
+# and packages of advisor/ on it; the package's own __init__ (the public face, which loads
+# the API on first use) stands outside.
+STAGES = [
+    (floor.strip(), tuple(names.split()))
+    for floor, names in (
+        row.split(":")
+        for row in """
+    shared: errors cache paths resources publish numbers requests verdicts gate notes provenance
+    suites: suites
+    models: models
+    pruning: pruning
+    forward: forward
+    truth: truth
+    measure: measure
+    pair: pair cluster
+    rules: rules
+    guidance: guidance
+    fitting: fitting
+    assess: assess
+    report: report
+    api: api
+    sweep: sweep
+    cli: cli
+    """.strip().splitlines()
+    )
+]
 
 
 def _modules() -> dict[str, Path]:
@@ -91,6 +121,69 @@ def test_no_import_cycle():
         for name, path in modules.items()
     }
     assert _cycles(graph) == []
+
+
+def _floor(module: str) -> int:
+    """The index in STAGES of the floor ``module`` (a dotted advisor module) stands on."""
+    top = module.split(".")[1]
+    return next(n for n, (_, names) in enumerate(STAGES) if top in names)
+
+
+def test_every_module_stands_on_one_floor():
+    tops = {name.split(".")[1] for name in _modules() if name != "advisor"}
+    listed = [top for _, names in STAGES for top in names]
+    assert sorted(listed) == sorted(set(listed))  # each written once
+    assert tops == set(listed)
+
+
+def test_imports_run_down_the_pipeline():
+    """No import, at the top of a module or inside a function, reaches a higher floor."""
+    modules = _modules()
+    upward = [
+        f"{name} -> {target}"
+        for name, path in modules.items()
+        if name != "advisor"
+        for target in _imports(name, path, modules)
+        if target != "advisor" and _floor(target) > _floor(name)
+    ]
+    assert upward == []
+
+
+def _lazy_imports() -> list[tuple[str, int, str]]:
+    """(module, line, source line) of every import inside a function of the package."""
+    found = []
+    for name, path in _modules().items():
+        lines = path.read_text().splitlines()
+        tree = ast.parse(path.read_text())
+        for func in ast.walk(tree):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    found.append((name, node.lineno, lines[node.lineno - 1]))
+    return sorted(set(found))
+
+
+def test_imports_sit_at_the_top():
+    """A module's top says what it needs. An import inside a function is kept only where
+    it is heavy or optional (torch and transformers at CLI start-up, matplotlib, Ray),
+    at most MAX_LAZY_IMPORTS of them, each with its reason on the line: "# lazy: why"."""
+    lazy = _lazy_imports()
+    assert len(lazy) <= MAX_LAZY_IMPORTS, [f"{m}:{n}" for m, n, _ in lazy]
+    assert [f"{m}:{n}" for m, n, text in lazy if "# lazy: " not in text] == []
+
+
+def test_design_sections_cited_exist():
+    """Every "§N" a docstring or comment cites (advisor/, benchmarks/, tests/) is a section
+    heading of docs/design.md."""
+    design = (ROOT / "docs" / "design.md").read_text()
+    sections = set(re.findall(r"^##+ (\d+[a-z]?)\.", design, flags=re.MULTILINE))
+    cited = {}
+    for folder in ("advisor", "benchmarks", "tests"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for section in re.findall(r"§\s?(\d+[a-z]?)", path.read_text()):
+                cited.setdefault(section, str(path.relative_to(ROOT)))
+    assert {s: where for s, where in cited.items() if s not in sections} == {}
 
 
 def test_no_module_is_long():

@@ -15,7 +15,7 @@ import pytest
 
 from advisor.cli import EXIT_OK, EXIT_USAGE, main
 from advisor.errors import AdvisorError
-from advisor.rules.external import read_manifest
+from advisor.fitting.external import read_manifest
 from advisor.truth import lm_eval
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lm_eval"

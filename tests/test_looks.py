@@ -27,11 +27,11 @@ def test_each_look_is_a_spread_prefix_of_one_order():
 
 def test_the_plan_skips_looks_too_small_to_read_and_reads_choices_and_rankings_at_once():
     last = looks.Z_LAST_LOOK
-    assert looks.look_plan("survival", 24) == [(6, 3.36), (12, 2.376), (24, last)]
-    assert looks.look_plan("reference", 16) == [(8, 2.376), (16, last)]  # 4 items: skipped
-    assert looks.look_plan("reference", 8) == [(8, Z)]
-    assert looks.look_plan("answers", 32) == [(32, Z)]
-    assert looks.look_plan("ranking", 48) == [(48, Z)]
+    assert looks.look_schedule("survival", 24) == [(6, 3.36), (12, 2.376), (24, last)]
+    assert looks.look_schedule("reference", 16) == [(8, 2.376), (16, last)]  # 4 items: skipped
+    assert looks.look_schedule("reference", 8) == [(8, Z)]
+    assert looks.look_schedule("answers", 32) == [(32, Z)]
+    assert looks.look_schedule("ranking", 48) == [(48, Z)]
 
 
 def test_an_earlier_look_reads_the_sampling_part_with_its_own_z():

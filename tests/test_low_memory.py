@@ -9,9 +9,9 @@ import functools
 import pytest
 import torch
 
-from advisor import dense_first
-from advisor.assess import assess, warm_dense_side
+from advisor.assess import assess, warm_dense_caches
 from advisor.errors import AdvisorError
+from advisor.models import low_memory
 from advisor.models.anatomy import decoder_layers
 from advisor.pair import LoadOptions, open_pair
 from tests.pruned_elsewhere import drop_blocks_plain, save_plain
@@ -30,7 +30,7 @@ def dense_dir(tmp_path_factory):
 def _open(folder, low_memory, request=None, pruned=None, dtype="float32"):
     from advisor.pruning import PruneRequest
 
-    warm = functools.partial(warm_dense_side, tasks=TASKS, seed=0)
+    warm = functools.partial(warm_dense_caches, tasks=TASKS, seed=0)
     options = LoadOptions(low_memory=low_memory, dtype=dtype)
     request = PruneRequest(**request) if request else None
     return open_pair(str(folder), options, request, pruned, warm=warm)
@@ -138,31 +138,31 @@ def test_pruning_in_place_leaves_every_tensor_outside_the_layers_as_it_was(dense
     model = dense.model
     inside = {id(t) for t in _real_tensors(decoder_layers(model)).values()}
     before = {
-        n: dense_first.digest(t) for n, t in _real_tensors(model).items() if id(t) not in inside
+        n: low_memory.digest(t) for n, t in _real_tensors(model).items() if id(t) not in inside
     }
     pruned = prune_model(dense, **request_, in_place=True)
     assert pruned.loaded.model is model
     after = _real_tensors(model)
-    assert {n: dense_first.digest(after[n]) for n in before} == before
+    assert {n: low_memory.digest(after[n]) for n in before} == before
     assert pruned.manifest["parameters"]["before"] >= pruned.manifest["parameters"]["after"]
     assert pruned.manifest["dense"]["layers"] == 4
 
 
 def test_a_dense_folder_without_safetensors_is_a_clear_error(tmp_path):
     model = torch.nn.Linear(2, 2)
-    reader = dense_first.LayerFile(tmp_path, model)
+    reader = low_memory.LayerFile(tmp_path, model)
     with pytest.raises(AdvisorError, match="--low-memory reads dense weights back"):
         reader.read(["weight"])
 
 
 def test_digest_tells_values_dtypes_and_shapes_apart():
     a = torch.arange(6, dtype=torch.float32)
-    assert dense_first.digest(a) == dense_first.digest(a.clone())
-    assert dense_first.digest(a) != dense_first.digest(a.reshape(2, 3))
-    assert dense_first.digest(a) != dense_first.digest(a.to(torch.float64))
+    assert low_memory.digest(a) == low_memory.digest(a.clone())
+    assert low_memory.digest(a) != low_memory.digest(a.reshape(2, 3))
+    assert low_memory.digest(a) != low_memory.digest(a.to(torch.float64))
     b = a.clone()
     b[3] += 1e-6
-    assert dense_first.digest(a) != dense_first.digest(b)
+    assert low_memory.digest(a) != low_memory.digest(b)
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "gemma3_text"])

@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from advisor.measure import aggregate, spaces
-from advisor.measure import divergence as D
+from advisor.measure import aggregate, divergence as D, spaces
 
 
 @pytest.fixture(autouse=True)

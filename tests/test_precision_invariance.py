@@ -11,10 +11,11 @@ import dataclasses
 import pytest
 import torch
 
-from advisor.assess import assess, calibration_suites
+from advisor.assess import assess
+from advisor.measure import assessable
+from advisor.measure.calibration_items import calibration_suites
 from advisor.models import load_model
 from advisor.pruning import prune_model
-from advisor.truth import assessable
 from advisor.verdicts import CAUTION
 
 TASKS = ["classification", "math", "generation"]

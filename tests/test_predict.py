@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from advisor.fitting import estimator, validation
+from advisor.fitting.estimator import Case, RetentionRule
 from advisor.rules import predict
 from advisor.rules.bounds import Counts
-from advisor.rules.predict import Case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +22,7 @@ def _case(loss, retention, outcome="go", loss_sd=0.0, label_sd=0.0, model="m", m
 
 def test_an_exact_line_is_recovered_with_no_misfit():
     cases = [_case(u, 1 - 0.8 * u) for u in (0.05, 0.1, 0.3, 0.6)]
-    rule = predict.fit_line(cases, "reference")
+    rule = estimator.fit_line(cases, "reference")
     assert rule["slope"] == pytest.approx(0.8)
     assert rule["misfit"] == 0.0
 
@@ -29,36 +30,36 @@ def test_an_exact_line_is_recovered_with_no_misfit():
 def test_misfit_is_what_the_residuals_hold_beyond_sampling_noise():
     # residuals of ±0.1 at u = 0.5 with no sampling noise: misfit·u = 0.1 → misfit 0.2
     cases = [_case(0.5, 0.5 + 0.1), _case(0.5, 0.5 - 0.1)] * 2
-    rule = predict.fit_line(cases)
+    rule = estimator.fit_line(cases)
     assert rule["slope"] == pytest.approx(1.0)
     assert rule["misfit"] == pytest.approx(0.2)
     # the same residuals, fully explained by the evidence's sampling noise: no misfit
     sampled = [_case(c.loss, c.retention, loss_sd=0.1) for c in cases]
-    assert predict.fit_line(sampled)["misfit"] == 0.0
+    assert estimator.fit_line(sampled)["misfit"] == 0.0
     # the ground truth's own noise is left in: labels are measurements too (conservative)
     labelled = [_case(c.loss, c.retention, label_sd=0.1) for c in cases]
-    assert predict.fit_line(labelled)["misfit"] == pytest.approx(0.2)
+    assert estimator.fit_line(labelled)["misfit"] == pytest.approx(0.2)
 
 
 def test_retention_above_one_counts_as_one():
     cases = [_case(0.0, 1.3), _case(0.2, 0.8), _case(0.4, 0.6), _case(0.0, 1.0)]
-    assert predict.fit_line(cases, "reference")["slope"] == pytest.approx(1.0)
+    assert estimator.fit_line(cases, "reference")["slope"] == pytest.approx(1.0)
 
 
 def test_slope_by_evidence_kind():
     cases = [_case(u, 1 - 0.5 * u) for u in (0.1, 0.2, 0.4, 0.8)]
-    assert predict.fit_line(cases, "answers")["slope"] == 1.0  # same quantity: no fitting
-    assert predict.fit_line(cases, "survival")["slope"] == pytest.approx(0.5)
+    assert estimator.fit_line(cases, "answers")["slope"] == 1.0  # same quantity: no fitting
+    assert estimator.fit_line(cases, "survival")["slope"] == pytest.approx(0.5)
     steep = [_case(u, 1 - 2 * u) for u in (0.05, 0.1, 0.2, 0.3)]
-    assert predict.fit_line(steep, "survival")["slope"] == 1.0  # survival never overstates
-    assert predict.fit_line(steep, "reference")["slope"] == pytest.approx(2.0)
-    assert predict.fit_line(steep, "ranking")["slope"] == pytest.approx(2.0)
-    assert predict.fit_line(cases, "ranking")["slope"] == 1.0  # a small corpus never overstates
+    assert estimator.fit_line(steep, "survival")["slope"] == 1.0  # survival never overstates
+    assert estimator.fit_line(steep, "reference")["slope"] == pytest.approx(2.0)
+    assert estimator.fit_line(steep, "ranking")["slope"] == pytest.approx(2.0)
+    assert estimator.fit_line(cases, "ranking")["slope"] == 1.0  # a small corpus never overstates
 
 
 def test_too_few_cases_is_an_error():
     with pytest.raises(ValueError, match="at least"):
-        predict.fit_line([_case(0.1, 0.9)])
+        estimator.fit_line([_case(0.1, 0.9)])
 
 
 def test_interval_and_verdicts_by_hand():
@@ -161,7 +162,8 @@ def test_more_items_settle_a_sampling_limited_caution():
 
 
 def test_score_counts_decisive_committed_and_right():
-    rule = {"slope": 1.0, "misfit": 0.0}
+    rule = RetentionRule(tolerance=0.9)
+    rule.slope_, rule.misfit_ = 1.0, 0.0
     cases = [
         _case(0.0, 1.0, "go"),  # go, right
         _case(0.5, 0.5, "no-go"),  # no-go, right
@@ -169,7 +171,7 @@ def test_score_counts_decisive_committed_and_right():
         _case(0.1, 0.9, "caution"),  # borderline ground truth: counted apart (its lower
         # end sits on the tolerance, within the rounding margin: caution)
     ]
-    record = predict.score(rule, cases, 0.9)
+    record = validation.score(rule, cases)
     assert record == {
         "cases": 4,
         "decisive": 3,
@@ -181,13 +183,52 @@ def test_score_counts_decisive_committed_and_right():
     assert predict.rate(record) == "2/3 right, 3 of 3 decisive committed"
 
 
+def test_the_rule_is_a_scikit_learn_estimator():
+    """fit(cases, labels) / predict -> verdicts, its parameters read and set as any
+    estimator's, clonable, and what it learned in slope_ and misfit_."""
+    from sklearn.base import clone
+
+    cases = [_case(u, 1 - 0.5 * u, "go" if u < 0.1 else "no-go") for u in (0.0, 0.1, 0.4, 0.8)]
+    rule = RetentionRule("survival", 0.9)
+    assert rule.get_params() == {"evidence": "survival", "tolerance": 0.9}
+    assert clone(rule).set_params(tolerance=0.8).get_params()["tolerance"] == 0.8
+    fitted = rule.fit(cases, [c.retention for c in cases])
+    assert fitted is rule
+    assert rule.to_rule() == estimator.fit_line(cases, "survival")
+    assert (rule.slope_, rule.misfit_) == (0.5, 0.0)
+    assert rule.predict(cases) == [
+        predict.predict(rule.to_rule(), c.loss, c.loss_sd, 0.9).verdict for c in cases
+    ]
+    # the labels are the ground truth it fits: other labels, another line
+    assert rule.fit(cases, [1 - u for u in (0.0, 0.1, 0.4, 0.8)]).slope_ == 1.0
+
+
+def test_held_out_folds_are_scikit_learns_leave_one_group_out():
+    """The per-group records are those of fitting on every other group and scoring the
+    group's own cases, fold by fold as LeaveOneGroupOut makes them."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    cases = [
+        _case(u, 1 - k * u, "go" if u < 0.05 else "no-go", model=m)
+        for m, k in (("a", 0.5), ("b", 1.0), ("c", 2.0))
+        for u in (0.0, 0.02, 0.3, 0.6)
+    ]
+    groups = [c.model for c in cases]
+    result = validation.held_out(cases, lambda c: c.model, 0.9, "reference")
+    for train, test in LeaveOneGroupOut().split(cases, groups=groups):
+        rule = RetentionRule("reference", 0.9).fit([cases[i] for i in train])
+        held = [cases[i] for i in test]
+        assert result["per_group"][groups[test[0]]] == validation.score(rule, held)
+    assert result["total"]["cases"] == len(cases)
+
+
 def test_held_out_groups_are_scored_by_rules_fitted_without_them():
     cases = [
         _case(u, 1 - u, "go" if u < 0.05 else "no-go", model=m)
         for m in ("a", "b")
         for u in (0.0, 0.02, 0.3, 0.6)
     ]
-    result = predict.held_out(cases, lambda c: c.model, 0.9)
+    result = validation.held_out(cases, lambda c: c.model, 0.9)
     assert set(result["per_group"]) == {"a", "b"}
     assert result["total"]["decisive"] == 8 and result["total"]["right"] == 8
 

@@ -11,7 +11,7 @@ from transformers import DynamicCache
 
 from advisor.models import parameter_count
 from advisor.models.anatomy import decoder_layers
-from advisor.pruning import plan, prune_model
+from advisor.pruning import dry_run, prune_model
 from advisor.pruning.calibration import token_batches
 from advisor.pruning.layer_drop import SkippedAttention, SkippedMLP, drop_sublayers, importance
 from tests.pruning_helpers import (
@@ -68,7 +68,7 @@ def test_ranking_reproducible_and_dense_untouched(method):
     second = prune_model(dense, method, ratio=0.5, **CALIB)
     assert first.manifest["importance"] == second.manifest["importance"]
     assert first.manifest["ranking"] == second.manifest["ranking"]
-    dry = plan(dense, method, ratio=0.5, **CALIB)
+    dry = dry_run(dense, method, ratio=0.5, **CALIB)
     assert (
         dry["would_drop"]
         == first.manifest[

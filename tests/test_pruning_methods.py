@@ -9,7 +9,7 @@ from torch import nn
 
 from advisor.errors import AdvisorError
 from advisor.models.anatomy import decoder_layers
-from advisor.pruning import METHODS, plan, prune_model
+from advisor.pruning import METHODS, dry_run, prune_model
 from advisor.pruning.blocks import block_linears
 from advisor.pruning.masks import check_nm, select, target_zeros, tie_keys
 from advisor.pruning.sparsegpt import Hessian, prune_weight
@@ -23,7 +23,7 @@ from tests.pruning_helpers import (
     weights,
 )
 
-SPARSITY_METHODS = [name for name, m in METHODS.items() if m.kind == "sparsity"]
+SPARSITY_METHODS = [name for name, m in METHODS.items() if not m.structural]
 
 
 def linears(model):
@@ -151,7 +151,7 @@ def test_sparsity_zero_is_bit_identical():
 def test_dry_run_plan_counts_weights_without_pruning():
     dense = tiny_dense("llama")
     before = weights(dense.model)
-    result = plan(dense, "wanda", pattern="2:4", **CALIB)
+    result = dry_run(dense, "wanda", pattern="2:4", **CALIB)
     assert result["zeros_total"] == sum(lin.weight.numel() // 2 for _, lin in linears(dense.model))
     assert all(torch.equal(v, dense.model.state_dict()[k]) for k, v in before.items())
 
@@ -188,6 +188,6 @@ def test_pruned_copy_shares_only_what_the_method_leaves_alone(method, amount):
     pruned = prune_model(dense, method, **amount, **CALIB).model
     dense_ptrs = {p.data_ptr() for p in dense.model.parameters()}
     shared = [p.data_ptr() in dense_ptrs for p in pruned.parameters()]
-    assert all(shared) if METHODS[method].kind == "structural" else not any(shared)
+    assert all(shared) if METHODS[method].structural else not any(shared)
     after = weights(dense.model)
     assert all(torch.equal(before[k], after[k]) for k in before)

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from advisor import files
+from advisor import publish
 from advisor.cli import EXIT_OK, EXIT_USAGE, main
 from advisor.errors import AdvisorError
+from advisor.fitting import grid
+from advisor.fitting.grid import GridPoint
 from advisor.measure import dense_cache, measure
 from advisor.measure.record import Recording
 from advisor.models import builtins, load_model
 from advisor.pruning import prune_model
-from advisor.rules import grid
-from advisor.rules.grid import GridPoint
 from advisor.suites import build_suite
 from advisor.truth.evaluate import dense_results
 from tests.test_assess import _rules
@@ -53,14 +53,14 @@ def _truncate(path: Path) -> None:
 
 
 def test_atomic_write_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
-    target = files.atomic_write(tmp_path / "result.json", "old")
+    target = publish.atomic_write(tmp_path / "result.json", "old")
 
     def fail(*args):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(AdvisorError, match="No space left on device"):
-        files.atomic_write(target, "new")
+        publish.atomic_write(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # no temp file left
 
@@ -69,7 +69,7 @@ def test_report_files_are_published_through_the_atomic_helper(tmp_path, monkeypa
     from advisor import report
 
     calls = []
-    real = files.publish_files
+    real = publish.publish_files
     monkeypatch.setattr(
         report,
         "publish_files",
@@ -102,7 +102,7 @@ def test_report_pairs_are_published_together(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", replace)
     runs = {
         name: threading.Thread(
-            target=files.publish_files,
+            target=publish.publish_files,
             args=(folder, {"result.json": f"result {name}", "report.html": f"report {name}"}),
             name=name,
         )
@@ -138,7 +138,7 @@ def test_truncated_dense_cache_entry_is_detected_and_recomputed(dense):
     again = measure(dense, pruned, items, horizon=4)
     assert again.meta["dense_cache"]["state"] == "miss"  # damaged entry: recomputed
     assert again.aggregates == first.aggregates
-    assert files.verify_checksums(entry)
+    assert publish.verify_checksums(entry)
     assert measure(dense, pruned, items, horizon=4).meta["dense_cache"]["state"] == "hit"
 
 
@@ -179,10 +179,10 @@ def test_damaged_converted_model_is_converted_again(monkeypatch, tmp_path):
 
 
 def test_checked_json_rejects_tampering(tmp_path):
-    path = files.write_checked_json(tmp_path / "x.json", {"a": [1, 2]})
-    assert files.read_checked_json(path) == {"a": [1, 2]}
+    path = publish.write_checked_json(tmp_path / "x.json", {"a": [1, 2]})
+    assert publish.read_checked_json(path) == {"a": [1, 2]}
     path.write_text(path.read_text().replace("2", "3"))
-    assert files.read_checked_json(path) is None
+    assert publish.read_checked_json(path) is None
 
 
 # --------------------------------------------------------------------------- concurrency
@@ -229,14 +229,14 @@ def _writer(barrier, worker: int, queue) -> None:
     try:
         expected = _side()
         scores = Path(os.environ["PRUNE_ADVISOR_CACHE"]) / "scores.json"
-        real_publish, together = files._publish, [False]
+        real_publish, together = publish._publish, [False]
 
-        def publish(stage: Path, target: Path) -> bool:
+        def slow_publish(stage: Path, target: Path) -> bool:
             if together[0]:
                 barrier.wait(WAIT_S)
             return real_publish(stage, target)
 
-        files._publish = publish
+        publish._publish = slow_publish
         for round_ in range(ROUNDS):
             key = f"shared-{round_}"
             together[0] = True
@@ -258,8 +258,8 @@ def _writer(barrier, worker: int, queue) -> None:
             barrier.wait(WAIT_S)
             got = dense_cache.load(key)
             assert got is not None and _same(got, expected), f"round {round_}: healed entry"
-            files.write_checked_json(scores, {"rows": list(range(500)), "round": round_})
-            assert files.read_checked_json(scores) == {"rows": list(range(500)), "round": round_}
+            publish.write_checked_json(scores, {"rows": list(range(500)), "round": round_})
+            assert publish.read_checked_json(scores) == {"rows": list(range(500)), "round": round_}
             barrier.wait(WAIT_S)
         queue.put((worker, "ok"))
     except BaseException as exc:  # report anything to the parent, which asserts on it
@@ -327,7 +327,7 @@ def test_publish_retries_when_the_entry_it_met_vanishes(tmp_path, monkeypatch):
         return real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", rename)
-    with files.staged_dir(target) as stage:
+    with publish.staged_dir(target) as stage:
         (stage / "new").write_text("whole")
     assert (target / "new").read_text() == "whole" and len(calls) == 2
 
@@ -344,7 +344,7 @@ def test_interrupted_sweep_keeps_finished_amounts_and_resumes(
     tiny_llama_dir, tmp_path, monkeypatch, capsys
 ):
     from advisor.cli import sweep as sweep_cli
-    from advisor.sweep import STEP_FILE
+    from advisor.sweep.run import STEP_FILE
 
     real = sweep_cli.run_assessment
     calls: list[int] = []
@@ -398,13 +398,11 @@ def test_sweep_refuses_an_unknown_search_before_loading_a_model(tmp_path, capsys
 
 
 def test_interrupted_fit_keeps_finished_configs_and_resumes(dense, tmp_path, monkeypatch):
-    import advisor.measure
-
     calibration = {"multiple-choice": build_suite("multiple-choice", "calibration")[:4]}
     evaluation = {"multiple-choice": build_suite("multiple-choice", "evaluation")[:4]}
     points = [GridPoint("magnitude", 0.1), GridPoint("magnitude", 0.2)]
     cases = tmp_path / "cases.jsonl"
-    real = advisor.measure.measure
+    real = grid.measure
     calls: list[int] = []
 
     def interrupt_second(*args, **kwargs):
@@ -413,7 +411,7 @@ def test_interrupted_fit_keeps_finished_configs_and_resumes(dense, tmp_path, mon
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(advisor.measure, "measure", interrupt_second)
+    monkeypatch.setattr(grid, "measure", interrupt_second)  # the grid's own import of it
     with pytest.raises(KeyboardInterrupt):
         grid.run_grid(dense, points, calibration, evaluation, cases)
     assert [json.loads(line)["point"]["id"] for line in cases.read_text().splitlines()] == [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from advisor import numbers
 from advisor.truth import metrics
 
 
@@ -29,14 +30,14 @@ from advisor.truth import metrics
     ],
 )
 def test_extract_final_number(text, number):
-    assert metrics.extract_final_number(text) == number
+    assert numbers.extract_final_number(text) == number
 
 
 def test_numbers_match_and_format():
     assert metrics.numbers_match(42.0, 42)
     assert not metrics.numbers_match(None, 42)
     assert not metrics.numbers_match(41.999, 42)
-    assert metrics.format_number(42.0) == "42" and metrics.format_number(2.5) == "2.5"
+    assert numbers.format_number(42.0) == "42" and numbers.format_number(2.5) == "2.5"
 
 
 @pytest.mark.parametrize(

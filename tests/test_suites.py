@@ -7,6 +7,7 @@ import functools
 
 import pytest
 
+from advisor.numbers import extract_final_number
 from advisor.suites import (
     PRIMARY_VIEW,
     SPLITS,
@@ -19,7 +20,6 @@ from advisor.suites import (
 )
 from advisor.suites.items import items_hash
 from advisor.suites.tasks import task_names
-from advisor.truth.metrics import extract_final_number
 
 CHOICE = ("classification", "multiple-choice")
 

@@ -9,10 +9,9 @@ import itertools
 import json
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from advisor.frontier import (
+from advisor.sweep.frontier import (
     SKIPPED,
     STOPPED,
     EarlyStop,
@@ -38,7 +37,7 @@ def deep_dense(tmp_path_factory):
 def _assessable(monkeypatch):
     """Let the random model's evidence be read (its competence is at chance). Callers use
     a private cache: the forced decision is cached like a real one."""
-    from advisor.truth import assessable
+    from advisor.measure import assessable
 
     real = assessable.gate
 
@@ -49,14 +48,14 @@ def _assessable(monkeypatch):
 
 
 def test_replayed_prefixes_give_the_plain_evidence(deep_dense, private_cache):
-    from advisor.assess import calibration_suites
-    from advisor.forward.prefix import PrefixShare, dense_tensors
+    from advisor.forward.layer_replay import LayerReplay, dense_tensors
+    from advisor.measure.calibration_items import calibration_suites
     from advisor.measure.evidence import dense_side, survival, task_evidence
     from advisor.pruning import prune_model
     from advisor.truth.evaluate import dense_results
 
     models = [prune_model(deep_dense, "attn-drop", layers=n) for n in (1, 2, 3)]
-    share = PrefixShare([m.loaded.model for m in models], dense_tensors(deep_dense.model))
+    share = LayerReplay([m.loaded.model for m in models], dense_tensors(deep_dense.model))
     suites = calibration_suites([*TASKS, "rag"], seed=0)
     for task in TASKS:
         items = suites[task][:6]
@@ -88,11 +87,11 @@ def test_replayed_prefixes_give_the_plain_evidence(deep_dense, private_cache):
 
 def test_a_call_that_differs_is_rerun_without_sharing(deep_dense, private_cache):
     from advisor import forward
-    from advisor.forward.prefix import PrefixShare, dense_tensors
+    from advisor.forward.layer_replay import LayerReplay, dense_tensors
     from advisor.pruning import prune_model
 
     models = [prune_model(deep_dense, "attn-drop", layers=n) for n in (1, 2)]
-    share = PrefixShare([m.loaded.model for m in models], dense_tensors(deep_dense.model))
+    share = LayerReplay([m.loaded.model for m in models], dense_tensors(deep_dense.model))
     tok = deep_dense.tokenizer
     first = share.run(
         models[0].model, "t", lambda: forward.prompt_states(models[0].model, tok, ["a b c"])
@@ -136,12 +135,13 @@ def _assert_same(plain: dict, swept: dict) -> None:
 def test_sweep_results_equal_plain_assess(deep_dense, private_cache, tmp_path, monkeypatch, search):
     from advisor.assess import assess
     from advisor.pruning import prune_model
-    from advisor.sweep import SweepPlan, sweep
+    from advisor.sweep.plan import SweepRequest
+    from advisor.sweep.run import sweep
 
     _assessable(monkeypatch)
     rules = _rules(tmp_path / "rules.json")
     steps = [{"layers": n} for n in (1, 2, 3)]
-    plan = SweepPlan(
+    plan = SweepRequest(
         "attn-drop", steps, TASKS, rules_path=rules, hierarchy=True, early_stop=False,
         search=search,
     )  # fmt: skip
@@ -250,11 +250,13 @@ def test_a_frontier_sweep_runs_nothing_once_every_task_type_is_settled(
     """Every task type go at the largest amount: the smaller amounts are not pruned,
     assessed or written, and show as skipped in the summary and the index page."""
     from advisor.rules import predict
-    from advisor.sweep import SweepPlan, sweep
+    from advisor.sweep.plan import SweepRequest
+    from advisor.sweep.run import sweep
 
     _assessable(monkeypatch)
     real = predict.explain
-    monkeypatch.setattr(predict, "explain", lambda *a, **k: real(*a, **k) | {"verdict": "go"})
+    # assess reads the rules' explanation through its own import of explain
+    monkeypatch.setattr("advisor.assess.explain", lambda *a, **k: real(*a, **k) | {"verdict": "go"})
     assessed: list[list[str]] = []
 
     def assessor(dense, pruned, tasks, **options):
@@ -267,7 +269,7 @@ def test_a_frontier_sweep_runs_nothing_once_every_task_type_is_settled(
 
     tasks = [t for t in TASKS if t in RULED]  # the test rules' task types: all can be go
     steps = [{"layers": n} for n in (1, 2, 3)]
-    plan = SweepPlan("attn-drop", steps, tasks, rules_path=_rules(tmp_path / "rules.json"))
+    plan = SweepRequest("attn-drop", steps, tasks, rules_path=_rules(tmp_path / "rules.json"))
     summary = sweep(deep_dense, plan, tmp_path / "sweep", assessor=assessor)
     assert assessed == [tasks]  # the largest amount only
     assert summary["largest_go"] == {t: 3.0 for t in tasks}

@@ -11,6 +11,10 @@ from rich.console import Console
 from rich.text import Text
 
 from advisor import __version__
+from advisor.publish import json_text
+from advisor.requests import LoadOptions, PruneRequest
+from advisor.suites.tasks import select_tasks
+from advisor.verdicts import style
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's convention, 128 + SIGINT
@@ -125,7 +129,6 @@ CalibLenOpt = Annotated[int, typer.Option("--calib-len", help="Tokens per calibr
 
 def print_json(payload: Any) -> None:
     """Print ``payload`` to stdout as strict JSON (non-finite numbers as null)."""
-    from advisor.files import json_text
 
     sys.stdout.write(json_text(payload, indent=2, sort_keys=True) + "\n")
 
@@ -259,10 +262,8 @@ def load_options(
     device_map: str | None,
     allow_pickle: bool,
     low_memory: bool = False,
-) -> Any:
-    """The shared loading options, as :class:`advisor.pair.LoadOptions`."""
-    from advisor.pair import LoadOptions
-
+) -> LoadOptions:
+    """The shared loading options, as :class:`advisor.requests.LoadOptions`."""
     return LoadOptions(trust_remote_code, dtype, device, device_map, allow_pickle, low_memory)
 
 
@@ -275,16 +276,13 @@ def prune_request(
     seed: int,
     calib_samples: int,
     calib_len: int,
-) -> Any:
-    """The shared pruning options, as :class:`advisor.pruning.PruneRequest`."""
-    from advisor.pruning import PruneRequest
-
+) -> PruneRequest:
+    """The shared pruning options, as :class:`advisor.requests.PruneRequest`."""
     return PruneRequest(method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len)  # type: ignore[arg-type]
 
 
 def verdict_text(verdict: str | None) -> Text | str:
     """A verdict (or ground-truth outcome) in its colour; '—' for none."""
-    from advisor.verdicts import style
 
     if not verdict:
         return "—"
@@ -294,6 +292,5 @@ def verdict_text(verdict: str | None) -> Text | str:
 
 def resolve_tasks(tasks: list[str] | None) -> list[str]:
     """The task types named on the command line ('all' or none: every task type)."""
-    from advisor.suites.tasks import select_tasks
 
     return select_tasks(tasks)

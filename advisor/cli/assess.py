@@ -36,6 +36,8 @@ from advisor.cli.app import (
     print_json,
 )
 from advisor.cli.view import print_blame, print_gate, print_verdicts
+from advisor.publish import output_dir
+from advisor.suites.own import parse_data_option
 
 TemperatureOpt = Annotated[
     float,
@@ -172,14 +174,11 @@ def assess(
     check: `prune-advisor assess --pruned ./my-pruned-model --task rag --fail-on
     not-assessable`.
     """
-    from advisor.api import assess_models, open_models, prepare
-    from advisor.files import output_dir
-    from advisor.report import write_report
-    from advisor.suites.own import parse_data_option
+    from advisor import api, report  # lazy: torch and transformers, not at CLI start-up
 
     # Every input that can be checked without the model is checked first: loading and
     # pruning take tens of seconds before the first use of these.
-    plan = prepare(
+    prepared = api.prepare(
         model,
         pruned=pruned,
         method=method,
@@ -207,16 +206,16 @@ def assess(
         low_memory=low_memory,
     )
     with output_dir(out_dir):  # a run that fails leaves no empty --out behind
-        pair = open_models(plan, console=err)
+        pair = api.open_models(prepared, console=err)
         with err.status("assessing") as status:
             log = lambda msg: status.update(line(f"assessing: {msg}"))  # noqa: E731
-            assessment = assess_models(plan, pair, log=log, warn=warn)
+            assessment = api.assess_models(prepared, pair, log=log, warn=warn)
         result = assessment.result
         if out_dir is None:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             config = slug(f"{result['pruning']['method']}-{result['pruning']['label']}")
             out_dir = Path("reports") / f"{slug(pair.dense.name)}-{config}-{stamp}"
-        result_path, report_path = write_report(result, out_dir)
+        result_path, report_path = report.write_report(result, out_dir)
     print_verdicts(result, err if json_out else out, verbose)
     print_blame(result, err if json_out else out)
     if json_out:

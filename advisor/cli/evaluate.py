@@ -41,6 +41,10 @@ from advisor.cli.app import (
     resolve_tasks,
     verdict_text,
 )
+from advisor.errors import AdvisorError
+from advisor.suites import check_user_suite, evaluation_suites
+from advisor.suites.tasks import task_names
+from advisor.truth.lm_eval import labels, parse_task_maps
 
 
 def _pct(value: float | None) -> str:
@@ -164,10 +168,8 @@ def evaluate(
     your own suite file is the evaluation set (keep it disjoint from the file you give
     `assess --data`). Slow by design; `assess` is the quick check.
     """
-    from advisor.errors import AdvisorError
-    from advisor.pair import check_models, open_pair
-    from advisor.suites import check_user_suite, evaluation_suites
-    from advisor.truth.evaluate import evaluate_pair
+    from advisor import pair  # lazy: torch and transformers, not at CLI start-up
+    from advisor.truth import evaluate as ground_truth  # lazy: torch, not at CLI start-up
 
     # Every input is checked before the models load and prune (tens of seconds): the
     # suites are built first, so a bad --data row or --eval-items fails at once.
@@ -181,14 +183,14 @@ def evaluate(
         method, ratio, layers, sparsity, pattern, seed, calib_samples, calib_len
     )
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
-    check_models(model, options, request, pruned, compare=True)
+    pair.check_models(model, options, request, pruned, compare=True)
     suites = evaluation_suites(tasks, seed, eval_items, data)
     if data is not None:
         check_user_suite(suites, data)
-    pair = open_pair(model, options, request, pruned, console=err)
-    dense, pruned_model = pair.dense, pair.pruned
+    opened = pair.open_pair(model, options, request, pruned, console=err)
+    dense, pruned_model = opened.dense, opened.pruned
     with err.status("evaluating") as status:
-        results = evaluate_pair(
+        results = ground_truth.evaluate_pair(
             dense,
             pruned_model.loaded,
             suites,
@@ -219,9 +221,6 @@ def _lm_eval_labels(
     dense: Path | None, pruned: Path | None, maps: list[str] | None, tolerance: float
 ) -> dict[str, dict[str, Any]] | None:
     """The lm-eval labels of the two files, read before any model loads (None: no files)."""
-    from advisor.errors import AdvisorError
-    from advisor.suites.tasks import task_names
-    from advisor.truth.lm_eval import labels, parse_task_maps
 
     if dense is None and pruned is None:
         if maps:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from advisor.cache import cache_dir
 from advisor.cli.app import (
     AdaptiveOpt,
     EvalItemsOpt,
@@ -27,12 +30,16 @@ from advisor.cli.app import (
     out,
     resolve_tasks,
 )
+from advisor.errors import AdvisorError
+from advisor.paths import output_path
+from advisor.publish import writable_dir, write_json
+from advisor.requests import LoadOptions
+from advisor.rules.predict import rate
 
 
 def print_validation(rules: dict) -> None:
     """The validation table README shows: per task type, the rule and how its verdicts
     fared on a model and on methods left out of fitting."""
-    from advisor.rules.predict import rate
 
     table = Table(title=f"Rules (tolerance {rules['tolerance']})")
     for column in ("task", "cases", "rule", "leave-one-model-out", "leave-one-method-out"):
@@ -116,23 +123,18 @@ def fit(
     6 layers, magnitude, wanda and sparsegpt at 5, 10, 20, 30, 50% sparsity (gentle first).
     Takes hours on 2 CPU cores; resumable.
     """
-    from advisor.cache import cache_dir
-    from advisor.errors import AdvisorError
-    from advisor.files import writable_dir, write_json
-    from advisor.pair import LoadOptions, check_models
-    from advisor.paths import output_path
-    from advisor.rules.fit import DEFAULT_MODELS, FitPlan, rules_file
-    from advisor.rules.grid import parse_grid
+    from advisor import cluster, models, pair  # lazy: torch, not at CLI start-up
+    from advisor.fitting import choices, fit as fitting, grid as grids  # lazy: torch, sklearn
 
     if not 0 < tolerance <= 1:
         raise AdvisorError(f"--tolerance must lie in (0, 1]; got {tolerance}.")
     if lm_eval is None and lm_eval_task:
         raise AdvisorError("--lm-eval-task maps tasks of --lm-eval results; pass --lm-eval too.")
-    plan = FitPlan(
-        models=tuple(model or DEFAULT_MODELS),
+    plan = fitting.FitRequest(
+        models=tuple(model or fitting.DEFAULT_MODELS),
         tasks=resolve_tasks(task),
         cases_path=cases or cache_dir("fit") / "cases.jsonl",
-        grid=parse_grid(grid) if grid else None,
+        grid=grids.parse_grid(grid) if grid else None,
         tolerance=tolerance,
         seed=seed,
         eval_items=eval_items,
@@ -141,114 +143,45 @@ def fit(
     )
     configs = None
     if lm_eval is not None:  # every results file is read and checked before any model loads
-        configs = _lm_eval_configs(lm_eval, lm_eval_task, tolerance, task, model, allow_pickle)
+        named = resolve_tasks(task) if task else None
+        configs = choices.lm_eval_configs(
+            lm_eval, lm_eval_task, tolerance, named, model, allow_pickle
+        )
         tasks = [t for t in plan.tasks if any(t in c.labels for c in configs)]
         plan = replace(plan, models=tuple(dict.fromkeys(c.model for c in configs)), tasks=tasks)
-    check_models(plan.models, LoadOptions(allow_pickle=allow_pickle))
+    pair.check_models(plan.models, LoadOptions(allow_pickle=allow_pickle))
     # Hours of work must not end in an unwritable destination: check both before starting.
     for path, flag in ((out_file, "--out"), (plan.cases_path, "--cases")):
         writable_dir(output_path(path, flag).parent)
     if ray is not None:
-        from advisor.distributed import connect
-
-        connect(ray)  # an unreachable address fails before any model is loaded
+        cluster.connect(ray)  # an unreachable address fails before any model is loaded
     command = "prune-advisor " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["fit"] else "fit"
     start = time.perf_counter()
-    if configs is None:
-        rows = [row for name in plan.models for row in _grid(plan, name, plan.points(name), ray)]
-    else:
-        rows = [row for name in plan.models for row in _labelled(plan, name, configs, ray)]
-    rules = rules_file(plan, rows, command, time.perf_counter() - start)
+    rows: list[dict[str, Any]] = []
+    for name in plan.models:
+        dense = models.load_model(name, allow_pickle=plan.allow_pickle, console=err)
+        say = lambda item, note, dense=dense: err.print(f"  {dense.name} {item}: {note}")  # noqa: E731
+        if configs is not None or ray is not None:  # lm-eval labels, or one Ray task each
+            rows += choices.model_rows(plan, name, dense, ray, say, configs)
+            continue
+        run = partial(choices.model_rows, plan, name, dense, None)
+        rows += _with_progress(f"{dense.name}: grid", len(plan.points(name)), say, run)
+    rules = fitting.rules_file(plan, rows, command, time.perf_counter() - start)
     if configs is not None:
-        rules["provenance"]["ground_truth"] = _lm_eval_provenance(lm_eval, configs)
+        rules["provenance"]["ground_truth"] = choices.lm_eval_provenance(lm_eval, configs)
     write_json(out_file, rules, indent=1, sort_keys=True)
     print_validation(rules)
     out.print(f"Rules written to {out_file}; cases in {plan.cases_path}.")
 
 
-def _lm_eval_configs(
-    manifest: Path,
-    maps: list[str] | None,
-    tolerance: float,
-    task: Any,
-    model: Any,
-    allow_pickle: bool,
-) -> list[Any]:
-    """The manifest's configurations with their labels; a line without "model" is of the
-    single --model (default smollm2-135m)."""
-    from advisor.errors import AdvisorError
-    from advisor.rules.external import read_manifest
-    from advisor.suites.tasks import task_names
-    from advisor.truth.lm_eval import parse_task_maps
-
-    extra = parse_task_maps(maps, task_names())
-    configs = read_manifest(manifest, tolerance=tolerance, extra=extra, allow_pickle=allow_pickle)
-    if any(c.model is None for c in configs) and len(model or []) > 1:
-        raise AdvisorError(
-            f'{manifest}: a line without "model" needs a single --model, not {len(model)}.'
-        )
-    default = (model or ["smollm2-135m"])[0]
-    configs = [replace(c, model=c.model or default) for c in configs]
-    if task and not any(t in c.labels for c in configs for t in resolve_tasks(task)):
-        raise AdvisorError("No --task you named has an lm-eval label in the manifest.")
-    return configs
-
-
-def _lm_eval_provenance(manifest: Path, configs: list[Any]) -> dict[str, Any]:
-    return {
-        "source": "lm-eval",
-        "manifest": str(manifest),
-        "configurations": {c.id: _config_record(c) for c in configs},
-    }
-
-
-def _config_record(config: Any) -> dict[str, Any]:
-    return {
-        "model": config.model,
-        "dense": config.files[0],
-        "pruned": config.files[1],
-        "lm_eval_tasks": {t: rec["lm_eval"] for t, rec in config.labels.items()},
-    }
-
-
-def _target(plan: Any, name: str, dense: Any, ray: str) -> Any:
-    from advisor.distributed import RayTarget
-    from advisor.pair import LoadOptions
-
-    return RayTarget(ray, name, LoadOptions(allow_pickle=plan.allow_pickle), dense.fingerprint)
-
-
-def _labelled(plan: Any, name: str, configs: list[Any], ray: str | None) -> list[dict[str, Any]]:
-    """One model's lm-eval-labelled rows: its configurations' evidence measured (here, or
-    one Ray task each) or read back from the cases file."""
-    from advisor.models import load_model
-    from advisor.rules.external import lm_eval_rows
-
-    dense = load_model(name, allow_pickle=plan.allow_pickle, console=err)
-    mine = [c for c in configs if c.model == name]
-    if ray is not None:
-        from advisor.distributed import lm_eval_rows_on_ray
-
-        return lm_eval_rows_on_ray(
-            _target(plan, name, dense, ray), dense, mine, plan.cases_path, plan.seed
-        )
-    return lm_eval_rows(
-        dense, mine, plan.cases_path, seed=plan.seed, allow_pickle=plan.allow_pickle,
-        on_config=lambda cid, note: err.print(f"  {dense.name} {cid}: {note}"),
-    )  # fmt: skip
-
-
-def _grid(plan: Any, model: str, points: list[Any], ray: str | None) -> list[dict[str, Any]]:
-    """One model's grid rows, behind a progress bar (with --ray: one Ray task a point)."""
-    from advisor.models import load_model
-    from advisor.rules.fit import grid_rows
-
-    dense = load_model(model, allow_pickle=plan.allow_pickle, console=err)
-    if ray is not None:
-        from advisor.distributed import grid_rows_on_ray
-
-        say = lambda point, note: err.print(f"  {dense.name} {point.id}: {note}")  # noqa: E731
-        return grid_rows_on_ray(_target(plan, model, dense, ray), plan, dense, points, say)
+def _with_progress(
+    title: str,
+    total: int,
+    say: Callable[[str, str], None],
+    run: Callable[[Callable[[str, str], None]], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """``run(say)`` behind a progress bar of ``total`` points: each point's note said, and
+    the bar advanced."""
     columns = (
         TextColumn("{task.description}", markup=False),
         BarColumn(),
@@ -256,10 +189,10 @@ def _grid(plan: Any, model: str, points: list[Any], ray: str | None) -> list[dic
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err) as progress:
-        bar = progress.add_task(f"{dense.name}: grid", total=len(points))
+        bar = progress.add_task(title, total=total)
 
-        def done(point: Any, note: str) -> None:
+        def done(point: str, note: str) -> None:
             progress.advance(bar)
-            progress.console.print(f"  {dense.name} {point.id}: {note}")
+            say(point, note)
 
-        return grid_rows(plan, dense, points, on_point=done)
+        return run(done)

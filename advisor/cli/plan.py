@@ -28,6 +28,9 @@ from advisor.cli.app import (
 from advisor.cli.assess import DataOpt, RulesOpt, slug
 from advisor.cli.view import plan_verdicts, print_plan
 from advisor.errors import AdvisorError
+from advisor.publish import writable_dir
+from advisor.rules.rules_file import load_rules
+from advisor.suites.own import own_suites, parse_data_option
 
 
 @app.command()
@@ -86,17 +89,10 @@ def plan(
     heat map) and plan.json. Example: prune-advisor plan --task rag --task math --method
     attn-drop --save pruned/
     """
-    from advisor.files import writable_dir
-    from advisor.guidance.plan import make_plan
-    from advisor.guidance.sensitivity import MapRequest
-    from advisor.guidance.units import check_unit_method
-    from advisor.pair import check_models, load_dense
-    from advisor.pruning import drop_units, save_pruned
-    from advisor.report import write_plan
-    from advisor.rules.rules_file import load_rules
-    from advisor.suites.own import own_suites, parse_data_option
+    from advisor import assess, pair, pruning, report  # lazy: torch, not at CLI start-up
+    from advisor.guidance import plan, sensitivity  # lazy: torch, not at CLI start-up
 
-    check_unit_method(method)
+    pruning.check_unit_method(method)
     if not task and not data:
         raise AdvisorError(
             "Say which task types the plan must stay go on with --task (repeatable), "
@@ -110,26 +106,26 @@ def plan(
         if folder is not None:
             writable_dir(folder)
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
-    check_models(model, options)
-    dense = load_dense(model, options, err)
-    request = MapRequest(method, tasks, seed, files or None, rules, tolerance)
+    pair.check_models(model, options)
+    dense = pair.load_dense(model, options, err)
+    request = sensitivity.MapRequest(method, tasks, seed, files or None, rules, tolerance)
 
     def checked(found: dict[str, Any]) -> None:
         units = ", ".join(map(str, found["units"]))
         err.print(f"  verified [{units}]: {plan_verdicts(found)}", soft_wrap=True)
 
-    result = make_plan(dense, request, console=err, on_check=checked)
+    result = plan.make_plan(dense, request, assess.assess, console=err, on_check=checked)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = out_dir or Path("reports") / f"{slug(dense.name)}-plan-{method}-{stamp}"
-    report = write_plan(result, folder)
+    page = report.write_plan(result, folder)
     saved = None
     if save is not None and result["units"]:
         if dense.dtype != "float32":  # saved weights at full precision, as `prune` saves them
-            dense = load_dense(model, replace(options, dtype="float32"), err)
-        saved = save_pruned(drop_units(dense, method, result["units"]), save)
+            dense = pair.load_dense(model, replace(options, dtype="float32"), err)
+        saved = pruning.save_pruned(pruning.drop_units(dense, method, result["units"]), save)
     elif save is not None:
         err.print(f"Nothing written to {save}: the plan removes no unit.", soft_wrap=True)
     if json_out:
-        print_json(result | {"report": str(report), "saved": str(saved) if saved else None})
+        print_json(result | {"report": str(page), "saved": str(saved) if saved else None})
         return
-    print_plan(result, report, saved)
+    print_plan(result, page, saved)

@@ -33,6 +33,7 @@ from advisor.cli.app import (
     prune_request,
 )
 from advisor.errors import AdvisorError
+from advisor.publish import writable_dir
 
 
 def _ranges(indices: list[int]) -> str:
@@ -104,9 +105,7 @@ def prune(
 
     Example: prune-advisor prune --model smollm2-135m --method wanda --pattern 2:4 --out DIR
     """
-    from advisor.files import writable_dir
-    from advisor.pair import check_models, load_dense
-    from advisor.pruning import plan, prune_model, save_pruned
+    from advisor import pair, pruning  # lazy: torch and transformers, not at CLI start-up
 
     if method is None:
         raise AdvisorError("Say which pruning method with --method (e.g. --method wanda).")
@@ -116,19 +115,19 @@ def prune(
     calib = dict(seed=seed, calib_samples=calib_samples, calib_len=calib_len)
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
     # The method, its amount and the model are checked before the model is loaded.
-    check_models(model, options, prune_request(method, **amounts, **calib))
+    pair.check_models(model, options, prune_request(method, **amounts, **calib))
     if not dry_run:
         writable_dir(out_dir)  # before pruning (minutes for sparsegpt), not after
-    dense = load_dense(model, options, err)
+    dense = pair.load_dense(model, options, err)
     if dry_run:
-        result = plan(dense, method, **amounts, **calib, console=err)
+        result = pruning.dry_run(dense, method, **amounts, **calib, console=err)
         if json_out:
             print_json(result)
         else:
             _print_plan(result)
         return
-    pruned = prune_model(dense, method, **amounts, **calib, console=err)
-    folder = save_pruned(pruned, out_dir)
+    pruned = pruning.prune_model(dense, method, **amounts, **calib, console=err)
+    folder = pruning.save_pruned(pruned, out_dir)
     if json_out:
         print_json({"out": str(folder), "manifest": pruned.manifest})
     else:

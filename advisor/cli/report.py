@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from jinja2 import TemplateError
 
 from advisor.cli.app import app, out
 from advisor.errors import AdvisorError
+from advisor.paths import FILE, input_path, output_path
+from advisor.publish import atomic_write
 
 
 @app.command()
@@ -21,11 +24,7 @@ def report(
     ] = None,
 ) -> None:
     """Re-render the HTML report from a saved result.json."""
-    from jinja2 import TemplateError
-
-    from advisor.files import atomic_write
-    from advisor.paths import FILE, input_path, output_path
-    from advisor.report import check_result, render
+    from advisor.report import check_result, render  # lazy: matplotlib, not at CLI start-up
 
     input_path(result_file, "", FILE, "Pass a result.json written by `prune-advisor assess`.")
     target = output_path(

@@ -31,12 +31,18 @@ from advisor.cli.app import (
 from advisor.cli.assess import DataOpt, RulesOpt, TemperatureOpt, slug, warn
 from advisor.cli.view import print_sweep
 from advisor.errors import AdvisorError
+from advisor.models.loading import LoadedModel
+from advisor.publish import writable_dir
+from advisor.rules.rules_file import load_rules
+from advisor.suites.own import own_suites, parse_data_option
 
 
-def run_assessment(dense: Any, pruned: Any, tasks: list[str], **options: Any) -> dict[str, Any]:
+def run_assessment(
+    dense: LoadedModel, pruned: Any, tasks: list[str], **options: Any
+) -> dict[str, Any]:
     """Run :func:`advisor.assess.assess` behind a status display (``options``: its
     keyword options)."""
-    from advisor.assess import assess
+    from advisor.assess import assess  # lazy: torch, not at CLI start-up
 
     with err.status("assessing") as status:
         return assess(
@@ -128,26 +134,19 @@ def sweep(
     kept: rerun the same command with the same --out after an interruption and it resumes
     where it stopped. --data works as in assess: your own suites, one per task type.
     """
-    from advisor.assess import check_temperature
-    from advisor.files import writable_dir
-    from advisor.frontier import SEARCHES
-    from advisor.guidance.units import check_unit_method
-    from advisor.pair import check_models, load_dense
-    from advisor.pruning import get_method
-    from advisor.rules.rules_file import load_rules
-    from advisor.suites.own import own_suites, parse_data_option
-    from advisor.sweep import SweepPlan, sweep_steps
-    from advisor.sweep import sweep as run_sweep
+    from advisor import assess, cluster, pair, pruning  # lazy: torch, not at CLI start-up
+    from advisor.sweep import frontier, plan as sweep_plan, ray as sweep_ray, run  # lazy: torch
 
-    get_method(method)
+    pruning.get_method(method)
     if sensitivity:
-        check_unit_method(method)
-    if search not in SEARCHES:
-        raise AdvisorError(f"--search must be one of {', '.join(SEARCHES)}; got '{search}'.")
+        pruning.check_unit_method(method)
+    if search not in frontier.SEARCHES:
+        searches = ", ".join(frontier.SEARCHES)
+        raise AdvisorError(f"--search must be one of {searches}; got '{search}'.")
     tasks, files = own_suites(task, parse_data_option(data, task), seed)  # rows read here
-    plan = SweepPlan(
+    plan = sweep_plan.SweepRequest(
         method=method,
-        steps=sweep_steps(method, amounts, pattern),
+        steps=sweep_plan.sweep_amounts(method, amounts, pattern),
         tasks=tasks,
         data=files,
         pattern=pattern,
@@ -159,25 +158,22 @@ def sweep(
         search=search,
         sensitivity=sensitivity,
     )
-    check_temperature(temperature)
+    assess.check_temperature(temperature)
     load_rules(rules)  # a bad rules file fails before the model is loaded, not after
     if out_dir is not None:
         writable_dir(out_dir)
     options = load_options(trust_remote_code, dtype, device, device_map, allow_pickle)
-    check_models(model, options)
+    pair.check_models(model, options)
     if ray is not None:
-        from advisor.distributed import connect
-
-        connect(ray)  # an unreachable address fails before any model is loaded
-    dense = load_dense(model, options, err)
+        cluster.connect(ray)  # an unreachable address fails before any model is loaded
+    dense = pair.load_dense(model, options, err)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = out_dir or Path("reports") / f"sweep-{slug(dense.name)}-{method}-{stamp}"
     remote = None
     if ray is not None:
-        from advisor.distributed import RayTarget, sweep_runner
-
-        remote = sweep_runner(RayTarget(ray, model, options, dense.fingerprint), plan)
-    summary = run_sweep(
+        target = cluster.RayTarget(ray, model, options, dense.fingerprint)
+        remote = sweep_ray.sweep_runner(target, plan)
+    summary = run.sweep(
         dense,
         plan,
         folder,

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from advisor.cli.app import line, out
 from advisor.gate import gate_sentence, gate_state
-from advisor.notes import items_read, short_reason, speed_note
+from advisor.notes import blame_sentence, items_read, plan_headline, short_reason, speed_note
 from advisor.provenance import detected_lines
 from advisor.verdicts import style
 
@@ -91,8 +91,6 @@ def print_gate(result: dict[str, Any], console: Any) -> None:
 
 def print_blame(result: dict[str, Any], console: Any = out) -> None:
     """With --blame: one sentence per task type blamed (or why nothing was)."""
-    from advisor.guidance.blame import blame_sentence
-
     blamed = result.get("blame")
     if blamed is None:
         return
@@ -139,8 +137,6 @@ def plan_verdicts(checked: dict[str, Any]) -> str:
 
 def print_plan(plan: dict[str, Any], report: Any, saved: Any = None) -> None:
     """The plan in a few lines (at most WIDTH columns, paths aside)."""
-    from advisor.report import plan_headline
-
     layers = plan["map"]["layers"]
     out.print(line(("Plan", "bold"), f" for {plan['model']}, {plan['method']}:"), soft_wrap=True)
     _say(out, f"  {plan_headline(plan)}")

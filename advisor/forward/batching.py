@@ -20,6 +20,7 @@ small dataclasses. Conventions shared by all of them:
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import Any
 
 import torch
 
-from advisor.forward import prefix
+from advisor.forward import layer_replay
 from advisor.forward.reuse import memo
 from advisor.models.anatomy import decoder_layers, decoder_of
 
@@ -203,8 +204,8 @@ def recorded_call(
     **kw: Any,
 ) -> tuple[Any, list[Any]]:
     """One decoder call with its residual streams recorded (through ``reduce``); inside a
-    sweep's prefix sharing (:mod:`advisor.forward.prefix`) a kept layer prefix is replayed."""
-    session = prefix.active(model)
+    sweep's prefix sharing (:mod:`advisor.forward.layer_replay`) a kept layer prefix is replayed."""
+    session = layer_replay.active(model)
     if session is not None:
         return session.run(model, ids, mask, positions, reduce, _recorded, **kw)
     return _recorded(model, ids, mask, positions, reduce, **kw)
@@ -269,7 +270,6 @@ def feed_branches(
     several options of one prompt) and return its pre-norm last-stream states
     ``[len(tokens[k]), d]`` (fp32). Continuations of similar length run together, each
     bucket from a copy of the cache, which itself is left as it was."""
-    import copy
 
     out: list[torch.Tensor | None] = [None] * len(tokens)
     lengths = lengths_of(tokens)

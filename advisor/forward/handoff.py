@@ -13,7 +13,7 @@ is what a fresh left-padded prefill holds there too. Only caches whose layers ar
 dynamic layers holding every slot (or none: attention pruned away) are cut: a
 sliding-window layer that has already dropped slots, or a cache of another kind, is never
 kept, and those prompts are simply prefilled again. Nor is a prefill run under a sweep's
-layer-prefix replay (:mod:`advisor.forward.prefix`): its skipped layers' cache slots are
+layer-prefix replay (:mod:`advisor.forward.layer_replay`): its skipped layers' cache slots are
 zeros that only the replay itself may leave unread.
 """
 
@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from transformers import DynamicCache
 
-from advisor.forward import prefix
+from advisor.forward import layer_replay
 from advisor.forward.reuse import KEEP_PREFILL, memo
 
 # DummyLayer: transformers' stand-in where a layer has no attention (its config says "dummy").
@@ -108,7 +109,7 @@ def keep(model: Any, seqs: Sequence[Sequence[int]], prefilled: tuple) -> None:
     :func:`advisor.forward.reuse` block asked to keep."""
     kept = memo(model)
     wanted = kept.get(KEEP_PREFILL) if kept is not None else None
-    if not wanted or prefix.active(model) is not None:
+    if not wanted or layer_replay.active(model) is not None:
         return  # a sweep's replayed layers leave zeros in the cache: never hand those on
     rows = [r for r, seq in enumerate(seqs) if tuple(seq) in wanted]
     cut = rows_of(*prefilled, rows) if rows else None
@@ -125,7 +126,6 @@ def handed(model: Any, seq: Sequence[int]) -> RowPrefill | None:
 def merged(model: Any, rows: Sequence[RowPrefill]) -> tuple:
     """A batch rebuilt from ``rows``: ``(cache, mask, positions, last, mean)`` laid out as
     a fresh prefill's (left-padded to the longest row; positions ``[b, 1]``, the last)."""
-    from transformers import DynamicCache
 
     width = max(row.mask.shape[0] for row in rows)
     cache = DynamicCache(config=model.config)

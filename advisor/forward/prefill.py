@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from transformers import DynamicCache
 
 from advisor.forward.batching import (
     Prompt,
@@ -84,7 +85,6 @@ def prefill(
     ``cache=False``: the caller reads only the states; the cache comes back as None (a
     batch without a shared prefix then runs without one).
     """
-    from transformers import DynamicCache
 
     device = input_device(model)
     shared = shared_prefix(seqs) if len(seqs) > 1 else 0

@@ -14,6 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from advisor.guidance.rows import TaskRun, task_row
+from advisor.models.loading import LoadedModel
+from advisor.pruning import METHODS
+from advisor.pruning.pruned import RECORD_KEY
+from advisor.rules.rules_file import load_rules
+from advisor.truth.evaluate import dense_results
+
 # The record's lists of removed units, by the registry's unit kind.
 RECORD_LISTS = {"block": "dropped_layers", "attn": "dropped_attn", "mlp": "dropped_mlp"}
 
@@ -21,7 +28,6 @@ RECORD_LISTS = {"block": "dropped_layers", "attn": "dropped_attn", "mlp": "dropp
 def removed_units(record: dict[str, Any]) -> tuple[str, list[int]] | None:
     """(the structural method, the original indices) of a pruning record that removed units
     of one kind; None for anything else (weights zeroed, kinds mixed, nothing removed)."""
-    from advisor.pruning import METHODS
 
     method = METHODS.get(record.get("method") or "")
     if method is not None and method.unit is None:  # weights zeroed: no unit removed
@@ -35,7 +41,7 @@ def removed_units(record: dict[str, Any]) -> tuple[str, list[int]] | None:
 
 
 def blame(
-    dense: Any,
+    dense: LoadedModel,
     pruned: Any,
     verdicts: dict[str, Any],
     suites: dict[str, list],
@@ -46,10 +52,6 @@ def blame(
     ``pruned`` restored alone: the predicted retention, interval and verdict then, and the
     gain over the verdict's, best first. ``suites``: the items the verdicts read;
     ``rules_path`` (None: the shipped rules) and ``tolerance``: the verdicts' own."""
-    from advisor.guidance.rows import TaskRun, task_row
-    from advisor.pruning.pruned import RECORD_KEY
-    from advisor.rules.rules_file import load_rules
-    from advisor.truth.evaluate import dense_results
 
     record = getattr(pruned.loaded.model.config, RECORD_KEY, None) or {}
     found = removed_units(record)
@@ -78,15 +80,3 @@ def blame(
         rows.sort(key=lambda r: (-r["gain"], r["unit"]))
         tasks[task] = {"retention": before["retention"], "restored": rows}
     return {"available": True, "method": method, "units": units, "tasks": tasks}
-
-
-def blame_sentence(task: str, verdict: str, record: dict[str, Any]) -> str:
-    """One task type's blame in words: which restored unit would help most, and by how much."""
-    top = record["restored"][0] if record["restored"] else None
-    now = f"{task} is {verdict} (predicted retention {record['retention']:.2f})"
-    if top is None or top["gain"] <= 0:
-        return f"{now}; restoring any one removed unit alone would not raise it."
-    return (
-        f"{now}; restoring layer {top['unit']} alone would bring it to "
-        f"{top['retention']:.2f} ({top['verdict']})."
-    )

@@ -19,11 +19,18 @@ from collections.abc import Callable
 from typing import Any
 
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
 from advisor.guidance.sensitivity import MapRequest, fitted_suites, sensitivity_map
+from advisor.models import parameter_count
+from advisor.models.loading import LoadedModel
+from advisor.pruning import drop_units
+from advisor.publish import read_checked_json, write_checked_json
+from advisor.rules.rules_file import load_rules
+from advisor.suites.items import items_hash
 from advisor.verdicts import GO
 
 PLAN_VERSION = "plan-v1"
+# One assessment: (dense, pruned, tasks, **settings) -> its result.
+Assessor = Callable[..., dict[str, Any]]
 
 
 def alone_go(sensitivity: dict[str, Any]) -> list[int]:
@@ -87,13 +94,12 @@ def _summary(units: list[int], result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def verify(dense: Any, request: MapRequest, units: list[int], suites: dict) -> dict[str, Any]:
-    """Assess the removal of ``units`` together on ``request``'s task types (cached by the
-    dense model, the units, the items, the rules and the tolerance); its summary."""
-    from advisor.assess import assess
-    from advisor.pruning import drop_units
-    from advisor.rules.rules_file import load_rules
-    from advisor.suites.items import items_hash
+def verify(
+    dense: LoadedModel, request: MapRequest, units: list[int], suites: dict, assessor: Assessor
+) -> dict[str, Any]:
+    """Assess the removal of ``units`` together on ``request``'s task types with
+    ``assessor`` (:func:`advisor.assess.assess`; cached by the dense model, the units, the
+    items, the rules and the tolerance); its summary."""
 
     hashes = {t: items_hash(suites[t]) for t in request.tasks}
     rules_sha = load_rules(request.rules_path)[2]
@@ -102,7 +108,7 @@ def verify(dense: Any, request: MapRequest, units: list[int], suites: dict) -> d
     found = read_checked_json(path)
     if found is not None:
         return found
-    result = assess(
+    result = assessor(
         dense,
         drop_units(dense, request.method, units),
         request.tasks,
@@ -120,16 +126,17 @@ def verify(dense: Any, request: MapRequest, units: list[int], suites: dict) -> d
 
 
 def make_plan(
-    dense: Any,
+    dense: LoadedModel,
     request: MapRequest,
+    assessor: Assessor,
     console: Any = None,
     on_check: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """The plan for ``request`` (a structural method and the task types to stay go on):
     the sensitivity map, the candidates in rank order, every verified set (``on_check``
     receives each as it is settled) and the chosen units with their verified verdicts
-    (``verified`` None when no unit can go)."""
-    from advisor.models import parameter_count
+    (``verified`` None when no unit can go). ``assessor`` verifies a set: the caller passes
+    :func:`advisor.assess.assess` (guidance sits below assess, docs/design.md §9)."""
 
     clock = time.perf_counter()
     sensitivity = sensitivity_map(dense, request, console)
@@ -139,7 +146,7 @@ def make_plan(
     checked: list[dict[str, Any]] = []
 
     def is_go(units: list[int]) -> bool:
-        checked.append(verify(dense, request, units, suites))
+        checked.append(verify(dense, request, units, suites, assessor))
         if on_check:
             on_check(checked[-1])
         return checked[-1]["go"]

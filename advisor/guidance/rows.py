@@ -4,7 +4,7 @@ A row holds, for each unit u of a structural method, the evidence of one task ty
 model re-made from the dense one: with u alone removed (the sensitivity map), or with every
 unit of a pruning removed but u (blame). A unit-u model runs the dense layers up to layer u,
 so the units run from the last layer down in groups that replay the layer prefix they share
-(:mod:`advisor.forward.prefix`). Each unit's result is written to the cache as it finishes,
+(:mod:`advisor.forward.layer_replay`). Each unit's result is written to the cache as it finishes,
 keyed by the dense model's identity, the method, the task's items, the rules, the tolerance
 and the units removed throughout: paid once, and an interrupted row resumes where it
 stopped.
@@ -16,11 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from advisor import forward
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
+from advisor.forward.layer_replay import LayerReplay, dense_tensors
+from advisor.measure.evidence import evidence_kind, task_evidence
+from advisor.models.loading import LoadedModel
+from advisor.pruning import drop_units
+from advisor.pruning.pruned import progress
+from advisor.publish import read_checked_json, write_checked_json
+from advisor.rules.bounds import loss_bounds
+from advisor.rules.looks import evidence_in_looks
+from advisor.rules.predict import counts_of, predict_from
+from advisor.suites.items import items_hash
 
 ROW_VERSION = "sensitivity-v1"
-# Units whose prefixes one PrefixShare keeps at once: each kept depth holds one hidden
+# Units whose prefixes one LayerReplay keeps at once: each kept depth holds one hidden
 # state per forward call, so a group bounds the memory while most layers still replay.
 GROUP = 8
 
@@ -30,7 +40,7 @@ class TaskRun:
     """What every unit of one task type's row shares: the dense model, the method, the
     items with the dense model's scored results, the rule and the tolerance."""
 
-    dense: Any
+    dense: LoadedModel
     method: str
     task: str
     items: list[Any]
@@ -50,11 +60,6 @@ def unit_cost(run: TaskRun, unit: int, pruned: Any, share: Any) -> dict[str, Any
     """The evidence of ``run.task`` with ``unit`` alone removed (``pruned``), read in looks
     (layer prefixes replayed through ``share``): u, its sampling SD and interval, the items
     read, and the predicted retention, interval and verdict."""
-    from advisor import forward
-    from advisor.measure.evidence import evidence_kind, task_evidence
-    from advisor.rules.bounds import loss_bounds
-    from advisor.rules.looks import evidence_in_looks
-    from advisor.rules.predict import counts_of, predict_from
 
     def measure_on(picks: list[int] | None) -> Any:
         label = run.task if picks is None else f"{run.task} on {len(picks)}"
@@ -85,7 +90,6 @@ def unit_cost(run: TaskRun, unit: int, pruned: Any, share: Any) -> dict[str, Any
 
 
 def _unit_file(run: TaskRun, unit: int, rules_sha: str) -> Path:
-    from advisor.suites.items import items_hash
 
     identity = run.dense.cache_identity
     key = (identity, run.method, run.task, items_hash(run.items), rules_sha, run.tolerance)
@@ -102,9 +106,6 @@ def task_row(run: TaskRun, units: list[int], rules_sha: str, console: Any = None
     """The cost of each of ``units`` for one task type (:meth:`TaskRun.units_of` says
     which model each is read on): cached units read back, the others measured (each
     written as it finishes), with a progress bar on ``console``."""
-    from advisor.forward.prefix import PrefixShare, dense_tensors
-    from advisor.pruning import drop_units
-    from advisor.pruning.pruned import progress
 
     paths = {u: _unit_file(run, u, rules_sha) for u in units}
     rows = {u: read_checked_json(p) for u, p in paths.items()}
@@ -115,7 +116,7 @@ def task_row(run: TaskRun, units: list[int], rules_sha: str, console: Any = None
             advance()
         for group in _groups(todo):
             models = [drop_units(run.dense, run.method, run.units_of(u)) for u in group]
-            share = PrefixShare([m.model for m in models], shared)
+            share = LayerReplay([m.model for m in models], shared)
             for unit, pruned in zip(group, models, strict=True):
                 rows[unit] = unit_cost(run, unit, pruned, share)
                 write_checked_json(paths[unit], rows[unit])

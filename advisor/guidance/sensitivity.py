@@ -6,7 +6,7 @@ evidence is read on its calibration items exactly as an assessment reads it (pre
 evidence, :mod:`advisor.measure.evidence`, in sequential looks, :mod:`advisor.rules.looks`):
 the loss u with its interval, and the rules' predicted retention and verdict for that
 unit alone. Only task types the dense model is competent at (and the rules cover) get a
-row (:func:`advisor.truth.assessable.decided_competence`).
+row (:func:`advisor.measure.assessable.decided_competence`).
 
 Each task type's row is measured by :mod:`advisor.guidance.rows`: prefix-shared, and
 cached unit by unit (a map is paid once per model; an interrupted one resumes).
@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from advisor.guidance.rows import TaskRun, task_row
+from advisor.measure.assessable import decided_competence
+from advisor.measure.calibration_items import calibration_suites, fit_suites
+from advisor.measure.evidence import evidence_kind
+from advisor.models.anatomy import decoder_layers
+from advisor.models.loading import LoadedModel
+from advisor.rules.rules_file import load_rules
+from advisor.truth.evaluate import dense_results
+from advisor.verdicts import not_assessable_text
 
 
 @dataclass(frozen=True)
@@ -35,26 +43,19 @@ class MapRequest:
     tolerance: float | None = None
 
 
-def fitted_suites(dense: Any, request: MapRequest) -> dict[str, list]:
+def fitted_suites(dense: LoadedModel, request: MapRequest) -> dict[str, list]:
     """``request``'s calibration suites cut to ``dense``'s context: the items an
     assessment of its task types reads."""
-    from advisor.assess import calibration_suites, fit_suites
 
     suites = calibration_suites(request.tasks, request.seed, request.data)
     fit_suites(suites, dense, lambda _warning: None)  # an assessment warns, not the map
     return suites
 
 
-def sensitivity_map(dense: Any, request: MapRequest, console: Any = None) -> dict[str, Any]:
+def sensitivity_map(dense: LoadedModel, request: MapRequest, console: Any = None) -> dict[str, Any]:
     """The sensitivity map of ``dense`` for ``request``: per task type, whether it is
     assessable (with the reason when not) and each unit's cost (:func:`unit_cost`), by
     original layer index. ``console`` (rich) shows one progress bar per task type."""
-    from advisor.measure.evidence import evidence_kind
-    from advisor.models.anatomy import decoder_layers
-    from advisor.rules.rules_file import load_rules
-    from advisor.truth.assessable import decided_competence
-    from advisor.truth.evaluate import dense_results
-    from advisor.verdicts import not_assessable_text
 
     rules, _, rules_sha = load_rules(request.rules_path)
     tolerance = request.tolerance

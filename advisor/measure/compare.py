@@ -35,12 +35,14 @@ from advisor.measure.spaces import (
     logit_lens,
     logit_space,
     probability_space,
-    skipped_spaces,
     subspace,
 )
-from advisor.models import anatomy
+from advisor.models import anatomy, fingerprint_state, runtime_identity
+from advisor.models.loading import LoadedModel
+from advisor.pruning.shapes import skipped_spaces
 from advisor.suites.items import Item, items_hash
 from advisor.suites.tasks import is_generative
+from advisor.truth.score import output_as_read
 
 # --------------------------------------------------------------------------- orchestration
 
@@ -136,7 +138,7 @@ def _decode_flags(items: list[Item], settings: MeasureSettings) -> list[bool]:
 
 
 def dense_recording(
-    dense: Any,
+    dense: LoadedModel,
     items: list[Item],
     flags: list[bool],
     settings: MeasureSettings,
@@ -157,8 +159,6 @@ def dense_recording(
     dense_rec: Recording | None = None
     state = "off"
     if cache:
-        from advisor.models import fingerprint_state, runtime_identity
-
         fingerprint = getattr(dense, "fingerprint", None) or fingerprint_state(dense_model)
         identity = runtime_identity(fingerprint, dense_model)
         key = dense_cache.cache_key(identity, items_hash(items), key_settings)
@@ -180,7 +180,7 @@ def dense_recording(
     return dense_rec, {"state": state, "key": key}
 
 
-def warm_dense(dense: Any, items: list[Item], **options: Any) -> str:
+def warm_dense(dense: LoadedModel, items: list[Item], **options: Any) -> str:
     """Measure and cache the dense side :func:`measure` would need for ``items`` with the
     same ``options``, so that later measurements (in this process or another sharing the
     cache) run only their pruned model; returns the cache state before ("hit"/"miss")."""
@@ -189,7 +189,7 @@ def warm_dense(dense: Any, items: list[Item], **options: Any) -> str:
 
 
 def measure(
-    dense: Any,
+    dense: LoadedModel,
     pruned: Any,
     items: list[Item],
     *,
@@ -342,7 +342,6 @@ def _example_text(tokenizer: Any, tokens: Any, item: Item) -> str:
     """The report's example text of a decoding: for a generative item, as its evidence
     reads it (its own token limit and stop strings, not the curve's horizon); for others,
     whose evidence reads no decoding, the whole of it."""
-    from advisor.truth.score import output_as_read
 
     if is_generative(item):
         return output_as_read(tokenizer, tokens, item)

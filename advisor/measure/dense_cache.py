@@ -24,16 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
+from safetensors.torch import load as tensors_from_bytes, save_file
 
 from advisor.cache import cache_dir
-from advisor.files import (
+from advisor.measure.record import Recording
+from advisor.publish import (
     CHECKSUMS_NAME,
     discard,
     read_verified,
     staged_dir,
     write_checksums,
 )
-from advisor.measure.record import Recording
 
 CACHE_VERSION = "dense-v3"
 ENTRY_FILES = ("states.safetensors", "meta.json")
@@ -41,7 +43,6 @@ ENTRY_FILES = ("states.safetensors", "meta.json")
 
 def cache_key(fingerprint: str, items_id: str, settings: dict[str, Any]) -> str:
     """The cache key of one dense run (see module docstring)."""
-    import transformers
 
     payload = {
         "version": CACHE_VERSION,
@@ -61,12 +62,11 @@ def cache_path(key: str) -> Path:
 
 
 def save(key: str, recording: Recording) -> Path:
-    """Publish ``recording`` under ``key`` atomically, with checksums (see :mod:`advisor.files`).
+    """Publish ``recording`` under ``key`` atomically, with checksums (see :mod:`advisor.publish`).
 
     A half-written entry is never visible, and two processes saving the same key at once
     leave one intact copy.
     """
-    from safetensors.torch import save_file
 
     steps = [h for h in recording.gen_hidden if h is not None]
     width = recording.last.shape[-1]
@@ -95,11 +95,10 @@ def load(key: str) -> Recording | None:
     """The cached dense outputs under ``key``, or ``None`` on a miss or a damaged entry.
 
     The entry's files are read once and parsed from the bytes whose checksums were checked
-    (:func:`advisor.files.read_verified`): tensors memory-mapped from the file, as
+    (:func:`advisor.publish.read_verified`): tensors memory-mapped from the file, as
     ``safetensors.torch.load_file`` gives, would change under the caller if the file were
     truncated or rewritten later, after the check.
     """
-    from safetensors.torch import load as tensors_from_bytes
 
     folder = cache_path(key)
     if not folder.exists():

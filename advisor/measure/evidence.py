@@ -36,9 +36,10 @@ import torch
 
 from advisor import forward
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
 from advisor.forward.reuse import memoised
 from advisor.models.anatomy import head_logits
+from advisor.models.loading import LoadedModel
+from advisor.publish import read_checked_json, write_checked_json
 from advisor.suites.items import Item, items_hash
 from advisor.suites.tasks import TASK_TYPES
 from advisor.truth import metrics
@@ -167,7 +168,7 @@ def _mean_nll(logits: torch.Tensor, targets: Sequence[int]) -> float:
     return float(-picked.mean())
 
 
-def dense_side(dense: Any, task: str, items: list[Item], *, cache: bool = True) -> dict:
+def dense_side(dense: LoadedModel, task: str, items: list[Item], *, cache: bool = True) -> dict:
     """The dense model's part of the evidence for one task type, cached on disk.
 
     short answers: greedy tokens and the answer window of each item; open text: the
@@ -315,7 +316,7 @@ def _evidence(task: str, kind: str, dense: list[float], pruned: list[float], **s
 
 
 def task_evidence(
-    dense: Any,
+    dense: LoadedModel,
     pruned: Any,
     task: str,
     items: list[Item],

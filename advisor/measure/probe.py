@@ -19,6 +19,12 @@ from typing import Any
 
 import torch
 
+from advisor.cache import cache_file
+from advisor.measure.speed import dense_latency
+from advisor.models import LoadedModel
+from advisor.models.low_memory import DIGESTS, LAYER_FILE, weight_digests
+from advisor.publish import read_checked_json, write_checked_json
+
 PROBES = (
     "The history of the city begins in the early medieval period, when",
     "Question: Tom has 3 apples and buys 4 more. How many apples does he have?\nAnswer:",
@@ -62,24 +68,21 @@ def _loss(outputs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
     return total / max(count, 1)
 
 
-def _cache_path(dense: Any) -> Any:
+def _cache_path(dense: LoadedModel) -> Any:
     """Where a dense model's probe summary is kept on disk (None: no cache identity)."""
     identity = getattr(dense, "cache_identity", None)
     if not identity:
         return None
-    from advisor.cache import cache_file
 
     return cache_file("probe", PROBE_VERSION, identity, PROBES)
 
 
-def dense_probe(dense: Any) -> dict[str, Any]:
+def dense_probe(dense: LoadedModel) -> dict[str, Any]:
     """The dense side of the probe (does its output depend on the input, its loss),
     measured once per dense model: kept in its ``extra`` where it has one, and on disk by
     its cache identity (a warm assessment then runs the probe on the pruned model only)."""
     memo = getattr(dense, "extra", {}).get(PROBE_MEMO)
     if memo is None:
-        from advisor.files import read_checked_json, write_checked_json
-
         path = _cache_path(dense)
         memo = read_checked_json(path) if path is not None else None
         if not isinstance(memo, dict):
@@ -92,7 +95,7 @@ def dense_probe(dense: Any) -> dict[str, Any]:
     return memo
 
 
-def probe_broken(dense: Any, pruned: Any) -> str | None:
+def probe_broken(dense: LoadedModel, pruned: Any) -> str | None:
     """Why the pruned model is degenerate, in one sentence, or None when it is not.
 
     ``dense`` and ``pruned`` are LoadedModel-likes (``.model``, ``.tokenizer``); the dense
@@ -136,3 +139,20 @@ def same_weights(dense_model: Any, pruned_model: Any) -> bool:
         dense_state[k].shape == pruned_state[k].shape and torch.equal(dense_state[k], v)
         for k, v in pruned_state.items()
     )
+
+
+def remember_dense(dense: LoadedModel) -> None:
+    """Measure what an assessment otherwise reads from the live dense model (its probe
+    summary, its decoding speed, its weight digests) into ``dense.extra``."""
+    dense_probe(dense)
+    dense_latency(dense)
+    dense.extra[DIGESTS] = weight_digests(dense.model)
+
+
+def same_as_dense(dense: LoadedModel, pruned_model: Any) -> bool:
+    """Whether ``pruned_model`` holds exactly the dense weights (see
+    :func:`advisor.measure.probe.same_weights`), by digests for a released stand-in."""
+    digests = dense.extra.get(DIGESTS)
+    if digests is None or LAYER_FILE not in dense.extra:
+        return same_weights(dense.model, pruned_model)
+    return weight_digests(pruned_model) == digests

@@ -50,23 +50,6 @@ def layer_alignment(dense_blocks: int, pruned_model: Any) -> list[int]:
     return [0] + [sum(1 for b in kept if b <= i) for i in range(dense_blocks)]
 
 
-def skipped_spaces(dense_width: int, pruned_width: int) -> list[dict[str, str]]:
-    """The spaces that cannot be compared for these residual-stream widths, and why."""
-    if dense_width == pruned_width:
-        return []
-    return [
-        {
-            "space": "embedding",
-            "why": (
-                f"hidden size {dense_width} → {pruned_width}: the two models' per-layer "
-                f"hidden states have different widths, so their cosines are undefined; the "
-                f"logit (and logit lens), probability, subspace and accumulation spaces "
-                f"compare outputs over the shared vocabulary and are measured"
-            ),
-        }
-    ]
-
-
 # --------------------------------------------------------------------------- per item
 
 

@@ -6,14 +6,15 @@ import time
 from typing import Any
 
 import torch
+from transformers import DynamicCache
 
 from advisor import forward
+from advisor.models.loading import LoadedModel
 
 
 @torch.inference_mode()
 def ms_per_token(model: Any, prompt: torch.Tensor, tokens: int) -> float:
     """Greedy decoding with a KV cache, batch 1: wall-clock ms per decoded token."""
-    from transformers import DynamicCache
 
     kw = {forward.cache_kwarg(model): DynamicCache(config=model.config), "use_cache": True}
     next_id = model(prompt, **kw).logits[:, -1:].argmax(-1)
@@ -25,7 +26,7 @@ def ms_per_token(model: Any, prompt: torch.Tensor, tokens: int) -> float:
 
 
 def paired_latency(
-    dense: Any, pruned: Any, prompt: torch.Tensor, tokens: int = 16, rounds: int = 3
+    dense: LoadedModel, pruned: Any, prompt: torch.Tensor, tokens: int = 16, rounds: int = 3
 ) -> dict[str, float]:
     """Dense and pruned ms/token, each the best of ``rounds`` runs taken alternately so
     both see the same load on a shared machine, and the speed-up (dense / pruned)."""
@@ -49,11 +50,11 @@ LATENCY_ROUNDS = 2
 LATENCY_MEMO = "dense_ms_per_token"
 
 
-def _prompt(dense: Any) -> torch.Tensor:
+def _prompt(dense: LoadedModel) -> torch.Tensor:
     return dense.tokenizer(SPEED_PROMPT, return_tensors="pt").input_ids
 
 
-def dense_latency(dense: Any) -> float:
+def dense_latency(dense: LoadedModel) -> float:
     """The dense model's ms/token, measured now and kept in ``dense.extra``: what
     :func:`latency` then compares with when the dense model is no longer loaded."""
     prompt = _prompt(dense)
@@ -62,7 +63,7 @@ def dense_latency(dense: Any) -> float:
     return dense.extra[LATENCY_MEMO]
 
 
-def latency(dense: Any, pruned_model: Any) -> dict[str, float]:
+def latency(dense: LoadedModel, pruned_model: Any) -> dict[str, float]:
     """Dense and pruned ms/token over :data:`LATENCY_TOKENS` tokens: paired
     (:func:`paired_latency`), or against the dense speed kept by :func:`dense_latency`."""
     kept = getattr(dense, "extra", {}).get(LATENCY_MEMO)

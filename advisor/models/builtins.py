@@ -23,9 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import torch
+import transformers
+import transformers.modeling_gguf_pytorch_utils as gguf_utils
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
-from advisor.files import (
+from advisor.publish import (
     CHECKSUMS_NAME,
     atomic_write,
     discard,
@@ -216,7 +223,6 @@ def _materialise_gguf(spec: BuiltinModel, progress: Any, task: Any) -> Path:
 
 def quiet_transformers() -> contextlib.ExitStack:
     """Silence transformers' own bars and chatter while we show our own progress."""
-    import transformers
 
     stack = contextlib.ExitStack()
     stack.enter_context(warnings.catch_warnings())
@@ -225,7 +231,6 @@ def quiet_transformers() -> contextlib.ExitStack:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     # The GGUF de-quantiser uses a bare tqdm bar that ignores the switch above.
-    import transformers.modeling_gguf_pytorch_utils as gguf_utils
 
     bare_tqdm = gguf_utils.tqdm
     gguf_utils.tqdm = functools.partial(bare_tqdm, disable=True)
@@ -241,8 +246,6 @@ def quiet_transformers() -> contextlib.ExitStack:
 
 def load_gguf(gguf: Path) -> tuple[Any, Any]:
     """Load a GGUF file with transformers, de-quantised to fp32 (slow: ~20-90 s)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     with quiet_transformers():
         model = AutoModelForCausalLM.from_pretrained(
@@ -254,8 +257,6 @@ def load_gguf(gguf: Path) -> tuple[Any, Any]:
 
 def convert_builtin(name: str, console: Any = None) -> Path:
     """Obtain built-in ``name`` and convert it once into a safetensors folder in the cache."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     spec = BUILTINS[name]
     target = builtin_folder(name)

@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
-from advisor.files import (
+from advisor.publish import (
     read_checked_json,
     sha256_file,
     write_checked_json,
@@ -61,7 +63,7 @@ def fingerprint_folder(folder: str | Path) -> str:
 def runtime_identity(fingerprint: str, model: Any) -> str:
     """``fingerprint``, suffixed with the dtype and device type of ``model`` unless they are
     the default fp32 on CPU (so fp32 CPU cache keys stay as they were). Tensors without
-    storage (a released dense model's, :mod:`advisor.dense_first`) do not count."""
+    storage (a released dense model's, :mod:`advisor.models.low_memory`) do not count."""
     params = list(model.parameters())
     first = next((p for p in params if not p.is_meta), params[0])
     dtype = str(first.dtype).replace("torch.", "")
@@ -73,7 +75,6 @@ def runtime_identity(fingerprint: str, model: Any) -> str:
 
 def fingerprint_state(model: Any) -> str:
     """A stable id of an in-memory model: its config plus every tensor's bytes."""
-    import torch
 
     cfg = {k: v for k, v in model.config.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}
     digest = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())

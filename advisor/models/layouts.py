@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers.pytorch_utils import Conv1D
 
 from advisor.errors import AdvisorError
 
@@ -133,14 +134,6 @@ def block_layout(block: nn.Module, config: Any = None) -> BlockLayout:
     )
 
 
-def _conv1d_type() -> type | None:
-    try:
-        from transformers.pytorch_utils import Conv1D
-    except ImportError:  # pragma: no cover - every pinned transformers has it
-        return None
-    return Conv1D
-
-
 class Conv1DView:
     """A GPT-2 ``Conv1D`` seen as a Linear: ``weight`` is the ``[out, in]`` transposed view
     of the stored ``[in, out]`` weight (writes go through to the module)."""
@@ -170,20 +163,18 @@ class Conv1DView:
 
 def linears(block: nn.Module) -> dict[str, Any]:
     """Every linear layer of a block (GPT-2 Conv1D through :class:`Conv1DView`), by name."""
-    conv = _conv1d_type()
     out: dict[str, Any] = {}
     for name, mod in block.named_modules():
         if isinstance(mod, nn.Linear):
             out[name] = mod
-        elif conv is not None and isinstance(mod, conv):
+        elif isinstance(mod, Conv1D):
             out[name] = Conv1DView(mod)
     return out
 
 
 def in_width(linear: Any) -> int:
     """Input width of a Linear, a Conv1D or a :class:`Conv1DView`."""
-    conv = _conv1d_type()
-    if conv is not None and isinstance(linear, conv):
+    if isinstance(linear, Conv1D):
         return int(linear.weight.shape[0])
     return int(linear.in_features)
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import snapshot_download
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
 from advisor.errors import AdvisorError
 from advisor.models.builtins import BUILTINS, DEFAULT_MODEL, convert_builtin, quiet_transformers
 from advisor.models.fingerprints import fingerprint_folder, runtime_identity
@@ -20,7 +24,7 @@ from advisor.models.placement import placement
 from advisor.paths import FOLDER, input_path
 
 # Key of ``LoadedModel.extra`` where :func:`load_model` keeps how it loaded the model, so
-# that a twin in another precision loads alike (advisor/truth/assessable.py).
+# that a twin in another precision loads alike (advisor/measure/assessable.py).
 LOAD_OPTIONS = "load_options"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -137,7 +141,6 @@ def resolve_model(spec: str, console: Any = None) -> tuple[str, Path, str]:
 
 
 def _hub_snapshot(repo_id: str) -> Path:
-    from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
     try:
@@ -153,7 +156,6 @@ def _hub_snapshot(repo_id: str) -> Path:
 
 
 def _check_causal_lm(path: Path, trust_remote_code: bool) -> None:
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     config = json.loads((path / "config.json").read_text())
     auto_map = config.get("auto_map", {})
@@ -298,7 +300,6 @@ def load_model(
     code from the folder runs only with ``trust_remote_code``; pickle weights load only
     with ``allow_pickle``.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where = placement(dtype, device, device_map)
     name, path, note = resolve_model(spec, console)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 from typing import Any
 
+import torch
+import transformers
+
+from advisor import __version__
 from advisor.errors import AdvisorError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -20,7 +25,6 @@ _NATIVE_BF16_PROBES = (
 def native_bf16_kind() -> str | None:
     """How this CPU multiplies bf16 natively ("AMX", "AVX512-BF16"), or None: then a bf16
     matmul is emulated and far slower than fp32."""
-    import torch
 
     found = (n for probe, n in _NATIVE_BF16_PROBES if getattr(torch.cpu, probe, lambda: 0)())
     return next(found, None)
@@ -57,7 +61,6 @@ def resolve_dtype(dtype: str, device: str | None = None, device_map: str | None 
 def placement(dtype: str, device: str | None, device_map: str | None) -> dict[str, Any]:
     """``from_pretrained`` keyword arguments for where and in what precision to load, with
     the user's mistakes turned into clear errors."""
-    import torch
 
     if dtype not in DTYPES:
         raise AdvisorError(f"--dtype must be one of {', '.join(DTYPES)}; got '{dtype}'.")
@@ -67,8 +70,6 @@ def placement(dtype: str, device: str | None, device_map: str | None) -> dict[st
         )
     kwargs: dict[str, Any] = {"dtype": getattr(torch, resolve_dtype(dtype, device, device_map))}
     if device_map is not None:
-        import importlib.util
-
         if importlib.util.find_spec("accelerate") is None:
             raise AdvisorError("--device-map needs the accelerate package: pip install accelerate")
         kwargs["device_map"] = device_map
@@ -97,3 +98,15 @@ def placement_like(model: Any) -> dict[str, Any]:
     elif device_map or first.device.type != "cpu":
         kwargs["device_map"] = {"": str(first.device)}
     return kwargs
+
+
+def versions() -> dict[str, str]:
+    """The versions of everything that measured a result."""
+    return {
+        "prune_advisor": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpu": cpu_description(),
+    }

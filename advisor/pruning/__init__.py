@@ -27,8 +27,6 @@ from advisor.models.anatomy import decoder_layers
 from advisor.pruning import layer_drop
 from advisor.pruning.blocks import block_linears, sublayer_parts
 from advisor.pruning.calibration import (
-    DEFAULT_CALIB_LEN,
-    DEFAULT_CALIB_SAMPLES,
     Calibration,
     token_batches,
 )
@@ -44,35 +42,40 @@ from advisor.pruning.pruned import (
 )
 from advisor.pruning.registry import (
     METHODS,
+    SPARSITY,
+    STRUCTURAL,
     Amount,
     PruneRequest,
     PruningMethod,
     check_amount,
+    check_unit_method,
     get_method,
     requested_amount,
 )
+from advisor.requests import DEFAULT_CALIB_LEN, DEFAULT_CALIB_SAMPLES
 
 __all__ = [
     "DEFAULT_CALIB_LEN",
     "DEFAULT_CALIB_SAMPLES",
     "METHODS",
     "PATTERNS",
+    "SPARSITY",
+    "STRUCTURAL",
     "Amount",
     "Calibration",
     "PruneRequest",
     "PrunedModel",
     "PruningMethod",
     "check_amount",
+    "check_unit_method",
     "drop_units",
+    "dry_run",
     "get_method",
     "load_pruned",
-    "plan",
     "prune_model",
     "save_pruned",
     "token_batches",
 ]
-
-_DROP_KIND = {m.name: m.unit for m in METHODS.values() if m.unit is not None}
 
 
 def _blocks(model: Any) -> Any:
@@ -104,12 +107,12 @@ def _calibration(
 
 
 def _dropped(method: str, details: dict[str, Any]) -> dict[str, list[int]]:
-    kind = _DROP_KIND.get(method)
+    unit = get_method(method).unit
     dropped = details.get("dropped", [])
     return {
-        "dropped_layers": dropped if kind == "block" else [],
-        "dropped_attn": dropped if kind == "attn" else [],
-        "dropped_mlp": dropped if kind == "mlp" else [],
+        "dropped_layers": dropped if unit == "block" else [],
+        "dropped_attn": dropped if unit == "attn" else [],
+        "dropped_mlp": dropped if unit == "mlp" else [],
     }
 
 
@@ -117,7 +120,7 @@ def _manifest(before, spec, amount, seed, calib, details, model) -> dict[str, An
     overall, per_layer = measure_sparsity(model)
     return {
         "method": spec.name,
-        "kind": spec.kind,
+        "kind": spec.family,
         "amount": amount.describe(),
         "amount_label": amount.label(),
         "pattern": amount.pattern,
@@ -155,7 +158,7 @@ def drop_units(loaded: LoadedModel, method: str, units: list[int]) -> PrunedMode
     if any(not 0 <= u < n_layers for u in chosen) or len(chosen) >= n_layers:
         raise AdvisorError(f"{method} can remove 0 to {n_layers - 1} of {n_layers} layers.")
     before = _before(loaded)
-    model = working_copy(loaded.model, spec.kind)
+    model = working_copy(loaded.model, spec.family)
     layer_drop.drop(model, spec.unit, chosen)
     amount = Amount(layers=len(chosen))
     return _pruned_view(loaded, model, before, (spec, amount, 0, None), {"dropped": chosen})
@@ -184,7 +187,7 @@ def prune_model(
     calib = _calibration(loaded, spec, request)
     n_layers = len(decoder_layers(loaded.model))
     before = _before(loaded)
-    model = loaded.model if in_place else working_copy(loaded.model, spec.kind)
+    model = loaded.model if in_place else working_copy(loaded.model, spec.family)
     with progress(console, f"{spec.name} {amount.label()}", n_layers) as advance:
         details = spec.run(model, amount, calib, seed, advance, loaded.cache_identity)
     return _pruned_view(loaded, model, before, (spec, amount, seed, calib), details)
@@ -223,36 +226,37 @@ def _pruned_view(
     return PrunedModel(loaded=view, manifest=manifest)
 
 
-def working_copy(model: Any, kind: str) -> Any:
-    """A copy of ``model`` for a method of ``kind`` to prune.
+def working_copy(model: Any, family: str) -> Any:
+    """A copy of ``model`` for a method of ``family`` (the registry's STRUCTURAL or
+    SPARSITY) to prune.
 
     Structural methods only replace modules and edit the config, so their copy shares
     every tensor with the dense model (no second set of weights in memory: for a 7B model
     in fp32, 28 GB). Treat those tensors as read-only: change them in place on the pruned
     model and the dense model changes too. Methods that rewrite weights get a full copy.
     """
-    if kind != "structural":
+    if family != STRUCTURAL:
         return copy.deepcopy(model)
     shared = {id(tensor): tensor for tensor in [*model.parameters(), *model.buffers()]}
     return copy.deepcopy(model, memo=shared)
 
 
-def _removed_parameters(model: Any, kind: str, dropped: list[int]) -> int:
+def _removed_parameters(model: Any, unit: str, dropped: list[int]) -> int:
     """How many parameters dropping ``dropped`` would remove (for the dry-run plan)."""
     layers = decoder_layers(model)
     total = 0
     for index in dropped:
         block = layers[index]
-        if kind == "block":
+        if unit == "block":
             total += sum(p.numel() for p in block.parameters())
             continue
-        names, norms = sublayer_parts(block, kind, model.config)
+        names, norms = sublayer_parts(block, unit, model.config)
         for part in [*names, *norms]:
             total += sum(p.numel() for p in getattr(block, part).parameters())
     return total
 
 
-def plan(
+def dry_run(
     loaded: LoadedModel, method: str, *, console: Any = None, **options: Any
 ) -> dict[str, Any]:
     """What ``prune_model`` would do, without pruning (``--dry-run``); same ``options``.
@@ -268,7 +272,7 @@ def plan(
     result: dict[str, Any] = {
         "model": loaded.name,
         "method": spec.name,
-        "kind": spec.kind,
+        "kind": spec.family,
         "amount": amount.describe(),
         "seed": seed,
         "parameters_before": before,
@@ -276,15 +280,14 @@ def plan(
     calib = _calibration(loaded, spec, request)
     if calib is not None:
         result["calibration"] = calib.describe()
-    if spec.kind == "structural":
-        kind = _DROP_KIND[spec.name]
+    if spec.structural:
         n_layers = len(decoder_layers(loaded.model))
         with progress(console, f"scoring {n_layers} layers", n_layers) as advance:
-            scores = layer_drop.importance(loaded.model, calib, kind, advance)
+            scores = layer_drop.importance(loaded.model, calib, spec.unit, advance)
         order = layer_drop.ranking(scores)
         dropped = sorted(order[: amount.layers])
         result.update(importance=scores, ranking=order, would_drop=dropped)
-        result["parameters_after"] = before - _removed_parameters(loaded.model, kind, dropped)
+        result["parameters_after"] = before - _removed_parameters(loaded.model, spec.unit, dropped)
         return result
     targets = {}
     for index, block in enumerate(decoder_layers(loaded.model)):

@@ -23,19 +23,21 @@ from advisor.models.layouts import block_layout, linears
 BlockInputs = list[tuple[torch.Tensor, dict[str, Any]]]
 
 
-def sublayer_parts(block: nn.Module, kind: str, config: Any = None) -> tuple[list[str], list[str]]:
-    """The modules that make up sublayer ``kind`` ('attn' or 'mlp') and the norms that only
+def sublayer_parts(
+    block: nn.Module, sublayer: str, config: Any = None
+) -> tuple[list[str], list[str]]:
+    """The modules that make up sublayer ``sublayer`` ('attn' or 'mlp') and the norms that only
     serve it (docs/design.md §9b); dropping the sublayer replaces all of them."""
     layout = block_layout(block, config)
-    if kind == "attn":
+    if sublayer == "attn":
         return [layout.attn], list(layout.attn_norms)
     return [layout.mlp, *layout.mlp_tail], list(layout.mlp_norms)
 
 
-def contribution_module(block: nn.Module, kind: str, config: Any = None) -> nn.Module:
+def contribution_module(block: nn.Module, sublayer: str, config: Any = None) -> nn.Module:
     """The module whose output is what the sublayer adds to the residual stream."""
     layout = block_layout(block, config)
-    return block.get_submodule(layout.attn_added if kind == "attn" else layout.mlp_added)
+    return block.get_submodule(layout.attn_added if sublayer == "attn" else layout.mlp_added)
 
 
 def block_linears(block: nn.Module) -> dict[str, Any]:

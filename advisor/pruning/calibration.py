@@ -17,13 +17,8 @@ from typing import Any
 import torch
 
 from advisor.errors import AdvisorError
+from advisor.suites.sources import wikipedia_articles_rows
 
-# 16 x 128 = 2,048 tokens: one forward pass of SmolLM2-135M over them takes ~10 s on two
-# CPU cores (~0.27 GFLOP per token at ~56 GFLOP/s), and sequential Wanda / SparseGPT need
-# about three such passes. Enough tokens for a full-rank SparseGPT Hessian of the widest
-# SmolLM2 layer (1,536 inputs).
-DEFAULT_CALIB_SAMPLES = 16
-DEFAULT_CALIB_LEN = 128
 MINIBATCH = 4
 SPLITS = ("calibration", "heldout")
 
@@ -62,7 +57,6 @@ class Calibration:
 
 @functools.lru_cache(maxsize=2)
 def _pool(split: str) -> tuple[str, ...]:
-    from advisor.suites.sources import wikipedia_articles_rows
 
     articles = wikipedia_articles_rows()
     if split == "calibration":

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from advisor.dense_first import PLACEMENT, dense_block_reader
 from advisor.errors import AdvisorError
-from advisor.files import writable_dir, write_json
 from advisor.models import LoadedModel, fingerprint_folder, placement_like
 from advisor.models.anatomy import decoder_layers
 from advisor.models.loading import check_weight_format, quiet_transformers
+from advisor.models.low_memory import PLACEMENT, dense_block_reader
 from advisor.paths import FOLDER, input_path
 from advisor.pruning.compressed import (
     check_compressed,
@@ -43,6 +43,7 @@ from advisor.pruning.pruned import (
     measure_sparsity,
 )
 from advisor.pruning.shapes import match_layers
+from advisor.publish import writable_dir, write_json
 
 _PROBE = 'The river Thames flows through London; 1,234 people said: "Hello, world!"'
 
@@ -57,7 +58,6 @@ def _plain_config(model: Any) -> Any:
 
 def _full_state(model: Any, config: Any) -> dict[str, torch.Tensor]:
     """The pruned weights plus zeros for every dropped sublayer, keyed as transformers expects."""
-    from transformers import AutoModelForCausalLM
 
     with torch.device("meta"):
         skeleton = AutoModelForCausalLM.from_config(config)
@@ -98,7 +98,6 @@ def save_pruned(pruned: PrunedModel, out_dir: str | Path) -> Path:
 
 
 def _tokenizer_matches(folder: Path, dense_tokenizer: Any) -> tuple[bool, str]:
-    from transformers import AutoTokenizer
 
     try:
         with quiet_transformers():
@@ -160,7 +159,6 @@ def _check_folder(folder: Path, dense: LoadedModel) -> dict[str, Any]:
 
 
 def _config_of(folder: Path) -> Any:
-    from transformers import AutoConfig
 
     try:
         with quiet_transformers():
@@ -221,7 +219,6 @@ def load_pruned(path: str | Path, dense: LoadedModel, *, allow_pickle: bool = Fa
     A ``prune_advisor`` key in config.json overrides the layer matching. Pickle weights
     load only with ``allow_pickle``; the folder's own model code never runs.
     """
-    from transformers import AutoModelForCausalLM
 
     folder, safetensors = check_pruned_folder(path, allow_pickle)
     config = _check_folder(folder, dense)

@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from advisor.errors import AdvisorError
 
@@ -109,7 +112,6 @@ def decompress(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def read_bitmask_folder(folder: Path) -> dict[str, torch.Tensor]:
     """Every safetensors file of ``folder``, decompressed (:func:`decompress`)."""
-    from safetensors.torch import load_file
 
     tensors: dict[str, torch.Tensor] = {}
     for path in sorted(folder.glob("*.safetensors")):
@@ -122,7 +124,6 @@ def read_bitmask_folder(folder: Path) -> dict[str, torch.Tensor]:
 def load_compressed(folder: Path, config: dict[str, Any], placement: dict[str, Any]) -> Any:
     """The model of a compressed-tensors folder whose zeros are stored ``dense`` or as a
     bitmask, loaded without compressed-tensors (the config's compression block dropped)."""
-    from transformers import AutoConfig, AutoModelForCausalLM
 
     hf_config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     for key in KEYS:
@@ -152,7 +153,6 @@ def load_compressed(folder: Path, config: dict[str, Any], placement: dict[str, A
 def recipe_of(folder: Path) -> str | None:
     """The modifiers of llm-compressor's ``recipe.yaml`` beside the weights, in one line
     (e.g. "SparseGPTModifier (sparsity 0.5, mask_structure 2:4)"), or None."""
-    import yaml
 
     path = folder / "recipe.yaml"
     if not path.is_file():

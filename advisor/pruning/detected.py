@@ -6,9 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.measure.spaces import skipped_spaces
+import torch
+
 from advisor.models.anatomy import hidden_width
-from advisor.pruning.shapes import describe_width, ranges, width_changes, zero_pattern
+from advisor.pruning.shapes import (
+    describe_width,
+    ranges,
+    skipped_spaces,
+    width_changes,
+    zero_pattern,
+)
 
 ZERO_REPORTED = 0.01  # a share of zero weights below this is noise, not pruning
 
@@ -32,7 +39,6 @@ def non_finite(model: Any) -> dict[str, dict[str, int]]:
 
     Pruning never writes them, so they are a change of their own (a broken conversion or
     fine-tune); without this a checkpoint with an all-NaN tensor read as "no change found"."""
-    import torch
 
     found = {}
     with torch.no_grad():

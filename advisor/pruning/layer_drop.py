@@ -20,13 +20,13 @@ import torch
 from torch import nn
 
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
 from advisor.models.anatomy import decoder_layers, replace_decoder_layers
 from advisor.models.layouts import block_layout
 from advisor.pruning.blocks import contribution_module, run_block, sublayer_parts, walk_blocks
 from advisor.pruning.calibration import Calibration
+from advisor.publish import read_checked_json, write_checked_json
 
-KINDS = ("block", "attn", "mlp")
+UNITS = ("block", "attn", "mlp")
 
 
 class SkippedAttention(nn.Module):
@@ -72,12 +72,12 @@ def _contributions(block: nn.Module, hidden: torch.Tensor, kwargs: dict, config:
     """(block output, what attention added, what the MLP added) for one minibatch."""
     seen: dict[str, torch.Tensor] = {}
     hooks = []
-    for kind in ("attn", "mlp"):
+    for unit in ("attn", "mlp"):
 
-        def grab(_mod, _inp, out, kind=kind):
-            seen[kind] = out[0] if isinstance(out, tuple) else out
+        def grab(_mod, _inp, out, unit=unit):
+            seen[unit] = out[0] if isinstance(out, tuple) else out
 
-        hooks.append(contribution_module(block, kind, config).register_forward_hook(grab))
+        hooks.append(contribution_module(block, unit, config).register_forward_hook(grab))
     try:
         out = run_block(block, hidden, kwargs)
     finally:
@@ -87,18 +87,18 @@ def _contributions(block: nn.Module, hidden: torch.Tensor, kwargs: dict, config:
 
 
 def importance(
-    model: Any, calib: Calibration, kind: str, advance: Any = lambda: None
+    model: Any, calib: Calibration, unit: str, advance: Any = lambda: None
 ) -> list[float]:
-    """Per-block importance for dropping ``kind`` ('block', 'attn' or 'mlp'), one pass."""
+    """Per-block importance for dropping ``unit`` ('block', 'attn' or 'mlp'), one pass."""
     meters = [_CosineMeter() for _ in decoder_layers(model)]
 
     def visit(index, block, hidden, kwargs):
         outputs = []
         for h, kw in zip(hidden, kwargs, strict=True):
             out, attn, _mlp = _contributions(block, h, kw, model.config)
-            if kind == "block":
+            if unit == "block":
                 meters[index].add(h, out)
-            elif kind == "attn":
+            elif unit == "attn":
                 meters[index].add(h, h + attn)
             else:
                 mid = h + attn
@@ -114,17 +114,17 @@ IMPORTANCE_VERSION = "importance-v1"
 
 
 def cached_importance(
-    model: Any, calib: Calibration, kind: str, identity: str, advance: Any = lambda: None
+    model: Any, calib: Calibration, unit: str, identity: str, advance: Any = lambda: None
 ) -> list[float]:
-    """:func:`importance`, from the disk cache when this dense model (``identity``), kind
+    """:func:`importance`, from the disk cache when this dense model (``identity``), unit
     and calibration text were scored before; ``model`` must still be the dense copy."""
-    path = cache_file("importance", IMPORTANCE_VERSION, identity, kind, calib.hash)
+    path = cache_file("importance", IMPORTANCE_VERSION, identity, unit, calib.hash)
     scores = read_checked_json(path)  # None when absent or damaged: recomputed
     if isinstance(scores, list) and len(scores) == len(decoder_layers(model)):
         for _ in scores:
             advance()
         return [float(x) for x in scores]
-    scores = importance(model, calib, kind, advance)
+    scores = importance(model, calib, unit, advance)
     write_checked_json(path, scores)
     return scores
 
@@ -160,15 +160,15 @@ def drop_blocks(model: Any, dropped: list[int]) -> None:
 def drop_sublayers(model: Any, attn: list[int], mlp: list[int]) -> None:
     """Replace the attention / MLP sublayers of the given blocks (current positions)."""
     layers = decoder_layers(model)
-    for kind, positions in (("attn", attn), ("mlp", mlp)):
+    for unit, positions in (("attn", attn), ("mlp", mlp)):
         for position in positions:
             block = layers[position]
-            names, norms = sublayer_parts(block, kind, model.config)
+            names, norms = sublayer_parts(block, unit, model.config)
             # OPT's MLP is the block's own fc1 -> act -> fc2: fc1 becomes an identity (a
             # cheap pass-through) and fc2, the last of the parts, adds the zero.
             for name in names[:-1]:
                 setattr(block, name, nn.Identity())
-            stand_in = SkippedAttention(position) if kind == "attn" else SkippedMLP()
+            stand_in = SkippedAttention(position) if unit == "attn" else SkippedMLP()
             setattr(block, names[-1], stand_in)
             for norm in norms:
                 # A norm feeding only a skipped sublayer is dead; a post-norm of a zero
@@ -194,18 +194,18 @@ def _mark_cacheless(model: Any) -> None:
         model.config.kv_sharing_modes = ["reuse" if s else None for s in skipped]
 
 
-def drop(model: Any, kind: str, dropped: list[int]) -> None:
-    """Apply a drop of ``kind`` to the given block indices, in place."""
-    if kind == "block":
+def drop(model: Any, unit: str, dropped: list[int]) -> None:
+    """Apply a drop of ``unit`` to the given block indices, in place."""
+    if unit == "block":
         drop_blocks(model, dropped)
-    elif kind == "attn":
+    elif unit == "attn":
         drop_sublayers(model, dropped, [])
     else:
         drop_sublayers(model, [], dropped)
 
 
 __all__ = [
-    "KINDS",
+    "UNITS",
     "SkippedAttention",
     "SkippedMLP",
     "drop",

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from advisor.models import LoadedModel
+from advisor.models import LoadedModel, fingerprint_state
 from advisor.models.anatomy import decoder_layers
 from advisor.pruning.blocks import block_linears
 
@@ -85,7 +86,6 @@ def progress(console: Any, description: str, total: int) -> Iterator[Callable[[]
     if console is None:
         yield lambda: None
         return
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (
         SpinnerColumn(),
@@ -101,7 +101,6 @@ def progress(console: Any, description: str, total: int) -> Iterator[Callable[[]
 
 def fingerprint(model: Any) -> str:
     """Fingerprint of an in-memory pruned model (its config and weights)."""
-    from advisor.models import fingerprint_state
 
     with torch.inference_mode():
         return fingerprint_state(model)

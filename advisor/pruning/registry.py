@@ -8,13 +8,9 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.pruning import layer_drop, magnitude, sparsegpt, wanda
-from advisor.pruning.calibration import (
-    DEFAULT_CALIB_LEN,
-    DEFAULT_CALIB_SAMPLES,
-    Calibration,
-    check_size,
-)
+from advisor.pruning.calibration import Calibration, check_size
 from advisor.pruning.masks import PATTERNS, parse_pattern
+from advisor.requests import PruneRequest
 
 
 @dataclass(frozen=True)
@@ -39,25 +35,14 @@ class Amount:
         return f"{self.sparsity:.0%} {self.pattern}"
 
 
-@dataclass(frozen=True)
-class PruneRequest:
-    """What to prune and how: a method, its amount (``ratio`` or ``layers`` for structural
-    methods, ``sparsity`` and ``pattern`` for the others) and the calibration text
-    (``calib_samples`` sequences of ``calib_len`` tokens, shuffled by ``seed``)."""
-
-    method: str
-    ratio: float | None = None
-    layers: int | None = None
-    sparsity: float | None = None
-    pattern: str = "unstructured"
-    seed: int = 0
-    calib_samples: int = DEFAULT_CALIB_SAMPLES
-    calib_len: int = DEFAULT_CALIB_LEN
-
-
 # (model copy, amount, calibration, seed, progress callback, the dense model's cache
 # identity: what a method may key caches of dense-only quantities by) -> details
 Runner = Callable[[Any, Amount, "Calibration | None", int, Callable[[], None], str], dict[str, Any]]
+
+
+# A method's family: whole modules removed (an amount in layers) or weights zeroed (a
+# sparsity). Every other module reads a method's family from its entry here.
+STRUCTURAL, SPARSITY = "structural", "sparsity"
 
 
 @dataclass(frozen=True)
@@ -65,22 +50,27 @@ class PruningMethod:
     """One pruning method: what it removes, how much is asked for, and the function."""
 
     name: str
-    kind: str  # "structural" (modules removed) or "sparsity" (weights zeroed)
+    family: str  # STRUCTURAL (modules removed) or SPARSITY (weights zeroed)
     help: str
     run: Runner
     needs_calibration: bool = True
     patterns: tuple[str, ...] = ("unstructured",)
     unit: str | None = None  # structural: what one layer loses ("block", "attn", "mlp")
 
+    @property
+    def structural(self) -> bool:
+        """Whether the method removes whole modules (its amount is a number of layers)."""
+        return self.family == STRUCTURAL
 
-def _structural(kind: str) -> Runner:
+
+def _structural(unit: str) -> Runner:
     def run(model, amount, calib, seed, advance, identity):
         # Importance depends on the dense model and the calibration text only: a sweep
         # or a second assess of the same model reuses it.
-        scores = layer_drop.cached_importance(model, calib, kind, identity, advance)
+        scores = layer_drop.cached_importance(model, calib, unit, identity, advance)
         order = layer_drop.ranking(scores)
         dropped = sorted(order[: amount.layers])
-        layer_drop.drop(model, kind, dropped)
+        layer_drop.drop(model, unit, dropped)
         return {"importance": scores, "ranking": order, "dropped": dropped}
 
     return run
@@ -103,28 +93,28 @@ METHODS: dict[str, PruningMethod] = {
     for m in (
         PruningMethod(
             "block-drop",
-            "structural",
+            STRUCTURAL,
             "remove whole decoder blocks, least Block Influence 1-cos(h_in,h_out) first (ShortGPT)",
             _structural("block"),
             unit="block",
         ),
         PruningMethod(
             "attn-drop",
-            "structural",
+            STRUCTURAL,
             "remove attention sublayers, least 1-cos(x, x+attn(norm x)) first (LLM-Drop)",
             _structural("attn"),
             unit="attn",
         ),
         PruningMethod(
             "mlp-drop",
-            "structural",
+            STRUCTURAL,
             "remove MLP sublayers, least 1-cos(x, x+mlp(norm x)) first (LLM-Drop)",
             _structural("mlp"),
             unit="mlp",
         ),
         PruningMethod(
             "magnitude",
-            "sparsity",
+            SPARSITY,
             "zero the smallest |W| of every block linear layer (no calibration)",
             _sparsity(magnitude),
             needs_calibration=False,
@@ -132,14 +122,14 @@ METHODS: dict[str, PruningMethod] = {
         ),
         PruningMethod(
             "wanda",
-            "sparsity",
+            SPARSITY,
             "zero the lowest |W| x input-activation norm per output row (Wanda)",
             _sparsity(wanda),
             patterns=PATTERNS,
         ),
         PruningMethod(
             "sparsegpt",
-            "sparsity",
+            SPARSITY,
             "OBS-style pruning with weight reconstruction from the calibration Hessian (SparseGPT)",
             _sparsity(sparsegpt),
             patterns=PATTERNS,
@@ -156,6 +146,26 @@ def get_method(name: str) -> PruningMethod:
             f"--pruned PATH for a model you pruned elsewhere."
         )
     return METHODS[name]
+
+
+def structural_methods() -> list[str]:
+    """The registered methods that remove whole units (a block, an attention or an MLP
+    sublayer per layer), in registry order."""
+    return [m.name for m in METHODS.values() if m.unit is not None]
+
+
+def check_unit_method(method: str | None) -> str:
+    """``method`` if it removes units; else a clear error (no method, an unknown one, a
+    sparsity method), raised before any model loads."""
+    names = ", ".join(structural_methods())
+    if method is None:
+        raise AdvisorError(f"Say which structural method with --method (one of: {names}).")
+    if get_method(method).unit is None:
+        raise AdvisorError(
+            f"{method} zeroes weights in every layer: it has no units to remove one at a "
+            f"time. Give a structural method: {names}."
+        )
+    return method
 
 
 def _structural_amount(spec, n_layers, ratio, layers, sparsity, pattern) -> Amount:
@@ -228,7 +238,7 @@ def resolve_amount(
 ) -> Amount:
     """Check the amount options against the method and turn them into an ``Amount``;
     ``n_layers`` None (the model not loaded yet) checks all but the layer count."""
-    if spec.kind == "structural":
+    if spec.structural:
         return _structural_amount(spec, n_layers, ratio, layers, sparsity, pattern)
     return _sparsity_amount(spec, ratio, layers, sparsity, pattern)
 

@@ -233,3 +233,20 @@ def zero_pattern(model: Any) -> str | None:
         if all(z.shape[1] % m == 0 and check_nm(z, n, m) for z in masks):
             return f"{n}:{m}"
     return "unstructured"
+
+
+def skipped_spaces(dense_width: int, pruned_width: int) -> list[dict[str, str]]:
+    """The spaces that cannot be compared for these residual-stream widths, and why."""
+    if dense_width == pruned_width:
+        return []
+    return [
+        {
+            "space": "embedding",
+            "why": (
+                f"hidden size {dense_width} → {pruned_width}: the two models' per-layer "
+                f"hidden states have different widths, so their cosines are undefined; the "
+                f"logit (and logit lens), probability, subspace and accumulation spaces "
+                f"compare outputs over the shared vocabulary and are measured"
+            ),
+        }
+    ]

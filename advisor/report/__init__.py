@@ -10,24 +10,35 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advisor.files import finite_json, json_text, publish_files, writable_dir
+from jinja2 import Environment, FunctionLoader
+
 from advisor.gate import gate_sentence, gate_state
-from advisor.notes import dense_cache_note, items_read, speed_note
+from advisor.notes import dense_cache_note, items_read, plan_headline, speed_note
+from advisor.publish import finite_json, json_text, publish_files, writable_dir
 from advisor.report import figures
 from advisor.report.schema import check_result
 from advisor.resources import resource
-from advisor.verdicts import CAUTION, GO, KINDS, NO_GO, NOT_ASSESSABLE_MARK, NOT_COMPETENT
+from advisor.suites.tasks import task_names
+from advisor.verdicts import (
+    CAUTION,
+    GO,
+    NO_GO,
+    NOT_ASSESSABLE_MARK,
+    NOT_COMPETENT,
+    SKIPPED,
+    STOPPED,
+    VERDICT_STYLES,
+)
 
 
 def template(name: str) -> Any:
     """A shipped jinja2 template, autoescaping on, with the verdict colours as ``kinds``."""
-    from jinja2 import Environment, FunctionLoader
 
     env = Environment(
         loader=FunctionLoader(lambda n: resource("templates", n).read_text(encoding="utf-8")),
         autoescape=True,
     )
-    env.globals["kinds"] = list(KINDS.values())
+    env.globals["verdict_styles"] = list(VERDICT_STYLES.values())
     return env.get_template(name)
 
 
@@ -94,7 +105,6 @@ def plain_sentence(task: str, record: dict[str, Any], tolerance: float | None) -
 
 def render(result: dict[str, Any]) -> str:
     """The report HTML for a result dict (as written to result.json)."""
-    from advisor.suites.tasks import task_names
 
     tolerance = result["settings"].get("tolerance")
     # result.json is written with sorted keys: restore the task types' own order so that a
@@ -135,7 +145,6 @@ def render_sweep_index(
 ) -> str:
     """The index page of a sweep: the frontier figure, one row per amount and, when it was
     measured, the method's sensitivity map (``map_png``, :func:`map_figure`)."""
-    from advisor.frontier import SKIPPED, STOPPED
 
     shown = {v for r in rows for v in r["verdicts"].values()}
     notes = [
@@ -162,7 +171,7 @@ def render_sweep_index(
 
 def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
     """Write ``result.json`` and ``report.html`` into ``folder`` as one pair (see
-    :func:`advisor.files.publish_files`: each file whole, and two runs writing into one
+    :func:`advisor.publish.publish_files`: each file whole, and two runs writing into one
     folder leave one run's pair, never a mix); return both paths."""
     folder = writable_dir(folder)
     result = finite_json(result)  # the page shows what result.json holds (null, not NaN)
@@ -174,21 +183,6 @@ def write_report(result: dict[str, Any], folder: str | Path) -> tuple[Path, Path
         },
     )
     return result_path, report_path
-
-
-def plan_headline(plan: dict[str, Any]) -> str:
-    """The plan in one sentence."""
-    tasks = ", ".join(plan["tasks"])
-    if not plan["verified"]:
-        return (
-            f"No {plan['method']} unit can be removed with go on {tasks}: no unit's removal "
-            f"alone is go on every one, or no set of them was verified go."
-        )
-    units = plan["units"]
-    return (
-        f"Remove the {plan['method']} unit of layer{'s' if len(units) > 1 else ''} "
-        f"{', '.join(map(str, units))}: verified go on {tasks}."
-    )
 
 
 def render_plan(plan: dict[str, Any]) -> str:

@@ -16,8 +16,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.colors import TwoSlopeNorm
 
-from advisor.verdicts import KINDS, UNKNOWN_FILL
+from advisor.verdicts import UNKNOWN_FILL, VERDICT_STYLES
 
 DENSE, PRUNED, THIRD = "#4c72b0", "#dd8452", "#55a868"
 STYLE = {
@@ -224,7 +225,9 @@ def frontier(amounts: Sequence[float], verdicts: dict[str, list[str]], method: s
                         (col, row),
                         0.95,
                         0.9,
-                        color=KINDS[verdict].fill if verdict in KINDS else UNKNOWN_FILL,
+                        color=VERDICT_STYLES[verdict].fill
+                        if verdict in VERDICT_STYLES
+                        else UNKNOWN_FILL,
                     )
                 )
                 ax.text(
@@ -257,7 +260,6 @@ def sensitivity(
     per task type (rows) and layer (columns), coloured red below ``tolerance`` and green
     above; a cross marks a unit whose removal alone is not go, a star on the layer axis a
     unit the plan removes."""
-    from matplotlib.colors import TwoSlopeNorm
 
     with plt.rc_context({**STYLE, "axes.grid": False}):
         tasks = list(retention)

@@ -1,8 +1,9 @@
 """Rules: from the direct evidence of task quality to go / caution / no-go (docs/design.md §5c).
 
-:mod:`advisor.rules.features` (the representation-hierarchy features a report shows),
-:mod:`advisor.rules.grid` (the pruning grid, measured and evaluated for fitting),
-:mod:`advisor.rules.predict` (one line per task type: predicted retention with an
-interval, the verdict it implies, and how its verdicts fare on held-out models and
-methods) and :mod:`advisor.rules.fit` (a validated rules file).
+The predictor an assessment reads: :mod:`advisor.rules.rules_file` (a rules file, read and
+checked), :mod:`advisor.rules.predict` (one line per task type: predicted retention with an
+interval and the verdict it implies), :mod:`advisor.rules.looks` (the sequential looks),
+:mod:`advisor.rules.bounds` (exact bounds for share evidence) and
+:mod:`advisor.rules.features` (the representation-hierarchy features a report shows).
+Making a rules file is :mod:`advisor.fitting`.
 """

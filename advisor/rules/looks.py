@@ -24,6 +24,7 @@ import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from advisor.measure.calibration_items import look_order
 from advisor.rules.predict import Prediction, Z, predict_from
 from advisor.verdicts import CAUTION
 
@@ -40,15 +41,7 @@ LOOKED_KINDS = ("survival", "reference")
 E = TypeVar("E")
 
 
-def look_order(n: int) -> list[int]:
-    """Item positions in the order the looks take them: every fourth, then the rest of
-    every second, then the others. Each look is a prefix of this order, spread evenly over
-    the suite (a suite lists its sources in blocks: every block is in every look)."""
-    quarter = list(range(0, n, 4))
-    return quarter + list(range(2, n, 4)) + list(range(1, n, 2))
-
-
-def look_plan(kind: str, n: int) -> list[tuple[int, float]]:
+def look_schedule(kind: str, n: int) -> list[tuple[int, float]]:
     """(items, z of the sampling part) of each look for ``n`` items of evidence ``kind``;
     the last is (n, Z_LAST_LOOK) after earlier looks, else (n, Z)."""
     plan: list[tuple[int, float]] = []
@@ -76,7 +69,7 @@ def read_in_looks(
     record of the look: ``{"look", "looks", "items", "of", "z"}``.
     """
     order = look_order(n)
-    plan = look_plan(kind, n)
+    plan = look_schedule(kind, n)
     for number, (size, z) in enumerate(plan, start=1):
         evidence = measure(sorted(order[:size]))
         prediction = predict_from(rule, stats_of(evidence), tolerance, z)

@@ -24,15 +24,13 @@ least that margin, **caution** otherwise — and then the reasons say what would
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from advisor.rules.bounds import Counts, loss_bounds
 from advisor.verdicts import CAUTION, GO, NO_GO, caution_reason
 
 Z = 1.645
-MIN_CASES = 4
 # A committed verdict keeps this far (in retention) from the tolerance: an interval edge
 # closer than that is within what CPU rounding can move (bf16 kernels move a reference
 # ΔNLL by ~0.003 nats/token, ~0.001 of retention through the fitted slopes), so it reads
@@ -53,26 +51,6 @@ def counts_of(stats: dict[str, Any]) -> Counts | None:
 
 
 @dataclass(frozen=True)
-class Case:
-    """One configuration's evidence and ground truth for one task type."""
-
-    loss: float
-    loss_sd: float
-    retention: float  # ground truth (pruned / dense score on the evaluation split)
-    outcome: str  # ground truth's go / caution / no-go at its tolerance
-    label_sd: float = 0.0  # the ground truth's own sampling SD, from its interval
-    model: str = ""
-    method: str = ""
-    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    counts: Counts | None = None  # a share kind's counts, for exact bounds
-
-    @property
-    def decisive(self) -> bool:
-        """Whether the ground truth's interval lies wholly on one side of the tolerance."""
-        return self.outcome in (GO, NO_GO)
-
-
-@dataclass(frozen=True)
 class Prediction:
     """A predicted retention with its interval and the verdict it implies."""
 
@@ -88,35 +66,6 @@ class Prediction:
             "interval": [round(self.low, 4), round(self.high, 4)],
             "verdict": self.verdict,
         }
-
-
-def fit_line(cases: Sequence[Case], kind: str = "reference") -> dict[str, float]:
-    """Slope b and misfit c of ``1 − min(retention, 1) = b·u`` on ``cases``.
-
-    b: for "answers" evidence 1 (the calibration items are scored exactly as ground truth
-    scores its items: the same quantity on other items); for "ranking" least squares
-    through the origin, at least 1 (ranking within a small calibration corpus loses no
-    more than within the evaluation's larger one); for "survival" least squares, at most
-    1 (a lost answer may still be right after the texts part, never the other way); for
-    "reference" least squares (nats of excess NLL to retention). c: the residual variance
-    beyond the evidence's sampling noise, fitted as (c·u)² by least squares on u² — the
-    ground truth's own noise is left in (its labels are measurements too), which widens
-    the interval where labels are noisy.
-    """
-    if len(cases) < MIN_CASES:
-        raise ValueError(f"Need at least {MIN_CASES} cases to fit, got {len(cases)}.")
-    us = [c.loss for c in cases]
-    ys = [1.0 - min(c.retention, 1.0) for c in cases]
-    uu = sum(u * u for u in us)
-    if kind == "answers" or uu == 0:
-        b = 1.0
-    else:
-        b = max(0.0, sum(u * y for u, y in zip(us, ys, strict=True)) / uu)
-        b = min(b, 1.0) if kind == "survival" else max(b, 1.0) if kind == "ranking" else b
-    excess = [(y - b * c.loss) ** 2 - (b * c.loss_sd) ** 2 for y, c in zip(ys, cases, strict=True)]
-    u4 = sum(u**4 for u in us)
-    c2 = sum(e * u * u for e, u in zip(excess, us, strict=True)) / u4 if u4 > 0 else 0.0
-    return {"slope": round(b, 6), "misfit": round(math.sqrt(max(0.0, c2)), 6)}
 
 
 def predict(
@@ -153,59 +102,6 @@ def predict_from(
     """:func:`predict` on an evidence record's ``stats`` (loss, loss_sd, and the counts
     of a share kind)."""
     return predict(rule, stats["loss"], stats["loss_sd"], tolerance, z, counts_of(stats))
-
-
-def score(rule: dict[str, float], cases: Sequence[Case], tolerance: float) -> dict[str, Any]:
-    """How a rule's verdicts fare against ground truth on ``cases``.
-
-    decisive: cases whose ground truth is go or no-go; committed: those given go or no-go;
-    right: committed verdicts equal to the ground truth. Borderline ground truth (its
-    interval straddles the tolerance) is counted apart: how many got caution.
-    """
-    decisive = [c for c in cases if c.decisive]
-    verdicts = [
-        predict(rule, c.loss, c.loss_sd, tolerance, counts=c.counts).verdict for c in decisive
-    ]
-    committed = [(v, c) for v, c in zip(verdicts, decisive, strict=True) if v != CAUTION]
-    right = sum(v == c.outcome for v, c in committed)
-    border = [c for c in cases if not c.decisive]
-    border_caution = sum(
-        predict(rule, c.loss, c.loss_sd, tolerance, counts=c.counts).verdict == CAUTION
-        for c in border
-    )
-    return {
-        "cases": len(cases),
-        "decisive": len(decisive),
-        "committed": len(committed),
-        "right": right,
-        "borderline": len(border),
-        "borderline_caution": border_caution,
-    }
-
-
-def add_scores(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Sum of two :func:`score` records (for totals over folds or task types)."""
-    return {k: a.get(k, 0) + b.get(k, 0) for k in set(a) | set(b)}
-
-
-def held_out(
-    cases: Sequence[Case],
-    key: Callable[[Case], str],
-    tolerance: float,
-    kind: str = "reference",
-) -> dict[str, Any]:
-    """Score each group (by ``key``: model or method) with a rule fitted on the others."""
-    total: dict[str, Any] = {}
-    per_group = {}
-    for group in sorted({key(c) for c in cases}):
-        train = [c for c in cases if key(c) != group]
-        test = [c for c in cases if key(c) == group]
-        if len(train) < MIN_CASES:
-            continue
-        record = score(fit_line(train, kind), test, tolerance)
-        per_group[group] = record
-        total = add_scores(total, record)
-    return {"total": total, "per_group": per_group}
 
 
 def rate(record: dict[str, Any]) -> str:

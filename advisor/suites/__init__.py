@@ -16,7 +16,7 @@ from typing import Any
 
 from advisor.errors import AdvisorError
 from advisor.suites.common import SPLITS, Suite, cached_build, check_split, load_spec
-from advisor.suites.items import Item
+from advisor.suites.items import Item, items_hash
 from advisor.suites.rows import count_field
 from advisor.suites.sources import load_user_rows
 from advisor.suites.tasks import SUITES, TASK_TYPES, is_generative, task_names
@@ -44,6 +44,9 @@ __all__ = [
 # scored as continuations). "letters" is a second view, informative only where the
 # competence gate passes it (docs/design.md §5a).
 PRIMARY_VIEW = "options"
+# The fewest questions the competence gate (advisor.truth.competence) reads to tell
+# whether the dense model can do a task type at all; a user suite needs as many.
+DEFAULT_MIN_ITEMS = 10
 
 
 def views(items: list[Item]) -> dict[str, list[int]]:
@@ -200,8 +203,6 @@ def check_user_suite(suites: dict[str, list[Item]], data_file: str | Path) -> No
     task at all; with fewer, every verdict could only be "not assessable", so a run would
     load and measure for nothing and a CI gate would pass without a verdict (exit 2 here,
     README "Failure modes")."""
-    from advisor.truth.competence import DEFAULT_MIN_ITEMS
-
     for task, items in suites.items():
         n = len(primary_items(items))
         if n < DEFAULT_MIN_ITEMS:
@@ -223,7 +224,6 @@ def evaluation_suites(
 
 def suite_record(task: str, split: str, seed: int, items: list[Item]) -> dict[str, Any]:
     """What a result file records about the suite: its spec, split, seed, size and hash."""
-    from advisor.suites.items import items_hash
 
     return {
         "task": task,

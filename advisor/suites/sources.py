@@ -11,15 +11,18 @@ import bz2
 import csv
 import functools
 import importlib.metadata as metadata
+import importlib.util
 import io
 import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from advisor.cache import cache_dir
 from advisor.errors import AdvisorError
+from advisor.numbers import extract_final_number
 from advisor.paths import FILE, input_path
-from advisor.truth.metrics import extract_final_number
+from advisor.publish import read_checked_json, sha256_file, write_checked_json
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -30,7 +33,7 @@ Rows = list[dict[str, Any]]
 def as_dataset(rows: Rows) -> Dataset:
     """``rows`` as a ``datasets.Dataset`` (imported here: the suites read plain rows, and
     importing datasets costs ~0.8 s of every run that builds one)."""
-    from datasets import Dataset
+    from datasets import Dataset  # lazy: ~0.8 s, only where a suite builds a Dataset
 
     return Dataset.from_list(rows)
 
@@ -45,7 +48,6 @@ def _gensim_file(name: str) -> Path:
     """A data file gensim ships in ``gensim/test/test_data`` (what
     ``gensim.test.utils.datapath`` returns), found without importing gensim: that import
     costs ~0.7 s on every run that builds a suite, and only the path is needed."""
-    import importlib.util
 
     spec = importlib.util.find_spec("gensim")
     if spec is None or not spec.submodule_search_locations:
@@ -64,15 +66,13 @@ def _wiki_pages() -> tuple[tuple[str, str], ...]:
     Stripping the wiki markup takes ~3 s, on every run that builds a suite or prunes: the
     result is kept in the cache, keyed by the dump's own sha256 (a checked file, so a torn
     or edited copy is rebuilt, never read)."""
-    from advisor.cache import cache_dir
-    from advisor.files import read_checked_json, sha256_file, write_checked_json
 
     dump = _gensim_file(WIKI_DUMP)
     path = cache_dir("sources") / f"wiki-{WIKI_CACHE_VERSION}-{sha256_file(dump)[:24]}.json"
     cached = read_checked_json(path)
     if isinstance(cached, list):
         return tuple((title, text) for title, text in cached)
-    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki  # lazy: heavy, first build
 
     with bz2.open(dump) as fh:
         pages = [(title, filter_wiki(text)) for title, text, _ in extract_pages(fh)]

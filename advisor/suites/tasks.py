@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from advisor.errors import AdvisorError
 from advisor.suites import (
+    arithmetic,
     classification,
     generation,
-    math,
     multiple_choice,
     rag,
     retrieval,
@@ -46,7 +46,7 @@ SUITES: dict[str, Suite] = {
         rag.SUITE,
         generation.SUITE,
         summarization.SUITE,
-        math.SUITE,
+        arithmetic.SUITE,
     )
 }
 

@@ -15,7 +15,7 @@ model is
 Both tests need at least ``min_items`` items (default 10). For continuous scores (chrF),
 successes are paired wins against a mismatched reference (chance 0.5), see
 :func:`paired_wins`; ``assess`` reads them prefill-only, as likelihoods
-(:mod:`advisor.truth.assessable`). Every decision records its ``margin``: how many
+(:mod:`advisor.measure.assessable`). Every decision records its ``margin``: how many
 successes it could lose and still pass (or, failed, how many more it needed), so a
 decision at its edge is visible as one.
 """
@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from advisor.suites import DEFAULT_MIN_ITEMS
 from advisor.verdicts import NOT_COMPETENT
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_MAX_SHARE = 0.75
-DEFAULT_MIN_ITEMS = 10
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
+from advisor.models.loading import LoadedModel
+from advisor.publish import read_checked_json, write_checked_json
 from advisor.suites import PRIMARY_VIEW, primary_items, views
 from advisor.suites.items import Item, items_hash
 from advisor.truth import metrics as scoring
@@ -30,7 +31,7 @@ from advisor.verdicts import NOT_ASSESSABLE
 SCORES_VERSION = "scores-v4"  # v4: a prefix that prompts share runs once (rounding)
 
 
-def dense_results(dense: Any, items: list[Item], *, cache: bool = True) -> list[ItemResult]:
+def dense_results(dense: LoadedModel, items: list[Item], *, cache: bool = True) -> list[ItemResult]:
     """The dense model's item results, from the disk cache when present."""
     identity = dense.cache_identity
     path = cache_file("scores", SCORES_VERSION, identity, items_hash(items))
@@ -90,7 +91,9 @@ def compare_task(
     }
 
 
-def _pair(dense: Any, pruned: Any, task: str, items: list[Item], say: Any, **kw: Any) -> dict:
+def _pair(
+    dense: LoadedModel, pruned: Any, task: str, items: list[Item], say: Any, **kw: Any
+) -> dict:
     say(f"{task}: dense")
     dense_scores = dense_results(dense, items, cache=kw.pop("cache"))
     start = kw.pop("adaptive", 0)
@@ -157,7 +160,7 @@ def _adaptive(
 
 
 def evaluate_pair(
-    dense: Any,
+    dense: LoadedModel,
     pruned: Any,
     suites: dict[str, list[Item]],
     *,

@@ -7,7 +7,7 @@ task types (:data:`TASK_TABLE`, or the user's ``NAME=TYPE``), the tasks of one t
 averaged (macro mean, as lm-eval averages a group), and the label is the quality retention
 pruned / dense with an interval from both standard errors: the same record
 :func:`advisor.truth.retention.retention` gives our own evaluation, so
-:func:`advisor.rules.fit.cases_for` reads it unchanged.
+:func:`advisor.fitting.fit.cases_for` reads it unchanged.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Item-level scores, as small pure functions (no model needed).
 
-* math: :func:`extract_final_number` and :func:`numbers_match` (exact match on the number);
+* math: :func:`advisor.numbers.extract_final_number` and :func:`numbers_match` (exact
+  match on the number);
 * rag: :func:`span_match` (the gold span appears in the answer) and :func:`token_f1`;
 * generation / summarization: :func:`chrf` against the reference;
 * retrieval: :func:`recall_at_k`.
@@ -14,44 +15,7 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 
-_MARKED = (
-    re.compile(r"####\s*(?P<n>[^\n]*)"),
-    re.compile(r"\\boxed\{(?P<n>[^{}]*)\}"),
-    re.compile(r"answer\s*(?:is|:|=)\s*(?P<n>[^\n]*)", re.IGNORECASE),
-)
-_NUMBER = re.compile(r"(?<![\w.])[-−]?(?:\$\s?)?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def _to_float(token: str) -> float:
-    cleaned = token.replace("−", "-").replace("$", "").replace(",", "").replace(" ", "")
-    return float(cleaned)
-
-
-def _numbers(text: str) -> list[float]:
-    return [_to_float(m.group(0)) for m in _NUMBER.finditer(text)]
-
-
-def extract_final_number(text: str) -> float | None:
-    """The final numeric answer in a model's output, or None.
-
-    An explicitly marked answer wins: ``#### 42``, ``\\boxed{42}``, ``The answer is 42.``
-    (the first number after the last marker); otherwise the last number in the text.
-    Handles ``$1,234``, ``42.0``, ``-7`` and a trailing full stop.
-    """
-    for pattern in _MARKED:
-        marked = list(pattern.finditer(text))
-        if marked:
-            found = _numbers(marked[-1].group("n"))
-            if found:
-                return found[0]
-    found = _numbers(text)
-    return found[-1] if found else None
-
-
-def format_number(value: float) -> str:
-    """42.0 -> '42', 2.5 -> '2.5': how an extracted number is shown and counted."""
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def numbers_match(predicted: float | None, gold: float, tolerance: float = 1e-6) -> bool:

@@ -29,6 +29,7 @@ import torch
 
 from advisor import forward
 from advisor.errors import AdvisorError
+from advisor.numbers import extract_final_number, format_number
 from advisor.suites.items import Item
 from advisor.suites.tasks import TASK_TYPES, TaskType
 from advisor.truth import metrics
@@ -199,9 +200,9 @@ def _generative(
         reference = item.reference or ""
         details: dict[str, Any] = {}
         if task.metric == "exact-number":
-            number = metrics.extract_final_number(out)
+            number = extract_final_number(out)
             ok = metrics.numbers_match(number, float(item.meta["answer"]))
-            answer: Any = None if number is None else metrics.format_number(number)
+            answer: Any = None if number is None else format_number(number)
         elif task.metric == "span-match":
             ok = metrics.span_match(out, reference)
             answer = metrics.normalise_answer(metrics.first_line(out))

@@ -11,7 +11,7 @@ of the two models (paths relative to the manifest); ``model`` (optional): the de
 default ``fit --model``; ``id`` (optional): the configuration's name. Per configuration the
 direct evidence is measured on our calibration items as the grid measures it, and the
 label is taken from the two files (:func:`advisor.truth.lm_eval.labels`). Rows have the
-grid's shape, so :func:`advisor.rules.fit.build_rules` fits them unchanged, and are kept in
+grid's shape, so :func:`advisor.fitting.fit.build_rules` fits them unchanged, and are kept in
 the cases file (a rerun measures only configurations not yet there).
 """
 
@@ -25,8 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.fitting.grid import GridPoint, append_case, parse_grid, read_cases, suite_id
+from advisor.measure.evidence import dense_side, task_evidence
+from advisor.models.loading import LoadedModel
 from advisor.paths import FILE, input_path
-from advisor.rules.grid import GridPoint, append_case, read_cases, suite_id
+from advisor.pruning import load_pruned, prune_model
+from advisor.pruning.checkpoint import check_pruned_folder
+from advisor.suites import build_suite, primary_items
+from advisor.truth.evaluate import dense_results
 from advisor.truth.lm_eval import TaskMap, labels
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
@@ -60,15 +66,11 @@ def _entry(raw: Any, where: str, base: Path, allow_pickle: bool) -> dict[str, An
             '(pruned here) or "checkpoint" (a folder pruned elsewhere), not both.'
         )
     if has_method:
-        from advisor.rules.grid import parse_grid
-
         (point,) = parse_grid(f"{raw['method']}@{raw.get('amount')}")  # checks both
         raw = raw | {"amount": point.amount}
     resolve = lambda p: str(p if Path(p).is_absolute() else base / p)  # noqa: E731
     out = {k: resolve(raw[k]) for k in ("dense", "pruned")}
     if raw.get("checkpoint"):
-        from advisor.pruning.checkpoint import check_pruned_folder
-
         out["checkpoint"] = resolve(raw["checkpoint"])
         # Checked now, with the line: not after the dense model and every earlier line.
         check_pruned_folder(out["checkpoint"], allow_pickle, f'{where}: "checkpoint"')
@@ -146,12 +148,9 @@ class EvidenceSetup:
     suites: str
 
 
-def evidence_setup(dense: Any, tasks: list[str], seed: int = 0) -> EvidenceSetup:
+def evidence_setup(dense: LoadedModel, tasks: list[str], seed: int = 0) -> EvidenceSetup:
     """Build the calibration suites of ``tasks`` and score the dense model on them (cached
     on disk, so this is also what warms the dense side before a fan-out)."""
-    from advisor.measure.evidence import dense_side
-    from advisor.suites import build_suite, primary_items
-    from advisor.truth.evaluate import dense_results
 
     calibration = {t: primary_items(build_suite(t, "calibration", seed)) for t in tasks}
     scored = {t: dense_results(dense, items) for t, items in calibration.items()}
@@ -160,9 +159,10 @@ def evidence_setup(dense: Any, tasks: list[str], seed: int = 0) -> EvidenceSetup
     return EvidenceSetup(calibration, scored, "lm-eval:" + suite_id(calibration))
 
 
-def open_config(dense: Any, config: Labelled, seed: int = 0, allow_pickle: bool = False) -> Any:
+def open_config(
+    dense: LoadedModel, config: Labelled, seed: int = 0, allow_pickle: bool = False
+) -> Any:
     """The pruned model of ``config`` (an :class:`advisor.pruning.PrunedModel`)."""
-    from advisor.pruning import load_pruned, prune_model
 
     if config.checkpoint is not None:
         return load_pruned(config.checkpoint, dense, allow_pickle=allow_pickle)
@@ -171,10 +171,13 @@ def open_config(dense: Any, config: Labelled, seed: int = 0, allow_pickle: bool 
 
 
 def config_row(
-    dense: Any, config: Labelled, setup: EvidenceSetup, seed: int = 0, allow_pickle: bool = False
+    dense: LoadedModel,
+    config: Labelled,
+    setup: EvidenceSetup,
+    seed: int = 0,
+    allow_pickle: bool = False,
 ) -> dict[str, Any]:
     """One case row: ``config``'s evidence measured now, its labels from lm-eval."""
-    from advisor.measure.evidence import task_evidence
 
     start = time.perf_counter()
     pruned = open_config(dense, config, seed, allow_pickle)
@@ -201,7 +204,7 @@ def config_row(
 
 
 def pending(
-    dense: Any, configs: list[Labelled], setup: EvidenceSetup, cases_path: Path
+    dense: LoadedModel, configs: list[Labelled], setup: EvidenceSetup, cases_path: Path
 ) -> tuple[list[Labelled], dict[str, dict[str, Any]]]:
     """Which configurations still need their evidence measured, and the rows of those
     that have it in ``cases_path`` (by id), their labels refreshed from lm-eval."""
@@ -215,7 +218,7 @@ def pending(
 
 
 def lm_eval_rows(
-    dense: Any,
+    dense: LoadedModel,
     configs: list[Labelled],
     cases_path: Path,
     *,

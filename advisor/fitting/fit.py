@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+import transformers
+
 from advisor import __version__
-from advisor.measure.evidence import evidence_kind
-from advisor.rules.grid import (
-    STRUCTURAL,
+from advisor.fitting.estimator import MIN_CASES, Case, RetentionRule
+from advisor.fitting.grid import (
     GridPoint,
     GridSettings,
     calibration_part,
@@ -22,23 +24,23 @@ from advisor.rules.grid import (
     run_grid,
     suite_id,
 )
-from advisor.rules.predict import (
-    MIN_CASES,
-    ROUNDING_MARGIN,
-    Case,
-    Z,
-    counts_of,
-    fit_line,
-    held_out,
-    score,
-)
+from advisor.fitting.validation import held_out, score
+from advisor.measure.calibration_items import hierarchy_items
+from advisor.measure.compare import warm_dense
+from advisor.measure.evidence import dense_side, evidence_kind
+from advisor.models import load_model
+from advisor.models.loading import LoadedModel
+from advisor.pruning import get_method, prune_model
+from advisor.rules.predict import ROUNDING_MARGIN, Z, counts_of
+from advisor.suites import build_suite, evaluation_suites, primary_items
+from advisor.truth.evaluate import dense_results
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
 DEFAULT_MODELS = ("smollm2-135m", "gemma3-270m")
 
 
 def cases_for(rows: Sequence[dict[str, Any]], task: str) -> list[Case]:
-    """One :class:`advisor.rules.predict.Case` per row where the dense model is competent
+    """One :class:`advisor.fitting.estimator.Case` per row where the dense model is competent
     at ``task`` and the row holds the task's evidence."""
     cases = []
     for row in rows:
@@ -69,8 +71,10 @@ def build_rules(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> dict[str, Any]:
-    """Fit one predicted-retention rule per task type on every model's cases, and
-    validate it: leave-one-model-out (fitted on the other models, scored on this one) and
+    """Fit one predicted-retention rule per task type on every model's cases (the
+    estimator :class:`advisor.fitting.estimator.RetentionRule`), and validate it with
+    scikit-learn's leave-one-group-out folds (:mod:`advisor.fitting.validation`):
+    leave-one-model-out (fitted on the other models, scored on this one) and
     leave-one-method-out within each model."""
     entries: dict[str, Any] = {}
     for task in tasks:
@@ -91,13 +95,13 @@ def build_rules(
             m: held_out([c for c in cases if c.model == m], lambda c: c.method, tolerance, kind)
             for m in models
         }
-        rule = fit_line(cases, kind)
-        entries[task] = rule | {
+        rule = RetentionRule(kind, tolerance).fit(cases, [c.retention for c in cases])
+        entries[task] = rule.to_rule() | {
             "assessable": True,
             "evidence": kind,
             "n_cases": len(cases),
             "models": models,
-            "in_sample": score(rule, cases, tolerance),
+            "in_sample": score(rule, cases),
             "validation": {
                 "leave_one_model_out": by_model["total"],
                 "leave_one_model_out_per_model": by_model["per_group"],
@@ -120,8 +124,6 @@ def build_rules(
 
 def provenance(rows: Sequence[dict[str, Any]], command: str, seconds: float) -> dict[str, Any]:
     """Where a rules file came from: models, grids, command, versions and wall time."""
-    import torch
-    import transformers
 
     pairs = sorted({(r["model"], r["fingerprint"]) for r in rows})
     return {
@@ -141,7 +143,7 @@ def provenance(rows: Sequence[dict[str, Any]], command: str, seconds: float) -> 
 
 
 @dataclass(frozen=True)
-class FitPlan:
+class FitRequest:
     """What ``prune-advisor fit`` runs: each of ``models`` over ``grid`` (None: the model's
     default grid), each point read on the calibration split and evaluated on at most
     ``eval_items`` evaluation questions per task type (0 = all; sequential from
@@ -167,8 +169,8 @@ class GridSetup:
     """One loaded model's fitting grid: its suites, how labels are taken, and which points
     the cases file already holds."""
 
-    plan: FitPlan
-    dense: Any
+    plan: FitRequest
+    dense: LoadedModel
     calibration: dict[str, list[Any]]
     evaluation: dict[str, list[Any]]
     settings: GridSettings
@@ -189,12 +191,6 @@ class GridSetup:
         evidence, hierarchy, evaluation), and the layer importance of each structural
         method in ``points``: points computed elsewhere then run only their pruned model
         (docs/design.md §9a)."""
-        from advisor.assess import hierarchy_items
-        from advisor.measure.compare import warm_dense
-        from advisor.measure.evidence import dense_side
-        from advisor.pruning import prune_model
-        from advisor.suites import primary_items
-        from advisor.truth.evaluate import dense_results
 
         dense = self.dense
         primary = {t: primary_items(items) for t, items in self.calibration.items()}
@@ -204,13 +200,13 @@ class GridSetup:
         warm_dense(dense, hierarchy_items(primary, decode=False)[0], generate=False)
         for items in self.evaluation.values():
             dense_results(dense, primary_items(items))
-        for method in dict.fromkeys(p.method for p in points or [] if p.method in STRUCTURAL):
+        structural = [p.method for p in points or [] if get_method(p.method).structural]
+        for method in dict.fromkeys(structural):
             prune_model(dense, method, layers=1, seed=self.plan.seed)  # importance, cached
 
 
-def grid_setup(plan: FitPlan, dense: Any) -> GridSetup:
+def grid_setup(plan: FitRequest, dense: LoadedModel) -> GridSetup:
     """The suites and label settings of ``plan`` for one loaded model."""
-    from advisor.suites import build_suite, evaluation_suites
 
     calibration = {t: build_suite(t, "calibration", plan.seed) for t in plan.tasks}
     evaluation = evaluation_suites(plan.tasks, plan.seed, plan.eval_items)
@@ -219,7 +215,7 @@ def grid_setup(plan: FitPlan, dense: Any) -> GridSetup:
 
 
 def grid_rows(
-    plan: FitPlan, dense: Any, points: list[GridPoint], on_point: Callable | None = None
+    plan: FitRequest, dense: LoadedModel, points: list[GridPoint], on_point: Callable | None = None
 ) -> list[dict[str, Any]]:
     """The grid rows of one loaded model: its points measured and evaluated, or read back
     from the cases file. ``on_point(point, note)`` hears of each point."""
@@ -231,7 +227,7 @@ def grid_rows(
 
 
 def rules_file(
-    plan: FitPlan, rows: list[dict[str, Any]], command: str, seconds: float
+    plan: FitRequest, rows: list[dict[str, Any]], command: str, seconds: float
 ) -> dict[str, Any]:
     """The rules file's content: one validated rule per task type, with its provenance
     (``command``: the command line recorded there; ``seconds``: the fit's wall time)."""
@@ -242,9 +238,8 @@ def rules_file(
     return rules
 
 
-def fit_rules(plan: FitPlan, command: str = "fit", console: Any = None) -> dict[str, Any]:
+def fit_rules(plan: FitRequest, command: str = "fit", console: Any = None) -> dict[str, Any]:
     """Run ``plan`` and fit the rules (the CLI runs the same steps with progress bars)."""
-    from advisor.models import load_model
 
     start = time.perf_counter()
     rows = []

@@ -4,7 +4,7 @@ A sweep of a structural method assesses models that differ only in which layers 
 with importance ranking the drop sets are nested, so two amounts run the *same* layers, on
 the same shared (dense) tensors, up to the first layer where they differ. Every forward
 pass of the evidence is a pure function of its token ids, so the hidden state entering that
-layer is the same in both models, bit for bit. :class:`PrefixShare` keeps it:
+layer is the same in both models, bit for bit. :class:`LayerReplay` keeps it:
 
 * while one model's evidence for a task runs, each decoder call's hidden state entering
   layer ``d`` is kept (with the stream summaries of the layers before it), for every depth
@@ -15,7 +15,7 @@ layer is the same in both models, bit for bit. :class:`PrefixShare` keeps it:
   them: layer ``j`` attends only over its own cache layer, and the sequence length the
   masks are built from is right), and the kept stream summaries replace theirs.
 
-Any mismatch raises :class:`PrefixMismatch` and the task is run again without sharing, so
+Any mismatch raises :class:`ReplayMismatch` and the task is run again without sharing, so
 results never depend on whether sharing happened. Models whose weights are not the dense
 model's tensors (sparsity methods) never match: their signatures are unique.
 """
@@ -34,7 +34,7 @@ from torch import nn
 from advisor.models.anatomy import decoder_layers, replace_decoder_layers
 
 
-class PrefixMismatch(RuntimeError):
+class ReplayMismatch(RuntimeError):
     """A call did not match the kept one: the task is rerun without sharing."""
 
 
@@ -122,7 +122,7 @@ class _Session:
         kept = None
         if self.replay is not None:
             if n >= len(self.replay) or self.replay[n].key != key:
-                raise PrefixMismatch(f"call {n} differs from the kept one")
+                raise ReplayMismatch(f"call {n} differs from the kept one")
             kept = self.replay[n]
         layers = list(decoder_layers(model))
         seen: dict[int, torch.Tensor] = {}
@@ -162,7 +162,7 @@ def active(model: Any) -> _Session | None:
     return _ACTIVE.get(model)
 
 
-class PrefixShare:
+class LayerReplay:
     """Kept layer prefixes for the models of one sweep (see the module docstring).
 
     ``models``: every model of the sweep in the order they run; ``shared``: the addresses
@@ -199,7 +199,7 @@ class PrefixShare:
         _ACTIVE[model] = session
         try:
             result = compute()
-        except PrefixMismatch:
+        except ReplayMismatch:
             self.stats["reruns"] += 1
             _ACTIVE.pop(model, None)
             return compute()

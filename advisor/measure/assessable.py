@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from advisor.cache import cache_file
-from advisor.files import read_checked_json, write_checked_json
 from advisor.measure.evidence import reference_nll
 from advisor.models.loading import LOAD_OPTIONS, LoadedModel, load_model
+from advisor.publish import read_checked_json, write_checked_json
 from advisor.suites.items import Item, items_hash
 from advisor.suites.tasks import TASK_TYPES
 from advisor.truth.competence import Competence, competence_gate

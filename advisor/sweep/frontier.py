@@ -2,7 +2,7 @@
 
 * **Once per sweep**: the dense model, its cached side, the rules. For structural methods
   every amount is pruned up front (the copies share the dense tensors, so that costs no
-  weights) and one :class:`advisor.forward.prefix.PrefixShare` replays, for each amount,
+  weights) and one :class:`advisor.forward.layer_replay.LayerReplay` replays, for each amount,
   the layers it shares with an amount already run.
 * **Frontier search** (the default): the largest amount first, then down; a task type is
   settled at its first go, and smaller amounts are not assessed for it (recorded as
@@ -22,14 +22,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from advisor.verdicts import GO, NO_GO
+from advisor.forward.layer_replay import LayerReplay, dense_tensors
+from advisor.models.loading import LoadedModel
+from advisor.pruning import get_method, prune_model
+from advisor.verdicts import GO, NO_GO, SKIPPED, STOPPED
 
 # A no-go is decisive when its predicted interval ends this far below the tolerance
 # (or the model is broken outright: no interval, certain).
 DECISIVE_MARGIN = 0.05
 STOP_AFTER = 2
-STOPPED = "stopped"
-SKIPPED = "skipped"
 SEARCHES = ("frontier", "every")
 
 
@@ -112,19 +113,17 @@ def largest_go(rows: list[dict[str, Any]], tasks: Sequence[str]) -> dict[str, fl
 
 
 def pruned_up_front(
-    dense: Any, plan: Any, steps: Sequence[dict[str, Any]], console: Any = None
+    dense: LoadedModel, plan: Any, steps: Sequence[dict[str, Any]], console: Any = None
 ) -> tuple[list[Any], Any]:
     """For a structural method: the pruned model of every one of ``steps`` (in the order
     they will run) and the prefix share between them; otherwise ``([], None)`` (each
     amount is pruned when it runs, one copy at a time)."""
-    from advisor.forward.prefix import PrefixShare, dense_tensors
-    from advisor.pruning import get_method, prune_model
 
-    if get_method(plan.method).kind != "structural":
+    if not get_method(plan.method).structural:
         return [], None
     models = [
         prune_model(dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console, **s)
         for s in steps
     ]
-    share = PrefixShare([m.loaded.model for m in models], dense_tensors(dense.model))
+    share = LayerReplay([m.loaded.model for m in models], dense_tensors(dense.model))
     return models, share

@@ -8,12 +8,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from advisor.numbers import format_number
 from advisor.suites import sources as data
 from advisor.suites.common import Suite, load_spec, split_units, units_of_split
 from advisor.suites.items import Item
 from advisor.suites.rows import id_field, number_field, text_field
 from advisor.suites.text import few_shot, fill
-from advisor.truth.metrics import format_number
 
 _OPS: dict[str, Callable[[int, int], int]] = {
     "+": operator.add,

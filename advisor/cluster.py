@@ -1,4 +1,6 @@
-"""Fan a sweep or a fit out over Ray: one Ray task per configuration (docs/design.md §9a).
+"""Ray for a sweep or a fit: connect, fan one task per configuration out, load the dense
+model in a task (docs/design.md §9a; the tasks themselves: :mod:`advisor.sweep.ray`,
+:mod:`advisor.fitting.ray`).
 
 The driver measures the dense side once first (cached on disk under
 ``$PRUNE_ADVISOR_CACHE``, which the tasks are given), then each task loads the dense model
@@ -12,13 +14,16 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from advisor.cache import cache_root
 from advisor.errors import AdvisorError
+from advisor.models.loading import LoadedModel
+from advisor.pair import load_dense
 
 RAY_PIN = "ray==2.60.0"
 # Passed to every task, so tasks share the driver's cache and settings.
@@ -41,7 +46,6 @@ class RayTarget:
 
 def task_env() -> dict[str, str]:
     """The environment every task gets: the driver's cache, threads and hub settings."""
-    from advisor.cache import cache_root
 
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     env["PRUNE_ADVISOR_CACHE"] = str(cache_root())
@@ -70,7 +74,7 @@ def _reachable(address: str) -> None:
 def connect(address: str) -> Any:
     """The ``ray`` module, initialised for ``address`` (see :class:`RayTarget`)."""
     try:
-        import ray
+        import ray  # lazy: optional, the [ray] extra
     except ImportError as exc:
         raise AdvisorError(
             f"--ray needs Ray, an optional extra: pip install 'prune-advisor[ray]' ({RAY_PIN})."
@@ -93,11 +97,8 @@ def connect(address: str) -> Any:
     return ray
 
 
-def _dense(target: RayTarget) -> Any:
+def task_dense(target: RayTarget) -> LoadedModel:
     """In a task: the dense model, checked to be the driver's."""
-    import torch
-
-    from advisor.pair import load_dense
 
     torch.set_num_threads(int(os.environ.get("PRUNE_ADVISOR_THREADS", "1")))
     dense = load_dense(target.model, target.options)
@@ -107,33 +108,6 @@ def _dense(target: RayTarget) -> Any:
             f"driver's {target.fingerprint}: give every machine the same model files."
         )
     return dense
-
-
-def _sweep_task(target: RayTarget, plan: Any, step: dict[str, Any]) -> tuple[dict, float]:
-    from advisor.sweep import compute_step
-
-    start = time.perf_counter()
-    result = compute_step(_dense(target), plan, step)
-    return result, time.perf_counter() - start
-
-
-def _grid_task(target: RayTarget, plan: Any, point: Any) -> dict[str, Any]:
-    import tempfile
-
-    from advisor.rules.fit import grid_rows
-
-    with tempfile.TemporaryDirectory(prefix="prune-advisor-task-") as scratch:
-        private = replace(plan, cases_path=Path(scratch) / "cases.jsonl")
-        (row,) = grid_rows(private, _dense(target), [point])
-    return row
-
-
-def _lm_eval_task(target: RayTarget, config: Any, tasks: list[str], seed: int) -> dict:
-    from advisor.rules.external import config_row, evidence_setup
-
-    dense = _dense(target)
-    setup = evidence_setup(dense, tasks, seed)
-    return config_row(dense, config, setup, seed, target.options.allow_pickle)
 
 
 def fan_out(
@@ -164,55 +138,3 @@ def fan_out(
         if on_done:
             on_done(index[ready[0]], value)
     return results
-
-
-def sweep_runner(target: RayTarget, plan: Any) -> Callable[[list[dict]], list[tuple]]:
-    """For :func:`advisor.sweep.sweep`'s ``remote``: each step of ``plan`` as a Ray task."""
-    return lambda steps: fan_out(target, _sweep_task, [(plan, s) for s in steps])
-
-
-def grid_rows_on_ray(
-    target: RayTarget, plan: Any, dense: Any, points: list[Any], on_point: Callable | None = None
-) -> list[dict[str, Any]]:
-    """:func:`advisor.rules.fit.grid_rows` with each unfinished point as a Ray task: the
-    dense side measured here first, each finished row appended to the cases file here."""
-    from advisor.rules.fit import grid_setup
-    from advisor.rules.grid import append_case, run_grid
-
-    setup = grid_setup(plan, dense)
-    todo = setup.pending(points)
-    if todo:
-        setup.warm(todo)
-
-        def done(n: int, row: dict[str, Any]) -> None:
-            append_case(plan.cases_path, row)
-            if on_point:
-                on_point(todo[n], f"{row['seconds']:.0f} s (ray)")
-
-        fan_out(target, _grid_task, [(plan, p) for p in todo], done)
-    # Every point is in the cases file now (in the order the tasks finished: each row is
-    # kept the moment it arrives); read back and returned in the points' order.
-    rows = run_grid(dense, points, setup.calibration, setup.evaluation, plan.cases_path,
-                    settings=setup.settings)  # fmt: skip
-    by_id = {row["point"]["id"]: row for row in rows}
-    return [by_id[point.id] for point in points]
-
-
-def lm_eval_rows_on_ray(
-    target: RayTarget, dense: Any, configs: list[Any], cases_path: Path, seed: int = 0
-) -> list[dict[str, Any]]:
-    """:func:`advisor.rules.external.lm_eval_rows` with each unmeasured configuration as a
-    Ray task (the dense side measured here first)."""
-    from advisor.rules.external import evidence_setup, label_tasks, pending
-    from advisor.rules.grid import append_case
-
-    tasks = label_tasks(configs)
-    setup = evidence_setup(dense, tasks, seed)  # warms the dense side
-    todo, rows = pending(dense, configs, setup, cases_path)
-
-    def done(n: int, row: dict[str, Any]) -> None:  # kept the moment it arrives
-        append_case(cases_path, row)
-        rows[todo[n].id] = row
-
-    fan_out(target, _lm_eval_task, [(c, tasks, seed) for c in todo], done)
-    return [rows[c.id] for c in configs]

@@ -4,13 +4,13 @@ two never in memory together (``assess --low-memory``; docs/design.md §9c).
 A model that fits in memory once but not twice can still be assessed. Everything an
 assessment reads from the dense model is measured first and kept: its scores, evidence
 and hierarchy recordings on disk (the caches every run uses, filled by
-:func:`advisor.assess.warm_dense_side`), its probe summary, decoding speed and weight
-digests in memory (:func:`remember_dense`). Then the dense model is *released*: a stand-in keeps
-its config, tokenizer, fingerprint and module structure, with every decoder layer's
-tensors on the meta device (shapes, no storage). The tensors outside the decoder layers
-(embeddings, final norm, output head: what rebuilds dense logits from the cached states)
-are the pruned model's own where they are bit-identical to the dense ones, which pruning
-leaves them, and are read back from the dense weights file otherwise.
+:func:`advisor.assess.warm_dense_caches`), its probe summary, decoding speed and weight
+digests in memory (:func:`advisor.measure.probe.remember_dense`). Then the dense model is
+*released*: a stand-in keeps its config, tokenizer, fingerprint and module structure, with
+every decoder layer's tensors on the meta device (shapes, no storage). The tensors outside
+the decoder layers (embeddings, final norm, output head: what rebuilds dense logits from
+the cached states) are the pruned model's own where they are bit-identical to the dense
+ones, which pruning leaves them, and are read back from the dense weights file otherwise.
 
 A method prunes the loaded model in place (no second copy); a checkpoint is loaded only
 after the release. Matching a depth-pruned checkpoint's layers reads the dense layers
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 
 from advisor.errors import AdvisorError
 from advisor.models import LoadedModel, placement_like
@@ -57,17 +58,6 @@ def digest(tensor: torch.Tensor) -> str:
 def weight_digests(model: Any) -> dict[str, str]:
     """:func:`digest` of every tensor of ``model`` by name."""
     return {name: digest(t) for name, t in _tensors(model).items()}
-
-
-def remember_dense(dense: LoadedModel) -> None:
-    """Measure what an assessment otherwise reads from the live dense model (its probe
-    summary, its decoding speed, its weight digests) into ``dense.extra``."""
-    from advisor.measure.probe import dense_probe
-    from advisor.measure.speed import dense_latency
-
-    dense_probe(dense)
-    dense_latency(dense)
-    dense.extra[DIGESTS] = weight_digests(dense.model)
 
 
 def release(dense: LoadedModel, keep_outside: bool) -> LoadedModel:
@@ -148,7 +138,6 @@ class LayerFile:
         self._where: dict[str, Path] | None = None
 
     def _index(self) -> dict[str, Path]:
-        from safetensors import safe_open
 
         if self._where is None:
             self._where = {}
@@ -159,7 +148,6 @@ class LayerFile:
 
     def read(self, names: list[str]) -> torch.Tensor:
         """The dense tensor stored under any of ``names``."""
-        from safetensors import safe_open
 
         index = self._index()
         for name in names:
@@ -182,7 +170,7 @@ class LayerFile:
         return block
 
 
-def dense_block_reader(dense: Any) -> Callable[[int], Any]:
+def dense_block_reader(dense: LoadedModel) -> Callable[[int], Any]:
     """Dense decoder layer ``i`` by index: the live one, or (for a released stand-in) read
     back from the dense weights file."""
     loader = getattr(dense, "extra", {}).get(LAYER_FILE)
@@ -190,17 +178,6 @@ def dense_block_reader(dense: Any) -> Callable[[int], Any]:
         return loader.block
     layers = decoder_layers(dense.model)
     return lambda i: layers[i]
-
-
-def same_as_dense(dense: LoadedModel, pruned_model: Any) -> bool:
-    """Whether ``pruned_model`` holds exactly the dense weights (see
-    :func:`advisor.measure.probe.same_weights`), by digests for a released stand-in."""
-    from advisor.measure.probe import same_weights
-
-    digests = dense.extra.get(DIGESTS)
-    if digests is None or LAYER_FILE not in dense.extra:
-        return same_weights(dense.model, pruned_model)
-    return weight_digests(pruned_model) == digests
 
 
 def free() -> None:

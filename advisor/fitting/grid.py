@@ -19,11 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import AdvisorError
+from advisor.measure import measure
+from advisor.measure.calibration_items import hierarchy_items
+from advisor.measure.evidence import task_evidence
+from advisor.models.loading import LoadedModel
+from advisor.pruning import METHODS, get_method, prune_model
+from advisor.rules.features import features_of
+from advisor.suites import primary_items
 from advisor.suites.items import Item, items_hash
+from advisor.truth.evaluate import dense_results, evaluate_pair
 from advisor.truth.retention import DEFAULT_TOLERANCE
 
-STRUCTURAL = ("attn-drop", "mlp-drop", "block-drop")
-SPARSITY = ("magnitude", "wanda", "sparsegpt")
+# The methods a grid spans, in the order it runs them; each one's family (an amount in
+# layers or a sparsity) is read from its registry entry.
+GRID_METHODS = ("attn-drop", "mlp-drop", "block-drop", "magnitude", "wanda", "sparsegpt")
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ class GridPoint:
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`advisor.pruning.prune_model`."""
-        if self.method in STRUCTURAL:
+        if get_method(self.method).structural:
             return {"layers": int(self.amount)}
         return {"sparsity": float(self.amount)}
 
@@ -48,15 +57,15 @@ class GridPoint:
 def grid(layers: Sequence[int], sparsities: Sequence[float]) -> list[GridPoint]:
     """Every structural method at each of ``layers`` and every sparsity method at each of
     ``sparsities``."""
-    return [GridPoint(m, n) for m in STRUCTURAL for n in layers] + [
-        GridPoint(m, s) for m in SPARSITY for s in sparsities
+    structural = [m for m in GRID_METHODS if get_method(m).structural]
+    sparsity = [m for m in GRID_METHODS if not get_method(m).structural]
+    return [GridPoint(m, n) for m in structural for n in layers] + [
+        GridPoint(m, s) for m in sparsity for s in sparsities
     ]
 
 
 def parse_grid(text: str) -> list[GridPoint]:
     """``"attn-drop@1,wanda@0.1"`` → grid points (the CLI's --grid)."""
-    from advisor.pruning import METHODS
-
     points = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         method, _, amount = part.partition("@")
@@ -67,9 +76,10 @@ def parse_grid(text: str) -> list[GridPoint]:
         if method not in METHODS or value is None or value <= 0:
             raise AdvisorError(f"Grid point '{part}' is not method@amount (e.g. wanda@0.1).")
         # The amount is checked here, before any model loads, not when its point comes up.
-        if method in STRUCTURAL and not value.is_integer():
+        structural = get_method(method).structural
+        if structural and not value.is_integer():
             raise AdvisorError(f"Grid point '{part}': {method} takes a whole number of layers.")
-        if method not in STRUCTURAL and not value < 1:
+        if not structural and not value < 1:
             raise AdvisorError(f"Grid point '{part}': {method} takes a sparsity in (0, 1).")
         points.append(GridPoint(method, value))
     return points
@@ -159,7 +169,7 @@ def append_case(path: Path, row: dict[str, Any]) -> None:
 
 
 def run_grid(
-    dense: Any,
+    dense: LoadedModel,
     points: Sequence[GridPoint],
     calibration: dict[str, list[Item]],
     evaluation: dict[str, list[Item]],
@@ -175,13 +185,6 @@ def run_grid(
     representation hierarchy on its report subset, and the ground truth on the evaluation
     split (sequential from ``settings.adaptive`` questions).
     """
-    from advisor.assess import hierarchy_items
-    from advisor.measure import measure
-    from advisor.measure.evidence import task_evidence
-    from advisor.pruning import prune_model
-    from advisor.rules.features import features_of
-    from advisor.suites import primary_items
-    from advisor.truth.evaluate import dense_results, evaluate_pair
 
     tolerance, seed = settings.tolerance, settings.seed
 

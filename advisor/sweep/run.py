@@ -2,7 +2,7 @@
 
 Each amount is pruned and assessed in turn (the dense side is measured once and reused;
 by default the largest amount first, each task type only until its first go: the frontier
-search of :mod:`advisor.frontier`), written as its own report, and marked finished by a
+search of :mod:`advisor.sweep.frontier`), written as its own report, and marked finished by a
 step file holding everything that made its result: a rerun into the same folder reuses
 finished steps whose inputs are unchanged and runs the rest, so an interrupted sweep
 resumes where it stopped. The frontier (largest go amount per task type) is drawn and
@@ -11,6 +11,7 @@ linked from an ``index.html``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -18,82 +19,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.assess import assess, calibration_suites
-from advisor.errors import AdvisorError
-from advisor.files import atomic_write, writable_dir, write_json
-from advisor.frontier import amount_of
+from advisor.assess import assess, warm_dense_caches
+from advisor.guidance.sensitivity import MapRequest, sensitivity_map
+from advisor.measure.calibration_items import calibration_suites
+from advisor.measure.speed import dense_latency
+from advisor.models.loading import LoadedModel
+from advisor.pruning import get_method, prune_model
+from advisor.publish import atomic_write, writable_dir, write_json
+from advisor.report import figures, map_figure, render_sweep_index, write_report
 from advisor.rules.rules_file import load_rules
+from advisor.sweep.frontier import (
+    EarlyStop,
+    FrontierSearch,
+    amount_of,
+    largest_go,
+    pruned_up_front,
+    search_order,
+)
+from advisor.sweep.plan import SweepRequest
 from advisor.verdicts import NO_GO
 
 STEP_FILE = "sweep_step.json"
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    """What to sweep: a method, its amounts (each ``{"layers": n}``, ``{"ratio": r}`` or
-    ``{"sparsity": s}``, see :func:`sweep_steps`) and how to assess each: ``search`` the
-    frontier from the largest amount down (a task type settled at its first go) or assess
-    ``"every"`` amount from the smallest up (with ``early_stop``, a task type stops after
-    two decisive no-gos), measure the report's ``hierarchy`` per amount (docs/design.md
-    §5d); ``data``: the user's own suites, task type -> file (:mod:`advisor.suites.own`);
-    ``sensitivity``: also measure the method's sensitivity map for the index page
-    (:mod:`advisor.guidance.sensitivity`; structural methods)."""
-
-    method: str
-    steps: list[dict[str, Any]]
-    tasks: list[str]
-    pattern: str = "unstructured"
-    temperature: float = 1.0
-    rules_path: str | Path | None = None
-    seed: int = 0
-    early_stop: bool = True
-    hierarchy: bool = False
-    search: str = "frontier"
-    data: dict[str, Path] | None = None
-    sensitivity: bool = False
-
-
-def sweep_steps(method: str, text: str, pattern: str = "unstructured") -> list[dict[str, Any]]:
-    """``--amounts`` as pruning amounts: sparsities, or for drop methods layer ratios (< 1)
-    or layer counts (whole numbers). Each amount is checked here, before any model loads,
-    and a bad one is named as given in ``--amounts`` (the --ratio / --sparsity it becomes
-    were never typed); a count too large for the model is caught once it is loaded."""
-    from advisor.pruning import PruneRequest, check_amount, get_method
-    from advisor.rules.grid import STRUCTURAL
-
-    get_method(method)  # an unknown method is named as such, not as a bad amount
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise AdvisorError(f"--amounts must be comma-separated numbers, got '{text}'.") from exc
-    if not values:
-        raise AdvisorError("--amounts needs at least one amount.")
-    twice = sorted({v for v in values if values.count(v) > 1})
-    if twice:
-        raise AdvisorError(f"--amounts lists {twice[0]:g} more than once; give each amount once.")
-    if method in STRUCTURAL:
-        counts = all(v >= 1 and v.is_integer() for v in values)
-        valid = "whole numbers of layers (1 or more) or fractions of the layers in (0, 1)"
-        example = "1,2,4"
-        ok = lambda v: counts or 0 < v < 1  # noqa: E731
-        steps = [{"layers": int(v)} if counts else {"ratio": v} for v in values]
-    else:
-        valid = "sparsities in [0, 1)"
-        example = "0.1,0.3,0.5"
-        ok = lambda v: 0 <= v < 1  # noqa: E731
-        steps = [{"sparsity": v} for v in values]
-    bad = [v for v in values if not ok(v)]
-    if bad:
-        raise AdvisorError(
-            f"--amounts {text}: {bad[0]:g} is not an amount of {method}; give {valid}, "
-            f"all of one kind (e.g. --amounts {example})."
-        )
-    for step in steps:  # the method's other rules (e.g. --pattern), as assess checks them
-        try:
-            check_amount(PruneRequest(method, pattern=pattern, **step))
-        except AdvisorError as exc:
-            raise AdvisorError(f"--amounts {text} with --pattern {pattern}: {exc}") from None
-    return steps
 
 
 def _finished_step(step_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -110,8 +56,8 @@ def _finished_step(step_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None
 class _Run:
     """What every step of one sweep shares."""
 
-    dense: Any
-    plan: SweepPlan
+    dense: LoadedModel
+    plan: SweepRequest
     folder: Path
     rules_sha: str
 
@@ -139,15 +85,14 @@ def _key(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
 
 def _data_key(files: dict[str, Path]) -> dict[str, str]:
     """Each user suite file by its content's sha256: a changed file is a new suite."""
-    import hashlib
 
     return {t: hashlib.sha256(Path(p).read_bytes()).hexdigest() for t, p in files.items()}
 
 
 @dataclass(frozen=True)
-class StepInputs:
+class AmountInputs:
     """How one step runs: the task types still swept, the amount's pruned model if it was
-    pruned up front, the sweep's layer-prefix sharing (:mod:`advisor.frontier`), the
+    pruned up front, the sweep's layer-prefix sharing (:mod:`advisor.sweep.frontier`), the
     calibration suites built once for every step."""
 
     tasks: list[str] | None = None
@@ -156,18 +101,17 @@ class StepInputs:
     suites: dict[str, Any] | None = None
 
 
-def compute_step(
-    dense: Any,
-    plan: SweepPlan,
+def assess_amount(
+    dense: LoadedModel,
+    plan: SweepRequest,
     step: dict[str, Any],
     assessor: Callable[..., dict[str, Any]] = assess,
     console: Any = None,
-    inputs: StepInputs = StepInputs(),
+    inputs: AmountInputs = AmountInputs(),
 ) -> dict[str, Any]:
     """Prune ``dense`` by one amount of ``plan`` (unless ``inputs`` holds it pruned) and
     assess it: the step's result (run in this process, or in a Ray task by
-    :mod:`advisor.distributed`)."""
-    from advisor.pruning import prune_model
+    :mod:`advisor.cluster`)."""
 
     pruned = inputs.pruned or prune_model(
         dense, plan.method, pattern=plan.pattern, seed=plan.seed, console=console, **step
@@ -192,7 +136,6 @@ def compute_step(
 
 
 def _publish(run: _Run, step: dict[str, Any], tasks: list[str], result: dict[str, Any]) -> None:
-    from advisor.report import write_report
 
     step_dir = run.folder / f"{run.plan.method}-{_label(step)}"
     write_report(result, step_dir)
@@ -204,20 +147,18 @@ def _finished(run: _Run, step: dict[str, Any], tasks: list[str]) -> dict[str, An
     return _finished_step(run.folder / f"{run.plan.method}-{_label(step)}", _key(run, step, tasks))
 
 
-def warm(dense: Any, plan: SweepPlan, step: dict[str, Any] | None, console: Any = None) -> None:
+def warm(
+    dense: LoadedModel, plan: SweepRequest, step: dict[str, Any] | None, console: Any = None
+) -> None:
     """Measure once, before any step, the dense side every step reads (its scores,
     evidence and, with ``plan.hierarchy``, hierarchy recordings, all cached on disk by
     fingerprint and items), and for structural methods the layer importance (by pruning
     ``step``; None skips it): the steps, here or in other processes sharing the cache,
     then run only their pruned model (docs/design.md §9a)."""
-    from advisor.assess import warm_dense_side
-    from advisor.measure.speed import dense_latency
-    from advisor.pruning import prune_model
-    from advisor.rules.grid import STRUCTURAL
 
-    warm_dense_side(dense, plan.tasks, plan.seed, plan.data, hierarchy=plan.hierarchy)
+    warm_dense_caches(dense, plan.tasks, plan.seed, plan.data, hierarchy=plan.hierarchy)
     dense_latency(dense)  # every step's speed-up is then against this one measurement
-    if step is not None and plan.method in STRUCTURAL:
+    if step is not None and get_method(plan.method).structural:
         options = {"pattern": plan.pattern, "seed": plan.seed, "console": console}
         prune_model(dense, plan.method, **options, **step)
 
@@ -253,20 +194,18 @@ def _remote_steps(run: _Run, remote: StepsRunner, console: Any) -> dict[str, tup
     return computed
 
 
-def _map_png(dense: Any, plan: SweepPlan, console: Any) -> str | None:
+def _map_png(dense: LoadedModel, plan: SweepRequest, console: Any) -> str | None:
     """The heat map of ``plan``'s sensitivity map, if it asks for one (cached per model)."""
     if not plan.sensitivity:
         return None
-    from advisor.guidance.sensitivity import MapRequest, sensitivity_map
-    from advisor.report import map_figure
 
     request = MapRequest(plan.method, plan.tasks, plan.seed, plan.data, plan.rules_path)
     return map_figure(sensitivity_map(dense, request, console))
 
 
 def sweep(
-    dense: Any,
-    plan: SweepPlan,
+    dense: LoadedModel,
+    plan: SweepRequest,
     folder: str | Path,
     *,
     console: Any = None,
@@ -282,17 +221,9 @@ def sweep(
     progress; ``assessor`` runs one assessment (default :func:`advisor.assess.assess`; the
     CLI wraps it in a status display). In this process the amounts share what they can and
     a task type is assessed only as far as ``plan.search`` needs (docs/design.md §5d);
-    ``remote`` (e.g. :func:`advisor.distributed.sweep_runner`) instead computes every
+    ``remote`` (e.g. :func:`advisor.cluster.sweep_runner`) instead computes every
     unfinished step elsewhere after the dense side is measured here, and returns each
     one's result and seconds."""
-    from advisor.frontier import (
-        EarlyStop,
-        FrontierSearch,
-        largest_go,
-        pruned_up_front,
-        search_order,
-    )
-    from advisor.report import figures, render_sweep_index
 
     rules_sha = load_rules(plan.rules_path)[2]
     run = _Run(dense, plan, writable_dir(folder), rules_sha)
@@ -326,8 +257,8 @@ def sweep(
             result, seconds = computed[label]
             state = "ray"
         elif result is None:
-            inputs = StepInputs(tasks, pruned.pop(n, None), share, suites)
-            result = compute_step(dense, plan, step, assessor, console, inputs)
+            inputs = AmountInputs(tasks, pruned.pop(n, None), share, suites)
+            result = assess_amount(dense, plan, step, assessor, console, inputs)
             _publish(run, step, tasks, result)
             state = "assessed " + ", ".join(tasks)
         if state != "ray":
