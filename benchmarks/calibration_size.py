@@ -25,7 +25,7 @@ import numpy as np
 
 from advisor.fitting.estimator import Case, RetentionRule
 from advisor.fitting.fit import cases_for
-from advisor.fitting.grid import read_cases
+from advisor.fitting.grid import calibration_hashes, read_cases
 from advisor.fitting.validation import add_scores, score
 from advisor.measure.evidence import evidence_kind, loss_of
 
@@ -34,17 +34,27 @@ EVIDENCE = Path("data/rules/evidence")
 
 
 def per_item_evidence() -> dict[tuple[str, str, str], dict]:
-    """(model, point id, task) -> {"dense": [...], "pruned": [...]}, later files winning
-    (a model's ``-retrieval`` file holds the re-measured retrieval split, its ``-exact``
-    file the classification, multiple-choice and math splits grown for exact bounds)."""
+    """(model, point id, task) -> {"dense": [...], "pruned": [...]}: the record measured on
+    the calibration suite the cases file records for that configuration (its evidence was
+    merged from it), else the latest file's (a model's ``-retrieval`` and ``-exact`` files
+    after the others)."""
+    current = {
+        (r["model"], r["point"]["id"]): calibration_hashes(r["suites"]) for r in read_cases(CASES)
+    }
     found: dict[tuple[str, str, str], dict] = {}
+    matched: set[tuple[str, str, str]] = set()
     for path in sorted(
         EVIDENCE.glob("*.jsonl"), key=lambda p: (p.stem.endswith(("-retrieval", "-exact")), p.name)
     ):
         for row in read_cases(path):
+            wanted = current.get((row["model"], row["point"]), {})
             for task, record in row["evidence"].items():
-                if "items" in record:
-                    found[row["model"], row["point"], task] = record["items"]
+                key = (row["model"], row["point"], task)
+                if "items" not in record or key in matched:
+                    continue
+                found[key] = record["items"]
+                if row.get("suites", {}).get(task) == wanted.get(task):
+                    matched.add(key)
     return found
 
 

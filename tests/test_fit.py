@@ -208,3 +208,4 @@ def test_re_measured_evidence_takes_its_calibration_suite_and_keeps_the_labels_s
     moved = grid.with_calibration(row, {"retrieval": new})
     assert moved == f"eval/retrieval:{'1' * 16}-rag:{h}-retrieval:{new}"
     assert grid.with_calibration(row, {}) == row
+    assert grid.calibration_hashes(moved) == {"rag": h, "retrieval": new}

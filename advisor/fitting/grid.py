@@ -125,6 +125,13 @@ def calibration_part(suite_id: str) -> str:
     return "-".join(p for p in _SUITE_PART.split(suite_id) if not p.startswith("eval/"))
 
 
+def calibration_hashes(suite_id: str) -> dict[str, str]:
+    """Task type → calibration items hash, from a row's suite id (what its evidence was
+    read on; the evaluation suites are left out)."""
+    parts = (p.rsplit(":", 1) for p in _SUITE_PART.split(suite_id))
+    return {task: digest for task, digest in parts if not task.startswith("eval/")}
+
+
 def with_calibration(suite_id: str, hashes: dict[str, str]) -> str:
     """``suite_id`` with the calibration suites of ``hashes`` (task → items hash) replaced:
     for evidence re-measured on a changed calibration suite, whose labels still hold."""
