@@ -22,7 +22,7 @@ from advisor.verdicts import style
 WIDTH = 100
 GATE_STYLE = {"failed": "red", "passed": "green", "unchecked": "yellow"}
 # task, verdict, retention [bounds], items: the widest value of each, then the reason.
-COLUMNS = (15, 14, 18, 6)
+COLUMNS = (15, 14, 18, 7)
 
 
 def _say(console: Any, text: str | Text, style_name: str = "") -> None:
