@@ -1,0 +1,79 @@
+"""What the guidance ground-truth benchmarks share: resumable JSONL rows, the models loaded
+once per process, and one ground-truth evaluation of a set of removed units.
+
+Used by ``guidance_truth.py`` and ``blame_truth.py`` (not a unit test, not imported by the
+package).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# evaluate's own defaults: sequential from 32 questions, the built-in evaluation split
+ADAPTIVE = 32
+SEED = 0
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Every complete row of ``path`` (a torn last line, from an interrupted write, is
+    skipped: its row is measured again)."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def append_row(path: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` as one line (flushed at once: a row is either whole or re-measured)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.write(json.dumps(row, sort_keys=True) + "\n")
+        fh.flush()
+
+
+class Models:
+    """The dense model of one name, loaded on first use: in ``auto`` precision (what
+    `assess`, `sweep` and `plan` run in) and in float32 (what `evaluate` runs in)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._loaded: dict[str, Any] = {}
+
+    def get(self, dtype: str) -> Any:
+        """The dense model in ``dtype`` ("auto" or "float32")."""
+        if dtype not in self._loaded:
+            from advisor.models import load_model
+
+            self._loaded[dtype] = load_model(self.name, dtype=dtype)
+        return self._loaded[dtype]
+
+
+def truth(dense32: Any, method: str, units: list[int], task: str) -> dict[str, Any]:
+    """`evaluate`'s ground truth (float32, the built-in evaluation split, sequential from 32
+    questions, the primary view) for ``dense32`` with ``units`` of ``method`` removed."""
+    from advisor.pruning import drop_units
+    from advisor.suites import evaluation_suites
+    from advisor.truth.evaluate import evaluate_pair
+
+    suites = evaluation_suites([task], SEED)
+    pruned = drop_units(dense32, method, units)
+    record = evaluate_pair(
+        dense32, pruned.loaded, suites, seed=SEED, all_views=False, adaptive=ADAPTIVE
+    )[task]
+    keys = ("retention", "ci", "outcome", "n", "dense_score", "pruned_score")
+    return {k: record[k] for k in keys}
+
+
+def cell(record: dict[str, Any] | None) -> str:
+    """A truth record as a table cell: retention and label."""
+    if not record:
+        return "–"
+    return f"{record['retention']:.2f} {record['outcome']}"
