@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from truth_rows import RESULTS, SEED, Models, append_row, cell, read_rows, truth
+from truth_rows import RESULTS, SEED, Models, append_row, cell, dropped_truth, read_rows
 
 ROWS = RESULTS / "guidance_truth.jsonl"
 SWEEPS = Path("reports/guidance-truth")
@@ -73,9 +73,9 @@ def measure_row(models: Models, method: str, task: str, agnostic_go: int) -> dic
     units = plan["units"]
     other = agnostic_units(models, method, len(units))
     dense32 = models.get("float32")
-    plan_truth = truth(dense32, method, units, task) if units else None
+    plan_truth = dropped_truth(dense32, method, units, task) if units else None
     same = sorted(other) == sorted(units)
-    other_truth = plan_truth if same else truth(dense32, method, other, task)
+    other_truth = plan_truth if same else dropped_truth(dense32, method, other, task)
     return {
         "model": models.name,
         "method": method,
