@@ -19,7 +19,7 @@ from typing import Any
 from advisor.cache import cache_file
 from advisor.files import read_checked_json, write_checked_json
 
-ROW_VERSION = "sensitivity-v2"  # v2: the map screens (advisor.guidance.screen)
+ROW_VERSION = "sensitivity-v3"  # v3: the map screens within looks (advisor.guidance.screen)
 # Units whose prefixes one PrefixShare keeps at once: each kept depth holds one hidden
 # state per forward call, so a group bounds the memory while most layers still replay.
 GROUP = 8

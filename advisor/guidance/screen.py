@@ -5,8 +5,9 @@ The sensitivity map serves the plan, which takes only units whose removal alone 
 whose verdict is still caution would read more items; but for evidence that is a count of
 surviving answers (``survival``), the best every unread item can do is survive, and when
 even that best case is not go at any later look, no reading of the rest can make the unit
-go. It stops there: its cell keeps the look it read (caution, with that look's interval)
-and says ``screened``. This is exact, not a looser test: the verdict a full reading would
+go. It stops there, and the best case is checked every few items inside a look as well
+(:data:`STEP`): its cell keeps what it read (with the interval at that look's level) and
+says ``screened``. This is exact, not a looser test: the verdict a full reading would
 give is caution or no-go either way (more losses only lower the bounds:
 ``tests/test_guidance.py::test_screening_is_exact``), so the plan's candidates are the
 same. Evidence that can rise above the dense model's (``reference`` log-likelihoods) has no
@@ -20,6 +21,10 @@ from typing import Any
 
 # Evidence whose unread items have a best case: survival of the dense model's answers.
 SCREENED_KINDS = ("survival",)
+# Items read between two checks of the screen inside a look. A check is no look: it never
+# commits a verdict, it only stops a reading that can no longer be go, so it spends no
+# error (the looks' z are unchanged); one lost answer often settles it.
+STEP = 4
 
 
 def best_case(
@@ -72,11 +77,21 @@ def read_screened(
 
     n = len(dense)
     order, plan = look_order(n), look_plan(kind, n)
+    done = 0
     for number, (size, z) in enumerate(plan, start=1):
+        look = {"look": number, "looks": len(plan), "of": n, "z": z}
+        for part in range(done + STEP, size, STEP) if kind in SCREENED_KINDS else ():
+            picks = sorted(order[:part])  # a check of the screen, not a look: no verdict
+            found = measure_on(picks)
+            read = dict(zip(picks, found.pruned, strict=True))
+            if not could_go(rule, kind, tolerance, dense, read, plan[number - 1 :], order):
+                found.look = look | {"items": part, "screened": True}
+                return found
+        done = size
         picks = sorted(order[:size])
         found = measure_on(picks)
         verdict = predict_from(rule, found.stats, tolerance, z).verdict
-        look = {"look": number, "looks": len(plan), "items": size, "of": n, "z": z}
+        look["items"] = size
         if verdict != CAUTION or number == len(plan):
             found.look = look
             return found
