@@ -13,8 +13,8 @@ runs, `assess --method M --ratio 0.25 --task T` (the baseline "one assess"), and
 with `--no-decode --no-hierarchy` (only what a verdict needs); `plan --method M --task T`
 on the cold map cache (its JSON splits the time between the map and the verifying
 assessments); and `plan` again (every unit and set cached: the rerun's cost). Each
-combination's figures are appended to benchmarks/results/guidance_cost.jsonl and printed
-as a table row; ``--table`` prints every row there.
+combination's figures are appended to benchmarks/results/guidance_cost.jsonl (with the
+run's start time) and printed as a table row; ``--table`` prints the latest run's rows.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ MODEL = "smollm2-135m"
 ROWS = RESULTS / "guidance_cost.jsonl"
 
 
-def measure(task: str, method: str, cache: Path, out: Path, threads: int) -> dict[str, Any]:
+def measure(
+    task: str, method: str, cache: Path, out: Path, threads: int, run: str
+) -> dict[str, Any]:
     """One task type and method: every command timed, side by side."""
     from advisor.models.placement import cpu_description
 
@@ -54,6 +56,7 @@ def measure(task: str, method: str, cache: Path, out: Path, threads: int) -> dic
     units = row.get("units", [])
     seconds = plan["seconds"]
     return {
+        "run": run,
         "date": time.strftime("%Y-%m-%d"),
         "cpu": cpu_description(),
         "threads": threads,
@@ -107,16 +110,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--table", action="store_true", help="print the table and stop")
     args = parser.parse_args()
-    if args.table:
-        print(table(read_rows(ROWS)))
+    if args.table:  # the latest run's rows (each run's rows share its start time)
+        rows = read_rows(ROWS)
+        latest = max((r.get("run", "") for r in rows), default="")
+        print(table([r for r in rows if r.get("run", "") == latest]))
         return
     from advisor.cache import scratch_cache
 
     cache = scratch_cache("bench-guidance-")
     out = Path(tempfile.mkdtemp(prefix="bench-guidance-out-"))
+    run = time.strftime("%Y-%m-%dT%H:%M")
     for method in args.method or ["attn-drop"]:
         for task in args.task or ["math"]:
-            row = measure(task, method, cache, out, args.threads)
+            row = measure(task, method, cache, out, args.threads, run)
             append_row(ROWS, row)
             print(table([row]).splitlines()[-1], flush=True)
 
