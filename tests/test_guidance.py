@@ -318,21 +318,29 @@ def test_sparsity_blame_names_the_damaged_layer_and_clears_the_unchanged_ones(
     assert rows[damaged]["retention"] == 1.0  # only the idle layer differs: the dense function
 
 
+@pytest.mark.parametrize(
+    "pruning", [["attn-drop", "--layers", "2"], ["wanda", "--sparsity", "0.5"]], ids=lambda p: p[0]
+)
 def test_assess_blame_prints_one_sentence_per_task_type(
-    idle_dense, tmp_path, private_cache, monkeypatch, capsys
+    pruning, idle_dense, tmp_path, private_cache, monkeypatch, capsys
 ):
     from advisor.cli import main
 
     _assessable(monkeypatch)
     monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: idle_dense)
     rules = _rules(tmp_path / "rules.json", ["generation"])
-    args = ["assess", "--model", str(idle_dense.path), "--method", "attn-drop", "--layers", "2"]
+    args = ["assess", "--model", str(idle_dense.path), "--method", *pruning]
     args += ["--task", "generation", "--rules", str(rules), "--no-hierarchy", "--blame"]
     assert main([*args, "--out", str(tmp_path / "out")]) in (0, 1)
     shown = capsys.readouterr().out
     assert "Blame: generation is" in shown
     result = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert result["blame"]["units"] == result["pruning"]["dropped"]["attn"]
+    if pruning[0] == "attn-drop":
+        assert result["blame"]["units"] == result["pruning"]["dropped"]["attn"]
+    else:  # every layer's weights were pruned: each layer's dense weights restored in turn
+        assert result["blame"]["restores"] == "dense weights"
+        assert result["blame"]["units"] == list(range(LAYERS))
+        assert "dense weights" in shown or "would not raise it" in shown
 
 
 def test_blame_with_low_memory_is_refused_before_loading(capsys, monkeypatch, private_cache):
