@@ -109,15 +109,17 @@ def better(row: dict[str, Any]) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table of ``rows``."""
     lines = [
-        "| model | method | task | plan: go amount | sweep: go amount | truth, plan "
-        "| truth, agnostic at same amount | better |",
-        "|---|---|---|---:|---:|---|---|---|",
+        "| model | method | task | sweep: largest go | plan: largest go (units) "
+        "| truth, plan | truth, ranking at same amount (units) | better |",
+        "|---|---|---|---:|---|---|---|---|",
     ]
     for r in rows:
+        plan = ", ".join(map(str, r["plan_units"])) or "none"
+        other = ", ".join(map(str, r["agnostic_units"]))
         lines.append(
-            f"| {r['model']} | {r['method']} | {r['task']} | {r['plan_amount']} "
-            f"| {r['agnostic_frontier']} | {cell(r['truth_plan'])} "
-            f"| {cell(r['truth_agnostic'])} | {better(r)} |"
+            f"| {r['model']} | {r['method']} | {r['task']} | {r['agnostic_frontier']} "
+            f"| {r['plan_amount']} ({plan}) | {cell(r['truth_plan'])} "
+            f"| {cell(r['truth_agnostic'])}{f' ({other})' if other else ''} | {better(r)} |"
         )
     return "\n".join(lines)
 
