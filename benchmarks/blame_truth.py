@@ -108,11 +108,22 @@ def measure_case(models: Models, method: str, amount: dict, task: str) -> dict[s
     }
 
 
+def gains(row: dict[str, Any]) -> str:
+    """The predicted gains of the top k, and how many other units tie with the k-th (a tie
+    is broken by the lower layer: that pick is arbitrary)."""
+    ranking, k = row["ranking"], row["k"]
+    if not ranking:
+        return "none"
+    shown = ", ".join(f"{r['gain']:+.2f}" for r in ranking[:k])
+    tied = sum(r["gain"] == ranking[k - 1]["gain"] for r in ranking[k:])
+    return shown + (f", {tied} more at {ranking[k - 1]['gain']:+.2f}" if tied else "")
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table of ``rows``."""
     lines = [
-        "| model | pruning | task | verdict | k | top-blamed restored | truth as is "
-        "| truth, top k restored | truth, random k restored | top beats random |",
+        "| model | pruning | task | verdict | k | top-blamed restored (predicted gains) "
+        "| truth as is | truth, top k restored | truth, random k restored | top beats random |",
         "|---|---|---|---|---:|---|---|---|---|---|",
     ]
     for r in rows:
@@ -125,7 +136,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         )
         lines.append(
             f"| {r['model']} | {r['method']} {name} {value} | {r['task']} | {r['verdict']} "
-            f"| {r['k']} | {r['top']} (random: {r['random']}) | {cell(r['truth_as_is'])} "
+            f"| {r['k']} | {r['top']} ({gains(r)}; random: {r['random']}) "
+            f"| {cell(r['truth_as_is'])} "
             f"| {cell(a)} | {cell(b)} | {wins} |"
         )
     return "\n".join(lines)
