@@ -129,11 +129,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         ((name, value),) = r["amount"].items()
         a, b = r["truth_top"], r["truth_random"]
-        wins = (
-            "same units"
-            if r["top"] == r["random"]
-            else ("yes" if a["retention"] > b["retention"] else "no")
-        )
+        wins = "yes" if a["retention"] > b["retention"] else "no"
+        if a["retention"] == b["retention"]:
+            wins = "same units" if r["top"] == r["random"] else "tie"
         lines.append(
             f"| {r['model']} | {r['method']} {name} {value} | {r['task']} | {r['verdict']} "
             f"| {r['k']} | {r['top']} ({gains(r)}; random: {r['random']}) "
