@@ -46,8 +46,9 @@ class AssessOptions:
     ``pattern`` for magnitude / wanda / sparsegpt). ``tasks``: task types (None or "all":
     every one; with ``data`` and no tasks: the task types ``data`` names); ``data``: your
     own suites, a mapping task type -> JSONL file (or one file for a single task type);
-    ``blame``: restore each removed unit of a structural pruning in turn and say which
-    would raise each task type's predicted retention most."""
+    ``blame``: restore each removed unit of a structural pruning (each sparsified layer's
+    dense weights of a sparsity one) in turn and say which would raise each task type's
+    predicted retention most."""
 
     pruned: str | Path | None = None
     method: str | None = None

@@ -132,9 +132,10 @@ class AssessSettings:
     ``hierarchy``: measure the representation hierarchy at all; ``share``: runs each task's
     evidence, ``share.run(model, task, compute)`` (a sweep's :class:`LayerReplay`);
     ``suites``: the calibration suites, built once by a caller that assesses many models
-    (else built here from ``seed`` and ``data_file``); ``blame``: for a structural pruning,
-    restore each removed unit in turn and say which would raise each task type's predicted
-    retention most (:mod:`advisor.guidance.blame`).
+    (else built here from ``seed`` and ``data_file``); ``blame``: restore each removed unit
+    of a structural pruning (each sparsified layer's dense weights of a sparsity one) in
+    turn and say which would raise each task type's predicted retention most
+    (:mod:`advisor.guidance.blame`).
     """
 
     temperature: float = 1.0

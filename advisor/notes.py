@@ -105,14 +105,17 @@ def items_read(record: dict[str, Any]) -> str:
     return "—"  # nothing was read from the pruned model
 
 
-def blame_sentence(task: str, verdict: str, record: dict[str, Any]) -> str:
-    """One task type's blame in words: which restored unit would help most, and by how much."""
+def blame_sentence(task: str, verdict: str, record: dict[str, Any], restores: str = "units") -> str:
+    """One task type's blame in words: which restored unit (or layer's dense weights,
+    ``restores``) would help most, and by how much."""
+    what = "" if restores == "units" else f"'s {restores}"
     top = record["restored"][0] if record["restored"] else None
     now = f"{task} is {verdict} (predicted retention {record['retention']:.2f})"
     if top is None or top["gain"] <= 0:
-        return f"{now}; restoring any one removed unit alone would not raise it."
+        one = "removed unit" if not what else f"layer{what}"
+        return f"{now}; restoring any one {one} alone would not raise it."
     return (
-        f"{now}; restoring layer {top['unit']} alone would bring it to "
+        f"{now}; restoring layer {top['unit']}{what} alone would bring it to "
         f"{top['retention']:.2f} ({top['verdict']})."
     )
 

@@ -265,27 +265,83 @@ def test_blame_names_the_unit_that_costs_and_clears_the_idle_one(
     assert record["restored"][0]["unit"] == other or rows[other]["gain"] == 0.0
     _, page = write_report(result, tmp_path / "report")
     assert "Blame: which removed units cost the most" in page.read_text()
-    # a sparsity pruning has no unit to restore: the result says so
+    # a sparsity pruning: each changed layer's dense weights are restored instead
     sparse = prune_model(idle_dense, "magnitude", sparsity=0.3)
     result = assess(idle_dense, sparse, ["generation"], **options)
-    assert not result["blame"]["available"] and result["blame"]["reason"]
+    check_result(result, "blame")
+    assert result["blame"]["available"] and result["blame"]["restores"] == "dense weights"
+    assert result["blame"]["units"] == list(range(LAYERS))
 
 
+def _sparse_by_hand(dense, damaged):
+    """A copy of ``dense``'s model with half of the IDLE layer's query and up-projection
+    weights zeroed (its output stays exactly the same: that layer adds nothing) and layer
+    ``damaged``'s MLP weights replaced by noise; the other layers untouched."""
+    from advisor.pruning import working_copy
+
+    model = working_copy(dense.model, "sparsity")
+    generator = torch.Generator().manual_seed(0)
+    idle, bad = model.model.layers[IDLE], model.model.layers[damaged]
+    with torch.no_grad():
+        for linear in (idle.self_attn.q_proj, idle.mlp.up_proj):
+            linear.weight[:, ::2] = 0.0
+        for linear in (bad.mlp.up_proj, bad.mlp.down_proj):
+            linear.weight.copy_(torch.randn(linear.weight.shape, generator=generator) * 0.5)
+    return model
+
+
+def test_sparsity_blame_names_the_damaged_layer_and_clears_the_unchanged_ones(
+    idle_dense, tmp_path, private_cache, monkeypatch
+):
+    """Blame of a sparse checkpoint pruned elsewhere (`assess --pruned DIR --blame`)
+    restores one layer's dense weights at a time: a layer whose weights changed without
+    changing its output gains exactly nothing, layers left alone are not restored, and
+    the layer that was damaged is named first."""
+    from advisor.assess import assess
+    from advisor.pruning import load_pruned
+    from tests.pruned_elsewhere import save_plain
+
+    _assessable(monkeypatch)
+    damaged = 3
+    model = _sparse_by_hand(idle_dense, damaged)
+    folder = save_plain(model, idle_dense.tokenizer, tmp_path / "sparse")
+    pruned = load_pruned(folder, idle_dense)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    options = {"rules_path": rules, "hierarchy": False, "decode": False, "blame": True}
+    result = assess(idle_dense, pruned, ["generation"], **options)
+    blamed = result["blame"]
+    assert blamed["available"] and blamed["restores"] == "dense weights"
+    assert blamed["units"] == [IDLE, damaged]  # layers 0 and 2 were not changed
+    record = blamed["tasks"]["generation"]
+    rows = {row["unit"]: row for row in record["restored"]}
+    assert rows[IDLE]["gain"] == 0.0
+    assert record["restored"][0]["unit"] == damaged and rows[damaged]["gain"] > 0
+    assert rows[damaged]["retention"] == 1.0  # only the idle layer differs: the dense function
+
+
+@pytest.mark.parametrize(
+    "pruning", [["attn-drop", "--layers", "2"], ["wanda", "--sparsity", "0.5"]], ids=lambda p: p[0]
+)
 def test_assess_blame_prints_one_sentence_per_task_type(
-    idle_dense, tmp_path, private_cache, monkeypatch, capsys
+    pruning, idle_dense, tmp_path, private_cache, monkeypatch, capsys
 ):
     from advisor.cli import main
 
     _assessable(monkeypatch)
     monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: idle_dense)
     rules = _rules(tmp_path / "rules.json", ["generation"])
-    args = ["assess", "--model", str(idle_dense.path), "--method", "attn-drop", "--layers", "2"]
+    args = ["assess", "--model", str(idle_dense.path), "--method", *pruning]
     args += ["--task", "generation", "--rules", str(rules), "--no-hierarchy", "--blame"]
     assert main([*args, "--out", str(tmp_path / "out")]) in (0, 1)
     shown = capsys.readouterr().out
     assert "Blame: generation is" in shown
     result = json.loads((tmp_path / "out" / "result.json").read_text())
-    assert result["blame"]["units"] == result["pruning"]["dropped"]["attn"]
+    if pruning[0] == "attn-drop":
+        assert result["blame"]["units"] == result["pruning"]["dropped"]["attn"]
+    else:  # every layer's weights were pruned: each layer's dense weights restored in turn
+        assert result["blame"]["restores"] == "dense weights"
+        assert result["blame"]["units"] == list(range(LAYERS))
+        assert "dense weights" in shown or "would not raise it" in shown
 
 
 def test_blame_with_low_memory_is_refused_before_loading(capsys, monkeypatch, private_cache):
@@ -424,3 +480,51 @@ def test_a_plan_on_a_task_type_that_is_not_assessable_removes_nothing(
     assert plan["units"] == [] and plan["verified"] is None and plan["checked"] == []
     assert "not assessable" in (tmp_path / "r" / "index.html").read_text()
     assert not list((tmp_path / "saved").iterdir())
+
+
+class _Read:
+    """Survival evidence on the items at ``picks`` (what a look's ``measure_on`` returns)."""
+
+    def __init__(self, dense, pruned, picks):
+        from advisor.measure.evidence import loss_stats
+
+        self.pruned = [pruned[n] for n in picks]
+        self.stats = loss_stats("survival", [dense[n] for n in picks], self.pruned)
+        self.look = None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_screening_is_exact(seed):
+    """A unit the map screens out (it can no longer be go) is one a full reading would not
+    find go either: over random survival patterns near the tolerance, the screened reading
+    and the plain looks agree on go, and screening reads no more items."""
+    import random
+
+    from advisor.guidance.screen import read_screened
+    from advisor.rules.looks import read_in_looks
+    from advisor.verdicts import GO
+
+    rule = {"slope": 1.2, "misfit": 0.02}
+    rng = random.Random(seed)
+    screened = 0
+    for _ in range(60):
+        n = rng.choice([16, 24, 48])
+        dense = [float(rng.random() < 0.8) for _ in range(n)]
+        loss = rng.choice([0.0, 0.01, 0.03, 0.08, 0.2])
+        pruned = [d * float(rng.random() >= loss) for d in dense]
+        read = lambda picks, d=dense, p=pruned: _Read(d, p, picks)  # noqa: E731
+        _, prediction, look = read_in_looks(rule, "survival", n, 0.9, read, lambda e: e.stats)
+        found = read_screened(rule, "survival", dense, 0.9, read)
+        assert (prediction.verdict == GO) == (
+            found.look.get("screened") is None and _go(rule, found)
+        )
+        assert found.look["items"] <= look["items"]
+        screened += bool(found.look.get("screened"))
+    assert screened  # the cases do reach the screen
+
+
+def _go(rule, found):
+    from advisor.rules.predict import predict_from
+    from advisor.verdicts import GO
+
+    return predict_from(rule, found.stats, 0.9, found.look["z"]).verdict == GO

@@ -139,9 +139,10 @@ def assess(
         bool,
         typer.Option(
             "--blame",
-            help="For a structural pruning (blocks, attention or MLP sublayers removed, here "
-            "or elsewhere): restore each removed unit in turn and say which would raise each "
-            "task type's predicted retention most (docs/guidance.md).",
+            help="Restore each removed unit of a structural pruning (blocks, attention or MLP "
+            "sublayers), or each sparsified layer's dense weights (wanda, sparsegpt, "
+            "magnitude, sparse checkpoints), in turn, here or pruned elsewhere, and say which "
+            "would raise each task type's predicted retention most (docs/guidance.md).",
         ),
     ] = False,
     seed: SeedOpt = 0,

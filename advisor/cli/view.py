@@ -98,7 +98,9 @@ def print_blame(result: dict[str, Any], console: Any = out) -> None:
         _say(console, f"Blame: {blamed['reason']}")
         return
     for task, record in blamed["tasks"].items():
-        _say(console, "Blame: " + blame_sentence(task, result["tasks"][task]["verdict"], record))
+        verdict = result["tasks"][task]["verdict"]
+        restores = blamed.get("restores", "units")
+        _say(console, "Blame: " + blame_sentence(task, verdict, record, restores))
 
 
 def print_sweep(summary: dict[str, Any], method: str, console: Any = out) -> None:

@@ -1,19 +1,23 @@
-"""Blame for a verdict: which removed units cost each task type the most.
+"""Blame for a verdict: which removed or sparsified units cost each task type the most.
 
 For a structural pruning (its record names the removed blocks, attention or MLP
 sublayers, as original layer indices: pruned here, or pruned elsewhere with the removed
 layers inferred, docs/checkpoints.md), each removed unit is restored in turn (the model
-re-made from the dense one with every other unit removed) and each assessed task type's
-evidence is read again exactly as its verdict read it (:func:`advisor.guidance.
-sensitivity.task_row`, cached and prefix-shared like the map). The restored units that
-raise the predicted retention most come first. A pruning that zeroed weights, or removed
-units of more than one kind, is not blamed (the result says why).
+re-made from the dense one with every other unit removed). For a sparsity pruning
+(weights zeroed or rewritten in place: magnitude, Wanda, SparseGPT, or a checkpoint
+pruned elsewhere whose layers line up with the dense model's), each changed layer's dense
+weights are restored in turn (:mod:`advisor.guidance.restore`). Either way each assessed
+task type's evidence is read again exactly as its verdict read it
+(:func:`advisor.guidance.rows.task_row`, cached and prefix-shared like the map), and the
+restorations that raise the predicted retention most come first. A pruning that removed
+units of more than one kind is not blamed (the result says why).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from advisor.guidance.restore import RESTORE, changed_layers
 from advisor.guidance.rows import TaskRun, task_row
 from advisor.models.loading import LoadedModel
 from advisor.pruning import METHODS
@@ -40,6 +44,25 @@ def removed_units(record: dict[str, Any]) -> tuple[str, list[int]] | None:
     return name, sorted(units)
 
 
+def _what(dense: LoadedModel, pruned: Any) -> tuple[str, str, list[int]] | str:
+    """(the method, what is restored, the units or layers to restore) of ``pruned``, or
+    why it cannot be blamed."""
+
+    record = getattr(pruned.loaded.model.config, RECORD_KEY, None) or {}
+    found = removed_units(record)
+    if found is not None:
+        return found[0], "units", found[1]
+    layers = changed_layers(dense.model, pruned.loaded.model)
+    if layers is None:
+        return (
+            "Blame restores removed units of one kind, or a sparsified layer's dense "
+            "weights; this pruning's layers do not line up with the dense model's."
+        )
+    if not layers:
+        return "No layer's weights differ from the dense model's: nothing to restore."
+    return record.get("method") or "sparsity", RESTORE, layers
+
+
 def blame(
     dense: LoadedModel,
     pruned: Any,
@@ -48,20 +71,17 @@ def blame(
     rules_path: Any,
     tolerance: float,
 ) -> dict[str, Any]:
-    """For each task type of ``verdicts`` that got a prediction, every removed unit of
-    ``pruned`` restored alone: the predicted retention, interval and verdict then, and the
-    gain over the verdict's, best first. ``suites``: the items the verdicts read;
-    ``rules_path`` (None: the shipped rules) and ``tolerance``: the verdicts' own."""
+    """For each task type of ``verdicts`` that got a prediction, every removed unit (or
+    sparsified layer) of ``pruned`` restored alone: the predicted retention, interval and
+    verdict then, and the gain over the verdict's, best first. ``suites``: the items the
+    verdicts read; ``rules_path`` (None: the shipped rules) and ``tolerance``: the
+    verdicts' own."""
 
-    record = getattr(pruned.loaded.model.config, RECORD_KEY, None) or {}
-    found = removed_units(record)
-    if found is None:
-        return {
-            "available": False,
-            "reason": "Blame restores removed units; this pruning removed none of one kind "
-            "(restoring a sparsified layer's dense weights is not built yet).",
-        }
-    method, units = found
+    found = _what(dense, pruned)
+    if isinstance(found, str):
+        return {"available": False, "reason": found}
+    method, restores, units = found
+    base = pruned.loaded if restores != "units" else None
     rules, _, rules_sha = load_rules(rules_path)
     tasks = {}
     for task, verdict in verdicts.items():
@@ -71,7 +91,8 @@ def blame(
             continue
         items = suites[task]
         scored = dense_results(dense, items)
-        run = TaskRun(dense, method, task, items, scored, rule, tolerance, tuple(units))
+        removed = tuple(units) if base is None else ()
+        run = TaskRun(dense, method, task, items, scored, rule, tolerance, removed, base=base)
         rows = [
             {k: row[k] for k in ("unit", "retention", "interval", "verdict")}
             | {"gain": round(row["retention"] - before["retention"], 4)}
@@ -79,4 +100,10 @@ def blame(
         ]
         rows.sort(key=lambda r: (-r["gain"], r["unit"]))
         tasks[task] = {"retention": before["retention"], "restored": rows}
-    return {"available": True, "method": method, "units": units, "tasks": tasks}
+    return {
+        "available": True,
+        "method": method,
+        "restores": restores,
+        "units": units,
+        "tasks": tasks,
+    }

@@ -2,26 +2,29 @@
 
 A row holds, for each unit u of a structural method, the evidence of one task type on a
 model re-made from the dense one: with u alone removed (the sensitivity map), or with every
-unit of a pruning removed but u (blame). A unit-u model runs the dense layers up to layer u,
-so the units run from the last layer down in groups that replay the layer prefix they share
-(:mod:`advisor.forward.layer_replay`). Each unit's result is written to the cache as it finishes,
-keyed by the dense model's identity, the method, the task's items, the rules, the tolerance
-and the units removed throughout: paid once, and an interrupted row resumes where it
-stopped.
+unit of a pruning removed but u (blame; for a sparsity pruning, the pruned model with layer
+u's dense weights restored, :mod:`advisor.guidance.restore`). A unit-u model runs the dense
+layers up to layer u, so the units run from the last layer down in groups that replay the
+layer prefix they share (:mod:`advisor.forward.layer_replay`). Each unit's result is
+written to the cache as it finishes, keyed by the dense model's identity, the method, the
+task's items, the rules, the tolerance and the units removed throughout: paid once, and an
+interrupted row resumes where it stopped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from advisor import forward
 from advisor.cache import cache_file
 from advisor.forward.layer_replay import LayerReplay, dense_tensors
+from advisor.guidance.restore import restored_layer
+from advisor.guidance.screen import read_screened
 from advisor.measure.evidence import evidence_kind, task_evidence
 from advisor.models.loading import LoadedModel
-from advisor.pruning import drop_units
+from advisor.pruning import get_method, layer_drop, working_copy
 from advisor.pruning.pruned import progress
 from advisor.publish import read_checked_json, write_checked_json
 from advisor.rules.bounds import loss_bounds
@@ -29,7 +32,7 @@ from advisor.rules.looks import evidence_in_looks
 from advisor.rules.predict import counts_of, predict_from
 from advisor.suites.items import items_hash
 
-ROW_VERSION = "sensitivity-v1"
+ROW_VERSION = "sensitivity-v3"  # v3: the map screens within looks (advisor.guidance.screen)
 # Units whose prefixes one LayerReplay keeps at once: each kept depth holds one hidden
 # state per forward call, so a group bounds the memory while most layers still replay.
 GROUP = 8
@@ -50,30 +53,57 @@ class TaskRun:
     # The units removed in every model of the row: unit u's model removes these with u
     # toggled (the map: u alone removed; blame: all of them but u).
     removed: tuple[int, ...] = ()
+    # Stop a unit's reading once it can no longer be go (the map, which serves the plan:
+    # :mod:`advisor.guidance.screen`); blame reads every unit as its verdict read it.
+    screen: bool = False
+    # A sparsity pruning (a LoadedModel) whose layers are restored one at a time: unit u's
+    # model is it with layer u's dense weights back (:mod:`advisor.guidance.restore`).
+    base: Any = None
 
     def units_of(self, unit: int) -> list[int]:
         """What unit ``unit``'s model removes."""
         return sorted(set(self.removed) ^ {unit})
 
+    def model_for(self, unit: int) -> Any:
+        """Unit ``unit``'s model (a LoadedModel sharing the dense model's tensors)."""
+        if self.base is not None:
+            return restored_layer(self.base, self.dense, unit)
+        return unit_model(self.dense, self.method, self.units_of(unit))
+
+
+def unit_model(dense: LoadedModel, method: str, units: list[int]) -> LoadedModel:
+    """``dense`` (a LoadedModel) with ``units`` of structural ``method`` removed, sharing
+    its tensors: only what the evidence reads (no pruning record, manifest or weight
+    fingerprint, which cost as much as a unit's evidence; its fingerprint names the
+    units instead)."""
+    spec = get_method(method)
+    model = working_copy(dense.model, spec.family)
+    layer_drop.drop(model, spec.unit, units)
+    name = f"{dense.name} ({method} {units})"
+    return replace(dense, name=name, model=model, fingerprint=f"{dense.fingerprint}/{name}")
+
 
 def unit_cost(run: TaskRun, unit: int, pruned: Any, share: Any) -> dict[str, Any]:
-    """The evidence of ``run.task`` with ``unit`` alone removed (``pruned``), read in looks
-    (layer prefixes replayed through ``share``): u, its sampling SD and interval, the items
-    read, and the predicted retention, interval and verdict."""
+    """The evidence of ``run.task`` with ``unit`` toggled (``pruned``: a LoadedModel),
+    read in looks (layer prefixes replayed through ``share``; screened where ``run.screen``):
+    u, its sampling SD and interval, the items read, and the predicted retention, interval
+    and verdict."""
 
     def measure_on(picks: list[int] | None) -> Any:
         label = run.task if picks is None else f"{run.task} on {len(picks)}"
         return share.run(
             pruned.model,
             label,
-            lambda: task_evidence(
-                run.dense, pruned.loaded, run.task, run.items, run.scored, picks=picks
-            ),
+            lambda: task_evidence(run.dense, pruned, run.task, run.items, run.scored, picks=picks),
         )
 
     kind = evidence_kind(run.task)
     with forward.reuse(pruned.model):
-        found = evidence_in_looks(run.rule, kind, len(run.items), run.tolerance, measure_on)
+        if run.screen:
+            dense = [r.score for r in run.scored]
+            found = read_screened(run.rule, kind, dense, run.tolerance, measure_on)
+        else:
+            found = evidence_in_looks(run.rule, kind, len(run.items), run.tolerance, measure_on)
     stats, z = found.stats, found.look["z"]
     low, high = loss_bounds(stats["loss"], stats["loss_sd"], z, counts_of(stats))
     prediction = predict_from(run.rule, stats, run.tolerance, z)
@@ -86,6 +116,7 @@ def unit_cost(run: TaskRun, unit: int, pruned: Any, share: Any) -> dict[str, Any
         "retention": round(float(prediction.retention), 4),
         "interval": [round(float(prediction.low), 4), round(float(prediction.high), 4)],
         "verdict": prediction.verdict,
+        "screened": bool(found.look.get("screened")),
     }
 
 
@@ -93,7 +124,8 @@ def _unit_file(run: TaskRun, unit: int, rules_sha: str) -> Path:
 
     identity = run.dense.cache_identity
     key = (identity, run.method, run.task, items_hash(run.items), rules_sha, run.tolerance)
-    return cache_file("sensitivity", ROW_VERSION, *key, list(run.removed), unit)
+    base = run.base.cache_identity if run.base is not None else None
+    return cache_file("sensitivity", ROW_VERSION, *key, list(run.removed), run.screen, base, unit)
 
 
 def _groups(todo: list[int]) -> list[list[int]]:
@@ -111,11 +143,13 @@ def task_row(run: TaskRun, units: list[int], rules_sha: str, console: Any = None
     rows = {u: read_checked_json(p) for u, p in paths.items()}
     todo = [u for u, row in rows.items() if row is None]
     shared = dense_tensors(run.dense.model)
+    if run.base is not None:
+        shared |= dense_tensors(run.base.model)
     with progress(console, f"{run.method}: {run.task}", len(units)) as advance:
         for _ in range(len(units) - len(todo)):
             advance()
         for group in _groups(todo):
-            models = [drop_units(run.dense, run.method, run.units_of(u)) for u in group]
+            models = [run.model_for(u) for u in group]
             share = LayerReplay([m.model for m in models], shared)
             for unit, pruned in zip(group, models, strict=True):
                 rows[unit] = unit_cost(run, unit, pruned, share)

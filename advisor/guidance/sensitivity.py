@@ -73,9 +73,8 @@ def sensitivity_map(dense: LoadedModel, request: MapRequest, console: Any = None
         if "slope" not in rule:
             tasks[task] = {"assessable": False, "reason": f"The rules have no rule for {task}."}
             continue
-        run = TaskRun(
-            dense, request.method, task, items, dense_results(dense, items), rule, tolerance
-        )
+        scored = dense_results(dense, items)
+        run = TaskRun(dense, request.method, task, items, scored, rule, tolerance, screen=True)
         tasks[task] = {
             "assessable": True,
             "evidence": evidence_kind(task),
