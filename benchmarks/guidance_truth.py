@@ -91,8 +91,18 @@ def measure_row(models: Models, method: str, task: str, agnostic_go: int) -> dic
         "same_units": same,
         "truth_plan": plan_truth,
         "truth_agnostic": other_truth if units else None,
+        "calibration": calibration_hash(task),
         "seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def calibration_hash(task: str) -> str:
+    """The id of the calibration suite a row's plan read (rows before 2026-12-05 lack it:
+    their choice rows read the earlier, smaller choice suites)."""
+    from advisor.measure.calibration_items import calibration_suites
+    from advisor.suites.items import items_hash
+
+    return items_hash(calibration_suites([task], SEED)[task])
 
 
 def better(row: dict[str, Any]) -> str:
