@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from advisor import forward
 from advisor.measure import evidence
@@ -196,3 +197,24 @@ def test_evidence_on_picked_items_is_the_evidence_of_those_items(models):
         dense, pruned, "math", alone, score_model(dense, alone), cache=False
     )
     assert mine.to_dict() == theirs.to_dict()
+
+
+def test_answer_nll_is_the_forced_nll_of_the_dense_answer(models):
+    """The NLL that orders tied restorations (blame) is the mean NLL per token of the
+    dense answer window teacher-forced through the model: by hand from the logits, and
+    lower for the dense model itself than for its pruning on the items the pruning loses."""
+    dense, pruned = models
+    items = _short_answers(24)
+    side = evidence.dense_side(dense, "math", items, cache=False)
+    reads = {
+        name: evidence.answer_reads(m.model, dense.tokenizer, items, side)
+        for name, m in (("dense", dense), ("pruned", pruned))
+    }
+    n = next(k for k, (kept, _) in enumerate(reads["pruned"]) if not kept)
+    cont = list(side["tokens"][n][: side["window"][n]])
+    (logits,) = evidence._forced_logits(
+        pruned.model, dense.tokenizer, [forward.encode(dense.tokenizer, items[n].prompt)], [cont]
+    )
+    by_hand = -torch.log_softmax(logits.double(), -1)[torch.arange(len(cont)), cont].mean()
+    assert reads["pruned"][n][1] == pytest.approx(float(by_hand), rel=1e-9)
+    assert reads["dense"][n][0] and reads["dense"][n][1] < reads["pruned"][n][1]

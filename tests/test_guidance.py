@@ -256,7 +256,9 @@ def test_blame_names_the_unit_that_costs_and_clears_the_idle_one(
     assert blamed["available"] and blamed["method"] == "attn-drop"
     assert blamed["units"] == [IDLE, other]
     record = blamed["tasks"]["generation"]
-    assert record["retention"] == result["tasks"]["generation"]["prediction"]["retention"]
+    # the pruning as it is, read on every item like its restorations (restoring the idle
+    # unit gains exactly nothing below), however few items the verdict read
+    assert record["items"] == result["tasks"]["generation"]["evidence"]["look"]["of"]
     rows = {row["unit"]: row for row in record["restored"]}
     # restoring the idle unit changes nothing; restoring the other leaves a model that
     # computes what the dense one does
@@ -528,3 +530,19 @@ def _go(rule, found):
     from advisor.verdicts import GO
 
     return predict_from(rule, found.stats, 0.9, found.look["z"]).verdict == GO
+
+
+def test_restorations_tied_in_retention_are_ordered_by_divergence():
+    """A count of kept answers moves in steps, so restorations often tie on predicted
+    retention: the one whose model is closer to the dense one comes first, then the
+    lower layer."""
+    from advisor.guidance.blame import restoration_order
+
+    rows = [
+        {"unit": 3, "gain": 0.1, "divergence": 0.9},
+        {"unit": 9, "gain": 0.1, "divergence": 0.2},
+        {"unit": 1, "gain": 0.0, "divergence": 0.0},
+        {"unit": 5, "gain": 0.3, "divergence": 2.0},
+        {"unit": 2, "gain": 0.1, "divergence": 0.9},
+    ]
+    assert [r["unit"] for r in sorted(rows, key=restoration_order)] == [5, 9, 2, 3, 1]

@@ -29,13 +29,26 @@ from advisor.pruning.pruned import progress
 from advisor.publish import read_checked_json, write_checked_json
 from advisor.rules.bounds import loss_bounds
 from advisor.rules.looks import evidence_in_looks
-from advisor.rules.predict import counts_of, predict_from
+from advisor.rules.predict import Z, counts_of, predict_from
 from advisor.suites.items import items_hash
 
-ROW_VERSION = "sensitivity-v3"  # v3: the map screens within looks (advisor.guidance.screen)
+ROW_VERSION = "sensitivity-v4"  # v4: a row says how it was read (TaskRun.reading)
 # Units whose prefixes one LayerReplay keeps at once: each kept depth holds one hidden
 # state per forward call, so a group bounds the memory while most layers still replay.
 GROUP = 8
+# How a unit's evidence is read. LOOKS: in looks, as a verdict reads it. SCREENED: in
+# looks, stopping once the unit can no longer be go alone (the map, which serves the plan:
+# :mod:`advisor.guidance.screen`). EVERY_ITEM: on every item at once (blame, which ranks
+# units: a verdict may commit on a quarter of the items, but restorations that all commit
+# no-go there tie, and a ranking needs the finer count of every item).
+LOOKS, SCREENED, EVERY_ITEM = "looks", "screened", "every item"
+# A continuous reading of how far a unit's model is from the dense one on the evidence,
+# by kind: what orders units whose predicted retentions tie (a count of kept answers moves
+# in steps; the answers' NLL and agreement move before the count does). Lower is closer.
+DIVERGENCE = {
+    "survival": lambda stats: stats["answer_nll"],
+    "answers": lambda stats: 1.0 - stats["answer_agreement"],
+}
 
 
 @dataclass(frozen=True)
@@ -53,9 +66,8 @@ class TaskRun:
     # The units removed in every model of the row: unit u's model removes these with u
     # toggled (the map: u alone removed; blame: all of them but u).
     removed: tuple[int, ...] = ()
-    # Stop a unit's reading once it can no longer be go (the map, which serves the plan:
-    # :mod:`advisor.guidance.screen`); blame reads every unit as its verdict read it.
-    screen: bool = False
+    # LOOKS, SCREENED or EVERY_ITEM (see there).
+    reading: str = LOOKS
     # A sparsity pruning (a LoadedModel) whose layers are restored one at a time: unit u's
     # model is it with layer u's dense weights back (:mod:`advisor.guidance.restore`).
     base: Any = None
@@ -85,9 +97,9 @@ def unit_model(dense: LoadedModel, method: str, units: list[int]) -> LoadedModel
 
 def unit_cost(run: TaskRun, unit: int, pruned: Any, share: Any) -> dict[str, Any]:
     """The evidence of ``run.task`` with ``unit`` toggled (``pruned``: a LoadedModel),
-    read in looks (layer prefixes replayed through ``share``; screened where ``run.screen``):
-    u, its sampling SD and interval, the items read, and the predicted retention, interval
-    and verdict."""
+    read as ``run.reading`` says (layer prefixes replayed through ``share``): u, its
+    sampling SD and interval, the items read, the predicted retention, interval and
+    verdict, and the unit's divergence (:data:`DIVERGENCE`; the loss u for other kinds)."""
 
     def measure_on(picks: list[int] | None) -> Any:
         label = run.task if picks is None else f"{run.task} on {len(picks)}"
@@ -99,9 +111,13 @@ def unit_cost(run: TaskRun, unit: int, pruned: Any, share: Any) -> dict[str, Any
 
     kind = evidence_kind(run.task)
     with forward.reuse(pruned.model):
-        if run.screen:
+        if run.reading == SCREENED:
             dense = [r.score for r in run.scored]
             found = read_screened(run.rule, kind, dense, run.tolerance, measure_on)
+        elif run.reading == EVERY_ITEM:
+            found = measure_on(None)
+            n = len(run.items)
+            found.look = {"look": 1, "looks": 1, "items": n, "of": n, "z": Z}
         else:
             found = evidence_in_looks(run.rule, kind, len(run.items), run.tolerance, measure_on)
     stats, z = found.stats, found.look["z"]
@@ -117,6 +133,7 @@ def unit_cost(run: TaskRun, unit: int, pruned: Any, share: Any) -> dict[str, Any
         "interval": [round(float(prediction.low), 4), round(float(prediction.high), 4)],
         "verdict": prediction.verdict,
         "screened": bool(found.look.get("screened")),
+        "divergence": round(float(DIVERGENCE.get(kind, lambda s: s["loss"])(stats)), 6),
     }
 
 
@@ -125,7 +142,7 @@ def _unit_file(run: TaskRun, unit: int, rules_sha: str) -> Path:
     identity = run.dense.cache_identity
     key = (identity, run.method, run.task, items_hash(run.items), rules_sha, run.tolerance)
     base = run.base.cache_identity if run.base is not None else None
-    return cache_file("sensitivity", ROW_VERSION, *key, list(run.removed), run.screen, base, unit)
+    return cache_file("sensitivity", ROW_VERSION, *key, list(run.removed), run.reading, base, unit)
 
 
 def _groups(todo: list[int]) -> list[list[int]]:

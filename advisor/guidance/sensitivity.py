@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.guidance.rows import TaskRun, task_row
+from advisor.guidance.rows import SCREENED, TaskRun, task_row
 from advisor.measure.assessable import decided_competence
 from advisor.measure.calibration_items import calibration_suites, fit_suites
 from advisor.measure.evidence import evidence_kind
@@ -74,7 +74,7 @@ def sensitivity_map(dense: LoadedModel, request: MapRequest, console: Any = None
             tasks[task] = {"assessable": False, "reason": f"The rules have no rule for {task}."}
             continue
         scored = dense_results(dense, items)
-        run = TaskRun(dense, request.method, task, items, scored, rule, tolerance, screen=True)
+        run = TaskRun(dense, request.method, task, items, scored, rule, tolerance, reading=SCREENED)
         tasks[task] = {
             "assessable": True,
             "evidence": evidence_kind(task),

@@ -205,16 +205,19 @@ def _ends_word(tokenizer: Any, token: int) -> bool:
     return not text or not (text[0].isalnum() or text[0] == "_")
 
 
-def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any]) -> list[bool]:
-    """Whether the pruned model's greedy decoding reproduces each dense answer window:
-    teacher-forced along the dense tokens, its argmax is the dense token at every step,
-    except that a closing boundary token may be any token that ends the word."""
+def answer_reads(
+    pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any]
+) -> list[tuple[bool, float]]:
+    """Per item, read from one teacher-forced prefill along the dense answer window:
+    whether the pruned model's greedy decoding reproduces it (:func:`survival`), and the
+    pruned model's mean NLL per token of it (how far it is from reproducing it; 0.0 for an
+    empty answer)."""
     prompts = [forward.encode(tokenizer, item.prompt) for item in items]
     conts = [list(t[:k]) for t, k in zip(side["tokens"], side["window"], strict=True)]
     keep = [n for n, c in enumerate(conts) if c]
-    out = [True] * len(items)  # an empty answer is reproduced trivially
+    out = [(True, 0.0)] * len(items)  # an empty answer is reproduced trivially
 
-    def survives(todo: list[int]) -> list[bool]:
+    def read(todo: list[int]) -> list[tuple[bool, float]]:
         rows = [keep[k] for k in todo]
         logits = _forced_logits(
             pruned, tokenizer, [prompts[n] for n in rows], [conts[n] for n in rows]
@@ -226,13 +229,20 @@ def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any
             same = chosen >= z.max(-1).values - ARGMAX_SLACK
             if side["boundary"][n] and not bool(same[-1]):
                 same[-1] = _ends_word(tokenizer, int(z[-1].argmax()))
-            found.append(bool(same.all()))
+            found.append((bool(same.all()), _mean_nll(z, conts[n])))
         return found
 
     keys = [("survival", tuple(prompts[n]), tuple(conts[n]), side["boundary"][n]) for n in keep]
-    for n, kept in zip(keep, memoised(pruned, keys, survives), strict=True):
-        out[n] = kept
+    for n, value in zip(keep, memoised(pruned, keys, read), strict=True):
+        out[n] = value
     return out
+
+
+def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any]) -> list[bool]:
+    """Whether the pruned model's greedy decoding reproduces each dense answer window:
+    teacher-forced along the dense tokens, its argmax is the dense token at every step,
+    except that a closing boundary token may be any token that ends the word."""
+    return [kept for kept, _ in answer_reads(pruned, tokenizer, items, side)]
 
 
 def reference_nll(pruned: Any, tokenizer: Any, items: list[Item]) -> list[float]:
@@ -351,7 +361,8 @@ def task_evidence(
         # prefills).
         scoring = [n for n, s in enumerate(dense_scores) if s > 0]
         subset = {key: [side[key][n] for n in scoring] for key in ("tokens", "window", "boundary")}
-        kept = survival(pruned.model, dense.tokenizer, [items[n] for n in scoring], subset)
+        reads = answer_reads(pruned.model, dense.tokenizer, [items[n] for n in scoring], subset)
+        kept = [k for k, _ in reads]
         pruned_scores = [0.0] * len(items)
         for n, k in zip(scoring, kept, strict=True):
             pruned_scores[n] = dense_scores[n] * float(k)
@@ -362,6 +373,7 @@ def task_evidence(
             pruned_scores,
             survival=float(np.mean(kept)) if kept else 1.0,
             scoring_answers=len(scoring),
+            answer_nll=float(np.mean([nll for _, nll in reads])) if reads else 0.0,
         )
     nll_p = reference_nll(pruned.model, dense.tokenizer, items)
     delta = [p - d for p, d in zip(nll_p, side["nll"], strict=True)]
