@@ -199,10 +199,10 @@ def test_evidence_on_picked_items_is_the_evidence_of_those_items(models):
     assert mine.to_dict() == theirs.to_dict()
 
 
-def test_answer_nll_is_the_forced_nll_of_the_dense_answer(models):
+def test_answer_reads_by_hand(models):
     """The NLL that orders tied restorations (blame) is the mean NLL per token of the
-    dense answer window teacher-forced through the model: by hand from the logits, and
-    lower for the dense model itself than for its pruning on the items the pruning loses."""
+    dense answer window teacher-forced through the model, lower for the dense model itself
+    than for its pruning on an item the pruning loses. By hand from the logits."""
     dense, pruned = models
     items = _short_answers(24)
     side = evidence.dense_side(dense, "math", items, cache=False)
@@ -218,3 +218,28 @@ def test_answer_nll_is_the_forced_nll_of_the_dense_answer(models):
     by_hand = -torch.log_softmax(logits.double(), -1)[torch.arange(len(cont)), cont].mean()
     assert reads["pruned"][n][1] == pytest.approx(float(by_hand), rel=1e-9)
     assert reads["dense"][n][0] and reads["dense"][n][1] < reads["pruned"][n][1]
+
+
+def test_dense_margins_by_hand(models):
+    """The dense side keeps the dense model's margin on each answer window (what a
+    screened reading orders items by): the answer token's logit over the best other one,
+    least over the window, as teacher forcing the dense answer gives it; never negative
+    (greedy picked those tokens), and the pruning's margin is negative on an item it loses."""
+    dense, pruned = models
+    items = _short_answers(24)
+    side = evidence.dense_side(dense, "math", items, cache=False)
+    prompts = [forward.encode(dense.tokenizer, i.prompt) for i in items]
+    conts = [list(t[:k]) for t, k in zip(side["tokens"], side["window"], strict=True)]
+    kept = evidence.survival(pruned.model, dense.tokenizer, items, side)
+    for n in range(len(items)):
+        (z,) = evidence._forced_logits(dense.model, dense.tokenizer, [prompts[n]], [conts[n]])
+        chosen = z[torch.arange(len(conts[n])), conts[n]]
+        others = z.clone()
+        others[torch.arange(len(conts[n])), conts[n]] = -torch.inf
+        by_hand = float((chosen - others.max(-1).values).min())
+        assert side["margins"][n] == pytest.approx(by_hand, abs=1e-4), n
+        assert side["margins"][n] >= -evidence.ARGMAX_SLACK
+        if not kept[n]:
+            (z,) = evidence._forced_logits(pruned.model, dense.tokenizer, [prompts[n]], [conts[n]])
+            assert evidence._margin(z, conts[n]) < 0
+    assert not all(kept)

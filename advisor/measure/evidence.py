@@ -37,7 +37,7 @@ import torch
 from advisor import forward
 from advisor.cache import cache_file
 from advisor.forward.reuse import memoised
-from advisor.models.anatomy import head_logits
+from advisor.models.anatomy import head_logits, input_device
 from advisor.models.loading import LoadedModel
 from advisor.publish import read_checked_json, write_checked_json
 from advisor.suites.items import Item, items_hash
@@ -46,7 +46,7 @@ from advisor.truth import metrics
 from advisor.truth.retention import retention
 from advisor.truth.score import ItemResult, cut_at_stop, greedy_continuations, score_model
 
-EVIDENCE_VERSION = "evidence-v3"
+EVIDENCE_VERSION = "evidence-v4"  # v4: the dense side of short answers keeps their margins
 # The evidence follows what the task type's metric scores (its suite spec names the metric).
 EVIDENCE_BY_METRIC = {
     "accuracy": "answers",
@@ -162,6 +162,14 @@ def _forced_logits(
         return [head_logits(model, s).float() for s in decoded.forced or []]
 
 
+def _margin(logits: torch.Tensor, targets: Sequence[int]) -> float:
+    """The least, over the positions, of the target token's logit minus the largest other
+    one: how close a reproduced answer is to flipping (negative where another token wins)."""
+    target = torch.as_tensor(list(targets))[:, None]
+    chosen = logits.gather(-1, target).squeeze(-1)
+    return float((chosen - logits.scatter(-1, target, -math.inf).max(-1).values).min())
+
+
 def _mean_nll(logits: torch.Tensor, targets: Sequence[int]) -> float:
     logp = torch.log_softmax(logits.double(), -1)
     picked = logp.gather(-1, torch.as_tensor(list(targets))[:, None]).squeeze(-1)
@@ -171,8 +179,10 @@ def _mean_nll(logits: torch.Tensor, targets: Sequence[int]) -> float:
 def dense_side(dense: LoadedModel, task: str, items: list[Item], *, cache: bool = True) -> dict:
     """The dense model's part of the evidence for one task type, cached on disk.
 
-    short answers: greedy tokens and the answer window of each item; open text: the
-    reference's token ids and the dense mean NLL per item.
+    short answers: greedy tokens, the answer window of each item and the dense model's
+    margin on it (:func:`_margin`, read from the states greedy decoding picked its tokens
+    from: what a screened reading orders items by, :mod:`advisor.guidance.screen`); open
+    text: the reference's token ids and the dense mean NLL per item.
     """
     kind = evidence_kind(task)
     path = cache_file("evidence", EVIDENCE_VERSION, dense.cache_identity, kind, items_hash(items))
@@ -181,14 +191,21 @@ def dense_side(dense: LoadedModel, task: str, items: list[Item], *, cache: bool 
         return record
     record = {"kind": kind}
     if kind == "survival":
-        tokens = [t for t, _ in greedy_continuations(dense, items)]
+        decoded = greedy_continuations(dense, items)
+        tokens = [t for t, _, _ in decoded]
         windows = [
             _answer_window(dense.tokenizer, t, item) for t, item in zip(tokens, items, strict=True)
         ]
+        margins = []
+        for (answer, _, states), (k, _) in zip(decoded, windows, strict=True):
+            with torch.inference_mode():
+                logits = head_logits(dense.model, states[:k].to(input_device(dense.model)))
+            margins.append(_margin(logits.float().cpu(), answer[:k]) if k else None)
         record |= {
             "tokens": tokens,
             "window": [k for k, _ in windows],
             "boundary": [b for _, b in windows],
+            "margins": margins,
         }
     elif kind == "reference":
         record["nll"] = reference_nll(dense.model, dense.tokenizer, items)
@@ -243,6 +260,14 @@ def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any
     teacher-forced along the dense tokens, its argmax is the dense token at every step,
     except that a closing boundary token may be any token that ends the word."""
     return [kept for kept, _ in answer_reads(pruned, tokenizer, items, side)]
+
+
+def dense_margins(dense: LoadedModel, task: str, items: list[Item]) -> list[float] | None:
+    """The dense model's margin on each of its short answers (its dense side's; an empty
+    answer: inf), None for a task type whose evidence is no short answer."""
+    if evidence_kind(task) != "survival":
+        return None
+    return [math.inf if m is None else m for m in dense_side(dense, task, items)["margins"]]
 
 
 def reference_nll(pruned: Any, tokenizer: Any, items: list[Item]) -> list[float]:
