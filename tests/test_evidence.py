@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from advisor import forward
-from advisor.measure import evidence
+from advisor.measure import evidence, loss
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.suites.items import Item
@@ -62,16 +62,16 @@ def models(tmp_path_factory):
 
 
 def test_losses_by_hand():
-    u, sd = evidence._loss_answers([1.0] * 10, [1.0] * 9 + [0.0])
+    u, sd = loss._loss_answers([1.0] * 10, [1.0] * 9 + [0.0])
     assert u == pytest.approx(0.1)
     # no less than the Jeffreys posterior SD for 1 lost of 10
     assert sd >= math.sqrt(1.5 * 9.5 / (11**2 * 12)) - 1e-12
-    u, sd = evidence._loss_answers([1.0] * 10, [1.0] * 10)
+    u, sd = loss._loss_answers([1.0] * 10, [1.0] * 10)
     assert u == 0.0 and sd == pytest.approx(math.sqrt(0.5 * 10.5 / (11**2 * 12)))
     # gaining items is not a loss below zero
-    assert evidence._loss_answers([1.0, 0.0], [1.0, 1.0])[0] == 0.0
-    assert evidence._loss_reference([0.0, 0.0, 0.0]) == (0.0, 0.0)
-    u, sd = evidence._loss_reference([0.1, 0.3])
+    assert loss._loss_answers([1.0, 0.0], [1.0, 1.0])[0] == 0.0
+    assert loss._loss_reference([0.0, 0.0, 0.0]) == (0.0, 0.0)
+    u, sd = loss._loss_reference([0.1, 0.3])
     assert u == pytest.approx(0.2) and sd > 0
 
 

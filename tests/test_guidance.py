@@ -488,7 +488,7 @@ class _Read:
     """Survival evidence on the items at ``picks`` (what a look's ``measure_on`` returns)."""
 
     def __init__(self, dense, pruned, picks):
-        from advisor.measure.evidence import loss_stats
+        from advisor.measure.loss import loss_stats
 
         self.pruned = [pruned[n] for n in picks]
         self.stats = loss_stats("survival", [dense[n] for n in picks], self.pruned)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from advisor.measure.calibration_items import look_order
-from advisor.measure.evidence import loss_stats
+from advisor.measure.loss import loss_stats
 from advisor.rules.looks import look_schedule
 from advisor.rules.predict import predict_from
 from advisor.verdicts import CAUTION, GO
