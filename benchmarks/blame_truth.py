@@ -72,7 +72,7 @@ def restored_truth(models: Models, method: str, amount: dict, units: list, keep:
     if get_method(method).unit is not None:
         kept = sorted(set(units) - set(keep))
         return dropped_truth(dense32, method, kept, task, EVERY_QUESTION)
-    key = (method, *amount.items())
+    key = (models.name, method, *amount.items())
     if key not in SPARSE:  # pruned once per case, in float32 as `evaluate` prunes
         SPARSE.clear()
         SPARSE[key] = prune_model(dense32, method, **amount, seed=SEED).loaded
