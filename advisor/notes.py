@@ -110,7 +110,8 @@ def blame_sentence(task: str, verdict: str, record: dict[str, Any], restores: st
     ``restores``) would help most, and by how much."""
     what = "" if restores == "units" else f"'s {restores}"
     top = record["restored"][0] if record["restored"] else None
-    now = f"{task} is {verdict} (predicted retention {record['retention']:.2f})"
+    read = f" on all {record['items']} items" if "items" in record else ""
+    now = f"{task} is {verdict} (predicted retention {record['retention']:.2f}{read})"
     if top is None or top["gain"] <= 0:
         one = "removed unit" if not what else f"layer{what}"
         return f"{now}; restoring any one {one} alone would not raise it."

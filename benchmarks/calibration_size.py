@@ -9,7 +9,7 @@ score of every calibration item). For each fraction f, each draw takes one seede
 subset of ⌈f·n⌉ of each task type's calibration items (the same items for every
 configuration of a model, as a smaller suite would be), recomputes every configuration's
 loss and its sampling SD on it with the code `assess` uses
-(:func:`advisor.measure.evidence.loss_of`), and scores leave-one-model-out: the rule fitted
+(:func:`advisor.measure.loss.loss_of`), and scores leave-one-model-out: the rule fitted
 on the other model's full-suite cases (:class:`advisor.fitting.estimator.RetentionRule`),
 its verdicts from this model's subsampled evidence. Prints, per fraction and held-out model,
 decisive cases, verdicts committed and right among them (summed over task types, averaged
@@ -27,7 +27,8 @@ from advisor.fitting.estimator import Case, RetentionRule
 from advisor.fitting.fit import cases_for
 from advisor.fitting.grid import calibration_hashes, read_cases
 from advisor.fitting.validation import add_scores, score
-from advisor.measure.evidence import evidence_kind, loss_of
+from advisor.measure.evidence import evidence_kind
+from advisor.measure.loss import loss_of
 
 CASES = Path("data/rules/cases.jsonl")
 EVIDENCE = Path("data/rules/evidence")

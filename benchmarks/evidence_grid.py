@@ -29,7 +29,8 @@ import torch
 
 from advisor.fitting.grid import MODEL_GRIDS, read_cases, with_calibration
 from advisor.measure.calibration_items import calibration_suites
-from advisor.measure.evidence import loss_stats, task_evidence
+from advisor.measure.evidence import task_evidence
+from advisor.measure.loss import loss_stats
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.suites import build_suite

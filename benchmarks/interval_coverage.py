@@ -5,7 +5,7 @@
 Run on demand (not a unit test; tests/test_interval_coverage.py holds a few cells). For
 each true rate around the tolerance (0.9) and each suite size from 8 to 128 items, many
 calibration suites are drawn and read exactly as ``assess`` reads them — the stats of
-:func:`advisor.measure.evidence.loss_stats` (bootstrap SD, exact counts), the verdict of
+:func:`advisor.measure.loss.loss_stats` (bootstrap SD, exact counts), the verdict of
 :func:`advisor.rules.predict.predict_from`, survival evidence in sequential looks
 (:func:`advisor.rules.looks.read_in_looks`) — with the rule that adds nothing of its own
 (slope 1, misfit 0), so every error is the statistics'. A cell is the share of suites
@@ -27,7 +27,7 @@ import argparse
 
 import numpy as np
 
-from advisor.measure.evidence import loss_stats
+from advisor.measure.loss import loss_stats
 from advisor.models.placement import cpu_description
 from advisor.rules.looks import read_in_looks
 from advisor.rules.predict import predict_from

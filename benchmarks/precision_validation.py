@@ -26,7 +26,7 @@ from calibration_size import CASES, per_item_evidence
 from sequential_looks import fitted_folds, judged, scored, tally
 
 from advisor.fitting.grid import read_cases
-from advisor.measure.evidence import loss_of
+from advisor.measure.loss import loss_of
 
 
 def evidence_of(paths: list[Path]) -> dict[tuple[str, str, str], dict]:

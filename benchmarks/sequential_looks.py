@@ -26,7 +26,8 @@ from advisor.fitting.estimator import MIN_CASES, Case, RetentionRule
 from advisor.fitting.fit import cases_for
 from advisor.fitting.grid import read_cases
 from advisor.fitting.validation import verdict_counts
-from advisor.measure.evidence import evidence_kind, loss_stats
+from advisor.measure.evidence import evidence_kind
+from advisor.measure.loss import loss_stats
 from advisor.rules.looks import look_schedule, read_in_looks
 from advisor.rules.predict import predict_from
 

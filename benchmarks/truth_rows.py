@@ -71,23 +71,26 @@ class Models:
         return self._loaded[dtype]
 
 
-def truth(dense32: Any, pruned: Any, task: str) -> dict[str, Any]:
-    """`evaluate`'s ground truth (float32, the built-in evaluation split, sequential from 32
-    questions, the primary view) of ``pruned`` (a LoadedModel made from ``dense32``)."""
+def truth(dense32: Any, pruned: Any, task: str, adaptive: int = ADAPTIVE) -> dict[str, Any]:
+    """`evaluate`'s ground truth (float32, the built-in evaluation split, the primary view;
+    sequential from ``adaptive`` questions, 0: every question) of ``pruned`` (a
+    LoadedModel made from ``dense32``)."""
     from advisor.suites import evaluation_suites
     from advisor.truth.evaluate import evaluate_pair
 
     suites = evaluation_suites([task], SEED)
-    record = evaluate_pair(dense32, pruned, suites, seed=SEED, all_views=False, adaptive=ADAPTIVE)
+    record = evaluate_pair(dense32, pruned, suites, seed=SEED, all_views=False, adaptive=adaptive)
     keys = ("retention", "ci", "outcome", "n", "dense_score", "pruned_score")
     return {k: record[task][k] for k in keys}
 
 
-def dropped_truth(dense32: Any, method: str, units: list[int], task: str) -> dict[str, Any]:
+def dropped_truth(
+    dense32: Any, method: str, units: list[int], task: str, adaptive: int = ADAPTIVE
+) -> dict[str, Any]:
     """:func:`truth` of ``dense32`` with ``units`` of structural ``method`` removed."""
     from advisor.pruning import drop_units
 
-    return truth(dense32, drop_units(dense32, method, units).loaded, task)
+    return truth(dense32, drop_units(dense32, method, units).loaded, task, adaptive)
 
 
 def cell(record: dict[str, Any] | None) -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from advisor import forward
-from advisor.measure import evidence
+from advisor.measure import evidence, loss
 from advisor.models import load_model
 from advisor.pruning import prune_model
 from advisor.suites.items import Item
@@ -61,16 +62,16 @@ def models(tmp_path_factory):
 
 
 def test_losses_by_hand():
-    u, sd = evidence._loss_answers([1.0] * 10, [1.0] * 9 + [0.0])
+    u, sd = loss._loss_answers([1.0] * 10, [1.0] * 9 + [0.0])
     assert u == pytest.approx(0.1)
     # no less than the Jeffreys posterior SD for 1 lost of 10
     assert sd >= math.sqrt(1.5 * 9.5 / (11**2 * 12)) - 1e-12
-    u, sd = evidence._loss_answers([1.0] * 10, [1.0] * 10)
+    u, sd = loss._loss_answers([1.0] * 10, [1.0] * 10)
     assert u == 0.0 and sd == pytest.approx(math.sqrt(0.5 * 10.5 / (11**2 * 12)))
     # gaining items is not a loss below zero
-    assert evidence._loss_answers([1.0, 0.0], [1.0, 1.0])[0] == 0.0
-    assert evidence._loss_reference([0.0, 0.0, 0.0]) == (0.0, 0.0)
-    u, sd = evidence._loss_reference([0.1, 0.3])
+    assert loss._loss_answers([1.0, 0.0], [1.0, 1.0])[0] == 0.0
+    assert loss._loss_reference([0.0, 0.0, 0.0]) == (0.0, 0.0)
+    u, sd = loss._loss_reference([0.1, 0.3])
     assert u == pytest.approx(0.2) and sd > 0
 
 
@@ -196,3 +197,49 @@ def test_evidence_on_picked_items_is_the_evidence_of_those_items(models):
         dense, pruned, "math", alone, score_model(dense, alone), cache=False
     )
     assert mine.to_dict() == theirs.to_dict()
+
+
+def test_answer_reads_by_hand(models):
+    """The NLL that orders tied restorations (blame) is the mean NLL per token of the
+    dense answer window teacher-forced through the model, lower for the dense model itself
+    than for its pruning on an item the pruning loses. By hand from the logits."""
+    dense, pruned = models
+    items = _short_answers(24)
+    side = evidence.dense_side(dense, "math", items, cache=False)
+    reads = {
+        name: evidence.answer_reads(m.model, dense.tokenizer, items, side)
+        for name, m in (("dense", dense), ("pruned", pruned))
+    }
+    n = next(k for k, (kept, _) in enumerate(reads["pruned"]) if not kept)
+    cont = list(side["tokens"][n][: side["window"][n]])
+    (logits,) = evidence._forced_logits(
+        pruned.model, dense.tokenizer, [forward.encode(dense.tokenizer, items[n].prompt)], [cont]
+    )
+    by_hand = -torch.log_softmax(logits.double(), -1)[torch.arange(len(cont)), cont].mean()
+    assert reads["pruned"][n][1] == pytest.approx(float(by_hand), rel=1e-9)
+    assert reads["dense"][n][0] and reads["dense"][n][1] < reads["pruned"][n][1]
+
+
+def test_dense_margins_by_hand(models):
+    """The dense side keeps the dense model's margin on each answer window (what a
+    screened reading orders items by): the answer token's logit over the best other one,
+    least over the window, as teacher forcing the dense answer gives it; never negative
+    (greedy picked those tokens), and the pruning's margin is negative on an item it loses."""
+    dense, pruned = models
+    items = _short_answers(24)
+    side = evidence.dense_side(dense, "math", items, cache=False)
+    prompts = [forward.encode(dense.tokenizer, i.prompt) for i in items]
+    conts = [list(t[:k]) for t, k in zip(side["tokens"], side["window"], strict=True)]
+    kept = evidence.survival(pruned.model, dense.tokenizer, items, side)
+    for n in range(len(items)):
+        (z,) = evidence._forced_logits(dense.model, dense.tokenizer, [prompts[n]], [conts[n]])
+        chosen = z[torch.arange(len(conts[n])), conts[n]]
+        others = z.clone()
+        others[torch.arange(len(conts[n])), conts[n]] = -torch.inf
+        by_hand = float((chosen - others.max(-1).values).min())
+        assert side["margins"][n] == pytest.approx(by_hand, abs=1e-4), n
+        assert side["margins"][n] >= -evidence.ARGMAX_SLACK
+        if not kept[n]:
+            (z,) = evidence._forced_logits(pruned.model, dense.tokenizer, [prompts[n]], [conts[n]])
+            assert evidence._margin(z, conts[n]) < 0
+    assert not all(kept)

@@ -82,9 +82,9 @@ def test_the_map_is_paid_once_and_resumes_unit_by_unit(
     request = request_for("block-drop", ["generation"])
     first = sensitivity.sensitivity_map(idle_dense, request)
     measured = []
-    real = rows.unit_cost
+    real = rows._row  # every unit measured ends in its cell
     monkeypatch.setattr(
-        rows, "unit_cost", lambda run, unit, *a: measured.append(unit) or real(run, unit, *a)
+        rows, "_row", lambda run, unit, *a: measured.append(unit) or real(run, unit, *a)
     )
     assert sensitivity.sensitivity_map(idle_dense, request) == first
     assert measured == []  # a cache hit reruns nothing
@@ -256,7 +256,9 @@ def test_blame_names_the_unit_that_costs_and_clears_the_idle_one(
     assert blamed["available"] and blamed["method"] == "attn-drop"
     assert blamed["units"] == [IDLE, other]
     record = blamed["tasks"]["generation"]
-    assert record["retention"] == result["tasks"]["generation"]["prediction"]["retention"]
+    # the pruning as it is, read on every item like its restorations (restoring the idle
+    # unit gains exactly nothing below), however few items the verdict read
+    assert record["items"] == result["tasks"]["generation"]["evidence"]["look"]["of"]
     rows = {row["unit"]: row for row in record["restored"]}
     # restoring the idle unit changes nothing; restoring the other leaves a model that
     # computes what the dense one does
@@ -439,23 +441,23 @@ def test_an_interrupted_map_keeps_the_units_it_finished(
 
     _assessable(monkeypatch)
     request = request_for("mlp-drop", ["generation"])
-    real = rows.unit_cost
+    real = rows._row  # every unit measured ends in its cell
     measured: list[int] = []
 
     def interrupted(run, unit, *rest):
         if len(measured) == 2:
-            raise KeyboardInterrupt  # Ctrl-C while the third unit runs
+            raise KeyboardInterrupt  # Ctrl-C before the third unit is written
         measured.append(unit)
         return real(run, unit, *rest)
 
-    monkeypatch.setattr(rows, "unit_cost", interrupted)
+    monkeypatch.setattr(rows, "_row", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sensitivity.sensitivity_map(idle_dense, request)
     assert len(list((private_cache / "sensitivity").glob("*.json"))) == 2
     first = list(measured)
     measured.clear()
     monkeypatch.setattr(
-        rows, "unit_cost", lambda run, unit, *r: measured.append(unit) or real(run, unit, *r)
+        rows, "_row", lambda run, unit, *r: measured.append(unit) or real(run, unit, *r)
     )
     found = sensitivity.sensitivity_map(idle_dense, request)
     assert sorted(measured + first) == list(range(LAYERS))  # nothing measured twice
@@ -486,7 +488,7 @@ class _Read:
     """Survival evidence on the items at ``picks`` (what a look's ``measure_on`` returns)."""
 
     def __init__(self, dense, pruned, picks):
-        from advisor.measure.evidence import loss_stats
+        from advisor.measure.loss import loss_stats
 
         self.pruned = [pruned[n] for n in picks]
         self.stats = loss_stats("survival", [dense[n] for n in picks], self.pruned)
@@ -497,7 +499,8 @@ class _Read:
 def test_screening_is_exact(seed):
     """A unit the map screens out (it can no longer be go) is one a full reading would not
     find go either: over random survival patterns near the tolerance, the screened reading
-    and the plain looks agree on go, and screening reads no more items."""
+    (in look order, or each look's items by dense margin) and the plain looks agree on go,
+    and screening reads no more items."""
     import random
 
     from advisor.guidance.screen import read_screened
@@ -512,9 +515,11 @@ def test_screening_is_exact(seed):
         dense = [float(rng.random() < 0.8) for _ in range(n)]
         loss = rng.choice([0.0, 0.01, 0.03, 0.08, 0.2])
         pruned = [d * float(rng.random() >= loss) for d in dense]
+        # half the seeds read each look's items narrowest dense margin first
+        margins = [rng.random() for _ in range(n)] if seed % 2 else None
         read = lambda picks, d=dense, p=pruned: _Read(d, p, picks)  # noqa: E731
         _, prediction, look = read_in_looks(rule, "survival", n, 0.9, read, lambda e: e.stats)
-        found = read_screened(rule, "survival", dense, 0.9, read)
+        found = read_screened(rule, "survival", dense, 0.9, read, margins)
         assert (prediction.verdict == GO) == (
             found.look.get("screened") is None and _go(rule, found)
         )
@@ -528,3 +533,67 @@ def _go(rule, found):
     from advisor.verdicts import GO
 
     return predict_from(rule, found.stats, 0.9, found.look["z"]).verdict == GO
+
+
+def test_restorations_tied_in_retention_are_ordered_by_divergence():
+    """A count of kept answers moves in steps, so restorations often tie on predicted
+    retention: the one whose model is closer to the dense one comes first, then the
+    lower layer."""
+    from advisor.guidance.blame import restoration_order
+
+    rows = [
+        {"unit": 3, "gain": 0.1, "divergence": 0.9},
+        {"unit": 9, "gain": 0.1, "divergence": 0.2},
+        {"unit": 1, "gain": 0.0, "divergence": 0.0},
+        {"unit": 5, "gain": 0.3, "divergence": 2.0},
+        {"unit": 2, "gain": 0.1, "divergence": 0.9},
+    ]
+    assert [r["unit"] for r in sorted(rows, key=restoration_order)] == [5, 9, 2, 3, 1]
+
+
+def test_a_lockstep_row_is_what_each_unit_read_alone_gives(
+    idle_dense, private_cache, tmp_path, monkeypatch
+):
+    """The map reads its units in lockstep, sharing each step's layer prefix: every cell
+    is what reading that unit alone, without any sharing, gives (a survival task, so the
+    screen and the margin order are at work)."""
+    import copy
+    from dataclasses import replace
+
+    from advisor.forward.layer_replay import LayerReplay
+    from advisor.guidance import rows
+    from advisor.measure.evidence import dense_margins
+    from advisor.truth.evaluate import dense_results
+    from tests.test_evidence import _short_answers
+
+    _assessable(monkeypatch)
+    # the other layers' MLPs made loud, so that removing one loses answers
+    loud = copy.deepcopy(idle_dense.model)
+    with torch.no_grad():
+        for layer in set(range(LAYERS)) - {IDLE}:
+            loud.model.layers[layer].mlp.down_proj.weight.mul_(40.0)
+    dense = replace(idle_dense, model=loud, fingerprint=f"{idle_dense.fingerprint}/loud")
+    items = _short_answers(48)  # 48: enough for a unit to be go
+    # a random model gets no sum right: count its answers as right, so they are read
+    scored = [replace(r, score=1.0) for r in dense_results(dense, items)]
+    rule = {"slope": 1.0, "misfit": 0.0}
+    margins = tuple(dense_margins(dense, "math", items))
+    run = rows.TaskRun(
+        dense,
+        "mlp-drop",
+        "math",
+        items,
+        scored,
+        rule,
+        0.9,
+        reading=rows.SCREENED,
+        margins=margins,
+    )
+    together = rows.task_row(run, list(range(LAYERS)), "test")
+    for unit, cell in zip(range(LAYERS), together, strict=True):
+        alone = run.model_for(unit)
+        assert rows.unit_cost(run, unit, alone, LayerReplay([alone.model], set())) == cell
+    # both readings occur: the idle unit read in full and go, the others screened early
+    assert together[IDLE]["loss"] == 0.0 and together[IDLE]["items"] == len(items)
+    assert together[IDLE]["verdict"] == "go"
+    assert all(c["screened"] and c["items"] < 12 for c in together if c["unit"] != IDLE)

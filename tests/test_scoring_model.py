@@ -83,7 +83,11 @@ def test_generated_text_is_cut_at_stop_strings_and_scored(tiny, monkeypatch):
     }
 
     def fake_generate(model, tokenizer, prompts, horizon, **kwargs):
-        return SimpleNamespace(texts=[outputs[p] for p in prompts], tokens=[[] for _ in prompts])
+        return SimpleNamespace(
+            texts=[outputs[p] for p in prompts],
+            tokens=[[] for _ in prompts],
+            hidden=[None for _ in prompts],
+        )
 
     monkeypatch.setattr(forward, "greedy_generate", fake_generate)
     items = [

@@ -112,7 +112,7 @@ def plan(
 
     def checked(found: dict[str, Any]) -> None:
         units = ", ".join(map(str, found["units"]))
-        err.print(f"  verified [{units}]: {plan_verdicts(found)}", soft_wrap=True)
+        err.print(f"  checked [{units}]: {plan_verdicts(found)}", soft_wrap=True)
 
     result = plan.make_plan(dense, request, assess.assess, console=err, on_check=checked)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -152,7 +152,7 @@ def print_plan(plan: dict[str, Any], report: Any, saved: Any = None) -> None:
         )
     out.print(
         f"  map: {layers} units x {len(plan['tasks'])} task type(s); "
-        f"{len(plan['candidates'])} go alone; {len(plan['checked'])} set(s) verified",
+        f"{len(plan['candidates'])} go alone; {len(plan['checked'])} set(s) checked",
         soft_wrap=True,
     )
     out.print(f"Report: {report}", soft_wrap=True)

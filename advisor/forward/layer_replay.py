@@ -212,6 +212,10 @@ class LayerReplay:
             self.kept[task, d, tuple(self.sigs[k][: d + 1])] = entries
         return result
 
+    def forget(self) -> None:
+        """Drop every kept prefix (a lockstep reading moves on to other items)."""
+        self.kept.clear()
+
     def finished(self, model: Any) -> None:
         """Drop what no model after ``model`` can use."""
         k = self.index.get(id(model), -1)

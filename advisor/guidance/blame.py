@@ -7,9 +7,12 @@ re-made from the dense one with every other unit removed). For a sparsity prunin
 (weights zeroed or rewritten in place: magnitude, Wanda, SparseGPT, or a checkpoint
 pruned elsewhere whose layers line up with the dense model's), each changed layer's dense
 weights are restored in turn (:mod:`advisor.guidance.restore`). Either way each assessed
-task type's evidence is read again exactly as its verdict read it
-(:func:`advisor.guidance.rows.task_row`, cached and prefix-shared like the map), and the
-restorations that raise the predicted retention most come first. A pruning that removed
+task type's evidence is read again, on every calibration item its verdict could read
+(:func:`advisor.guidance.rows.task_row`, cached and prefix-shared like the map: a verdict
+may commit on a quarter of them, but a ranking needs the finer count), and the
+restorations that raise the predicted retention most come first; equal retentions are
+ordered by the divergence from the dense model (:data:`advisor.guidance.rows.DIVERGENCE`:
+the NLL of the dense answers moves before their count does). A pruning that removed
 units of more than one kind is not blamed (the result says why).
 """
 
@@ -17,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from advisor.forward.layer_replay import LayerReplay
 from advisor.guidance.restore import RESTORE, changed_layers
-from advisor.guidance.rows import TaskRun, task_row
+from advisor.guidance.rows import EVERY_ITEM, TaskRun, task_row, unit_cost
 from advisor.models.loading import LoadedModel
 from advisor.pruning import METHODS
 from advisor.pruning.pruned import RECORD_KEY
@@ -63,6 +67,12 @@ def _what(dense: LoadedModel, pruned: Any) -> tuple[str, str, list[int]] | str:
     return record.get("method") or "sparsity", RESTORE, layers
 
 
+def restoration_order(row: dict[str, Any]) -> tuple[float, float, int]:
+    """A restoration's place in the ranking: the larger gain in predicted retention first;
+    of equal gains, the smaller divergence from the dense model; then the lower layer."""
+    return -row["gain"], row["divergence"], row["unit"]
+
+
 def blame(
     dense: LoadedModel,
     pruned: Any,
@@ -73,8 +83,9 @@ def blame(
 ) -> dict[str, Any]:
     """For each task type of ``verdicts`` that got a prediction, every removed unit (or
     sparsified layer) of ``pruned`` restored alone: the predicted retention, interval and
-    verdict then, and the gain over the verdict's, best first. ``suites``: the items the
-    verdicts read; ``rules_path`` (None: the shipped rules) and ``tolerance``: the
+    verdict then, and the gain over ``pruned`` as it is, best first, all read on every
+    item of ``suites`` (the items the verdicts read; a verdict's own retention may come
+    from fewer). ``rules_path`` (None: the shipped rules) and ``tolerance``: the
     verdicts' own."""
 
     found = _what(dense, pruned)
@@ -85,21 +96,24 @@ def blame(
     rules, _, rules_sha = load_rules(rules_path)
     tasks = {}
     for task, verdict in verdicts.items():
-        before = verdict.get("prediction")
         rule = rules.get("tasks", {}).get(task) or {}
-        if not before or "slope" not in rule:
+        if not verdict.get("prediction") or "slope" not in rule:
             continue
         items = suites[task]
         scored = dense_results(dense, items)
         removed = tuple(units) if base is None else ()
-        run = TaskRun(dense, method, task, items, scored, rule, tolerance, removed, base=base)
+        run = TaskRun(
+            dense, method, task, items, scored, rule, tolerance, removed, EVERY_ITEM, base
+        )
+        # the pruning as it is, read like its restorations (one model: nothing to replay)
+        before = unit_cost(run, -1, pruned.loaded, LayerReplay([pruned.loaded.model], set()))
         rows = [
-            {k: row[k] for k in ("unit", "retention", "interval", "verdict")}
+            {k: row[k] for k in ("unit", "retention", "interval", "verdict", "divergence")}
             | {"gain": round(row["retention"] - before["retention"], 4)}
             for row in task_row(run, units, rules_sha)
         ]
-        rows.sort(key=lambda r: (-r["gain"], r["unit"]))
-        tasks[task] = {"retention": before["retention"], "restored": rows}
+        rows.sort(key=restoration_order)
+        tasks[task] = {"retention": before["retention"], "items": len(items), "restored": rows}
     return {
         "available": True,
         "method": method,

@@ -4,12 +4,18 @@ From the sensitivity map (:mod:`advisor.guidance.sensitivity`), only units whose
 *alone* is go on every task type named are candidates, ranked least harmful first (by the
 worst predicted retention over the task types, then its lower bound). Units interact, so
 the map only orders them: each candidate set is verified by a real assessment of the
-combined pruning (:func:`advisor.assess.assess`, the verdicts a user would get). The
-longest go prefix of the ranking is searched from the top (all candidates first, then
-halving between the longest prefix verified go and the shortest that failed: this assumes
-a longer prefix is no better), then each later candidate is added in turn and kept only
-where the set stays go (:func:`choose`). Every set returned was verified go. Each
-verification is cached like the map, so a rerun repeats nothing.
+combined pruning. The longest go prefix of the ranking is searched from the top (all
+candidates first, then halving between the longest prefix verified go and the shortest
+that failed: this assumes a longer prefix is no better), then each later candidate is
+added in turn and kept only where the set stays go (:func:`choose`).
+
+A set is checked by reading its evidence exactly as an assessment reads it (the same
+items, looks, rule and tolerance), screened like the map (:mod:`advisor.guidance.screen`):
+a set that can no longer be go stops reading there, so the sets that fail cost a few
+items each, and go or not is what an assessment would say. The chosen set is then
+assessed for real (:func:`advisor.assess.assess`: the verdicts, parameters and decoding
+speed a user would get); should that not be go, every set is assessed for real instead.
+Every check is cached like the map, so a rerun repeats nothing.
 """
 
 from __future__ import annotations
@@ -19,16 +25,25 @@ from collections.abc import Callable
 from typing import Any
 
 from advisor.cache import cache_file
-from advisor.guidance.sensitivity import MapRequest, fitted_suites, sensitivity_map
+from advisor.forward.layer_replay import LayerReplay
+from advisor.guidance.rows import SCREENED, TaskRun, unit_cost, unit_model
+from advisor.guidance.sensitivity import (
+    MapRequest,
+    fitted_suites,
+    request_tolerance,
+    sensitivity_map,
+)
+from advisor.measure.evidence import dense_margins
 from advisor.models import parameter_count
 from advisor.models.loading import LoadedModel
 from advisor.pruning import drop_units
 from advisor.publish import read_checked_json, write_checked_json
 from advisor.rules.rules_file import load_rules
 from advisor.suites.items import items_hash
+from advisor.truth.evaluate import dense_results
 from advisor.verdicts import GO
 
-PLAN_VERSION = "plan-v1"
+PLAN_VERSION = "plan-v2"  # v2: sets checked by a screened reading, the chosen one assessed
 # One assessment: (dense, pruned, tasks, **settings) -> its result.
 Assessor = Callable[..., dict[str, Any]]
 
@@ -94,6 +109,51 @@ def _summary(units: list[int], result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def check(dense: LoadedModel, request: MapRequest, units: list[int], suites: dict) -> dict:
+    """Whether removing ``units`` together is go on every task type of ``request``: each
+    read as an assessment reads it, screened (cached like :func:`verify`). Its verdicts,
+    predictions and the items each read."""
+    hashes = {t: items_hash(suites[t]) for t in request.tasks}
+    rules, _, rules_sha = load_rules(request.rules_path)
+    tolerance = request_tolerance(request, rules)
+    key = (dense.cache_identity, request.method, units, hashes, rules_sha, tolerance)
+    path = cache_file("plan", PLAN_VERSION, "screened", *key)
+    found = read_checked_json(path)
+    if found is not None:
+        return found
+    pruned = unit_model(dense, request.method, units)
+    cells = {}
+    for task in request.tasks:
+        items = suites[task]
+        rule = rules["tasks"][task]  # a candidate is go alone on task: it has a rule
+        margins = dense_margins(dense, task, items)
+        run = TaskRun(
+            dense,
+            request.method,
+            task,
+            items,
+            dense_results(dense, items),
+            rule,
+            tolerance,
+            reading=SCREENED,
+            margins=tuple(margins) if margins is not None else None,
+        )
+        cells[task] = unit_cost(run, -1, pruned, LayerReplay([pruned.model], set()))
+        if cells[task]["verdict"] != GO:
+            break  # one task type not go settles the set
+    found = {
+        "units": units,
+        "verdicts": {t: c["verdict"] for t, c in cells.items()},
+        "predictions": {
+            t: {"retention": c["retention"], "interval": c["interval"]} for t, c in cells.items()
+        },
+        "items": {t: c["items"] for t, c in cells.items()},
+        "go": len(cells) == len(request.tasks) and all(c["verdict"] == GO for c in cells.values()),
+    }
+    write_checked_json(path, found)
+    return found
+
+
 def verify(
     dense: LoadedModel, request: MapRequest, units: list[int], suites: dict, assessor: Assessor
 ) -> dict[str, Any]:
@@ -145,13 +205,23 @@ def make_plan(
     suites = fitted_suites(dense, request)
     checked: list[dict[str, Any]] = []
 
-    def is_go(units: list[int]) -> bool:
+    def checked_go(units: list[int]) -> bool:
+        checked.append(check(dense, request, units, suites))
+        if on_check:
+            on_check(checked[-1])
+        return checked[-1]["go"]
+
+    def assessed_go(units: list[int]) -> bool:
         checked.append(verify(dense, request, units, suites, assessor))
         if on_check:
             on_check(checked[-1])
         return checked[-1]["go"]
 
-    units = choose(order, is_go)
+    units = choose(order, checked_go)
+    verified = verify(dense, request, units, suites, assessor) if units else None
+    if verified is not None and not verified["go"]:  # the assessment has the last word
+        units = choose(order, assessed_go)
+        verified = verify(dense, request, units, suites, assessor) if units else None
     verify_s = time.perf_counter() - clock
     return {
         "model": dense.name,
@@ -162,7 +232,7 @@ def make_plan(
         "candidates": order,
         "checked": checked,
         "units": units,
-        "verified": next((c for c in checked if c["units"] == units), None) if units else None,
+        "verified": verified,
         "parameters_before": parameter_count(dense.model),
         # where the time went (cached parts cost only their reading)
         "seconds": {"map": round(map_s, 2), "verify": round(verify_s, 2)},

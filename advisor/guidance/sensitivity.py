@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.guidance.rows import TaskRun, task_row
+from advisor.guidance.rows import SCREENED, TaskRun, task_row
 from advisor.measure.assessable import decided_competence
 from advisor.measure.calibration_items import calibration_suites, fit_suites
-from advisor.measure.evidence import evidence_kind
+from advisor.measure.evidence import dense_margins, evidence_kind
 from advisor.models.anatomy import decoder_layers
 from advisor.models.loading import LoadedModel
 from advisor.rules.rules_file import load_rules
@@ -52,14 +52,20 @@ def fitted_suites(dense: LoadedModel, request: MapRequest) -> dict[str, list]:
     return suites
 
 
+def request_tolerance(request: MapRequest, rules: dict[str, Any]) -> float:
+    """The tolerance ``request`` names, else the rules' own."""
+    if request.tolerance is not None:
+        return request.tolerance
+    return float(rules.get("tolerance", 0.9))
+
+
 def sensitivity_map(dense: LoadedModel, request: MapRequest, console: Any = None) -> dict[str, Any]:
     """The sensitivity map of ``dense`` for ``request``: per task type, whether it is
     assessable (with the reason when not) and each unit's cost (:func:`unit_cost`), by
     original layer index. ``console`` (rich) shows one progress bar per task type."""
 
     rules, _, rules_sha = load_rules(request.rules_path)
-    tolerance = request.tolerance
-    tolerance = float(rules.get("tolerance", 0.9)) if tolerance is None else tolerance
+    tolerance = request_tolerance(request, rules)
     suites = fitted_suites(dense, request)
     competence = decided_competence(dense, suites)
     units = len(decoder_layers(dense.model))
@@ -74,7 +80,18 @@ def sensitivity_map(dense: LoadedModel, request: MapRequest, console: Any = None
             tasks[task] = {"assessable": False, "reason": f"The rules have no rule for {task}."}
             continue
         scored = dense_results(dense, items)
-        run = TaskRun(dense, request.method, task, items, scored, rule, tolerance, screen=True)
+        margins = dense_margins(dense, task, items)
+        run = TaskRun(
+            dense,
+            request.method,
+            task,
+            items,
+            scored,
+            rule,
+            tolerance,
+            reading=SCREENED,
+            margins=tuple(margins) if margins is not None else None,
+        )
         tasks[task] = {
             "assessable": True,
             "evidence": evidence_kind(task),

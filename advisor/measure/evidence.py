@@ -37,7 +37,8 @@ import torch
 from advisor import forward
 from advisor.cache import cache_file
 from advisor.forward.reuse import memoised
-from advisor.models.anatomy import head_logits
+from advisor.measure.loss import loss_stats
+from advisor.models.anatomy import head_logits, input_device
 from advisor.models.loading import LoadedModel
 from advisor.publish import read_checked_json, write_checked_json
 from advisor.suites.items import Item, items_hash
@@ -46,7 +47,7 @@ from advisor.truth import metrics
 from advisor.truth.retention import retention
 from advisor.truth.score import ItemResult, cut_at_stop, greedy_continuations, score_model
 
-EVIDENCE_VERSION = "evidence-v3"
+EVIDENCE_VERSION = "evidence-v4"  # v4: the dense side of short answers keeps their margins
 # The evidence follows what the task type's metric scores (its suite spec names the metric).
 EVIDENCE_BY_METRIC = {
     "accuracy": "answers",
@@ -65,9 +66,6 @@ ARGMAX_SLACK = 1e-4
 FORCED_BATCH = 8
 # The kinds whose dense side (greedy answers, reference NLL) is measured and cached.
 SIDED = ("survival", "reference")
-# The kinds whose loss is 1 − a kept share: their stats carry the counts ("kept", "of")
-# that exact binomial bounds read (advisor/rules/bounds.py).
-SHARE_KINDS = ("answers", "survival", "ranking")
 
 
 @dataclass
@@ -162,6 +160,14 @@ def _forced_logits(
         return [head_logits(model, s).float() for s in decoded.forced or []]
 
 
+def _margin(logits: torch.Tensor, targets: Sequence[int]) -> float:
+    """The least, over the positions, of the target token's logit minus the largest other
+    one: how close a reproduced answer is to flipping (negative where another token wins)."""
+    target = torch.as_tensor(list(targets))[:, None]
+    chosen = logits.gather(-1, target).squeeze(-1)
+    return float((chosen - logits.scatter(-1, target, -math.inf).max(-1).values).min())
+
+
 def _mean_nll(logits: torch.Tensor, targets: Sequence[int]) -> float:
     logp = torch.log_softmax(logits.double(), -1)
     picked = logp.gather(-1, torch.as_tensor(list(targets))[:, None]).squeeze(-1)
@@ -171,8 +177,10 @@ def _mean_nll(logits: torch.Tensor, targets: Sequence[int]) -> float:
 def dense_side(dense: LoadedModel, task: str, items: list[Item], *, cache: bool = True) -> dict:
     """The dense model's part of the evidence for one task type, cached on disk.
 
-    short answers: greedy tokens and the answer window of each item; open text: the
-    reference's token ids and the dense mean NLL per item.
+    short answers: greedy tokens, the answer window of each item and the dense model's
+    margin on it (:func:`_margin`, read from the states greedy decoding picked its tokens
+    from: what a screened reading orders items by, :mod:`advisor.guidance.screen`); open
+    text: the reference's token ids and the dense mean NLL per item.
     """
     kind = evidence_kind(task)
     path = cache_file("evidence", EVIDENCE_VERSION, dense.cache_identity, kind, items_hash(items))
@@ -181,14 +189,21 @@ def dense_side(dense: LoadedModel, task: str, items: list[Item], *, cache: bool 
         return record
     record = {"kind": kind}
     if kind == "survival":
-        tokens = [t for t, _ in greedy_continuations(dense, items)]
+        decoded = greedy_continuations(dense, items)
+        tokens = [t for t, _, _ in decoded]
         windows = [
             _answer_window(dense.tokenizer, t, item) for t, item in zip(tokens, items, strict=True)
         ]
+        margins = []
+        for (answer, _, states), (k, _) in zip(decoded, windows, strict=True):
+            with torch.inference_mode():
+                logits = head_logits(dense.model, states[:k].to(input_device(dense.model)))
+            margins.append(_margin(logits.float().cpu(), answer[:k]) if k else None)
         record |= {
             "tokens": tokens,
             "window": [k for k, _ in windows],
             "boundary": [b for _, b in windows],
+            "margins": margins,
         }
     elif kind == "reference":
         record["nll"] = reference_nll(dense.model, dense.tokenizer, items)
@@ -205,16 +220,19 @@ def _ends_word(tokenizer: Any, token: int) -> bool:
     return not text or not (text[0].isalnum() or text[0] == "_")
 
 
-def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any]) -> list[bool]:
-    """Whether the pruned model's greedy decoding reproduces each dense answer window:
-    teacher-forced along the dense tokens, its argmax is the dense token at every step,
-    except that a closing boundary token may be any token that ends the word."""
+def answer_reads(
+    pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any]
+) -> list[tuple[bool, float]]:
+    """Per item, read from one teacher-forced prefill along the dense answer window:
+    whether the pruned model's greedy decoding reproduces it (:func:`survival`), and the
+    pruned model's mean NLL per token of it (how far it is from reproducing it; 0.0 for an
+    empty answer)."""
     prompts = [forward.encode(tokenizer, item.prompt) for item in items]
     conts = [list(t[:k]) for t, k in zip(side["tokens"], side["window"], strict=True)]
     keep = [n for n, c in enumerate(conts) if c]
-    out = [True] * len(items)  # an empty answer is reproduced trivially
+    out = [(True, 0.0)] * len(items)  # an empty answer is reproduced trivially
 
-    def survives(todo: list[int]) -> list[bool]:
+    def read(todo: list[int]) -> list[tuple[bool, float]]:
         rows = [keep[k] for k in todo]
         logits = _forced_logits(
             pruned, tokenizer, [prompts[n] for n in rows], [conts[n] for n in rows]
@@ -226,13 +244,28 @@ def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any
             same = chosen >= z.max(-1).values - ARGMAX_SLACK
             if side["boundary"][n] and not bool(same[-1]):
                 same[-1] = _ends_word(tokenizer, int(z[-1].argmax()))
-            found.append(bool(same.all()))
+            found.append((bool(same.all()), _mean_nll(z, conts[n])))
         return found
 
     keys = [("survival", tuple(prompts[n]), tuple(conts[n]), side["boundary"][n]) for n in keep]
-    for n, kept in zip(keep, memoised(pruned, keys, survives), strict=True):
-        out[n] = kept
+    for n, value in zip(keep, memoised(pruned, keys, read), strict=True):
+        out[n] = value
     return out
+
+
+def survival(pruned: Any, tokenizer: Any, items: list[Item], side: dict[str, Any]) -> list[bool]:
+    """Whether the pruned model's greedy decoding reproduces each dense answer window:
+    teacher-forced along the dense tokens, its argmax is the dense token at every step,
+    except that a closing boundary token may be any token that ends the word."""
+    return [kept for kept, _ in answer_reads(pruned, tokenizer, items, side)]
+
+
+def dense_margins(dense: LoadedModel, task: str, items: list[Item]) -> list[float] | None:
+    """The dense model's margin on each of its short answers (its dense side's; an empty
+    answer: inf), None for a task type whose evidence is no short answer."""
+    if evidence_kind(task) != "survival":
+        return None
+    return [math.inf if m is None else m for m in dense_side(dense, task, items)["margins"]]
 
 
 def reference_nll(pruned: Any, tokenizer: Any, items: list[Item]) -> list[float]:
@@ -246,60 +279,6 @@ def reference_nll(pruned: Any, tokenizer: Any, items: list[Item]) -> list[float]
 
     keys = [("reference", tuple(p), tuple(r)) for p, r in pairs]
     return memoised(pruned, keys, nll)
-
-
-BOOTSTRAP = 1000
-
-
-def _loss_answers(dense: list[float], pruned: list[float]) -> tuple[float, float]:
-    """Loss u = 1 − min(retention, 1) and its sampling SD: the paired bootstrap SD, but no
-    less than the SD of the Jeffreys Beta(k+½, n−k+½) posterior for k lost of n dense
-    successes, so that "nothing lost on 12 items" is not read as certainty."""
-    d, p = np.asarray(dense, dtype=np.float64), np.asarray(pruned, dtype=np.float64)
-    if d.sum() <= 0:
-        return 0.0, 1.0
-    u = max(0.0, 1.0 - min(p.sum() / d.sum(), 1.0))
-    picks = np.random.default_rng(0).integers(0, d.size, size=(BOOTSTRAP, d.size))
-    ds, ps = d[picks].sum(1), p[picks].sum(1)
-    ratios = np.divide(ps, ds, out=np.ones_like(ps), where=ds > 0)
-    boot = float(np.std(1.0 - np.minimum(ratios, 1.0)))
-    n, k = float(d.sum()), u * float(d.sum())
-    floor = math.sqrt((k + 0.5) * (n - k + 0.5) / ((n + 1) ** 2 * (n + 2)))
-    return u, max(boot, floor)
-
-
-def _loss_reference(delta: list[float]) -> tuple[float, float]:
-    """Loss u = mean ΔNLL (floored at 0) and the bootstrap SD of that mean over items."""
-    x = np.asarray(delta, dtype=np.float64)
-    picks = np.random.default_rng(0).integers(0, x.size, size=(BOOTSTRAP, x.size))
-    return max(0.0, float(x.mean())), float(np.std(x[picks].mean(1)))
-
-
-def loss_of(kind: str, dense: Sequence[float], pruned: Sequence[float]) -> tuple[float, float]:
-    """The loss u and its sampling SD from paired per-item scores (``TaskEvidence.dense`` /
-    ``.pruned``; for "reference" these are exp(−NLL), so ΔNLL = log dense − log pruned)."""
-    if kind == "reference":
-        return _loss_reference(
-            [math.log(d) - math.log(p) for d, p in zip(dense, pruned, strict=True)]
-        )
-    return _loss_answers(list(dense), list(pruned))
-
-
-def loss_stats(kind: str, dense: Sequence[float], pruned: Sequence[float]) -> dict[str, float]:
-    """The stats a verdict reads from paired per-item scores: ``loss``, ``loss_sd`` and,
-    for a share kind, the counts of exact binomial bounds (``kept``, ``of``, ``gained``,
-    ``others``: :class:`advisor.rules.bounds.Counts`)."""
-    loss, loss_sd = loss_of(kind, dense, pruned)
-    stats = {"loss": loss, "loss_sd": loss_sd}
-    if kind in SHARE_KINDS:
-        pairs = list(zip(dense, pruned, strict=True))
-        stats |= {
-            "kept": math.fsum(min(d, p) for d, p in pairs),
-            "of": math.fsum(dense),
-            "gained": math.fsum(max(p - d, 0.0) for d, p in pairs),
-            "others": math.fsum(1.0 - d for d in dense),
-        }
-    return stats
 
 
 def _evidence(task: str, kind: str, dense: list[float], pruned: list[float], **stats: float):
@@ -351,7 +330,8 @@ def task_evidence(
         # prefills).
         scoring = [n for n, s in enumerate(dense_scores) if s > 0]
         subset = {key: [side[key][n] for n in scoring] for key in ("tokens", "window", "boundary")}
-        kept = survival(pruned.model, dense.tokenizer, [items[n] for n in scoring], subset)
+        reads = answer_reads(pruned.model, dense.tokenizer, [items[n] for n in scoring], subset)
+        kept = [k for k, _ in reads]
         pruned_scores = [0.0] * len(items)
         for n, k in zip(scoring, kept, strict=True):
             pruned_scores[n] = dense_scores[n] * float(k)
@@ -362,6 +342,7 @@ def task_evidence(
             pruned_scores,
             survival=float(np.mean(kept)) if kept else 1.0,
             scoring_answers=len(scoring),
+            answer_nll=float(np.mean([nll for _, nll in reads])) if reads else 0.0,
         )
     nll_p = reference_nll(pruned.model, dense.tokenizer, items)
     delta = [p - d for p, d in zip(nll_p, side["nll"], strict=True)]

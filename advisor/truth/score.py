@@ -157,13 +157,14 @@ def _retrieval(loaded: Any, items: list[Item], batch_size: int) -> list[ItemResu
 
 def greedy_continuations(
     loaded: Any, items: list[Item], batch_size: int = 8
-) -> list[tuple[list[int], str]]:
-    """Each item's greedy continuation, tokens and text (not yet cut at its stop strings),
-    decoded for the item's own ``max_new_tokens`` (default 32)."""
+) -> list[tuple[list[int], str, torch.Tensor]]:
+    """Each item's greedy continuation: tokens, text (not yet cut at its stop strings) and
+    the states its tokens were picked from (``Generation.hidden``), decoded for the item's
+    own ``max_new_tokens`` (default 32)."""
     by_horizon: dict[int, list[int]] = defaultdict(list)
     for n, item in enumerate(items):
         by_horizon[max_new_tokens(item)].append(n)
-    out: list[tuple[list[int], str]] = [([], "")] * len(items)
+    out: list[tuple[list[int], str, torch.Tensor]] = [([], "", torch.empty(0))] * len(items)
     for horizon, members in sorted(by_horizon.items()):
         gen = forward.greedy_generate(
             loaded.model,
@@ -172,15 +173,15 @@ def greedy_continuations(
             horizon,
             batch_size=max(batch_size, forward.DECODE_BATCH),
         )
-        for n, tokens, text in zip(members, gen.tokens, gen.texts, strict=True):
-            out[n] = (list(tokens), text)
+        for n, tokens, text, states in zip(members, gen.tokens, gen.texts, gen.hidden, strict=True):
+            out[n] = (list(tokens), text, states)
     return out
 
 
 def _generate(loaded: Any, items: list[Item], batch_size: int) -> list[str]:
     return [
         cut_at_stop(text, item.meta.get("stop", []))
-        for (_, text), item in zip(
+        for (_, text, _), item in zip(
             greedy_continuations(loaded, items, batch_size), items, strict=True
         )
     ]
