@@ -597,3 +597,54 @@ def test_a_lockstep_row_is_what_each_unit_read_alone_gives(
     assert together[IDLE]["loss"] == 0.0 and together[IDLE]["items"] == len(items)
     assert together[IDLE]["verdict"] == "go"
     assert all(c["screened"] and c["items"] < 12 for c in together if c["unit"] != IDLE)
+
+
+@pytest.mark.parametrize("tolerance", [0.9, 0.99])
+def test_the_chosen_sets_assessment_reuses_the_prompt_passes_of_its_check(
+    tolerance, idle_dense, tmp_path, private_cache, monkeypatch
+):
+    """The chosen set was checked go just before it is assessed for real: that assessment
+    reads its evidence from the check's prompt passes (none run again), and says what an
+    assessment reading everything itself says. A one-unit set is read off the map."""
+    from advisor.assess import assess
+    from advisor.guidance.plan import make_plan
+    from advisor.guidance.sensitivity import MapRequest
+    from advisor.measure import evidence
+    from advisor.pruning import drop_units
+
+    _assessable(monkeypatch)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    request = MapRequest("attn-drop", ["generation"], rules_path=rules, tolerance=tolerance)
+    real = evidence._forced_logits
+    passes: list[int] = []
+    monkeypatch.setattr(
+        evidence, "_forced_logits", lambda *a, **k: passes.append(1) or real(*a, **k)
+    )
+    during: list[int] = []
+
+    def counted(*args, **kwargs):
+        before = len(passes)
+        result = assess(*args, **kwargs)
+        during.append(len(passes) - before)
+        return result
+
+    plan = make_plan(idle_dense, request, counted)
+    assert plan["verified"]["go"]
+    if tolerance == 0.9:  # every unit is go alone: the most harmful one is left out
+        assert len(plan["candidates"]) == LAYERS - 1  # (a model keeps at least one)
+    singles = [c for c in plan["checked"] if len(c["units"]) == 1]
+    assert all(c == from_map_cell(plan, c["units"][0]) for c in singles)
+    assert len(plan["units"]) > 1 and during == [0]
+    options = {"hierarchy": False, "decode": False, "rules_path": rules, "tolerance": tolerance}
+    fresh = assess(
+        idle_dense, drop_units(idle_dense, "attn-drop", plan["units"]), ["generation"], **options
+    )
+    assert (
+        fresh["tasks"]["generation"]["prediction"] == plan["verified"]["predictions"]["generation"]
+    )
+
+
+def from_map_cell(plan, unit):
+    from advisor.guidance.plan import from_map
+
+    return from_map(plan["map"], unit)

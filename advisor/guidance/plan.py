@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
+from advisor import forward
 from advisor.cache import cache_file
 from advisor.forward.layer_replay import LayerReplay
 from advisor.guidance.rows import SCREENED, TaskRun, unit_cost, unit_model
@@ -109,10 +111,32 @@ def _summary(units: list[int], result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def check(dense: LoadedModel, request: MapRequest, units: list[int], suites: dict) -> dict:
+def from_map(sensitivity: dict[str, Any], unit: int) -> dict[str, Any]:
+    """A one-unit set's check, read off the map (the map read it exactly as :func:`check`
+    would: screened, in looks)."""
+    cells = {t: row["units"][unit] for t, row in sensitivity["tasks"].items()}
+    return {
+        "units": [unit],
+        "verdicts": {t: c["verdict"] for t, c in cells.items()},
+        "predictions": {
+            t: {"retention": c["retention"], "interval": c["interval"]} for t, c in cells.items()
+        },
+        "items": {t: c["items"] for t, c in cells.items()},
+        "go": all(c["verdict"] == GO for c in cells.values()),
+    }
+
+
+def check(
+    dense: LoadedModel,
+    request: MapRequest,
+    units: list[int],
+    suites: dict,
+    pruned: LoadedModel | None = None,
+) -> dict:
     """Whether removing ``units`` together is go on every task type of ``request``: each
     read as an assessment reads it, screened (cached like :func:`verify`). Its verdicts,
-    predictions and the items each read."""
+    predictions and the items each read. ``pruned``: the set's model
+    (:func:`~advisor.guidance.rows.unit_model`; made here if None)."""
     hashes = {t: items_hash(suites[t]) for t in request.tasks}
     rules, _, rules_sha = load_rules(request.rules_path)
     tolerance = request_tolerance(request, rules)
@@ -121,7 +145,7 @@ def check(dense: LoadedModel, request: MapRequest, units: list[int], suites: dic
     found = read_checked_json(path)
     if found is not None:
         return found
-    pruned = unit_model(dense, request.method, units)
+    pruned = pruned or unit_model(dense, request.method, units)
     cells = {}
     for task in request.tasks:
         items = suites[task]
@@ -155,11 +179,18 @@ def check(dense: LoadedModel, request: MapRequest, units: list[int], suites: dic
 
 
 def verify(
-    dense: LoadedModel, request: MapRequest, units: list[int], suites: dict, assessor: Assessor
+    dense: LoadedModel,
+    request: MapRequest,
+    units: list[int],
+    suites: dict,
+    assessor: Assessor,
+    model: Any = None,
 ) -> dict[str, Any]:
     """Assess the removal of ``units`` together on ``request``'s task types with
     ``assessor`` (:func:`advisor.assess.assess`; cached by the dense model, the units, the
-    items, the rules and the tolerance); its summary."""
+    items, the rules and the tolerance); its summary. ``model``: the set's model already
+    made (its prompt passes kept by an open :func:`advisor.forward.reuse` block are not
+    run again)."""
 
     hashes = {t: items_hash(suites[t]) for t in request.tasks}
     rules_sha = load_rules(request.rules_path)[2]
@@ -170,7 +201,7 @@ def verify(
         return found
     result = assessor(
         dense,
-        drop_units(dense, request.method, units),
+        drop_units(dense, request.method, units, model),
         request.tasks,
         hierarchy=False,
         decode=False,
@@ -201,12 +232,29 @@ def make_plan(
     clock = time.perf_counter()
     sensitivity = sensitivity_map(dense, request, console)
     map_s, clock = time.perf_counter() - clock, time.perf_counter()
-    order = ranked(sensitivity, alone_go(sensitivity))
+    # A model keeps at least one unit (drop_units removes at most all but one): when every
+    # unit is go alone, the most harmful one is no candidate.
+    order = ranked(sensitivity, alone_go(sensitivity))[: sensitivity["layers"] - 1]
     suites = fitted_suites(dense, request)
     checked: list[dict[str, Any]] = []
+    # The last set checked go is the one chosen, unless a larger one passes later (the sets
+    # that pass only grow): its model is kept with its prompt passes, so that the chosen
+    # set's assessment reads its evidence from them instead of running it again.
+    last_go: dict[str, Any] = {"units": None, "model": None, "memo": ExitStack()}
 
     def checked_go(units: list[int]) -> bool:
-        checked.append(check(dense, request, units, suites))
+        if len(units) == 1:
+            checked.append(from_map(sensitivity, units[0]))
+        else:
+            model = unit_model(dense, request.method, units)
+            memo = ExitStack()
+            memo.enter_context(forward.reuse(model.model))
+            checked.append(check(dense, request, units, suites, model))
+            if checked[-1]["go"]:
+                last_go["memo"].close()
+                last_go.update(units=units, model=model, memo=memo)
+            else:
+                memo.close()
         if on_check:
             on_check(checked[-1])
         return checked[-1]["go"]
@@ -218,7 +266,9 @@ def make_plan(
         return checked[-1]["go"]
 
     units = choose(order, checked_go)
-    verified = verify(dense, request, units, suites, assessor) if units else None
+    with last_go["memo"]:
+        kept = last_go["model"].model if last_go["units"] == units else None
+        verified = verify(dense, request, units, suites, assessor, kept) if units else None
     if verified is not None and not verified["go"]:  # the assessment has the last word
         units = choose(order, assessed_go)
         verified = verify(dense, request, units, suites, assessor) if units else None

@@ -145,11 +145,15 @@ def _before(loaded: LoadedModel) -> dict[str, Any]:
     }
 
 
-def drop_units(loaded: LoadedModel, method: str, units: list[int]) -> PrunedModel:
+def drop_units(
+    loaded: LoadedModel, method: str, units: list[int], model: Any = None
+) -> PrunedModel:
     """A copy of ``loaded`` with the units of structural ``method`` at the given original
     block indices removed (the blocks, attention or MLP sublayers that ``method`` drops),
     chosen by the caller rather than by importance; loadable and saveable like any
-    :func:`prune_model` result. The copy shares the dense tensors (:func:`working_copy`)."""
+    :func:`prune_model` result. The copy shares the dense tensors (:func:`working_copy`).
+    ``model``: that copy already made (a plan's checked set), described instead of made
+    again."""
     spec = get_method(method)
     if spec.unit is None:
         raise AdvisorError(f"{method} zeroes weights; it has no units to remove.")
@@ -158,8 +162,9 @@ def drop_units(loaded: LoadedModel, method: str, units: list[int]) -> PrunedMode
     if any(not 0 <= u < n_layers for u in chosen) or len(chosen) >= n_layers:
         raise AdvisorError(f"{method} can remove 0 to {n_layers - 1} of {n_layers} layers.")
     before = _before(loaded)
-    model = working_copy(loaded.model, spec.family)
-    layer_drop.drop(model, spec.unit, chosen)
+    if model is None:
+        model = working_copy(loaded.model, spec.family)
+        layer_drop.drop(model, spec.unit, chosen)
     amount = Amount(layers=len(chosen))
     return _pruned_view(loaded, model, before, (spec, amount, 0, None), {"dropped": chosen})
 
