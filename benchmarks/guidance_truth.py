@@ -14,8 +14,10 @@ structural method and task type (each row):
   and the k units the method's ranking removes (what `--layers k` prunes).
 
 Rows are appended to benchmarks/results/guidance_truth.jsonl as each finishes; a rerun
-skips the rows there (resumable; an interrupted row is measured again). ``--table`` prints
-the Markdown table of every row.
+skips the rows there (resumable; an interrupted row is measured again); with ``--again``
+it measures a row again unless it was measured on today's calibration suite (each row
+records its suite's id), appending it. ``--table`` prints the Markdown table of the latest
+row of each model, method and task type.
 """
 
 from __future__ import annotations
@@ -118,8 +120,15 @@ def better(row: dict[str, Any]) -> str:
     return "plan" if key_a > key_b else "agnostic" if key_b > key_a else "tie"
 
 
+def latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The last row of each model, method and task type, in the order they first appear."""
+    last = {(r["model"], r["method"], r["task"]): r for r in rows}
+    return list(last.values())
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    """The Markdown table of ``rows``."""
+    """The Markdown table of the latest of ``rows`` (:func:`latest`)."""
+    rows = latest(rows)
     lines = [
         "| model | method | task | sweep: largest go | plan: largest go (units) "
         "| truth, plan | truth, ranking at same amount (units) | better |",
@@ -139,6 +148,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", default=METHODS)
     parser.add_argument("--tasks", default=TASKS)
+    parser.add_argument(
+        "--again", action="store_true", help="measure rows of an earlier suite again"
+    )
 
 
 def main() -> None:
@@ -149,7 +161,12 @@ def main() -> None:
     for name in args.model:
         models = Models(name)
         for method in args.methods.split(","):
-            done = {(r["model"], r["method"], r["task"]) for r in read_rows(ROWS)}
+            rows = read_rows(ROWS)
+            done = {
+                (r["model"], r["method"], r["task"])
+                for r in rows
+                if not args.again or r.get("calibration") == calibration_hash(r["task"])
+            }
             todo = [t for t in tasks if (name, method, t) not in done]
             if not todo:
                 continue

@@ -597,6 +597,9 @@ def test_a_lockstep_row_is_what_each_unit_read_alone_gives(
     assert together[IDLE]["loss"] == 0.0 and together[IDLE]["items"] == len(items)
     assert together[IDLE]["verdict"] == "go"
     assert all(c["screened"] and c["items"] < 12 for c in together if c["unit"] != IDLE)
+    # each cell lists the answers it lost (what a plan's check of a set reads first)
+    assert together[IDLE]["lost"] == []
+    assert all(c["lost"] for c in together if c["unit"] != IDLE)
 
 
 @pytest.mark.parametrize("tolerance", [0.9, 0.99])

@@ -20,6 +20,7 @@ Every check is cached like the map, so a rerun repeats nothing.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -45,7 +46,7 @@ from advisor.suites.items import items_hash
 from advisor.truth.evaluate import dense_results
 from advisor.verdicts import GO
 
-PLAN_VERSION = "plan-v2"  # v2: sets checked by a screened reading, the chosen one assessed
+PLAN_VERSION = "plan-v3"  # v3: a check reads first the answers its units lost alone
 # One assessment: (dense, pruned, tasks, **settings) -> its result.
 Assessor = Callable[..., dict[str, Any]]
 
@@ -132,11 +133,15 @@ def check(
     units: list[int],
     suites: dict,
     pruned: LoadedModel | None = None,
+    first: dict[str, set[int]] | None = None,
 ) -> dict:
     """Whether removing ``units`` together is go on every task type of ``request``: each
     read as an assessment reads it, screened (cached like :func:`verify`). Its verdicts,
     predictions and the items each read. ``pruned``: the set's model
-    (:func:`~advisor.guidance.rows.unit_model`; made here if None)."""
+    (:func:`~advisor.guidance.rows.unit_model`; made here if None); ``first``: per task
+    type, the positions of the items to read first in each look (the answers the set's
+    units lost alone: a set that is not go usually loses them too), the others narrowest
+    dense margin first. The order moves only where a reading stops, never go or not."""
     hashes = {t: items_hash(suites[t]) for t in request.tasks}
     rules, _, rules_sha = load_rules(request.rules_path)
     tolerance = request_tolerance(request, rules)
@@ -151,6 +156,9 @@ def check(
         items = suites[task]
         rule = rules["tasks"][task]  # a candidate is go alone on task: it has a rule
         margins = dense_margins(dense, task, items)
+        lost = (first or {}).get(task, set())
+        if margins is not None:
+            margins = [-math.inf if n in lost else m for n, m in enumerate(margins)]
         run = TaskRun(
             dense,
             request.method,
@@ -249,7 +257,11 @@ def make_plan(
             model = unit_model(dense, request.method, units)
             memo = ExitStack()
             memo.enter_context(forward.reuse(model.model))
-            checked.append(check(dense, request, units, suites, model))
+            lost = {
+                task: {n for u in units for n in row["units"][u].get("lost", [])}
+                for task, row in sensitivity["tasks"].items()
+            }
+            checked.append(check(dense, request, units, suites, model, lost))
             if checked[-1]["go"]:
                 last_go["memo"].close()
                 last_go.update(units=units, model=model, memo=memo)

@@ -37,7 +37,7 @@ from advisor.rules.looks import evidence_in_looks
 from advisor.rules.predict import Z, counts_of, predict_from
 from advisor.suites.items import items_hash
 
-ROW_VERSION = "sensitivity-v4"  # v4: a row says how it was read (TaskRun.reading)
+ROW_VERSION = "sensitivity-v5"  # v5: a cell of short answers lists the answers it lost
 # Units whose prefixes one LayerReplay keeps at once: each kept depth holds one hidden
 # state per forward call, so a group bounds the memory while most layers still replay.
 GROUP = 8
@@ -107,17 +107,21 @@ def _measure(run: TaskRun, pruned: Any, share: LayerReplay, picks: list[int] | N
     """``run.task``'s evidence on ``pruned`` (a LoadedModel) at positions ``picks`` (None:
     every item), its layer prefixes replayed through ``share``."""
     label = run.task if picks is None else f"{run.task} on {len(picks)}"
-    return share.run(
+    found = share.run(
         pruned.model,
         label,
         lambda: task_evidence(run.dense, pruned, run.task, run.items, run.scored, picks=picks),
     )
+    found.positions = list(range(len(run.items))) if picks is None else list(picks)
+    return found
 
 
 def _row(run: TaskRun, unit: int, found: Any) -> dict[str, Any]:
     """A unit's cell from its evidence ``found`` (its ``look`` set): u, its sampling SD and
     interval, the items read, the predicted retention, interval and verdict, and the
-    unit's divergence (:data:`DIVERGENCE`; the loss u for other kinds)."""
+    unit's divergence (:data:`DIVERGENCE`; the loss u for other kinds); for short answers
+    also the positions of the answers it lost (a plan reads those first when it checks a
+    set holding the unit: :func:`advisor.guidance.plan.check`)."""
     kind = evidence_kind(run.task)
     stats, z = found.stats, found.look["z"]
     low, high = loss_bounds(stats["loss"], stats["loss_sd"], z, counts_of(stats))
@@ -133,7 +137,13 @@ def _row(run: TaskRun, unit: int, found: Any) -> dict[str, Any]:
         "verdict": prediction.verdict,
         "screened": bool(found.look.get("screened")),
         "divergence": round(float(DIVERGENCE.get(kind, lambda s: s["loss"])(stats)), 6),
-    }
+    } | ({"lost": _lost(found)} if kind in SCREENED_KINDS else {})
+
+
+def _lost(found: Any) -> list[int]:
+    """The positions of the answers ``found`` (evidence with its positions) lost."""
+    pairs = zip(found.positions, found.dense, found.pruned, strict=True)
+    return [n for n, dense, pruned in pairs if pruned < dense]
 
 
 def unit_cost(run: TaskRun, unit: int, pruned: Any, share: LayerReplay) -> dict[str, Any]:

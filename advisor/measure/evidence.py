@@ -79,6 +79,7 @@ class TaskEvidence:
     so their ratio is exp(−ΔNLL)). ``retention`` / ``ci``: the paired estimate and its 95%
     bootstrap interval. ``stats``: kind-specific summaries (e.g. ``delta_nll``).
     ``look``: the sequential look it was read at (:mod:`advisor.rules.looks`), if any.
+    ``positions``: the positions of the items read, where the reader records them.
     """
 
     task: str
@@ -89,12 +90,13 @@ class TaskEvidence:
     ci: list[float] | None
     stats: dict[str, float] = field(default_factory=dict)
     look: dict[str, Any] | None = None
+    positions: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy without the per-item lists."""
         record = asdict(self)
-        record.pop("dense")
-        record.pop("pruned")
+        for per_item in ("dense", "pruned", "positions"):
+            record.pop(per_item)
         if record["look"] is None:
             record.pop("look")
         return record | {"n": len(self.dense)}
