@@ -22,7 +22,7 @@ from typing import Any
 
 from advisor.forward.layer_replay import LayerReplay
 from advisor.guidance.restore import RESTORE, changed_layers
-from advisor.guidance.rows import EVERY_ITEM, TaskRun, task_row, unit_cost
+from advisor.guidance.rows import AS_IS, EVERY_ITEM, TaskRun, task_row, unit_cost
 from advisor.models.loading import LoadedModel
 from advisor.pruning import METHODS
 from advisor.pruning.pruned import RECORD_KEY
@@ -106,7 +106,7 @@ def blame(
             dense, method, task, items, scored, rule, tolerance, removed, EVERY_ITEM, base
         )
         # the pruning as it is, read like its restorations (one model: nothing to replay)
-        before = unit_cost(run, -1, pruned.loaded, LayerReplay([pruned.loaded.model], set()))
+        before = unit_cost(run, AS_IS, pruned.loaded, LayerReplay([pruned.loaded.model], set()))
         rows = [
             {k: row[k] for k in ("unit", "retention", "interval", "verdict", "divergence")}
             | {"gain": round(row["retention"] - before["retention"], 4)}

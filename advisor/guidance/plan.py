@@ -12,10 +12,11 @@ added in turn and kept only where the set stays go (:func:`choose`).
 A set is checked by reading its evidence exactly as an assessment reads it (the same
 items, looks, rule and tolerance), screened like the map (:mod:`advisor.guidance.screen`):
 a set that can no longer be go stops reading there, so the sets that fail cost a few
-items each, and go or not is what an assessment would say. The chosen set is then
-assessed for real (:func:`advisor.assess.assess`: the verdicts, parameters and decoding
-speed a user would get); should that not be go, every set is assessed for real instead.
-Every check is cached like the map, so a rerun repeats nothing.
+items each, and go or not is what an assessment would say; a one-unit set is read off the
+map. The chosen set is then assessed for real (:func:`advisor.assess.assess`: the
+verdicts, parameters and decoding speed a user would get), reading its evidence from the
+prompt passes of its own check; should that not be go, every set is assessed for real
+instead. Every check is cached like the map, so a rerun repeats nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 from advisor import forward
 from advisor.cache import cache_file
 from advisor.forward.layer_replay import LayerReplay
-from advisor.guidance.rows import SCREENED, TaskRun, unit_cost, unit_model
+from advisor.guidance.rows import AS_IS, SCREENED, TaskRun, unit_cost, unit_model
 from advisor.guidance.sensitivity import (
     MapRequest,
     fitted_suites,
@@ -112,19 +113,25 @@ def _summary(units: list[int], result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def from_map(sensitivity: dict[str, Any], unit: int) -> dict[str, Any]:
-    """A one-unit set's check, read off the map (the map read it exactly as :func:`check`
-    would: screened, in looks)."""
-    cells = {t: row["units"][unit] for t, row in sensitivity["tasks"].items()}
+def _checked(units: list[int], cells: dict[str, dict], tasks: list[str]) -> dict[str, Any]:
+    """A checked set from its cells (one per task type read, as the map's): the verdicts,
+    predictions and items read, and whether it is go on every one of ``tasks``."""
     return {
-        "units": [unit],
+        "units": units,
         "verdicts": {t: c["verdict"] for t, c in cells.items()},
         "predictions": {
             t: {"retention": c["retention"], "interval": c["interval"]} for t, c in cells.items()
         },
         "items": {t: c["items"] for t, c in cells.items()},
-        "go": all(c["verdict"] == GO for c in cells.values()),
+        "go": len(cells) == len(tasks) and all(c["verdict"] == GO for c in cells.values()),
     }
+
+
+def from_map(sensitivity: dict[str, Any], unit: int) -> dict[str, Any]:
+    """A one-unit set's check, read off the map (the map read it exactly as :func:`check`
+    would: screened, in looks)."""
+    cells = {t: row["units"][unit] for t, row in sensitivity["tasks"].items()}
+    return _checked([unit], cells, list(cells))
 
 
 def check(
@@ -170,18 +177,10 @@ def check(
             reading=SCREENED,
             margins=tuple(margins) if margins is not None else None,
         )
-        cells[task] = unit_cost(run, -1, pruned, LayerReplay([pruned.model], set()))
+        cells[task] = unit_cost(run, AS_IS, pruned, LayerReplay([pruned.model], set()))
         if cells[task]["verdict"] != GO:
             break  # one task type not go settles the set
-    found = {
-        "units": units,
-        "verdicts": {t: c["verdict"] for t, c in cells.items()},
-        "predictions": {
-            t: {"retention": c["retention"], "interval": c["interval"]} for t, c in cells.items()
-        },
-        "items": {t: c["items"] for t, c in cells.items()},
-        "go": len(cells) == len(request.tasks) and all(c["verdict"] == GO for c in cells.values()),
-    }
+    found = _checked(units, cells, request.tasks)
     write_checked_json(path, found)
     return found
 

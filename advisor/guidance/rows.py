@@ -47,6 +47,9 @@ GROUP = 8
 # units: a verdict may commit on a quarter of the items, but restorations that all commit
 # no-go there tie, and a ranking needs the finer count of every item).
 LOOKS, SCREENED, EVERY_ITEM = "looks", "screened", "every item"
+# The label of a cell read on a model as it is, no unit toggled (blame's pruning as it is,
+# a plan's set).
+AS_IS = -1
 # A continuous reading of how far a unit's model is from the dense one on the evidence,
 # by kind: what orders units whose predicted retentions tie (a count of kept answers moves
 # in steps; the answers' NLL and agreement move before the count does). Lower is closer.
