@@ -21,7 +21,6 @@ instead. Every check is cached like the map, so a rerun repeats nothing.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -30,21 +29,20 @@ from typing import Any
 from advisor import forward
 from advisor.cache import cache_file
 from advisor.forward.layer_replay import LayerReplay
-from advisor.guidance.rows import AS_IS, SCREENED, TaskRun, unit_cost, unit_model
+from advisor.guidance.rows import AS_IS, unit_cost, unit_model
 from advisor.guidance.sensitivity import (
     MapRequest,
     fitted_suites,
     request_tolerance,
+    screened_run,
     sensitivity_map,
 )
-from advisor.measure.evidence import dense_margins
 from advisor.models import parameter_count
 from advisor.models.loading import LoadedModel
 from advisor.pruning import drop_units
 from advisor.publish import read_checked_json, write_checked_json
 from advisor.rules.rules_file import load_rules
 from advisor.suites.items import items_hash
-from advisor.truth.evaluate import dense_results
 from advisor.verdicts import GO
 
 PLAN_VERSION = "plan-v3"  # v3: a check reads first the answers its units lost alone
@@ -162,21 +160,8 @@ def check(
     for task in request.tasks:
         items = suites[task]
         rule = rules["tasks"][task]  # a candidate is go alone on task: it has a rule
-        margins = dense_margins(dense, task, items)
         lost = (first or {}).get(task, set())
-        if margins is not None:
-            margins = [-math.inf if n in lost else m for n, m in enumerate(margins)]
-        run = TaskRun(
-            dense,
-            request.method,
-            task,
-            items,
-            dense_results(dense, items),
-            rule,
-            tolerance,
-            reading=SCREENED,
-            margins=tuple(margins) if margins is not None else None,
-        )
+        run = screened_run(dense, request.method, task, items, rule, tolerance, lost)
         cells[task] = unit_cost(run, AS_IS, pruned, LayerReplay([pruned.model], set()))
         if cells[task]["verdict"] != GO:
             break  # one task type not go settles the set

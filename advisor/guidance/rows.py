@@ -33,7 +33,6 @@ from advisor.pruning import get_method, layer_drop, working_copy
 from advisor.pruning.pruned import progress
 from advisor.publish import read_checked_json, write_checked_json
 from advisor.rules.bounds import loss_bounds
-from advisor.rules.looks import evidence_in_looks
 from advisor.rules.predict import Z, counts_of, predict_from
 from advisor.suites.items import items_hash
 
@@ -41,12 +40,12 @@ ROW_VERSION = "sensitivity-v5"  # v5: a cell of short answers lists the answers 
 # Units whose prefixes one LayerReplay keeps at once: each kept depth holds one hidden
 # state per forward call, so a group bounds the memory while most layers still replay.
 GROUP = 8
-# How a unit's evidence is read. LOOKS: in looks, as a verdict reads it. SCREENED: in
-# looks, stopping once the unit can no longer be go alone (the map, which serves the plan:
-# :mod:`advisor.guidance.screen`). EVERY_ITEM: on every item at once (blame, which ranks
-# units: a verdict may commit on a quarter of the items, but restorations that all commit
-# no-go there tie, and a ranking needs the finer count of every item).
-LOOKS, SCREENED, EVERY_ITEM = "looks", "screened", "every item"
+# How a unit's evidence is read. SCREENED: in looks, as a verdict reads it, stopping once
+# the unit can no longer be go alone (the map and the plan's checks, which only ask "go
+# or not": :mod:`advisor.guidance.screen`). EVERY_ITEM: on every item at once (blame,
+# which ranks units: a verdict may commit on a quarter of the items, but restorations
+# that all commit no-go there tie, and a ranking needs the finer count of every item).
+SCREENED, EVERY_ITEM = "screened", "every item"
 # The label of a cell read on a model as it is, no unit toggled (blame's pruning as it is,
 # a plan's set).
 AS_IS = -1
@@ -74,14 +73,19 @@ class TaskRun:
     # The units removed in every model of the row: unit u's model removes these with u
     # toggled (the map: u alone removed; blame: all of them but u).
     removed: tuple[int, ...] = ()
-    # LOOKS, SCREENED or EVERY_ITEM (see there).
-    reading: str = LOOKS
+    # SCREENED or EVERY_ITEM (see there).
+    reading: str = SCREENED
     # A sparsity pruning (a LoadedModel) whose layers are restored one at a time: unit u's
     # model is it with layer u's dense weights back (:mod:`advisor.guidance.restore`).
     base: Any = None
     # SCREENED: the dense model's margin on each item, read narrowest first
     # (:func:`advisor.measure.evidence.dense_margins`; None: in look order).
     margins: tuple[float, ...] | None = None
+
+    @property
+    def dense_scores(self) -> list[float]:
+        """The dense model's score on each item."""
+        return [r.score for r in self.scored]
 
     def units_of(self, unit: int) -> list[int]:
         """What unit ``unit``'s model removes."""
@@ -158,15 +162,14 @@ def unit_cost(run: TaskRun, unit: int, pruned: Any, share: LayerReplay) -> dict[
 
     kind = evidence_kind(run.task)
     with forward.reuse(pruned.model):
-        if run.reading == SCREENED:
-            dense = [r.score for r in run.scored]
-            found = read_screened(run.rule, kind, dense, run.tolerance, measure_on, run.margins)
-        elif run.reading == EVERY_ITEM:
+        if run.reading == EVERY_ITEM:
             found = measure_on(None)
             n = len(run.items)
             found.look = {"look": 1, "looks": 1, "items": n, "of": n, "z": Z}
         else:
-            found = evidence_in_looks(run.rule, kind, len(run.items), run.tolerance, measure_on)
+            found = read_screened(
+                run.rule, kind, run.dense_scores, run.tolerance, measure_on, run.margins
+            )
     return _row(run, unit, found)
 
 
@@ -174,16 +177,15 @@ def _lockstep(
     run: TaskRun, todo: list[int], shared: set[int], finish: Callable[[int, dict], None]
 ) -> None:
     """Screened readings (of short answers: a few items per step) of every unit of
-    ``todo`` together, one step at a time: every
-    reading yields the same next positions until it stops
-    (:func:`advisor.guidance.screen.screened_reading`), so at each step the units still
-    reading run last layer first and each replays the layers below its own from the first
-    one's pass (the deepest prefix is shared however early any unit stops). ``finish(u,
-    cell)`` receives each unit's cell as its reading ends."""
+    ``todo`` together, one step at a time: every reading yields the same next positions
+    until it stops (:func:`advisor.guidance.screen.screened_reading`), so at each step the
+    units still reading run last layer first and each replays the layers below its own
+    from the first one's pass (the deepest prefix is shared however early any unit stops).
+    ``finish(u, cell)`` receives each unit's cell as its reading ends."""
     order = sorted(todo, reverse=True)
     models = {u: run.model_for(u) for u in order}
     share = LayerReplay([models[u].model for u in order], shared)
-    kind, dense = evidence_kind(run.task), [r.score for r in run.scored]
+    kind, dense = evidence_kind(run.task), run.dense_scores
     with ExitStack() as memos:
         for unit in order:
             memos.enter_context(forward.reuse(models[unit].model))

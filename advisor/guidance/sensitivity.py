@@ -14,6 +14,8 @@ cached unit by unit (a map is paid once per model; an interrupted one resumes).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,34 @@ def request_tolerance(request: MapRequest, rules: dict[str, Any]) -> float:
     return float(rules.get("tolerance", 0.9))
 
 
+def screened_run(
+    dense: LoadedModel,
+    method: str,
+    task: str,
+    items: list,
+    rule: dict[str, Any],
+    tolerance: float,
+    first: Collection[int] = (),
+) -> TaskRun:
+    """What a screened reading of ``task``'s ``items`` shares (the map's units, a plan's
+    sets): the dense model's results and, for short answers, its margins, by which each
+    look's items are read narrowest first, the positions in ``first`` before all others."""
+    margins = dense_margins(dense, task, items)
+    if margins is not None:
+        margins = [-math.inf if n in first else m for n, m in enumerate(margins)]
+    return TaskRun(
+        dense,
+        method,
+        task,
+        items,
+        dense_results(dense, items),
+        rule,
+        tolerance,
+        reading=SCREENED,
+        margins=tuple(margins) if margins is not None else None,
+    )
+
+
 def sensitivity_map(dense: LoadedModel, request: MapRequest, console: Any = None) -> dict[str, Any]:
     """The sensitivity map of ``dense`` for ``request``: per task type, whether it is
     assessable (with the reason when not) and each unit's cost (:func:`unit_cost`), by
@@ -79,19 +109,7 @@ def sensitivity_map(dense: LoadedModel, request: MapRequest, console: Any = None
         if "slope" not in rule:
             tasks[task] = {"assessable": False, "reason": f"The rules have no rule for {task}."}
             continue
-        scored = dense_results(dense, items)
-        margins = dense_margins(dense, task, items)
-        run = TaskRun(
-            dense,
-            request.method,
-            task,
-            items,
-            scored,
-            rule,
-            tolerance,
-            reading=SCREENED,
-            margins=tuple(margins) if margins is not None else None,
-        )
+        run = screened_run(dense, request.method, task, items, rule, tolerance)
         tasks[task] = {
             "assessable": True,
             "evidence": evidence_kind(task),
