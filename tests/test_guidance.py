@@ -651,3 +651,68 @@ def from_map_cell(plan, unit):
     from advisor.guidance.plan import from_map
 
     return from_map(plan["map"], unit)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_each_check_foresees_the_sets_the_next_two_checks_take(n):
+    """Whatever the answers, the set of more than one unit the search checks next is the
+    one :func:`next_check` names, and it is among the sets :func:`later_checks` named at
+    the check before it and at the one before that (so the prefixes it replays are kept)."""
+    from advisor.guidance.plan import choose, later_checks, next_check
+
+    order = [4, 0, 5, 2, 1, 3][:n]
+    runs = set()
+    for pattern in range(2 ** (1 + n.bit_length() + n)):
+        calls: list[tuple[tuple[int, ...], bool]] = []
+
+        def is_go(units, calls=calls, pattern=pattern):
+            many = sum(len(u) > 1 for u, _ in calls)
+            answer = len(units) == 1 or bool(pattern >> many & 1)  # candidates: go alone
+            calls.append((tuple(units), answer))
+            return answer
+
+        choose(order, is_go)
+        runs.add(tuple(calls))
+    assert len(runs) >= n  # the patterns reach many different searches
+    for calls in runs:
+        answers = [a for _, a in calls]
+        many = [i for i, (units, _) in enumerate(calls) if len(units) > 1]
+        for j, i in enumerate(many):
+            before = many[j - 1] + 1 if j else 0
+            assert next_check(order, answers[:before]) == (list(calls[i][0]), answers[:i])
+            for back, steps in ((1, 1), (1, 2), (2, 2)):
+                if j >= back:
+                    named = later_checks(order, answers[: many[j - back]], steps)
+                    assert list(calls[i][0]) in named, (calls, i, back, steps)
+        last = many[-1] + 1 if many else 0
+        assert next_check(order, answers[:last]) is None  # nothing after the last check
+
+
+def test_checks_that_replay_the_layers_they_share_read_what_a_lone_check_reads(
+    idle_dense, tmp_path, private_cache, monkeypatch
+):
+    """Sets checked one after another with the layer prefixes they share replayed (as a
+    plan checks them) give exactly the cells each set's check gives alone."""
+    from advisor.forward.layer_replay import LayerReplay, dense_tensors
+    from advisor.guidance import plan
+    from advisor.guidance.rows import unit_model
+    from advisor.guidance.sensitivity import MapRequest, fitted_suites
+
+    _assessable(monkeypatch)
+    rules = _rules(tmp_path / "rules.json", ["generation"])
+    request = MapRequest("attn-drop", ["generation"], rules_path=rules, tolerance=0.99)
+    suites = fitted_suites(idle_dense, request)
+    sets = [[0, 2, 3], [0, 2], [0, 3], [0, 1, 3]]
+    share = LayerReplay([], dense_tensors(idle_dense.model))
+    shared = []
+    for k, units in enumerate(sets):
+        model = unit_model(idle_dense, "attn-drop", units)
+        later = [unit_model(idle_dense, "attn-drop", u).model for u in sets[k + 1 : k + 3]]
+        share.expect(model.model, later)
+        shared.append(plan.check(idle_dense, request, units, suites, model, None, share))
+        share.finished(model.model)
+    assert share.stats["replayed_calls"] > 0 and share.stats["reruns"] == 0
+    assert share.stats["skipped_layer_calls"] >= 2 * share.stats["replayed_calls"]
+    monkeypatch.setattr(plan, "read_checked_json", lambda _path: None)  # read them again
+    for units, found in zip(sets, shared, strict=True):
+        assert plan.check(idle_dense, request, units, suites) == found

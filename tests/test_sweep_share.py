@@ -90,7 +90,8 @@ def test_a_call_that_differs_is_rerun_without_sharing(deep_dense, private_cache)
     from advisor.forward.layer_replay import LayerReplay, dense_tensors
     from advisor.pruning import prune_model
 
-    models = [prune_model(deep_dense, "attn-drop", layers=n) for n in (1, 2)]
+    # the third: the second made again (the same layers, another object)
+    models = [prune_model(deep_dense, "attn-drop", layers=n) for n in (1, 2, 2)]
     share = LayerReplay([m.loaded.model for m in models], dense_tensors(deep_dense.model))
     tok = deep_dense.tokenizer
     first = share.run(
@@ -103,6 +104,13 @@ def test_a_call_that_differs_is_rerun_without_sharing(deep_dense, private_cache)
     plain = forward.prompt_states(models[1].model, tok, ["c b a d"])
     assert share.stats["reruns"] == 1
     assert bool((other.last == plain.last).all())
+    # the rerun still kept its prefix for the models after it
+    third = share.run(
+        models[2].model, "t", lambda: forward.prompt_states(models[2].model, tok, ["c b a d"])
+    )
+    plain = forward.prompt_states(models[2].model, tok, ["c b a d"])
+    assert share.stats["replayed_calls"] == 1 and share.stats["reruns"] == 1
+    assert bool((third.last == plain.last).all())
 
 
 def _flat(value, path=""):

@@ -169,10 +169,24 @@ class LayerReplay:
     of the dense model's tensors (:func:`dense_tensors`)."""
 
     def __init__(self, models: Sequence[Any], shared: set[int]) -> None:
+        self.shared = shared
         self.sigs = [signatures(m, shared) for m in models]
         self.index = {id(m): k for k, m in enumerate(models)}
+        # the signatures of the models that may run after model k (all later ones here)
+        self.later = [self.sigs[k + 1 :] for k in range(len(self.sigs))]
+        self.held: list[Any] = []  # models added by expect(): their ids must stay theirs
         self.kept: dict[tuple[str, int, tuple], list[_Kept]] = {}
         self.stats = {"replayed_calls": 0, "reruns": 0, "skipped_layer_calls": 0}
+
+    def expect(self, model: Any, successors: Sequence[Any]) -> None:
+        """Add ``model`` to run next, followed by one of ``successors`` (models), for a
+        search that knows only its next step (a plan's next set to check is one of two,
+        by whether this one is go): prefixes are kept for those, and ``finished`` drops
+        what none of them can use."""
+        self.index[id(model)] = len(self.sigs)
+        self.sigs.append(signatures(model, self.shared))
+        self.later.append([signatures(m, self.shared) for m in successors])
+        self.held.append(model)
 
     def _plan(self, k: int, task: str) -> tuple[int, list[_Kept] | None, list[int]]:
         sig = self.sigs[k]
@@ -180,7 +194,7 @@ class LayerReplay:
         for (t, d, prefix), entries in self.kept.items():
             if t == task and d > depth and tuple(sig[: d + 1]) == prefix:
                 depth, replay = d, entries
-        later = {common_depth(sig, other) for other in self.sigs[k + 1 :]}
+        later = {common_depth(sig, other) for other in self.later[k]}
         record = sorted(
             d
             for d in later
@@ -201,8 +215,14 @@ class LayerReplay:
             result = compute()
         except ReplayMismatch:
             self.stats["reruns"] += 1
-            _ACTIVE.pop(model, None)
-            return compute()
+            # Run again without replaying, still keeping what later models can use, unless
+            # calls ran before the mismatch: their results may now come from a memo
+            # (:mod:`advisor.forward.reuse`), and a kept list must hold every call.
+            again = record if session.calls == 1 else []
+            session = _Session(None, 0, {d: [] for d in again})
+            _ACTIVE[model] = session
+            result = compute()
+            replay = None
         finally:
             _ACTIVE.pop(model, None)
         if replay is not None:
@@ -218,8 +238,8 @@ class LayerReplay:
 
     def finished(self, model: Any) -> None:
         """Drop what no model after ``model`` can use."""
-        k = self.index.get(id(model), -1)
-        later = self.sigs[k + 1 :]
+        k = self.index.get(id(model))
+        later = self.later[k] if k is not None else self.sigs
         self.kept = {
             key: entries
             for key, entries in self.kept.items()

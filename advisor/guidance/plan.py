@@ -13,10 +13,14 @@ A set is checked by reading its evidence exactly as an assessment reads it (the 
 items, looks, rule and tolerance), screened like the map (:mod:`advisor.guidance.screen`):
 a set that can no longer be go stops reading there, so the sets that fail cost a few
 items each, and go or not is what an assessment would say; a one-unit set is read off the
-map. The chosen set is then assessed for real (:func:`advisor.assess.assess`: the
-verdicts, parameters and decoding speed a user would get), reading its evidence from the
-prompt passes of its own check; should that not be go, every set is assessed for real
-instead. Every check is cached like the map, so a rerun repeats nothing.
+map. Two sets share the layers below the first unit where they differ, and the search
+knows which sets its next two checks may take: each check keeps its states there for
+those, which replay them (:mod:`advisor.forward.layer_replay`, as a sweep does; the same
+numbers, bit for bit). The chosen set is then assessed for real
+(:func:`advisor.assess.assess`: the verdicts, parameters and decoding speed a user would
+get), reading its evidence from the prompt passes of its own check; should that not be
+go, every set is assessed for real instead. Every check is cached like the map, so a
+rerun repeats nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 from advisor import forward
 from advisor.cache import cache_file
-from advisor.forward.layer_replay import LayerReplay
+from advisor.forward.layer_replay import LayerReplay, dense_tensors
 from advisor.guidance.rows import AS_IS, unit_cost, unit_model
 from advisor.guidance.sensitivity import (
     MapRequest,
@@ -99,6 +103,49 @@ def choose(order: list[int], is_go: Callable[[list[int]], bool]) -> list[int]:
     return sorted(chosen)
 
 
+class _Asked(Exception):
+    """:func:`next_check`'s way out of :func:`choose`: the set it checks next."""
+
+    def __init__(self, units: list[int], answers: list[bool]) -> None:
+        super().__init__(units)
+        self.units, self.answers = units, answers
+
+
+def next_check(order: list[int], answers: list[bool]) -> tuple[list[int], list[bool]] | None:
+    """The next set of more than one unit that :func:`choose` checks, given the answers to
+    the sets it checked so far (in order), with the answers to every set before it (one-unit
+    sets on the way are go: every candidate is go alone). None: it checks no more."""
+    given, before = iter(answers), list(answers)
+
+    def is_go(units: list[int]) -> bool:
+        answer = next(given, None)
+        if answer is not None:
+            return answer
+        if len(units) == 1:
+            before.append(True)
+            return True
+        raise _Asked(units, before)
+
+    try:
+        choose(order, is_go)
+    except _Asked as found:
+        return found.units, found.answers
+    return None
+
+
+def later_checks(order: list[int], answers: list[bool], steps: int = 2) -> list[list[int]]:
+    """The sets of more than one unit :func:`choose` may check in the next ``steps`` such
+    checks after the set it checks now (``answers``: to every set before that one), whether
+    each is go or not: the sets a check keeps layer prefixes for."""
+    found: list[list[int]] = []
+    for go in (True, False):
+        asked = next_check(order, [*answers, go])
+        if asked is not None:
+            found.append(asked[0])
+            found += later_checks(order, asked[1], steps - 1) if steps > 1 else []
+    return found
+
+
 def _summary(units: list[int], result: dict[str, Any]) -> dict[str, Any]:
     """What the plan keeps of one verifying assessment."""
     return {
@@ -139,6 +186,7 @@ def check(
     suites: dict,
     pruned: LoadedModel | None = None,
     first: dict[str, set[int]] | None = None,
+    share: LayerReplay | None = None,
 ) -> dict:
     """Whether removing ``units`` together is go on every task type of ``request``: each
     read as an assessment reads it, screened (cached like :func:`verify`). Its verdicts,
@@ -146,7 +194,8 @@ def check(
     (:func:`~advisor.guidance.rows.unit_model`; made here if None); ``first``: per task
     type, the positions of the items to read first in each look (the answers the set's
     units lost alone: a set that is not go usually loses them too), the others narrowest
-    dense margin first. The order moves only where a reading stops, never go or not."""
+    dense margin first. The order moves only where a reading stops, never go or not.
+    ``share``: layer prefixes kept by the sets checked before, ``pruned`` added to it."""
     hashes = {t: items_hash(suites[t]) for t in request.tasks}
     rules, _, rules_sha = load_rules(request.rules_path)
     tolerance = request_tolerance(request, rules)
@@ -156,13 +205,14 @@ def check(
     if found is not None:
         return found
     pruned = pruned or unit_model(dense, request.method, units)
+    share = share or LayerReplay([pruned.model], set())
     cells = {}
     for task in request.tasks:
         items = suites[task]
         rule = rules["tasks"][task]  # a candidate is go alone on task: it has a rule
         lost = (first or {}).get(task, set())
         run = screened_run(dense, request.method, task, items, rule, tolerance, lost)
-        cells[task] = unit_cost(run, AS_IS, pruned, LayerReplay([pruned.model], set()))
+        cells[task] = unit_cost(run, AS_IS, pruned, share)
         if cells[task]["verdict"] != GO:
             break  # one task type not go settles the set
     found = _checked(units, cells, request.tasks)
@@ -233,19 +283,26 @@ def make_plan(
     # that pass only grow): its model is kept with its prompt passes, so that the chosen
     # set's assessment reads its evidence from them instead of running it again.
     last_go: dict[str, Any] = {"units": None, "model": None, "memo": ExitStack()}
+    # Two sets share their layers below the first unit where they differ: each check keeps
+    # the states there for the sets the next two checks may take (:func:`later_checks`),
+    # which replay them (docs/design.md §5d).
+    share = LayerReplay([], dense_tensors(dense.model))
 
     def checked_go(units: list[int]) -> bool:
         if len(units) == 1:
             checked.append(from_map(sensitivity, units[0]))
         else:
             model = unit_model(dense, request.method, units)
+            later = later_checks(order, [c["go"] for c in checked])
+            share.expect(model.model, [unit_model(dense, request.method, u).model for u in later])
             memo = ExitStack()
             memo.enter_context(forward.reuse(model.model))
             lost = {
                 task: {n for u in units for n in row["units"][u].get("lost", [])}
                 for task, row in sensitivity["tasks"].items()
             }
-            checked.append(check(dense, request, units, suites, model, lost))
+            checked.append(check(dense, request, units, suites, model, lost, share))
+            share.finished(model.model)
             if checked[-1]["go"]:
                 last_go["memo"].close()
                 last_go.update(units=units, model=model, memo=memo)
@@ -282,4 +339,6 @@ def make_plan(
         "parameters_before": parameter_count(dense.model),
         # where the time went (cached parts cost only their reading)
         "seconds": {"map": round(map_s, 2), "verify": round(verify_s, 2)},
+        # the checks' decoder calls that replayed a layer prefix, and the layer runs saved
+        "replay": dict(share.stats),
     }
