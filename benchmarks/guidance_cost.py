@@ -81,6 +81,8 @@ def measure(
         "go_alone": len(plan["candidates"]),
         "sets_verified": len(plan["checked"]),
         "plan_units": plan["units"],
+        # the checks' decoder calls that replayed shared layers, and the layer runs skipped
+        "replay": plan.get("replay"),
         "peak_rss_mib": {"assess": full["peak_rss_mib"], "plan": cold["peak_rss_mib"]},
     }
 
