@@ -13,7 +13,11 @@ _MARKED = (
     re.compile(r"\\boxed\{(?P<n>[^{}]*)\}"),
     re.compile(r"answer\s*(?:is|:|=)\s*(?P<n>[^\n]*)", re.IGNORECASE),
 )
-_NUMBER = re.compile(r"(?<![\w.])[-−]?(?:\$\s?)?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
+# A number as written: sign, currency, thousands separators, decimals and an exponent
+# (``1e-5`` is one number, not 1 and then 5).
+_NUMBER = re.compile(
+    r"(?<![\w.])[-−]?(?:\$\s?)?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:[eE][-+−]?\d+)?"
+)
 
 
 def _to_float(token: str) -> float:
@@ -30,7 +34,7 @@ def extract_final_number(text: str) -> float | None:
 
     An explicitly marked answer wins: ``#### 42``, ``\\boxed{42}``, ``The answer is 42.``
     (the first number after the last marker); otherwise the last number in the text.
-    Handles ``$1,234``, ``42.0``, ``-7`` and a trailing full stop.
+    Handles ``$1,234``, ``42.0``, ``-7``, ``1e-5`` and a trailing full stop.
     """
     for pattern in _MARKED:
         marked = list(pattern.finditer(text))

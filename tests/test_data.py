@@ -52,7 +52,16 @@ def test_gsm8k_has_1319_numeric_answers():
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("The answer is 1,234.", 1234.0), ("-7 degrees", -7.0), ("3.5 then 42", 42.0), ("none", None)],
+    [
+        ("The answer is 1,234.", 1234.0),
+        ("-7 degrees", -7.0),
+        ("3.5 then 42", 42.0),
+        ("none", None),
+        ("about 1e-5", 1e-5),  # one number, not 1 and then 5
+        ("The answer is 2.5E3.", 2500.0),
+        ("−4e−2", -0.04),
+        ("3 eggs and 2 eels", 2.0),
+    ],
 )
 def test_final_number_of_a_text(text, number):
     assert extract_final_number(text) == number
