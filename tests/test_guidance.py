@@ -207,6 +207,7 @@ def test_plan_command_writes_the_report_and_a_loadable_checkpoint(
     assert main(args) == 0
     shown = capsys.readouterr().out
     assert "verified: generation go" in shown
+    assert "compare `prune-advisor sweep`" in shown  # free text: the ranking did as well
     assert max(len(x) for x in shown.splitlines() if not x.startswith(("Report", "Saved"))) <= 100
     plan = json.loads((tmp_path / "report" / "plan.json").read_text())
     page = (tmp_path / "report" / "index.html").read_text()
@@ -227,7 +228,8 @@ def test_plan_end_to_end_on_the_real_default_model(smollm2, tmp_path, capsys, mo
     monkeypatch.setattr("advisor.pair.load_dense", lambda *_a, **_k: smollm2)
     args = ["plan", "--task", "math", "--method", "attn-drop", "--out", str(tmp_path / "r")]
     assert main(args) == 0
-    assert "Plan for" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "Plan for" in shown and "sweep" not in shown  # short answers: no free-text note
     plan = json.loads((tmp_path / "r" / "plan.json").read_text())
     row = plan["map"]["tasks"]["math"]
     assert row["assessable"] and len(row["units"]) == smollm2.model.config.num_hidden_layers

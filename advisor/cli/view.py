@@ -155,6 +155,16 @@ def print_plan(plan: dict[str, Any], report: Any, saved: Any = None) -> None:
         f"{len(plan['candidates'])} go alone; {len(plan['checked'])} set(s) checked",
         soft_wrap=True,
     )
+    # Measured against ground truth (docs/guidance.md): on free text the method's own
+    # ranking kept as much quality as the plan or more, so say so where the user reads.
+    free_text = [t for t, row in plan["map"]["tasks"].items() if row.get("evidence") == "reference"]
+    if free_text:
+        _say(
+            out,
+            f"  note: on free text ({', '.join(free_text)}) the method's own ranking kept as "
+            "much quality as a plan or more in every case measured; compare `prune-advisor "
+            "sweep` (docs/guidance.md).",
+        )
     out.print(f"Report: {report}", soft_wrap=True)
     if saved is not None:
         out.print(f"Saved: {saved}", soft_wrap=True)
