@@ -28,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from advisor import forward
@@ -179,6 +180,18 @@ def from_map(sensitivity: dict[str, Any], unit: int) -> dict[str, Any]:
     return _checked([unit], cells, list(cells))
 
 
+def _set_file(
+    dense: LoadedModel, request: MapRequest, units: list[int], suites: dict, *reading: str
+) -> Path:
+    """Where a set's check (``reading`` "screened") or assessment is cached: by the dense
+    model, the method, the units, the items, the rules and the tolerance."""
+    rules, _, rules_sha = load_rules(request.rules_path)
+    hashes = {t: items_hash(suites[t]) for t in request.tasks}
+    tolerance = request_tolerance(request, rules)
+    key = (dense.cache_identity, request.method, units, hashes, rules_sha, tolerance)
+    return cache_file("plan", PLAN_VERSION, *reading, *key)
+
+
 def check(
     dense: LoadedModel,
     request: MapRequest,
@@ -196,11 +209,9 @@ def check(
     units lost alone: a set that is not go usually loses them too), the others narrowest
     dense margin first. The order moves only where a reading stops, never go or not.
     ``share``: layer prefixes kept by the sets checked before, ``pruned`` added to it."""
-    hashes = {t: items_hash(suites[t]) for t in request.tasks}
-    rules, _, rules_sha = load_rules(request.rules_path)
+    rules = load_rules(request.rules_path)[0]
     tolerance = request_tolerance(request, rules)
-    key = (dense.cache_identity, request.method, units, hashes, rules_sha, tolerance)
-    path = cache_file("plan", PLAN_VERSION, "screened", *key)
+    path = _set_file(dense, request, units, suites, "screened")
     found = read_checked_json(path)
     if found is not None:
         return found
@@ -234,10 +245,7 @@ def verify(
     made (its prompt passes kept by an open :func:`advisor.forward.reuse` block are not
     run again)."""
 
-    hashes = {t: items_hash(suites[t]) for t in request.tasks}
-    rules_sha = load_rules(request.rules_path)[2]
-    key = (dense.cache_identity, request.method, units, hashes, rules_sha, request.tolerance)
-    path = cache_file("plan", PLAN_VERSION, *key)
+    path = _set_file(dense, request, units, suites)
     found = read_checked_json(path)
     if found is not None:
         return found
